@@ -1,0 +1,47 @@
+# cnn-grader: set-up and the everyday jobs. `make demo` and `make test` work on a fresh clone
+# with only Python 3.11, pip and make: the virtual environment is built from pinned
+# requirements the first time, and again whenever a requirements file changes.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test test-fast bench template fixtures clean
+
+help:
+	@echo "make demo       set up, then run the main job on the bundled reference and template"
+	@echo "make test       set up, then run the whole test suite (slow tests included)"
+	@echo "make test-fast  the tests not marked slow"
+	@echo "make bench      performance figures (see benchmarks/)"
+	@echo "make template   regenerate student_template/ from reference_solution/"
+	@echo "make fixtures   regenerate fixtures/ from reference_solution/"
+	@echo "make clean      remove the virtual environment and generated output"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m autograder.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --durations=10
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+template: $(STAMP)
+	$(PY) grade.py template
+
+fixtures: $(STAMP)
+	$(PY) grade.py fixtures
+
+clean:
+	rm -rf $(VENV) demo_output bench_output graded .pytest_cache

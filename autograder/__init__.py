@@ -1,0 +1,12 @@
+"""cnn-grader: the grading harness for "Problem 2: Incorporating CNNs".
+
+The package reads in one direction: intake -> checks -> notebook -> score -> reports.
+Staff-side tools (template, fixtures) derive everything from `reference_solution/`.
+"""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: The repository root: the folder that holds grade.py, reference_solution/ and fixtures/.
+REPO_ROOT = Path(__file__).resolve().parent.parent

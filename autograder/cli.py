@@ -1,0 +1,135 @@
+"""The command line: a thin layer of argument parsing over the autograder's Python API.
+
+Each subcommand is one function that parses nothing itself and returns an exit status;
+the work is done by the modules it calls, which the tests call directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import REPO_ROOT, __version__
+from autograder.execute import run_unit_checks
+from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
+from autograder.regions import RegionError
+from autograder.rubric import RubricError, load_rubric
+from autograder.template import build_template, template_differences, write_template
+
+DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
+DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
+DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
+
+
+def _report(problems: list[str], headline: str, in_sync: str) -> int:
+    """Print a check's outcome; 1 when it found problems, 0 when everything matched."""
+    if problems:
+        print(f"{headline} ({len(problems)} problem(s)):")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(in_sync)
+    return 0
+
+
+def _cmd_template(args: argparse.Namespace) -> int:
+    files = build_template(args.reference)
+    if args.check:
+        return _report(template_differences(files, args.out),
+                       f"{args.out} is stale; run `python grade.py template`",
+                       f"{args.out} matches {args.reference} ({len(files)} files)")
+    write_template(files, args.out)
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0
+
+
+def _cmd_fixtures(args: argparse.Namespace) -> int:
+    rubric = load_rubric()
+    if args.verify:
+        return _report(verify_fixtures(args.reference, args.out, rubric),
+                       f"{args.out} does not match the reference; run `python grade.py fixtures`",
+                       f"{args.out} matches what {args.reference} computes")
+    seed = args.seed if args.seed is not None else int(rubric.fixtures["seed"])
+    manifest = write_fixtures(args.reference, args.out, rubric, seed)
+    visible = sum(1 for case in manifest["cases"] if case["visibility"] == "public")
+    print(f"wrote {len(manifest['cases'])} cases ({visible} public, {len(manifest['cases']) - visible} hidden, "
+          f"seed {seed}) to {args.out}")
+    if seed != int(rubric.fixtures["seed"]):
+        print(f"note: the rubric's seed is {rubric.fixtures['seed']}; put {seed} in autograder/rubric.toml "
+              "so that `--verify` and later runs use the same one")
+    return 0
+
+
+def _cmd_notebook_checks(args: argparse.Namespace) -> int:
+    notebook = args.folder / args.notebook
+    if not notebook.is_file():
+        raise FileNotFoundError(f"{notebook}: no such notebook")
+    runs = run_unit_checks(args.folder, args.notebook)
+    for run in runs:
+        print(f"== {run.section}")
+        if run.text.strip():
+            print(run.text.rstrip())
+        if run.error:
+            print(f"!! {run.error}")
+    failed = sum(1 for run in runs if run.error)
+    print(f"{len(runs)} cells run, {failed} raised an error")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, separate from main() so that tests can inspect it."""
+    parser = argparse.ArgumentParser(
+        prog="grade.py",
+        description="Grading harness for 'Problem 2: Incorporating CNNs' (NumPy conv and pooling layers, "
+                    "two small CNNs, SVHN training, filters, inline answer).",
+    )
+    parser.add_argument("--version", action="version", version=f"cnn-grader {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    template = commands.add_parser(
+        "template", help="regenerate student_template/ from reference_solution/",
+        description="Write the student template: the reference with every solution region replaced by its "
+                    "handout text (see autograder/regions.py for the markers).")
+    template.add_argument("--check", action="store_true",
+                          help="change nothing; exit 1 and list the differences when the template is stale")
+    template.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")
+    template.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE, help="default: %(default)s")
+    template.set_defaults(run=_cmd_template)
+
+    fixtures = commands.add_parser(
+        "fixtures", help="generate or verify the public and hidden test fixtures",
+        description="Compute every graded case with the reference solution and write fixtures/ (public cases, "
+                    "hidden cases drawn from the seed, manifest.json). Refuses to write when the reference's "
+                    "analytic gradients disagree with central differences.")
+    fixtures.add_argument("--seed", type=int, help="seed of the hidden cases (default: the rubric's)")
+    fixtures.add_argument("--verify", action="store_true",
+                          help="change nothing; recompute everything and exit 1 on any difference")
+    fixtures.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")
+    fixtures.add_argument("--out", type=Path, default=DEFAULT_FIXTURES, help="default: %(default)s")
+    fixtures.set_defaults(run=_cmd_fixtures)
+
+    checks = commands.add_parser(
+        "notebook-checks", help="run the notebook's own unit-check cells (no data needed)",
+        description="Execute, in a real Jupyter kernel and a scratch copy of FOLDER, the notebook's cells before "
+                    "the training section (skipping the ones that download or load SVHN) and print what each "
+                    "check printed. Exit 1 when a cell raised an error.")
+    checks.add_argument("folder", type=Path, nargs="?", default=Path("."),
+                        help="assignment folder holding lib/ and the notebook (default: the current folder)")
+    checks.add_argument("--notebook", default="Problem_2.ipynb", help="default: %(default)s")
+    checks.set_defaults(run=_cmd_notebook_checks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (FixtureError, RegionError, RubricError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,202 @@
+"""`make bench`: performance figures, each measured side by side in one run.
+
+1. The reference conv and pool layers, forward + backward, on the shapes of one training
+   iteration of the reference network (batch 128, 32x32x3 input), beside other NumPy
+   vectorisations and beside loops (loops timed on a few images and scaled per image).
+2. One training iteration of the reference SmallConvolutionalNetwork at the notebook's batch
+   size, and the projected time of the notebook's full SVHN run with its own settings.
+3. PyTorch CPU on the same network, float64 and float32, if torch is importable.
+
+Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import variants  # noqa: E402
+from autograder import REPO_ROOT  # noqa: E402
+from autograder.lib_loader import imported_lib  # noqa: E402
+
+N_TRAIN, N_VAL = 70000, 3257
+
+
+def median_ms(fn, repeat=5, warmup=1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def conv_layer(lib, x, c, k, f, s, p, rng):
+    layer = lib.cnn_layers.ConvLayer2D(c, k, f, stride=s, padding=p)
+    layer.params[layer.w_name] = rng.standard_normal((k, k, c, f)) * 0.1
+    return layer
+
+
+LAYER_SHAPES = [("conv1 3->16 k3 s1 p1, 32x32", 3, 3, 16, 1, 1, 32),
+                ("conv2 16->32 k3 s2 p0, 32x32", 16, 3, 32, 2, 0, 32)]
+
+
+def bench_layers(lib, rng) -> dict[str, float]:
+    print("\n## Layers: forward + backward, batch 128 (ms per batch; loops scaled from 2 images)")
+    print(f"{'layer':34s} {'reference':>10s} {'offsets':>9s} {'einsum':>9s} {'loops':>10s} "
+          f"{'ref/best other':>15s} {'loops/ref':>10s}")
+    batch = 128
+    reference_ms = {}
+    for name, c, k, f, s, p, hw in LAYER_SHAPES:
+        x = rng.standard_normal((batch, hw, hw, c))
+        layer = conv_layer(lib, x, c, k, f, s, p, rng)
+        w, b = layer.params[layer.w_name], layer.params[layer.b_name]
+        dout = rng.standard_normal(layer.forward(x).shape)
+
+        def reference():
+            layer.forward(x)
+            layer.backward(dout)
+
+        def offsets():
+            variants.conv_forward_offsets(x, w, b, s, p)
+            variants.conv_backward_offsets(x, w, dout, s, p)
+
+        def einsum():
+            variants.conv_forward_einsum(x, w, b, s, p)
+            variants.conv_backward_offsets(x, w, dout, s, p)  # einsum has no better backward
+
+        few = 2
+        loops = median_ms(lambda: (variants.conv_forward_loops(x[:few], w, b, s, p),
+                                   variants.conv_backward_loops(x[:few], w, dout[:few], s, p)), repeat=1, warmup=0)
+        loops *= batch / few
+        ref_ms, off_ms, ein_ms = median_ms(reference), median_ms(offsets), median_ms(einsum)
+        reference_ms[name] = ref_ms
+        best_other = min(off_ms, ein_ms)
+        print(f"{name:34s} {ref_ms:10.1f} {off_ms:9.1f} {ein_ms:9.1f} {loops:10.0f} {ref_ms / best_other:15.2f} "
+              f"{loops / ref_ms:10.0f}")
+
+    x = rng.standard_normal((batch, 15, 15, 32))
+    pool = lib.cnn_layers.MaxPoolingLayer(2, 2, "pool")
+    dout = rng.standard_normal(pool.forward(x).shape)
+    ref_ms = median_ms(lambda: (pool.forward(x), pool.backward(dout)))
+    loops = median_ms(lambda: (variants.pool_forward_loops(x[:2], 2, 2),
+                               variants.pool_backward_loops(x[:2], dout[:2], 2, 2)), repeat=1, warmup=0) * batch / 2
+    x14 = np.ascontiguousarray(x[:, :14, :14, :])
+    reshape_fwd = median_ms(lambda: variants.pool_forward_reshape(x14, 2, 2))
+    ref_fwd = median_ms(lambda: pool.forward(x14))
+    reference_ms["pool 2x2 s2, 15x15x32"] = ref_ms
+    print(f"{'pool 2x2 s2, 15x15x32':34s} {ref_ms:10.1f} {'':>9s} {'':>9s} {loops:10.0f} {'':>15s} {loops / ref_ms:10.0f}")
+    print(f"  pool forward only, 14x14x32: reference {ref_fwd:.2f} ms, reshape trick {reshape_fwd:.2f} ms "
+          f"(ratio {ref_fwd / reshape_fwd:.2f}; the trick only works for stride == size)")
+    return reference_ms
+
+
+def notebook_settings() -> dict[str, float]:
+    """EPOCHS, BATCH_SIZE, ... as the reference notebook's parameters cell sets them."""
+    import nbformat
+    notebook = nbformat.read(REPO_ROOT / "reference_solution" / "Problem_2.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    settings = {}
+    for name, value in re.findall(r"^([A-Z_]+) = ([0-9.e-]+)$", cell.source, re.MULTILINE):
+        settings[name] = float(value)
+    return settings
+
+
+def bench_training(lib, rng) -> dict[str, float]:
+    settings = notebook_settings()
+    batch, epochs = int(settings["BATCH_SIZE"]), int(settings["EPOCHS"])
+    print(f"\n## Training the reference network (notebook settings: batch {batch}, {epochs} epochs)")
+    np.random.seed(123)
+    model = lib.cnn_models.SmallConvolutionalNetwork()
+    loss_func = lib.mlp_layers.cross_entropy()
+    optimizer = lib.optim.Adam(model.net, 1e-3)
+    x = rng.standard_normal((batch, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, size=batch)
+
+    def iteration():
+        loss_func.forward(model.forward(x), y)
+        model.backward(loss_func.backward())
+        optimizer.step()
+
+    step_ms = median_ms(iteration, repeat=20, warmup=3)
+    eval_x = rng.standard_normal((1000, 32, 32, 3)).astype(np.float32)
+    eval_ms_per_image = median_ms(lambda: lib.train.compute_acc(model, eval_x, np.zeros(1000)), repeat=3) / 1000
+    iters_per_epoch = int(max(N_TRAIN / batch, 1))
+    eval_images = lib.train.TRAIN_ACC_SAMPLES + N_VAL
+    epoch_s = iters_per_epoch * step_ms / 1000 + eval_images * eval_ms_per_image / 1000
+    total_min = epochs * epoch_s / 60
+    print(f"one iteration: {step_ms:.1f} ms ({step_ms / batch:.2f} ms per image); "
+          f"evaluation: {eval_ms_per_image:.3f} ms per image")
+    print(f"projected full run: {iters_per_epoch} iterations x {epochs} epochs + {eval_images} images evaluated "
+          f"per epoch = {epoch_s:.0f} s per epoch, {total_min:.1f} min in all (goal: under 15 min)")
+    return {"step_ms": step_ms, "batch": batch}
+
+
+def bench_torch_layers(torch, reference_ms: dict[str, float], rng) -> None:
+    """The same conv and pool layers in PyTorch, forward + backward (input and weight gradients)."""
+    batch = 128
+    print(f"\n## Layers in PyTorch, batch 128: reference NumPy float64 / PyTorch")
+    print(f"{'layer':34s} {'numpy f64':>10s} {'torch f64':>10s} {'torch f32':>10s} {'np/t64':>7s} {'np/t32':>7s}")
+    layers = [(name, torch.nn.Conv2d(c, f, k, stride=s, padding=p), c, hw) for name, c, k, f, s, p, hw in LAYER_SHAPES]
+    layers.append(("pool 2x2 s2, 15x15x32", torch.nn.MaxPool2d(2), 32, 15))
+    for name, module, c, hw in layers:
+        row = []
+        for dtype in (torch.float64, torch.float32):
+            module = module.to(dtype)
+            x = torch.tensor(rng.standard_normal((batch, c, hw, hw)), dtype=dtype, requires_grad=True)
+            dout = torch.ones_like(module(x))
+            row.append(median_ms(lambda: module(x).backward(dout)))
+        ref = reference_ms[name]
+        print(f"{name:34s} {ref:10.1f} {row[0]:10.1f} {row[1]:10.1f} {ref / row[0]:7.2f} {ref / row[1]:7.2f}")
+
+
+def bench_torch(numpy_step_ms: float, batch: int, rng):
+    try:
+        import torch
+    except ImportError:
+        print("\n## PyTorch: not installed, skipped (it is not a requirement; `pip install torch` to compare)")
+        return None
+    print(f"\n## PyTorch {torch.__version__} CPU, same network, {torch.get_num_threads()} threads, batch {batch}")
+    for dtype in (torch.float64, torch.float32):
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.LeakyReLU(0.01),
+            torch.nn.Conv2d(16, 32, 3, stride=2), torch.nn.LeakyReLU(0.01),
+            torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+            torch.nn.Linear(1568, 100), torch.nn.LeakyReLU(0.01), torch.nn.Linear(100, 10)).to(dtype)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.tensor(rng.standard_normal((batch, 3, 32, 32)), dtype=dtype)
+        y = torch.tensor(rng.integers(0, 10, size=batch))
+
+        def iteration():
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            optimizer.step()
+
+        ms = median_ms(iteration, repeat=20, warmup=3)
+        print(f"{str(dtype):15s} {ms:7.1f} ms per iteration; reference NumPy / this = {numpy_step_ms / ms:.2f}")
+    return torch
+
+
+def main() -> int:
+    rng = np.random.default_rng(0)
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        reference_ms = bench_layers(lib, rng)
+        figures = bench_training(lib, rng)
+    torch = bench_torch(figures["step_ms"], figures["batch"], rng)
+    if torch is not None:
+        bench_torch_layers(torch, reference_ms, rng)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
