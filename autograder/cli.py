@@ -13,6 +13,7 @@ from pathlib import Path
 from autograder import REPO_ROOT, __version__
 from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
+from autograder.grading import HarnessError, grade_submission, summary
 from autograder.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
 from autograder.template import build_template, template_differences, write_template
@@ -77,6 +78,18 @@ def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_grade(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        raise FileNotFoundError(f"{args.path}: no such file or folder")
+    try:
+        result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only)
+    except HarnessError as exc:
+        print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
+        return 3
+    print(summary(result, out_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from main() so that tests can inspect it."""
     parser = argparse.ArgumentParser(
@@ -109,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     fixtures.add_argument("--out", type=Path, default=DEFAULT_FIXTURES, help="default: %(default)s")
     fixtures.set_defaults(run=_cmd_fixtures)
 
+    grade = commands.add_parser(
+        "grade", help="grade one submission (a folder or a .zip)",
+        description="Grade the code items of one submission: its lib/ is imported in a sandboxed worker process "
+                    "and checked on the notebook's public cases and the hidden cases. Writes results.json "
+                    "(Gradescope's format) and feedback.md. Exit 0 whenever results were written, whatever the score.")
+    grade.add_argument("path", type=Path, help="a submission folder, or a .zip as collectSubmission.sh makes it")
+    grade.add_argument("--out", type=Path, help="output folder (default: graded/<student id>/, the id from the name)")
+    grade.add_argument("--public-only", action="store_true",
+                       help="run the public cases only (a self-check: says what it did not check)")
+    grade.set_defaults(run=_cmd_grade)
+
     checks = commands.add_parser(
         "notebook-checks", help="run the notebook's own unit-check cells (no data needed)",
         description="Execute, in a real Jupyter kernel and a scratch copy of FOLDER, the notebook's cells before "
@@ -122,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input."""
+    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -348,6 +348,22 @@ def load_case_arrays(fixtures: Path, entry: dict[str, Any]) -> dict[str, np.ndar
         return {name: data[name] for name in data.files}
 
 
+def load_cases(fixtures: Path, public_only: bool = False) -> list[Case]:
+    """The cases to grade with, each checked against its manifest hash."""
+    cases = []
+    for entry in read_manifest(fixtures)["cases"]:
+        if public_only and entry["visibility"] != "public":
+            continue
+        cases.append(Case(entry["item"], entry["name"], entry["visibility"], entry["args"],
+                          load_case_arrays(fixtures, entry)))
+    return cases
+
+
+def manifest_digest(fixtures: Path) -> str:
+    """sha256 of the manifest: names the exact fixtures a grade was computed with."""
+    return hashlib.sha256((fixtures / MANIFEST).read_bytes()).hexdigest()
+
+
 def verify_fixtures(reference: Path, fixtures: Path, rubric: Rubric) -> list[str]:
     """Recompute every case from the manifest's seed and list all differences (empty: in sync)."""
     manifest = read_manifest(fixtures)

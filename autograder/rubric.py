@@ -29,6 +29,7 @@ class Item:
     kind: str  # "code", "notebook" or "manual"
     public_weight: float = 0.0
     hidden_weight: float = 0.0
+    checked: str = ""  # what the checks look at, in words, for feedback
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
             kind=kind,
             public_weight=float(table.get("public_weight", 0.0)),
             hidden_weight=float(table.get("hidden_weight", 0.0)),
+            checked=str(table.get("checked", "")),
         )
         if item.points < 0:
             raise RubricError(f"{where}: points must not be negative")

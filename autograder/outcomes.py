@@ -1,0 +1,169 @@
+"""What happened to one graded case, as a small type that writes its own feedback.
+
+Every case ends as exactly one of these. Each carries what a student needs to act (which
+output, how wrong and where, the exception and the lines of their own code, the limit that
+was hit) and renders it as a sentence; `label` is the short form for tables and gradebooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Base type; `passed` decides the points, `message()` the feedback line."""
+
+    passed = False
+    label = "failed"
+
+    def message(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Passed(Outcome):
+    detail: str = ""
+    passed = True
+    label = "passed"
+
+    def message(self) -> str:
+        return f"passed{': ' + self.detail if self.detail else ''}"
+
+
+@dataclass(frozen=True)
+class NotImplementedYet(Outcome):
+    what: str
+    how: str = "returned None"
+    label = "not implemented"
+
+    def message(self) -> str:
+        return f"not implemented: {self.what} {self.how} (is the TODO still empty?)"
+
+
+@dataclass(frozen=True)
+class WrongType(Outcome):
+    what: str
+    got: str
+    expected: str
+    label = "wrong type"
+
+    def message(self) -> str:
+        return f"{self.what} is {self.got}; expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class WrongShape(Outcome):
+    what: str
+    got: tuple
+    expected: tuple
+    label = "wrong shape"
+
+    def message(self) -> str:
+        return f"{self.what} has shape {self.got}; expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class NotFinite(Outcome):
+    what: str
+    count: int
+    label = "NaN or inf"
+
+    def message(self) -> str:
+        return f"{self.what} holds {self.count} NaN or infinite value(s)"
+
+
+@dataclass(frozen=True)
+class WrongValue(Outcome):
+    what: str
+    error: float
+    tolerance: float
+    position: tuple = ()
+    got: float | None = None
+    expected: float | None = None
+    label = "wrong value"
+
+    def message(self) -> str:
+        text = f"{self.what} is wrong: relative error {self.error:.2e} (allowed {self.tolerance:.0e})"
+        if self.position:
+            text += f", largest at index {self.position}"
+            if self.got is not None and self.expected is not None:
+                text += f" (got {self.got:.6g}, expected {self.expected:.6g})"
+        return text
+
+
+@dataclass(frozen=True)
+class WrongNumbers(Outcome):
+    what: str
+    got: str
+    expected: str
+    label = "wrong value"
+
+    def message(self) -> str:
+        return f"{self.what} is {self.got}; expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class WrongStructure(Outcome):
+    detail: str
+    label = "wrong structure"
+
+    def message(self) -> str:
+        return self.detail
+
+
+@dataclass(frozen=True)
+class StudentException(Outcome):
+    type: str
+    text: str
+    traceback: tuple[str, ...] = field(default_factory=tuple)
+    label = "exception"
+
+    def message(self) -> str:
+        lines = [f"your code raised {self.type}: {self.text}" if self.text else f"your code raised {self.type}"]
+        lines += [f"    at {frame}" for frame in self.traceback]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TimedOut(Outcome):
+    seconds: float
+    label = "timed out"
+
+    def message(self) -> str:
+        return f"timed out after {self.seconds:g} s (an endless loop, or far too slow?)"
+
+
+@dataclass(frozen=True)
+class OutOfMemory(Outcome):
+    limit_mb: int
+    label = "out of memory"
+
+    def message(self) -> str:
+        return f"ran out of memory (limit {self.limit_mb} MB)"
+
+
+@dataclass(frozen=True)
+class ProcessExited(Outcome):
+    detail: str
+    label = "process exited"
+
+    def message(self) -> str:
+        return f"exited the process: {self.detail}"
+
+
+@dataclass(frozen=True)
+class HarnessFault(Outcome):
+    detail: str
+    label = "harness fault"
+
+    def message(self) -> str:
+        return f"the grader itself failed on this case (not your fault; staff are told): {self.detail}"
+
+
+class CheckFailed(Exception):
+    """Raised inside a check to end its case with `outcome`."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.message())
+        self.outcome = outcome

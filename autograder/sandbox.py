@@ -1,0 +1,247 @@
+"""The parent's side of the worker: start it confined, call it with a deadline, restart it.
+
+The worker (worker.py) is a separate Python process in a scratch copy of the submission's
+`lib/`, with limits on address space, CPU time, file size and (as an unprivileged user when
+the grader runs as root) processes; its own process group, killed whole on a timeout; a
+scrubbed environment; stdout and stderr drained by a thread that keeps only the first
+`output_kb`. A call that times out or kills the worker ends its case with that outcome and
+the next call gets a fresh worker. If the student's `lib/` cannot even be imported, that
+failure is remembered and returned for every later call instead of retrying.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from autograder import REPO_ROOT, protocol
+from autograder.confinement import Confinement, confinement_for
+from autograder.outcomes import (CheckFailed, HarnessFault, Outcome, OutOfMemory, ProcessExited, StudentException,
+                                 TimedOut)
+
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.worker import main; main(sys.argv[1:])"
+#: Environment variables passed through to the worker; everything else is dropped.
+_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The worker's limits; read from the rubric's [worker] table."""
+
+    call_timeout: float
+    start_timeout: float
+    memory_mb: int
+    cpu_seconds: int
+    file_size_mb: int
+    max_processes: int
+    output_kb: int
+
+    @classmethod
+    def from_rubric(cls, table: Mapping[str, Any]) -> "Limits":
+        return cls(**{name: table[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class Answer:
+    """One reply: the header's extra fields, and each returned value as an array or a description."""
+
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    def value(self, name: str) -> np.ndarray | dict[str, Any]:
+        description = self.header.get("values", {}).get(name, {"kind": "missing"})
+        if description.get("kind") == "array" and name in self.arrays:
+            return self.arrays[name]
+        return description
+
+
+class _OutputTap(threading.Thread):
+    """Drains the worker's stdout and stderr, keeping the first `limit` bytes and a count."""
+
+    def __init__(self, fd: int, limit: int):
+        super().__init__(daemon=True)
+        self.fd, self.limit = fd, limit
+        self.head = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if len(self.head) < self.limit:
+                self.head += chunk[: self.limit - len(self.head)]
+        os.close(self.fd)
+
+
+class Worker:
+    """A confined process that answers requests about one submission's `lib/`."""
+
+    def __init__(self, submission_root: Path, limits: Limits, hidden: list[Path] = ()):
+        """`hidden`: folders the worker must not see (fixtures, reference, outputs)."""
+        self.limits = limits
+        self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
+        self.root = self.scratch / "submission"
+        shutil.copytree(submission_root / "lib", self.root / "lib", symlinks=False,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.confinement: Confinement = confinement_for(
+            self.scratch, list(hidden), limits.memory_mb, limits.cpu_seconds, limits.file_size_mb,
+            limits.max_processes)
+        self.process: subprocess.Popen | None = None
+        self.tap: _OutputTap | None = None
+        self.taps: list[_OutputTap] = []
+        self.start_failure: Outcome | None = None
+        self.import_errors: dict[str, Any] = {}
+        self.restarts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def _environment(self) -> dict[str, str]:
+        env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+        env.update(PATH="/usr/bin:/bin", HOME=str(self.root), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+                   OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        return env
+
+    def _start(self) -> None:
+        request_read, request_write = os.pipe()
+        answer_read, answer_write = os.pipe()
+        output_read, output_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read), str(answer_write), str(self.root),
+                 str(REPO_ROOT)],
+                stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
+                env=self._environment(), pass_fds=(request_read, answer_write), start_new_session=True,
+                preexec_fn=self.confinement)
+        finally:
+            for fd in (request_read, answer_write, output_write):
+                os.close(fd)
+        self.requests, self.answers = request_write, answer_read
+        os.set_blocking(self.requests, False)
+        os.set_blocking(self.answers, False)
+        self.tap = _OutputTap(output_read, self.limits.output_kb * 1024)
+        self.tap.start()
+        self.taps.append(self.tap)
+
+    def _kill(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        for fd in (self.requests, self.answers):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.process = None
+
+    def _exit_outcome(self) -> Outcome:
+        """Why the worker is gone, as an outcome."""
+        code = self.process.wait() if self.process else None
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            if -code == signal.SIGXCPU:
+                return ProcessExited(f"killed by {name}: CPU time limit of {self.limits.cpu_seconds} s")
+            if -code == signal.SIGXFSZ:
+                return ProcessExited(f"killed by {name}: wrote a file over {self.limits.file_size_mb} MB")
+            return ProcessExited(f"killed by signal {name}")
+        return ProcessExited(f"exit status {code}")
+
+    def _ensure_started(self) -> None:
+        if self.start_failure is not None:
+            raise CheckFailed(self.start_failure)
+        if self.process is not None:
+            return
+        self._start()
+        try:
+            header, _ = self._exchange("start", {}, {}, self.limits.start_timeout)
+        except CheckFailed as failure:
+            outcome = failure.outcome
+            if isinstance(outcome, ProcessExited):
+                outcome = ProcessExited(f"while importing your lib/: {outcome.detail}")
+            elif isinstance(outcome, TimedOut):
+                outcome = StudentException("TimeoutError",
+                                           f"importing your lib/ took over {self.limits.start_timeout:g} s")
+            self.start_failure = outcome
+            raise CheckFailed(outcome) from None
+        self.import_errors = header.get("import_errors", {})
+
+    def close(self) -> None:
+        """Stop the worker and delete its scratch folder."""
+        if self.process is not None:
+            try:
+                protocol.send(self.requests, {"op": "stop"}, deadline=time.monotonic() + 1)
+                self.process.wait(timeout=2)
+            except (OSError, TimeoutError, subprocess.TimeoutExpired, EOFError):
+                pass
+            self._kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+    def _exchange(self, op: str, args: dict[str, Any], arrays: dict[str, np.ndarray], timeout: float):
+        deadline = time.monotonic() + timeout
+        try:
+            protocol.send(self.requests, {"op": op, "args": args}, arrays, deadline=deadline)
+            header, answer_arrays = protocol.receive(self.answers, deadline=deadline)
+        except TimeoutError:
+            self._kill()
+            self.restarts += 1
+            raise CheckFailed(TimedOut(timeout)) from None
+        except (EOFError, BrokenPipeError, ConnectionError):
+            outcome = self._exit_outcome()
+            self._kill()
+            self.restarts += 1
+            raise CheckFailed(outcome) from None
+        except protocol.ProtocolError as exc:
+            self._kill()
+            self.restarts += 1
+            raise CheckFailed(ProcessExited(f"the worker's answer was garbled ({exc}); did your code write to "
+                                            "a file descriptor it does not own?")) from None
+        if not header.get("ok"):
+            error = header.get("error") or {}
+            if error.get("type") == "MemoryError":
+                raise CheckFailed(OutOfMemory(self.limits.memory_mb))
+            raise CheckFailed(StudentException(str(error.get("type", "Exception")), str(error.get("message", "")),
+                                               tuple(str(frame) for frame in error.get("traceback", []))))
+        return header, answer_arrays
+
+    def call(self, op: str, args: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,
+             timeout: float | None = None) -> Answer:
+        """Run one request; any failure ends as CheckFailed carrying the outcome."""
+        self._ensure_started()
+        header, answer_arrays = self._exchange(op, args or {}, arrays or {}, timeout or self.limits.call_timeout)
+        return Answer(header, answer_arrays)
+
+    # ------------------------------------------------------------------ what it printed
+    def printed(self) -> tuple[str, int]:
+        """The first `output_kb` of everything the student's code printed, and the total bytes."""
+        head = b"".join(bytes(tap.head) for tap in self.taps)[: self.limits.output_kb * 1024]
+        return head.decode("utf-8", "replace"), sum(tap.total for tap in self.taps)
+
+
+def harness_fault(exc: BaseException) -> Outcome:
+    """A bug of ours met while grading one case, as an outcome that says so."""
+    return HarnessFault(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,325 @@
+"""The worker: a child process that imports a student's `lib/` and answers requests.
+
+It runs in a scratch copy of the submission, with resource limits, a scrubbed environment and
+(when the grader runs as root) an unprivileged user; see sandbox.py for the parent's side. It
+receives inputs only: expected values never come here. Answers are plain JSON and .npy arrays
+(protocol.py); the parent checks every one of them itself, so nothing here needs to be trusted.
+
+Each request calls the student's code the way the notebook's check cells do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import traceback
+import types
+from typing import Any, Callable
+
+import numpy as np
+
+from autograder import protocol
+
+#: The notebook's import list, in its order. A failure in one module is reported only for
+#: the requests that need it (a broken Problem-1 loader must not cost the conv items).
+LIB_MODULES = ["lib.mlp.fully_conn", "lib.mlp.layer_utils", "lib.mlp.datasets", "lib.mlp.train",
+               "lib.cnn.layer_utils", "lib.cnn.cnn_models", "lib.grad_check", "lib.optim"]
+
+#: NumPy names removed in 1.24 / 2.0 that course code of older terms still uses.
+_NUMPY_ALIASES = {
+    "int": int, "float": float, "bool": bool, "object": object, "complex": complex, "str": str,
+    "long": int, "unicode": str, "float_": np.float64, "complex_": np.complex128, "int0": np.intp,
+    "NaN": np.nan, "NAN": np.nan, "Inf": np.inf, "Infinity": np.inf, "PINF": np.inf, "NINF": -np.inf,
+    "infty": np.inf, "product": np.prod, "cumproduct": np.cumprod, "alltrue": np.all, "sometrue": np.any,
+    "round_": np.round, "asscalar": lambda a: np.asarray(a).item(),
+}
+_NUMPY_LIB_MODULES = ["arraypad", "arraysetops", "function_base", "histograms", "index_tricks", "nanfunctions",
+                      "npyio", "polynomial", "shape_base", "twodim_base", "type_check", "ufunclike", "utils"]
+#: Third-party modules some submissions import but never use in these items; when one is not
+#: installed here, importing it gives a stand-in that fails only when it is actually used.
+_OPTIONAL_MODULES = {"cv2", "tqdm", "skimage", "sklearn", "seaborn", "pandas", "imageio", "PIL", "torch",
+                     "tensorflow", "IPython", "google"}
+
+
+def install_numpy_shims() -> None:
+    """Make removed NumPy names and old module paths resolve again."""
+    for name, value in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+    for name in _NUMPY_LIB_MODULES:
+        old, new = f"numpy.lib.{name}", f"numpy.lib._{name}_impl"
+        if old not in sys.modules:
+            try:
+                importlib.import_module(old)
+            except ImportError:
+                try:
+                    sys.modules[old] = importlib.import_module(new)
+                except ImportError:
+                    pass
+
+
+class _Unavailable(types.ModuleType):
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise ImportError(f"module {self.__name__!r} is not installed in the grading environment "
+                          f"(your code used {self.__name__}.{attribute})")
+
+
+class _OptionalModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on sys.meta_path: only reached when no real module of that name exists."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] in _OPTIONAL_MODULES:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _Unavailable(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        return None
+
+
+def describe_error(exc: BaseException, root: str) -> dict[str, Any]:
+    """The exception with its traceback trimmed to the student's own files."""
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(root + os.sep):
+            where = os.path.relpath(frame.filename, root)
+            frames.append(f'{where}, line {frame.lineno}, in {frame.name}: {(frame.line or "").strip()}')
+    try:
+        message = str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a student's exception may fail to print itself
+        message = "(the exception's message could not be printed)"
+    return {"type": type(exc).__name__, "message": message, "traceback": frames[-8:]}
+
+
+def encode(value: Any) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Describe a returned value for the parent: plain arrays travel, anything else is described."""
+    if type(value) is np.ndarray and value.dtype.kind in "biufc":
+        return {"kind": "array"}, value
+    if value is None:
+        return {"kind": "none"}, None
+    if isinstance(value, np.ndarray):
+        kind = "array subclass" if type(value) is not np.ndarray else f"array of dtype {value.dtype}"
+        return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}", "note": kind}, None
+    if isinstance(value, (bool, int, float, np.generic)) and not isinstance(value, (str, bytes)):
+        try:
+            return {"kind": "scalar", "value": float(value), "type": type(value).__name__}, None
+        except (TypeError, ValueError):
+            pass
+    if type(value) in (list, tuple):
+        items = []
+        for item in list(value)[:64]:
+            if isinstance(item, (bool, int, float, np.integer, np.floating)) and not isinstance(item, bool):
+                number = float(item)
+                items.append(int(number) if number.is_integer() and isinstance(item, (int, np.integer)) else number)
+            elif item is None:
+                items.append(None)
+            else:
+                items.append({"type": type(item).__name__})
+        return {"kind": "sequence", "type": type(value).__name__, "items": items, "length": len(value)}, None
+    return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}, None
+
+
+class Worker:
+    """Holds the imported student modules and dispatches requests to the `op_*` methods."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.modules: dict[str, types.ModuleType] = {}
+        self.import_errors: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ imports
+    def op_start(self, args, arrays):
+        for name in LIB_MODULES:
+            try:
+                self.modules[name] = importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit at import is the student's too
+                self.import_errors[name] = describe_error(exc, self.root)
+        return {"import_errors": self.import_errors}, {}
+
+    def _need(self, module: str, name: str):
+        if module in self.import_errors:
+            error = dict(self.import_errors[module])
+            error["message"] = f"importing {module} failed: {error['message']}"
+            raise _StudentImportError(error)
+        if module not in self.modules:
+            raise _StudentImportError({"type": "ImportError", "message": f"{module} was not imported",
+                                       "traceback": []})
+        try:
+            return getattr(self.modules[module], name)
+        except AttributeError:
+            raise _StudentImportError({"type": "AttributeError", "message": f"{module} has no {name}",
+                                       "traceback": []}) from None
+
+    # ------------------------------------------------------------------ layers
+    def _conv(self, args, name=None):
+        conv_class = self._need("lib.cnn.layer_utils", "ConvLayer2D")
+        extra = {"name": name} if name else {}
+        return conv_class(args["input_channels"], args["kernel_size"], args["number_filters"],
+                          stride=args["stride"], padding=args["padding"], **extra)
+
+    def _pool(self, args):
+        pool_class = self._need("lib.cnn.layer_utils", "MaxPoolingLayer")
+        return pool_class(pool_size=args["pool_size"], stride=args["stride"], name="maxpool_test")
+
+    def op_output_size(self, args, arrays):
+        layer = self._conv(args)
+        return {"result": "size"}, {"size": layer.get_output_size(tuple(args["input_size"]))}
+
+    def op_conv_forward(self, args, arrays):
+        layer = self._conv(args, name="conv_test")
+        layer.params[layer.w_name] = arrays["w"]
+        layer.params[layer.b_name] = arrays["b"]
+        return {}, {"out": layer.forward(arrays["x"])}
+
+    def op_conv_backward(self, args, arrays):
+        layer = self._conv(args, name="conv_test")
+        layer.params[layer.w_name] = arrays["w"]
+        layer.params[layer.b_name] = arrays["b"]
+        out = layer.forward(arrays["x"])
+        try:
+            dx = layer.backward(arrays["dout"])
+        except Exception:
+            if out is None:  # the skeleton's forward: backward cannot be judged on its own
+                return {"forward_returned_none": True}, {}
+            raise
+        return {}, {"dx": dx, "dw": layer.grads[layer.w_name], "db": layer.grads[layer.b_name]}
+
+    def op_pool_forward(self, args, arrays):
+        return {}, {"out": self._pool(args).forward(arrays["x"])}
+
+    def op_pool_backward(self, args, arrays):
+        layer = self._pool(args)
+        out = layer.forward(arrays["x"])
+        try:
+            dx = layer.backward(arrays["dout"])
+        except Exception:
+            if out is None:
+                return {"forward_returned_none": True}, {}
+            raise
+        if out is None and not (type(dx) is np.ndarray and dx.dtype.kind in "biuf"):
+            return {"forward_returned_none": True}, {}  # the skeleton: zeros_like(None) of an unset meta
+        return {}, {"dx": dx}
+
+    # ------------------------------------------------------------------ TestCNN
+    def _layer_kind(self, layer) -> str:
+        kinds = [("lib.cnn.layer_utils", "ConvLayer2D", "conv"), ("lib.cnn.layer_utils", "MaxPoolingLayer", "pool"),
+                 ("lib.mlp.layer_utils", "flatten", "flatten"), ("lib.mlp.layer_utils", "fc", "fc"),
+                 ("lib.mlp.layer_utils", "leaky_relu", "activation"), ("lib.mlp.layer_utils", "dropout", "dropout")]
+        for module, name, kind in kinds:
+            cls = getattr(self.modules.get(module), name, None)
+            if isinstance(cls, type) and isinstance(layer, cls):
+                return kind
+        return "other"
+
+    def _test_cnn(self, seed: int):
+        model_class = self._need("lib.cnn.cnn_models", "TestCNN")
+        np.random.seed(seed)
+        model = model_class()
+        layers = list(model.net.layers)
+        described = []
+        for layer in layers:
+            params = getattr(layer, "params", None) or {}
+            described.append({
+                "class": type(layer).__name__, "kind": self._layer_kind(layer), "name": str(getattr(layer, "name", "")),
+                "params": {str(k): list(np.shape(v)) for k, v in params.items()},
+            })
+        roles = {}
+        for role, kind in (("conv", "conv"), ("fc", "fc")):
+            layer = next((l for l in layers if self._layer_kind(l) == kind), None)
+            if layer is not None:
+                roles[role] = (layer, getattr(layer, "w_name", None), getattr(layer, "b_name", None))
+        return model, described, roles
+
+    def op_test_cnn_layers(self, args, arrays):
+        _, described, roles = self._test_cnn(args["init_seed"])
+        found = {}
+        for role, (layer, w_name, b_name) in roles.items():
+            found[f"{role}_w"] = layer.params.get(w_name)
+            found[f"{role}_b"] = layer.params.get(b_name)
+        return {"layers": described}, found
+
+    def op_test_cnn_run(self, args, arrays):
+        model, _, roles = self._test_cnn(args["init_seed"])
+        keys = {}
+        for role, (layer, w_name, b_name) in roles.items():
+            keys[f"{role}_w"], keys[f"{role}_b"] = w_name, b_name
+        missing = [role for role in ("conv_w", "conv_b", "fc_w", "fc_b") if role not in keys]
+        if missing:
+            return {"missing_roles": missing}, {}
+        for role, key in keys.items():
+            model.net.assign(key, arrays[role])
+        loss_class = self._need("lib.mlp.layer_utils", "cross_entropy")
+        loss_func = loss_class()
+        scores = model.forward(arrays["feats"])
+        loss = loss_func.forward(scores, arrays["labels"])
+        model.backward(loss_func.backward())
+        found = {"scores": scores, "loss": loss}
+        for role, (layer, w_name, b_name) in roles.items():
+            found[f"d_{role}_w"] = layer.grads.get(w_name)
+            found[f"d_{role}_b"] = layer.grads.get(b_name)
+        return {}, found
+
+
+class _StudentImportError(Exception):
+    def __init__(self, error: dict[str, Any]):
+        super().__init__(error["message"])
+        self.error = error
+
+
+def _answer(result: tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    header, values = result
+    descriptions, arrays = {}, {}
+    for name, value in values.items():
+        description, array = encode(value)
+        descriptions[name] = description
+        if array is not None:
+            arrays[name] = array
+    return dict(header, ok=True, values=descriptions), arrays
+
+
+def serve(request_fd: int, answer_fd: int, root: str) -> None:
+    """Answer requests until told to stop or the parent goes away."""
+    worker = Worker(root)
+    handlers: dict[str, Callable] = {name[3:]: getattr(worker, name) for name in dir(worker) if name.startswith("op_")}
+    while True:
+        try:
+            header, arrays = protocol.receive(request_fd)
+        except EOFError:
+            return
+        op = header.get("op")
+        if op == "stop":
+            return
+        try:
+            reply, out_arrays = _answer(handlers[op](header.get("args", {}), arrays))
+        except _StudentImportError as exc:
+            reply, out_arrays = {"ok": False, "error": exc.error}, {}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all the student's
+            reply, out_arrays = {"ok": False, "error": describe_error(exc, root)}, {}
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001 - a closed or replaced stdout is the student's doing
+            pass
+        protocol.send(answer_fd, reply, out_arrays)
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: `REQUEST_FD ANSWER_FD ROOT HARNESS_DIR`, started by sandbox.py."""
+    request_fd, answer_fd = int(argv[0]), int(argv[1])
+    root, harness = os.path.realpath(argv[2]), argv[3]
+    install_numpy_shims()
+    sys.meta_path.append(_OptionalModuleFinder())
+    # The submission root first, as in the notebook; the harness's folder off the path.
+    sys.path[:] = [root] + [entry for entry in sys.path if entry != harness]
+    os.chdir(root)
+    serve(request_fd, answer_fd, root)
+    os._exit(0)  # skip interpreter teardown: a student's __del__ or atexit must not hang us
