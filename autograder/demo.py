@@ -1,15 +1,39 @@
-"""`make demo`: the main job on the bundled material, offline, in under a minute.
+"""`make demo`: the main job on the bundled material, offline, in well under a minute.
 
-It proves the staff's chain end to end: the template is in sync with the reference, the
-fixtures are what the reference computes, and the reference passes the notebook's own checks
-in a real kernel while the untouched template fails each of them without crashing.
+1. The template is in sync with the reference and the fixtures are what the reference computes.
+2. The reference passes the notebook's own checks in a real kernel.
+3. Three submissions are graded as staff would: the reference (full marks on the code items),
+   the untouched template (nothing implemented), and an example with two typical bugs, built
+   here from the reference so that no near-solution is ever committed.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
+
+OUTPUT = Path("demo_output")
+#: Two typical bugs: the bias gradient averaged instead of summed, and average pooling.
+BUGS = [("lib/cnn/layer_utils.py", "self.grads[self.b_name] = dout.sum(axis=0)",
+         "self.grads[self.b_name] = dout.mean(axis=0)"),
+        ("lib/cnn/layer_utils.py", "output = windows.max(axis=(4, 5))", "output = windows.mean(axis=(4, 5))")]
+
+
+def make_buggy_example(destination: Path) -> Path:
+    """A copy of the reference with BUGS planted; fails loudly if the reference changed under them."""
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(DEFAULT_REFERENCE, destination, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
+    for relative, old, new in BUGS:
+        path = destination / relative
+        text = path.read_text()
+        if old not in text:
+            raise RuntimeError(f"demo: {relative} no longer contains {old!r}; update autograder/demo.py")
+        path.write_text(text.replace(old, new))
+    return destination
 
 
 def _step(title: str, argv: list[str]) -> int:
@@ -18,16 +42,20 @@ def _step(title: str, argv: list[str]) -> int:
 
 
 def run_demo() -> int:
-    """Run each step; the exit status is non-zero if any step that should pass did not."""
+    """Run each step; the exit status is non-zero if any step did not behave as expected."""
     failures = 0
     failures += _step("Student template in sync with the reference", ["template", "--check"]) != 0
     failures += _step("Fixtures recomputed from the reference", ["fixtures", "--verify"]) != 0
-    failures += _step("Reference solution: the notebook's checks", ["notebook-checks", str(DEFAULT_REFERENCE)]) != 0
-    template_status = _step("Student template: the same checks fail, each with a reason",
-                            ["notebook-checks", str(DEFAULT_TEMPLATE)])
-    failures += template_status != 1
-    print("\n" + ("demo finished: all steps behaved as expected" if not failures
-                  else f"demo finished: {failures} step(s) did not behave as expected"))
+    failures += _step("Reference solution: the notebook's own checks in a real kernel",
+                      ["notebook-checks", str(DEFAULT_REFERENCE)]) != 0
+    buggy = make_buggy_example(OUTPUT / "submissions" / "buggy_example")
+    for title, folder in (("Grading the reference solution", DEFAULT_REFERENCE),
+                          ("Grading the untouched student template", DEFAULT_TEMPLATE),
+                          ("Grading an example with two bugs (db averaged, average pooling)", buggy)):
+        failures += _step(title, ["grade", str(folder), "--out", str(OUTPUT / "graded" / folder.name)]) != 0
+    print(f"\nResults and feedback are in {OUTPUT / 'graded'}/<name>/ (results.json, feedback.md).")
+    print("demo finished: all steps behaved as expected" if not failures
+          else f"demo finished: {failures} step(s) did not behave as expected")
     return 1 if failures else 0
 
 

@@ -56,14 +56,16 @@ def _module_notes(worker: Worker) -> list[str]:
 
 
 def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,
-                     fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = ()) -> tuple[GradeResult, Path]:
+                     fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
+                     limits: Limits | None = None) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
+    `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
     """
     started = time.monotonic()
     rubric = load_rubric()
-    limits = Limits.from_rubric(rubric.raw["worker"])
+    limits = limits or Limits.from_rubric(rubric.raw["worker"])
     out_dir = Path(out_dir) if out_dir is not None else Path("graded") / student_id_for(path)
     cases = load_cases(fixtures_dir, public_only)
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-intake-"))
@@ -85,6 +87,8 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
             metadata["submission_sha256"] = submission.sha256
             secret = [*SECRET_PATHS, out_dir.resolve(), Path(path).resolve(), *hidden]
             with Worker(submission.root, limits, hidden=secret) as worker:
+                worker.start()  # a failure is remembered and ends every case with its reason
+                metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
                 try:
                     results = run_checks(worker, cases, rubric, public_only)
                 except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise

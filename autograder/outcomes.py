@@ -84,7 +84,7 @@ class WrongValue(Outcome):
     label = "wrong value"
 
     def message(self) -> str:
-        text = f"{self.what} is wrong: relative error {self.error:.2e} (allowed {self.tolerance:.0e})"
+        text = f"wrong values in {self.what}: relative error {self.error:.2e} (allowed {self.tolerance:.0e})"
         if self.position:
             text += f", largest at index {self.position}"
             if self.got is not None and self.expected is not None:
@@ -132,6 +132,15 @@ class TimedOut(Outcome):
 
     def message(self) -> str:
         return f"timed out after {self.seconds:g} s (an endless loop, or far too slow?)"
+
+
+@dataclass(frozen=True)
+class NotRunAfterTimeouts(Outcome):
+    count: int
+    label = "timed out"
+
+    def message(self) -> str:
+        return f"not run: {self.count} earlier cases of this item timed out"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class Limits:
     """The worker's limits; read from the rubric's [worker] table."""
 
     call_timeout: float
+    timeouts_per_item: int
     start_timeout: float
     memory_mb: int
     cpu_seconds: int
@@ -108,6 +109,7 @@ class Worker:
         self.start_failure: Outcome | None = None
         self.import_errors: dict[str, Any] = {}
         self.restarts = 0
+        self.start_seconds = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def _environment(self) -> dict[str, str]:
@@ -182,6 +184,21 @@ class Worker:
             self.start_failure = outcome
             raise CheckFailed(outcome) from None
         self.import_errors = header.get("import_errors", {})
+
+    def start(self) -> Outcome | None:
+        """Start the worker and import the student's lib/ now; the failure, if any, as an outcome.
+
+        Calls start the worker themselves when needed; starting it first keeps the import's
+        time out of the first case's and makes an import failure known up front.
+        """
+        started = time.monotonic()
+        try:
+            self._ensure_started()
+        except CheckFailed as failure:
+            return failure.outcome
+        finally:
+            self.start_seconds = time.monotonic() - started
+        return None
 
     def close(self) -> None:
         """Stop the worker and delete its scratch folder."""

@@ -187,6 +187,35 @@ def bench_torch(numpy_step_ms: float, batch: int, rng):
     return torch
 
 
+def bench_grading() -> None:
+    """Grading the six code items: the reference and a correct loop-based submission."""
+    import shutil
+    import tempfile
+
+    from autograder.grading import grade_submission
+    from autograder.rubric import load_rubric
+    from loop_submission import LOOP_LAYERS
+
+    timeout = load_rubric().raw["worker"]["call_timeout"]
+    print("\n## Grading the six code items (wall time, worker start-up included)")
+    with tempfile.TemporaryDirectory() as scratch:
+        loops = Path(scratch) / "loops"
+        shutil.copytree(REPO_ROOT / "reference_solution", loops, ignore=shutil.ignore_patterns("data", "*.npz"))
+        layers = loops / "lib" / "cnn" / "layer_utils.py"
+        layers.write_text(layers.read_text() + "\n" + LOOP_LAYERS)
+        for name, folder, goal in (("reference", REPO_ROOT / "reference_solution", 3), ("loop-based", loops, 30)):
+            walls = []
+            for _ in range(3):
+                start = time.perf_counter()
+                result, _ = grade_submission(folder, Path(scratch) / "out" / name)
+                walls.append(time.perf_counter() - start)
+            cases = [case for item in result.items for case in item.cases]
+            slowest = max(cases, key=lambda case: case.seconds)
+            print(f"{name:10s} {statistics.median(walls):5.2f} s (goal under {goal} s), score {result.score:g}; "
+                  f"slowest case {slowest.item}/{slowest.case} {slowest.seconds:.2f} s, "
+                  f"{timeout / slowest.seconds:.0f}x under the {timeout} s call time-out")
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
@@ -195,6 +224,7 @@ def main() -> int:
     torch = bench_torch(figures["step_ms"], figures["batch"], rng)
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
+    bench_grading()
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import pytest
 
 from autograder.fixtures import Case
-from autograder.outcomes import CheckFailed, HarnessFault, Outcome, Passed, WrongStructure
+from autograder.outcomes import (CheckFailed, HarnessFault, NotRunAfterTimeouts, Outcome, Passed, TimedOut,
+                                 WrongStructure)
 from autograder.rubric import Rubric
 from autograder.sandbox import Worker
 
@@ -35,6 +37,7 @@ class CaseResult:
     weight: float
     description: str
     outcome: Outcome
+    seconds: float = 0.0
 
 
 def describe_case(case: Case) -> str:
@@ -65,6 +68,7 @@ class GradingPlugin:
         for case in cases:
             self.cases.setdefault(case.item, []).append(case)
         self.results: list[CaseResult] = []
+        self.timeouts: dict[str, int] = {}
 
     @pytest.fixture
     def worker(self) -> Worker:
@@ -92,18 +96,26 @@ class GradingPlugin:
         item_id, check = marker.args[0], marker.kwargs.get("check")
         case = pyfuncitem.funcargs.get("case")
         arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        try:
-            detail = pyfuncitem.obj(**arguments)
-            outcome: Outcome = Passed(detail or "")
-        except CheckFailed as failure:
-            outcome = failure.outcome
-        except AssertionError as exc:
-            outcome = WrongStructure(str(exc) or "a check failed")
-        except Exception as exc:  # noqa: BLE001 - a bug of ours must not cost the student
-            outcome = HarnessFault(f"{type(exc).__name__}: {exc}")
+        outcome: Outcome
+        started = time.monotonic()
+        if self.timeouts.get(item_id, 0) >= self._worker.limits.timeouts_per_item:
+            outcome = NotRunAfterTimeouts(self.timeouts[item_id])
+        else:
+            try:
+                detail = pyfuncitem.obj(**arguments)
+                outcome = Passed(detail or "")
+            except CheckFailed as failure:
+                outcome = failure.outcome
+                if isinstance(outcome, TimedOut):
+                    self.timeouts[item_id] = self.timeouts.get(item_id, 0) + 1
+            except AssertionError as exc:
+                outcome = WrongStructure(str(exc) or "a check failed")
+            except Exception as exc:  # noqa: BLE001 - a bug of ours must not cost the student
+                outcome = HarnessFault(f"{type(exc).__name__}: {exc}")
         self.results.append(CaseResult(
             item_id, check or case.name, "public" if check or case.visibility == "public" else "hidden",
-            self._weight(item_id, check, case), describe_case(case) if case is not None else check, outcome))
+            self._weight(item_id, check, case), describe_case(case) if case is not None else check, outcome,
+            round(time.monotonic() - started, 4)))
         return True
 
 

@@ -1,0 +1,46 @@
+"""Build test submissions by planting changes into a copy of the reference solution."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from autograder.grading import grade_submission
+from autograder.rubric import load_rubric
+from autograder.sandbox import Limits
+from conftest import REFERENCE
+
+LAYERS = "lib/cnn/layer_utils.py"
+MODELS = "lib/cnn/cnn_models.py"
+CODE_ITEMS = [item.id for item in load_rubric().code_items()]
+
+
+def make_submission(folder: Path, changes: list[tuple[str, str, str]] = (), append: dict[str, str] | None = None,
+                    source: Path = REFERENCE) -> Path:
+    """A copy of `source` with each (file, old, new) replacement made and text appended.
+
+    Every `old` must occur in its file, so a change to the reference breaks the test loudly
+    instead of silently testing nothing.
+    """
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
+    for relative, old, new in changes:
+        path = folder / relative
+        text = path.read_text()
+        assert old in text, f"{relative} no longer contains {old!r}"
+        path.write_text(text.replace(old, new))
+    for relative, text in (append or {}).items():
+        path = folder / relative
+        path.write_text(path.read_text() + "\n" + text)
+    return folder
+
+
+def quick_limits(call_timeout: float = 1.5, **overrides) -> Limits:
+    """The rubric's worker limits with a short time-out, so hangs cost the tests little."""
+    table = dict(load_rubric().raw["worker"], call_timeout=call_timeout, **overrides)
+    return Limits.from_rubric(table)
+
+
+def grade(folder: Path, tmp_path: Path, **kwargs):
+    """Grade and return {item id: ItemScore}, the result and the output folder."""
+    result, out_dir = grade_submission(folder, tmp_path / "out", **kwargs)
+    return {item.item.id: item for item in result.items}, result, out_dir

@@ -1,0 +1,103 @@
+"""Intake of real zips: the course's own, hand-made ones, and broken or unsafe ones."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+
+import pytest
+
+from autograder.intake import IntakeError, open_submission, student_id_for
+from conftest import REFERENCE
+from submissions import CODE_ITEMS, grade
+
+MB = 1 << 20
+
+
+def zip_folder(folder, archive, prefix="", extra=()):
+    """Zip as collectSubmission.sh does (no top folder), or with a wrapper `prefix`."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and (path.suffix in (".py", ".ipynb")):
+                bundle.write(path, prefix + path.relative_to(folder).as_posix())
+        for name, data in extra:
+            bundle.writestr(name, data)
+    return archive
+
+
+def test_collect_submission_zip_without_a_top_folder(tmp_path):
+    archive = zip_folder(REFERENCE, tmp_path / "4916525888.zip")
+    scores, result, out_dir = grade(archive, tmp_path)
+    assert result.student_id == "4916525888"
+    assert result.score == 25
+    assert result.metadata["submission_sha256"]
+
+
+def test_hand_made_zip_with_wrapper_folder_and_macos_litter(tmp_path):
+    archive = zip_folder(REFERENCE, tmp_path / "1234.zip", prefix="assignment1/",
+                         extra=[("__MACOSX/assignment1/lib/._layer_utils.py", b"\x00\x05junk")])
+    scores, result, out_dir = grade(archive, tmp_path)
+    assert result.score == 25
+    assert any("assignment1/" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("name,entries,message", [
+    ("dotdot", [("../escape.py", b"x")], "points outside the folder"),
+    ("absolute", [("/etc/evil.py", b"x")], "points outside the folder"),
+    ("nolib", [("Problem_2.ipynb", b"{}")], "no lib/ folder found"),
+])
+def test_unsafe_or_incomplete_zips_score_zero_with_the_reason(tmp_path, name, entries, message):
+    archive = tmp_path / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for entry, data in entries:
+            bundle.writestr(zipfile.ZipInfo(entry), data)
+    scores, result, out_dir = grade(archive, tmp_path)
+    document = json.loads((out_dir / "results.json").read_text())
+    assert document["score"] == 0 and len(document["tests"]) == 9
+    assert message in document["output"]
+    for item_id in CODE_ITEMS:
+        assert message in scores[item_id].cases[0].outcome.message()
+    assert not (tmp_path.parent / "escape.py").exists()
+
+
+def test_symbolic_link_entries_are_refused(tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        info = zipfile.ZipInfo("lib/cnn/layer_utils.py")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(info, "/etc/passwd")
+    with pytest.raises(IntakeError, match="is a symbolic link"):
+        open_submission(archive, tmp_path / "scratch", 10 * MB, 100)
+
+
+def test_corrupt_zip_is_a_result_not_a_crash(tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 this is not really a zip")
+    scores, result, out_dir = grade(archive, tmp_path)
+    assert result.score == 0
+    assert "broken.zip: not a valid zip file" in json.loads((out_dir / "results.json").read_text())["output"]
+
+
+def test_zip_bomb_is_stopped_while_unpacking(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("lib/cnn/big.py", b"0" * (30 * MB))
+    assert archive.stat().st_size < MB
+    with pytest.raises(IntakeError, match="unpacks to more than 20 MB"):
+        open_submission(archive, tmp_path / "scratch", 20 * MB, 100)
+
+
+def test_too_many_entries_are_refused(tmp_path):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for index in range(30):
+            bundle.writestr(f"lib/f{index}.py", b"")
+    with pytest.raises(IntakeError, match="30 entries, more than the limit of 20"):
+        open_submission(archive, tmp_path / "scratch", MB, 20)
+
+
+def test_student_ids_are_safe_names(tmp_path):
+    assert student_id_for(tmp_path / "4916525888.zip") == "4916525888"
+    assert student_id_for(tmp_path / "Jane Doe (late).zip") == "Jane_Doe_late"
+    assert student_id_for(tmp_path / "../..") == "submission"

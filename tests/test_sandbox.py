@@ -1,0 +1,82 @@
+"""The worker boundary: what student code can see and do, and what crosses back."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from autograder import protocol
+from autograder.confinement import available_mode
+from autograder.grading import SECRET_PATHS
+from autograder.sandbox import Worker
+from conftest import FIXTURES, REFERENCE
+from submissions import LAYERS, grade, make_submission, quick_limits
+
+SPY = '''
+import os
+def _probe(action):
+    try:
+        return repr(action())[:60]
+    except Exception as exc:
+        return type(exc).__name__
+print("SPY uid", os.getuid())
+print("SPY fixtures", _probe(lambda: os.listdir(FIXTURES)))
+print("SPY manifest", _probe(lambda: open(os.path.join(FIXTURES, "manifest.json")).read(20)))
+print("SPY reference", _probe(lambda: open(os.path.join(REFERENCE, "lib", "cnn", "layer_utils.py")).read(20)))
+print("SPY git", _probe(lambda: os.listdir(GIT)))
+print("SPY write-out", _probe(lambda: open(os.path.join(OUT, "results.json"), "w").write("{}")))
+print("SPY parent", _probe(lambda: os.kill(os.getppid(), 0)))
+'''
+
+
+def test_student_code_cannot_reach_fixtures_reference_or_results(tmp_path):
+    if available_mode() == "none":
+        pytest.skip("the grader is not root here: nothing to drop to (a student's self-check)")
+    out = tmp_path / "out"
+    out.mkdir()
+    spy = SPY.replace("FIXTURES", repr(str(FIXTURES))).replace("REFERENCE", repr(str(REFERENCE))) \
+        .replace("GIT", repr(str(SECRET_PATHS[2]))).replace("OUT", repr(str(out)))
+    scores, result, out_dir = grade(make_submission(tmp_path / "sub", append={LAYERS: spy}), tmp_path)
+    lines = dict(line.split(" ", 2)[1:] for line in result.printed.splitlines() if line.startswith("SPY"))
+    assert lines["uid"] != "0"
+    for secret in ("fixtures", "manifest", "reference", "git", "write-out", "parent"):
+        assert lines[secret] == "PermissionError", (secret, lines[secret])
+    assert result.score == 25  # and the spying cost nothing else
+    assert result.metadata["sandbox"] in ("namespace", "user")
+
+
+def test_worker_never_unpickles():
+    """Object arrays cannot be sent at all; the receiving side loads with allow_pickle=False."""
+    with pytest.raises(ValueError):
+        protocol.array_bytes(np.array([object()], dtype=object))
+    read_end, write_end = os.pipe()
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    blob = pickled.getvalue()
+    header = b'{"arrays": ["x"]}'
+    os.write(write_end, len(header).to_bytes(4, "big") + header + len(blob).to_bytes(4, "big") + blob)
+    with pytest.raises(protocol.ProtocolError, match="not a plain .npy array"):
+        protocol.receive(read_end)
+    os.close(read_end)
+    os.close(write_end)
+
+
+def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
+    sub = make_submission(tmp_path / "sub", append={LAYERS: (
+        "_original = ConvLayer2D.get_output_size\n"
+        "def _slow_for_big(self, size):\n"
+        "    while size[0] > 30:\n        pass\n"
+        "    return _original(self, size)\n"
+        "ConvLayer2D.get_output_size = _slow_for_big\n")})
+    args = {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
+    with Worker(sub, quick_limits(1.0)) as worker:
+        from autograder.outcomes import CheckFailed, TimedOut
+        with pytest.raises(CheckFailed) as failure:
+            worker.call("output_size", dict(args, input_size=[32, 8, 8, 3]))
+        assert isinstance(failure.value.outcome, TimedOut)
+        answer = worker.call("output_size", dict(args, input_size=[2, 8, 8, 3]))
+        assert answer.value("size")["items"] == [2, 6, 6, 2]
+        assert worker.restarts == 1
