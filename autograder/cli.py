@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 from autograder import REPO_ROOT, __version__
+from autograder.confinement import SECRET_PATHS
 from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
+from autograder.manual import merge_manual
+from autograder.synthetic import write_synthetic_svhn
 from autograder.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
 from autograder.template import build_template, template_differences, write_template
@@ -66,7 +69,7 @@ def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     notebook = args.folder / args.notebook
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
-    runs = run_unit_checks(args.folder, args.notebook)
+    runs = run_unit_checks(args.folder, args.notebook, hidden=list(SECRET_PATHS))
     for run in runs:
         print(f"== {run.section}")
         if run.text.strip():
@@ -78,16 +81,52 @@ def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_data(folder: Path | None, needed: bool) -> None:
+    if folder is None:
+        if needed:
+            raise UsageError("--execute needs --data DIR (the SVHN files; `grade.py data --synthetic` makes some)")
+        return
+    missing = [name for name in ("train_32x32.mat", "test_32x32.mat") if not (folder / name).is_file()]
+    if missing:
+        raise UsageError(f"--data {folder}: missing {', '.join(missing)}")
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise FileNotFoundError(f"{args.path}: no such file or folder")
+    if args.quick and not args.execute:
+        raise UsageError("--quick shortens a headless run: use it with --execute")
+    _check_data(args.data, needed=args.execute)
     try:
-        result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only)
+        result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
+                                           execute=args.execute, quick=args.quick)
     except HarnessError as exc:
         print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
         return 3
     print(summary(result, out_dir))
     return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    if not args.synthetic:
+        raise UsageError("only synthetic data can be made here: pass --synthetic (the real SVHN files come from "
+                         "get_datasets.sh on a machine with network access)")
+    written = write_synthetic_svhn(args.out, args.train, args.test, args.seed)
+    print(f"wrote {args.train} training and {args.test} test images (seed {args.seed}): "
+          + ", ".join(str(path) for path in written.values()))
+    return 0
+
+
+def _cmd_merge_manual(args: argparse.Namespace) -> int:
+    merged, problems = merge_manual(args.scores, args.graded)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    print(f"merged {merged} score(s) into {args.graded}")
+    return 1 if problems else 0
+
+
+class UsageError(ValueError):
+    """Arguments that do not fit together; reported like argparse's own errors."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,7 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, help="output folder (default: graded/<student id>/, the id from the name)")
     grade.add_argument("--public-only", action="store_true",
                        help="run the public cases only (a self-check: says what it did not check)")
+    grade.add_argument("--data", type=Path, metavar="DIR",
+                       help="folder with train_32x32.mat and test_32x32.mat: saved weights are checked on its "
+                            "validation split, and --execute runs with it as data/")
+    grade.add_argument("--execute", action="store_true",
+                       help="run the notebook headless (confined, in a scratch copy) and grade the executed copy")
+    grade.add_argument("--quick", action="store_true",
+                       help="with --execute: override the notebook's parameters cell for a short smoke run")
     grade.set_defaults(run=_cmd_grade)
+
+    data = commands.add_parser(
+        "data", help="make SVHN-format data files offline",
+        description="Write train_32x32.mat and test_32x32.mat in the official SVHN layout, with house-number-like "
+                    "digits rendered offline (fonts shipped with matplotlib, colours, neighbours, blur, noise).")
+    data.add_argument("--synthetic", action="store_true", help="render synthetic digits (the only source here)")
+    data.add_argument("--out", type=Path, required=True, help="folder to write the two .mat files to")
+    data.add_argument("--train", type=int, default=6000, help="training images (default: %(default)s)")
+    data.add_argument("--test", type=int, default=1000, help="test images (default: %(default)s)")
+    data.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    data.set_defaults(run=_cmd_data)
+
+    merge = commands.add_parser(
+        "merge-manual", help="merge staff's scores (the inline answer) into graded results",
+        description="Read SCORES.csv (student_id,item,points,comment) and set those items' scores in "
+                    "GRADED_DIR/<student_id>/results.json. Bad rows are reported by line and skipped; exit 1 if any.")
+    merge.add_argument("scores", type=Path, metavar="SCORES.csv")
+    merge.add_argument("graded", type=Path, metavar="GRADED_DIR")
+    merge.set_defaults(run=_cmd_merge_manual)
 
     checks = commands.add_parser(
         "notebook-checks", help="run the notebook's own unit-check cells (no data needed)",
@@ -154,6 +219,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, RegionError, RubricError, FileNotFoundError) as exc:
+    except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,8 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 UNPRIVILEGED_USER = "nobody"
+#: Never visible to student code: the expected values, the solution, the history holding both.
+SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git")
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 4096, 8192, 16384, 1 << 18

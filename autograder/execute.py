@@ -1,24 +1,32 @@
-"""Headless notebook execution with nbclient and a real IPython kernel.
+"""Headless notebook execution with nbclient and a real IPython kernel, confined like the worker.
 
-For now this runs a notebook's unit-check cells: everything before the training section,
-except the cells that download or load SVHN, so it needs no data and takes seconds. The
-kernel runs in a scratch copy of the assignment folder, so nothing it writes reaches the
-original.
+Two uses: `run_unit_checks` runs a notebook's check cells (everything before training, no
+data needed) for `grade.py notebook-checks`; `execute_notebook` runs a whole submission for
+`grade.py grade --execute`. The kernel runs student code, so it gets what the worker gets: a
+scratch copy of the submission, the same confinement (mount namespace hiding the secrets, an
+unprivileged user, resource limits), a scrubbed environment. Its outputs are read afterwards
+by the trusted side; nothing it returns is trusted.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from autograder.confinement import Confinement, confinement_for
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
+_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,69 @@ class CellRun:
     section: str
     text: str
     error: str | None  # "Name: value" of the exception the cell raised, if any
+
+
+@dataclass
+class Execution:
+    """How a headless run went, and where its products are."""
+
+    notebook: Path  # the executed copy
+    completed: bool
+    problem: str = ""  # why it stopped early, in words
+    weights: Path | None = None  # svhn_cnn_params.npz written by the run, if any
+    notes: list[str] = field(default_factory=list)
+    mode: str = "none"
+
+
+class _ConfinedKernelManager(AsyncKernelManager):
+    """A kernel manager whose connection file the confined kernel can read."""
+
+    owner: tuple[int, int] | None = None
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.owner is not None:
+            os.chown(self.connection_file, *self.owner)
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    env.update(PATH="/usr/bin:/bin", HOME=str(home), MPLBACKEND="module://matplotlib_inline.backend_inline",
+               MPLCONFIGDIR=str(home / ".matplotlib"), IPYTHONDIR=str(home / ".ipython"), PYTHONHASHSEED="0",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def _run(notebook: nbformat.NotebookNode, workdir: Path, scratch: Path, confinement: Confinement,
+         timeout: int) -> str:
+    """Execute in place; returns "" when every cell ran, else why the run stopped."""
+    kernel = _ConfinedKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel"),
+                                    connection_file=str(scratch / "kernel.json"))
+    kernel.owner = confinement.ids
+    client = NotebookClient(notebook, km=kernel, timeout=timeout, allow_errors=True,
+                            resources={"metadata": {"path": str(workdir)}})
+    try:
+        client.execute(preexec_fn=confinement, env=_environment(workdir), cwd=str(workdir))
+        return ""
+    except CellTimeoutError:
+        return f"a cell ran longer than {timeout} s; the run was stopped there"
+    except DeadKernelError:
+        return "the kernel died (it crashed, exited, or ran out of memory); the run stopped there"
+    except RuntimeError as exc:  # the kernel never started
+        return f"the kernel could not start: {exc}"
+    finally:
+        if kernel.has_kernel:
+            run_sync(kernel.shutdown_kernel)(now=True)
+
+
+def _section_of(cells, index: int) -> str:
+    section = "(top)"
+    for cell in cells[:index]:
+        if cell.cell_type == "markdown":
+            headings = _HEADING.findall(cell.source)
+            if headings:
+                section = headings[-1]
+    return section
 
 
 def _is_data_cell(cell: nbformat.NotebookNode) -> bool:
@@ -44,16 +115,11 @@ def _starts_training(cell: nbformat.NotebookNode) -> bool:
 def unit_check_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, nbformat.NotebookNode]]:
     """The code cells to run before training, each with the heading of its section."""
     selected = []
-    section = "(top)"
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         if _starts_training(cell):
             break
-        if cell.cell_type == "markdown":
-            headings = _HEADING.findall(cell.source)
-            if headings:
-                section = headings[-1]
-        elif cell.cell_type == "code" and cell.source.strip() and not _is_data_cell(cell):
-            selected.append((section, cell))
+        if cell.cell_type == "code" and cell.source.strip() and not _is_data_cell(cell):
+            selected.append((_section_of(notebook.cells, index), cell))
     return selected
 
 
@@ -67,21 +133,75 @@ def _cell_text(cell: nbformat.NotebookNode) -> tuple[str, str | None]:
     return "".join(parts), error
 
 
-def run_unit_checks(folder: Path, notebook_name: str = "Problem_2.ipynb", timeout: int = 120) -> list[CellRun]:
+def _scratch_copy(folder: Path, scratch: Path) -> Path:
+    """The submission's lib/ and top-level Python files, copied for the kernel."""
+    workdir = scratch / "submission"
+    shutil.copytree(folder / "lib", workdir / "lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in folder.iterdir():
+        if path.is_file() and path.suffix == ".py" and not path.is_symlink():
+            shutil.copy2(path, workdir / path.name)
+    return workdir
+
+
+def run_unit_checks(folder: Path, notebook_name: str = "Problem_2.ipynb", timeout: int = 120,
+                    hidden: list[Path] = ()) -> list[CellRun]:
     """Execute the notebook's unit-check cells against the folder's own lib/."""
     source = nbformat.read(folder / notebook_name, as_version=4)
     selected = unit_check_cells(source)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-run-") as scratch:
-        workdir = Path(scratch)
-        shutil.copytree(folder / "lib", workdir / "lib")
+        workdir = _scratch_copy(folder, Path(scratch))
+        confinement = confinement_for(Path(scratch), list(hidden), 4096, 600, 64, 256)
         notebook = nbformat.v4.new_notebook(cells=[cell for _, cell in selected], metadata=source.metadata)
-        # IPC sockets inside the scratch folder: local only, and no TCP warning from the kernel.
-        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / ".kernel"))
-        client = NotebookClient(notebook, km=kernel, timeout=timeout, allow_errors=True,
-                                resources={"metadata": {"path": str(workdir)}})
-        try:
-            client.execute()
-        finally:
-            if kernel.has_kernel:
-                kernel.shutdown_kernel(now=True)
+        _run(notebook, workdir, Path(scratch), confinement, timeout)
     return [CellRun(section, *_cell_text(cell)) for (section, _), cell in zip(selected, notebook.cells)]
+
+
+def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None) -> list[str]:
+    """Skip the download cell; with `quick`, inject overrides after the parameters cell."""
+    notes = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and ("download-data" in cell.metadata.get("tags", [])
+                                         or "get_datasets.sh" in cell.source):
+            cell.source = "# skipped by the grader: get_datasets.sh (data/ is provided)"
+            notes.append("the download cell was skipped; data/ was provided by the grader")
+    if quick:
+        index = next((i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])), None)
+        if index is None:
+            notes.append("--quick: the notebook has no cell tagged 'parameters', so its training settings "
+                         "could not be shortened; it ran as written")
+        else:
+            lines = ["# Injected by the grader (--quick): a short smoke run."]
+            lines += [f"{name} = {int(value) if float(value).is_integer() else value}" for name, value in quick.items()]
+            injected = nbformat.v4.new_code_cell("\n".join(lines))
+            injected.metadata["tags"] = ["injected-parameters"]
+            notebook.cells.insert(index + 1, injected)
+            notes.append("--quick: " + ", ".join(lines[1:]))
+    return notes
+
+
+def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir: Path, limits: dict,
+                     quick: dict[str, float] | None = None, hidden: list[Path] = ()) -> Execution:
+    """Run the notebook headless in a scratch copy of `folder` (the submission root) with `data_dir`
+    as data/; the executed copy and any saved weights are written to `out_dir`."""
+    notebook = nbformat.read(str(notebook_path), as_version=4)
+    notebook_name = notebook_path.name
+    notes = _prepare(notebook, quick)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cnn-grader-execute-") as scratch_name:
+        scratch = Path(scratch_name)
+        workdir = _scratch_copy(folder, scratch)
+        (workdir / "data").mkdir()
+        for name in ("train_32x32.mat", "test_32x32.mat"):
+            if (Path(data_dir) / name).is_file():
+                shutil.copy2(Path(data_dir) / name, workdir / "data" / name)
+        confinement = confinement_for(scratch, list(hidden), limits["memory_mb"], limits["cpu_seconds"],
+                                      limits["file_size_mb"], 256)
+        timeout = int(limits["quick_cell_timeout"] if quick else limits["cell_timeout"])
+        problem = _run(notebook, workdir, scratch, confinement, timeout)
+        executed = out_dir / f"executed_{notebook_name}"
+        nbformat.write(notebook, str(executed))
+        weights = None
+        if (workdir / "svhn_cnn_params.npz").is_file() and not (workdir / "svhn_cnn_params.npz").is_symlink():
+            weights = out_dir / "executed_svhn_cnn_params.npz"
+            shutil.copyfile(workdir / "svhn_cnn_params.npz", weights)
+    return Execution(executed, not problem, problem, weights, notes + list(confinement.notes), confinement.mode)

@@ -18,17 +18,20 @@ import numpy as np
 
 from autograder import REPO_ROOT, __version__
 from autograder.checks.plugin import CaseResult, run_checks
+from autograder.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
+from autograder.execute import execute_notebook
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
-from autograder.outcomes import HarnessFault, Outcome, StudentException
+from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
+from autograder.notebook_items import TrainingEvidence, score_filters, score_inline_answer, score_training
+from autograder.outcomes import CheckFailed, HarnessFault, Outcome, StudentException
 from autograder.report import GradeResult, terminal_table, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
-from autograder.score import score_submission
+from autograder.score import ItemScore, score_submission
+from autograder.svhn import DEFAULT_SPLIT, DataError, validation_split
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
-#: Never visible to student code: the expected values, the solution, the history holding both.
-SECRET_PATHS = [REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git"]
 
 
 class HarnessError(RuntimeError):
@@ -55,13 +58,101 @@ def _module_notes(worker: Worker) -> list[str]:
     return notes
 
 
+def _load_weights(path: Path) -> dict[str, np.ndarray]:
+    """A student's saved parameters: plain arrays only (never unpickled)."""
+    with np.load(path, allow_pickle=False) as saved:
+        return {name: np.asarray(saved[name]) for name in saved.files}
+
+
+def _training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None, weights: Path | None,
+                       weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, str | None]:
+    """Reported and verified accuracy and the architecture; also the first conv layer's weight name."""
+    evidence = TrainingEvidence()
+    if findings is not None:
+        evidence.reported, evidence.reported_last = findings.reported_best, findings.reported_last
+    first_conv_w = None
+    try:
+        answer = worker.call("small_cnn", {"seed": 123})
+        evidence.kinds = answer.header.get("kinds")
+        evidence.output_shape = answer.header.get("output_shape")
+        first_conv_w = answer.header.get("first_conv_w")
+    except CheckFailed as failure:
+        evidence.problems.append(f"SmallConvolutionalNetwork() could not be built: {failure.outcome.message()}")
+        return evidence, None
+    if weights is None:
+        evidence.problems.append("no svhn_cnn_params.npz saved next to the notebook")
+        return evidence, first_conv_w
+    if data_dir is None:
+        evidence.problems.append("weights were saved, but no --data was given to check them on")
+        return evidence, first_conv_w
+    parameters = findings.parameters if findings is not None else {}
+    split = (int(parameters.get("NUM_TRAINING", DEFAULT_SPLIT[0])), int(parameters.get("NUM_VALIDATION", DEFAULT_SPLIT[1])))
+    try:
+        saved = _load_weights(weights)
+        images, labels = validation_split(data_dir, *split)
+        answer = worker.call("small_cnn", {"seed": 123}, dict(saved, images=images),
+                             timeout=rubric.training["evaluate_timeout"])
+    except (OSError, ValueError) as exc:  # DataError and unreadable .npz files alike
+        evidence.problems.append(f"the saved weights could not be checked: {exc}")
+        return evidence, first_conv_w
+    except CheckFailed as failure:
+        evidence.problems.append(f"evaluating the saved weights failed: {failure.outcome.message()}")
+        return evidence, first_conv_w
+    missing = answer.header.get("missing") or []
+    predictions = answer.value("predictions")
+    if missing:
+        evidence.problems.append(f"the saved weights lack {', '.join(missing)} of your SmallConvolutionalNetwork")
+    elif not isinstance(predictions, np.ndarray) or predictions.shape != labels.shape:
+        evidence.problems.append("your network did not return one prediction per validation image")
+    else:
+        evidence.verified = float(np.mean(predictions == labels))
+        evidence.verified_how = f"{weights_how} on {len(labels)} validation images"
+    return evidence, first_conv_w
+
+
+def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
+                    execute: bool, quick: bool, secret: list[Path], notes: list[str]) -> dict[str, ItemScore]:
+    """Scores of the training, filters and inline-answer items."""
+    chosen, others = choose_notebook(submission.root)
+    findings: Findings | None = None
+    weights = submission.root / "svhn_cnn_params.npz"
+    weights_how = "the saved svhn_cnn_params.npz"
+    if chosen is None:
+        notes.append("no .ipynb notebook found in the submission")
+    else:
+        notes.append(f"notebook graded: {chosen.relative_to(submission.root).as_posix()}"
+                     + (f" (also found: {', '.join(others)})" if others else ""))
+        source = chosen
+        if execute:
+            run = execute_notebook(submission.root, chosen, data_dir, out_dir, rubric.raw["execution"],
+                                   rubric.raw["execution"]["quick"] if quick else None, secret)
+            notes.extend(run.notes)
+            notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
+            source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
+        try:
+            findings = extract(read_notebook(source), source)
+            notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
+            if not findings.has_outputs:
+                notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
+        except NotebookError as exc:
+            notes.append(str(exc))
+    if weights is not None and not weights.is_file():
+        weights = None
+    evidence, first_conv_w = _training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
+    return {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
+            "inline_answer": score_inline_answer(rubric, findings)}
+
+
 def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,
                      fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
-                     limits: Limits | None = None) -> tuple[GradeResult, Path]:
+                     limits: Limits | None = None, data_dir: Path | None = None, execute: bool = False,
+                     quick: bool = False) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
     `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
+    `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
+    `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
     """
     started = time.monotonic()
     rubric = load_rubric()
@@ -74,6 +165,8 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     metadata = {"harness_version": __version__, "fixtures_manifest_sha256": manifest_digest(fixtures_dir),
                 "python": platform.python_version(), "numpy": np.__version__}
     harness_fault: Exception | None = None
+    notebook_scores: dict[str, ItemScore] = {}
+    missing_reason = ""
     try:
         submission: Submission | None = None
         try:
@@ -81,6 +174,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                                          rubric.raw["intake"]["max_files"])
         except IntakeError as exc:
             notes.append(str(exc))
+            missing_reason = f"0: {exc}"
             results = _all_cases_fail(cases, rubric, StudentException("SubmissionError", str(exc)))
         if submission is not None:
             notes += submission.notes
@@ -94,13 +188,20 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                 except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise
                     harness_fault = exc
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
+                try:
+                    notebook_scores = _grade_notebook(submission, worker, rubric, out_dir, data_dir, execute, quick,
+                                                      secret, notes)
+                except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
+                    harness_fault = harness_fault or exc
+                    missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
                 notes += _module_notes(worker) + list(worker.confinement.notes)
                 metadata["sandbox"] = worker.confinement.mode
                 metadata["worker_restarts"] = worker.restarts
                 printed, printed_bytes = worker.printed()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = GradeResult(student_id_for(Path(path)), score_submission(rubric, results), time.monotonic() - started,
+    items = score_submission(rubric, results, notebook_scores, missing_reason)
+    result = GradeResult(student_id_for(Path(path)), items, time.monotonic() - started,
                          public_only, notes, printed, printed_bytes, metadata)
     write_reports(result, out_dir)
     if harness_fault is not None:

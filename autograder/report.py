@@ -49,7 +49,9 @@ def _case_line(case) -> str:
 
 
 def _test_output(item: ItemScore) -> str:
-    if item.status != "graded":
+    if item.item.kind == "manual" and item.extra.get("answer"):
+        return f"{item.note}\n\nThe answer:\n\n{item.extra['answer']}"
+    if item.status != "graded" or not item.cases:
         return item.note
     lines = [f"Checked: {item.item.checked}" if item.item.checked else "", item.reason]
     lines += [_case_line(case) for case in item.cases]
@@ -71,10 +73,12 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             "score": item.score,
             "max_score": item.item.points,
             "status": "passed" if item.status == "graded" and item.score >= item.item.points else "failed",
+            **({"output_format": "md"} if item.item.kind == "manual" else {}),
             "output": _test_output(item),
             "tags": [item.item.id],
             "visibility": "visible",
             "extra_data": {
+                **item.extra,
                 "item": item.item.id, "grading": item.status, "reason": item.reason,
                 "cases": [{"case": c.case, "visibility": c.visibility, "weight": c.weight, "passed": c.outcome.passed,
                            "outcome": c.outcome.label, "message": c.outcome.message()[:_MAX_CASE_TEXT]}
@@ -105,8 +109,14 @@ def feedback_markdown(result: GradeResult) -> str:
     lines += [f"| {i.item.title} | {i.score:g} | {i.item.points:g} | {i.reason} |" for i in result.items]
     for item in result.items:
         lines += ["", f"## {item.item.title}: {item.score:g} / {item.item.points:g}", ""]
-        if item.status != "graded":
+        if item.status != "graded" or not item.cases:
             lines.append(item.note)
+            if item.item.kind == "manual" and item.extra.get("answer"):
+                lines += ["", "Your answer, as staff will read it:", ""]
+                lines += ["> " + line for line in item.extra["answer"].splitlines()]
+            if item.extra.get("mismatch"):
+                lines += ["", f"**The accuracy your log reports ({item.extra['reported']:.4f}) differs from the "
+                              f"accuracy of your saved weights ({item.extra['verified']:.4f}).** Staff are told."]
             continue
         if item.item.checked:
             lines += [f"Checked: {item.item.checked}.", ""]

@@ -9,7 +9,8 @@ are listed with 0 points and a reason, never left out.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from autograder.checks.plugin import CaseResult
 from autograder.rubric import Item, Rubric
@@ -24,11 +25,12 @@ class ItemScore:
     cases: tuple[CaseResult, ...]
     status: str  # "graded", "pending" (waits for staff) or "not graded"
     note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # figures for results.json's extra_data
 
     @property
     def reason(self) -> str:
         """One line for tables: passed counts, or the most common failure."""
-        if self.status != "graded":
+        if self.status != "graded" or not self.cases:
             return self.note
         passed = sum(1 for case in self.cases if case.outcome.passed)
         if passed == len(self.cases):
@@ -52,16 +54,15 @@ def score_item(item: Item, cases: list[CaseResult]) -> ItemScore:
     return ItemScore(item, round_points(item.points * earned / total), tuple(cases), "graded")
 
 
-def score_submission(rubric: Rubric, results: list[CaseResult]) -> list[ItemScore]:
-    """Every rubric item, in order, with its points."""
+def score_submission(rubric: Rubric, results: list[CaseResult],
+                     notebook_items: dict[str, ItemScore] | None = None, missing_reason: str = "") -> list[ItemScore]:
+    """Every rubric item, in order, with its points; notebook items come scored from notebook_items.py."""
     scores = []
     for item in rubric.items:
         if item.kind == "code":
             scores.append(score_item(item, [r for r in results if r.item == item.id]))
-        elif item.kind == "manual":
-            scores.append(ItemScore(item, 0.0, (), "not graded",
-                                    "graded by staff; this version of the harness does not read notebooks yet"))
+        elif notebook_items and item.id in notebook_items:
+            scores.append(notebook_items[item.id])
         else:
-            scores.append(ItemScore(item, 0.0, (), "not graded",
-                                    "graded from the notebook; this version of the harness does not read notebooks yet"))
+            scores.append(ItemScore(item, 0.0, (), "not graded", missing_reason or "the notebook was not read"))
     return scores

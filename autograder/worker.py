@@ -269,6 +269,44 @@ class Worker:
         return {}, found
 
 
+    # ------------------------------------------------------------------ SmallConvolutionalNetwork
+    def op_small_cnn(self, args, arrays):
+        """Describe the student's own network; with weights and images, predict their classes.
+
+        Labels never come here: the parent compares predictions with them.
+        """
+        model_class = self._need("lib.cnn.cnn_models", "SmallConvolutionalNetwork")
+        np.random.seed(args.get("seed", 123))
+        model = model_class()
+        layers = list(model.net.layers)
+        kinds = [self._layer_kind(layer) if self._layer_kind(layer) != "other" else type(layer).__name__
+                 for layer in layers]
+        first_conv = next((layer for layer in layers if self._layer_kind(layer) == "conv"), None)
+        header = {"kinds": kinds, "first_conv_w": getattr(first_conv, "w_name", None)}
+        found: dict[str, Any] = {}
+        images = arrays.pop("images", None)
+        if arrays:
+            names = {name for layer in layers for name in getattr(layer, "params", {})}
+            header["missing"] = sorted(names - set(arrays))
+            header["unused"] = sorted(set(arrays) - names)
+            for layer in layers:
+                for name in list(getattr(layer, "params", {})):
+                    if name in arrays:
+                        layer.params[name] = arrays[name]
+            model.net.gather_params()
+        if images is not None:
+            batch = int(args.get("batch", 100))
+            predictions = []
+            for start in range(0, images.shape[0], batch):
+                scores = np.asarray(model.forward(images[start:start + batch], False))
+                predictions.append(np.argmax(scores.reshape(scores.shape[0], -1), axis=1))
+            found["predictions"] = np.concatenate(predictions).astype(np.int64)
+        else:
+            out = np.asarray(model.forward(np.zeros((2, 32, 32, 3), dtype=np.float32), False))
+            header["output_shape"] = list(out.shape)
+        return header, found
+
+
 class _StudentImportError(Exception):
     def __init__(self, error: dict[str, Any]):
         super().__init__(error["message"])

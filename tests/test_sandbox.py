@@ -10,7 +10,7 @@ import pytest
 
 from autograder import protocol
 from autograder.confinement import available_mode
-from autograder.grading import SECRET_PATHS
+from autograder.confinement import SECRET_PATHS
 from autograder.sandbox import Worker
 from conftest import FIXTURES, REFERENCE
 from submissions import LAYERS, grade, make_submission, quick_limits

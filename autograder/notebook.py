@@ -1,0 +1,181 @@
+"""Reading a Problem 2 notebook: which file, which cells, and what their outputs say.
+
+Cells are found by tag first (our template tags them) and by heading and content second,
+because notebooks made from the official handout have no tags, and students insert, delete
+and copy cells. Nothing here executes anything; images are returned as PNG bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+OFFICIAL_NAME = "Problem_2.ipynb"
+_EPOCH = re.compile(r"\(Epoch\s+(\d+)\s*/\s*(\d+)\)\s*Training Accuracy:\s*([-+0-9.eE]+)\s*(%?)\s*,?\s*"
+                    r"Validation Accuracy:\s*([-+0-9.eE]+)\s*(%?)", re.IGNORECASE)
+_VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(%?)",
+                         re.IGNORECASE)
+_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*([-+0-9.eE]+)\s*(?:#.*)?$", re.MULTILINE)
+
+
+class NotebookError(ValueError):
+    """The notebook cannot be read; the message names the file."""
+
+
+@dataclass
+class Findings:
+    """What grading needs from one notebook."""
+
+    path: Path
+    others: list[str] = field(default_factory=list)
+    has_outputs: bool = False
+    epochs: list[tuple[int, int, float, float]] = field(default_factory=list)  # (epoch, of, train, val)
+    reported_extra: list[float] = field(default_factory=list)  # other "validation accuracy" printouts
+    curve_images: list[bytes] = field(default_factory=list)
+    filter_images: list[bytes] = field(default_factory=list)
+    filter_source: str = ""
+    answer: str = ""
+    errors: list[str] = field(default_factory=list)  # "cell N: Name: value"
+    parameters: dict[str, float] = field(default_factory=dict)
+    training_cell: int | None = None
+
+    @property
+    def reported_best(self) -> float | None:
+        values = [epoch[3] for epoch in self.epochs] + self.reported_extra
+        return max(values) if values else None
+
+    @property
+    def reported_last(self) -> float | None:
+        return self.epochs[-1][3] if self.epochs else None
+
+
+def choose_notebook(root: Path) -> tuple[Path | None, list[str]]:
+    """The Problem 2 notebook of a submission: the official name first, else the likeliest."""
+    candidates = sorted(p for p in root.rglob("*.ipynb")
+                        if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts)
+    if not candidates:
+        return None, []
+    ranked = sorted(candidates, key=lambda p: (p.name != OFFICIAL_NAME, "problem_2" not in p.name.lower().replace(" ", "_"),
+                                                "2" not in p.name, len(p.relative_to(root).parts), p.name))
+    chosen = ranked[0]
+    return chosen, [p.relative_to(root).as_posix() for p in ranked[1:]]
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook as format 4 (older formats are upgraded); NotebookError when unreadable."""
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
+        raise NotebookError(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _stream_text(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output.get("text", ""))
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "".join(parts) if all(isinstance(p, str) for p in parts) else ""
+
+
+def _images(cell) -> list[bytes]:
+    images = []
+    for output in cell.get("outputs", []):
+        png = output.get("data", {}).get("image/png") if output.get("output_type") in ("display_data", "execute_result") else None
+        if png:
+            try:
+                images.append(base64.b64decode(png if isinstance(png, str) else "".join(png)))
+            except (ValueError, TypeError):
+                continue
+    return images
+
+
+def _headings(cell) -> str:
+    return cell.source if cell.cell_type == "markdown" else ""
+
+
+def _find(cells, tag: str, predicate) -> int | None:
+    for index, cell in enumerate(cells):
+        if tag in _tags(cell):
+            return index
+    for index, cell in enumerate(cells):
+        if predicate(cell):
+            return index
+    return None
+
+
+def _percent(value: str, sign: str) -> float:
+    number = float(value)
+    return number / 100 if sign == "%" or number > 1.0 else number
+
+
+def _answer(cells, question: int | None) -> str:
+    """The inline answer: tagged cells, else what follows the question up to the Submission heading."""
+    tagged = [cell.source for cell in cells if "inline-answer" in _tags(cell)]
+    if tagged:
+        return "\n\n".join(tagged).strip()
+    if question is None:
+        return ""
+    parts = []
+    own = cells[question].source.split("\n", 1)
+    if len(own) > 1 and own[1].strip():
+        parts.append(own[1].strip())  # written into the question cell under the heading
+    for cell in cells[question + 1:]:
+        if cell.cell_type == "markdown" and re.match(r"^\s*#+\s*Submission", cell.source, re.IGNORECASE):
+            break
+        if cell.cell_type == "markdown" and cell.source.strip():
+            parts.append(cell.source.strip())
+        elif cell.cell_type == "code":
+            parts += [text.strip() for text in re.findall(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', cell.source, re.DOTALL)
+                      for text in text if text.strip()]
+    return "\n\n".join(parts).strip()
+
+
+def extract(notebook: nbformat.NotebookNode, path: Path) -> Findings:
+    """Everything grading reads from the notebook."""
+    cells = notebook.cells
+    found = Findings(path)
+    found.has_outputs = any(cell.get("outputs") for cell in cells if cell.cell_type == "code")
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "error":
+                found.errors.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
+    for tag in ("parameters", "injected-parameters"):  # a quick run's overrides come second and win
+        index = _find(cells, tag, lambda c: False)
+        if index is not None:
+            found.parameters.update({name: float(value) for name, value in _ASSIGNMENT.findall(cells[index].source)})
+    training = _find(cells, "training-run", lambda c: c.cell_type == "code" and "train_net(" in c.source
+                     and "def train_net" not in c.source)
+    found.training_cell = training
+    if training is not None:
+        text = _stream_text(cells[training])
+        for match in _EPOCH.finditer(text):
+            found.epochs.append((int(match.group(1)), int(match.group(2)), _percent(match.group(3), match.group(4)),
+                                 _percent(match.group(5), match.group(6))))
+    for cell in cells[training + 1 if training is not None else 0:]:  # a student's own compute_acc printout
+        if cell.cell_type == "code":
+            text = _EPOCH.sub("", _stream_text(cell))
+            found.reported_extra += [_percent(v, s) for v, s in _VALIDATION.findall(text)]
+    start = training + 1 if training is not None else 0
+    curves = _find(cells, "training-curves", lambda c: c.cell_type == "code" and cells.index(c) >= start
+                   and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)))
+    if curves is not None:
+        found.curve_images = _images(cells[curves])
+    heading = _find(cells, "", lambda c: "Visualizing Layers" in _headings(c))
+    filters = _find(cells, "filter-visualization", lambda c: c.cell_type == "code" and (
+        "im_array" in c.source or (heading is not None and cells.index(c) > heading and "imshow" in c.source)))
+    if filters is not None:
+        found.filter_images = _images(cells[filters])
+        found.filter_source = cells[filters].source
+    question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
+    found.answer = _answer(cells, question)
+    return found

@@ -1,0 +1,75 @@
+"""Headless execution of whole notebooks in a real, confined kernel."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from autograder.confinement import SECRET_PATHS, available_mode
+from autograder.grading import grade_submission
+from autograder.synthetic import write_synthetic_svhn
+from conftest import REFERENCE
+from submissions import CODE_ITEMS, make_submission
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("svhn")
+    write_synthetic_svhn(folder, train=2600, test=100, seed=7)  # --quick uses 2000 + 500
+    return folder
+
+
+def test_quick_headless_run_of_the_reference(tmp_path, data):
+    result, out_dir = grade_submission(REFERENCE, tmp_path / "out", data_dir=data, execute=True, quick=True)
+    items = {item.item.id: item for item in result.items}
+    assert all(items[i].score == items[i].item.points for i in CODE_ITEMS)
+    training = items["training"]
+    assert training.extra["accuracy_source"] == "verified"
+    assert "weights from the headless run on 500 validation images" in training.note
+    assert training.extra["verified"] == pytest.approx(training.extra["reported"])  # our loader = theirs
+    assert training.extra["verified"] > 0.2  # one short epoch already beats chance
+    assert items["filters"].score == 5
+    executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
+    tags = [c.metadata.get("tags", []) for c in executed.cells]
+    assert ["injected-parameters"] in tags
+    assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in executed.cells)
+    assert (out_dir / "executed_svhn_cnn_params.npz").is_file()
+    assert any("get_datasets.sh" in note or "download cell" in note for note in result.notes)
+
+
+def test_a_dying_kernel_still_gives_a_complete_result(tmp_path, data):
+    sub = make_submission(tmp_path / "sub")
+    notebook = nbformat.read(str(sub / "Problem_2.ipynb"), as_version=4)
+    spy = ("import os\nfor secret in %r:\n    try:\n        os.listdir(secret); print('SEEN', secret)\n"
+           "    except OSError as exc:\n        print('HIDDEN', type(exc).__name__)\nprint('UID', os.getuid())"
+           % [str(p) for p in SECRET_PATHS])
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(spy))
+    notebook.cells.insert(3, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
+    nbformat.write(notebook, str(sub / "Problem_2.ipynb"))
+    result, out_dir = grade_submission(sub, tmp_path / "out", data_dir=data, execute=True, quick=True)
+    document = json.loads((out_dir / "results.json").read_text())
+    assert len(document["tests"]) == 9 and document["score"] == 25  # the code items are unaffected
+    assert "the kernel died" in document["output"]
+    executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[2].get("outputs", []))
+    assert "SEEN" not in printed and printed.count("HIDDEN") == len(SECRET_PATHS)
+    if available_mode() != "none":
+        assert "UID 0" not in printed
+    training = next(item for item in result.items if item.item.id == "training")
+    assert training.score == 0 and "no validation accuracy found" in training.note
+
+
+def test_quick_needs_a_parameters_cell(tmp_path, data):
+    sub = make_submission(tmp_path / "sub")
+    notebook = nbformat.read(str(sub / "Problem_2.ipynb"), as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.pop("tags", None)
+    # Without its tag the settings cell is plain code: EPOCHS = 6 on a tiny file would fail fast.
+    nbformat.write(notebook, str(sub / "Problem_2.ipynb"))
+    result, out_dir = grade_submission(sub, tmp_path / "out", data_dir=data, execute=True, quick=True)
+    assert any("has no cell tagged 'parameters'" in note for note in result.notes)
+    assert (out_dir / "results.json").is_file()

@@ -1,0 +1,141 @@
+"""The notebook items graded end to end: training (reported and verified), filters, answer."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.grading import grade_submission
+from autograder.lib_loader import imported_lib
+from autograder.notebook_items import TrainingEvidence, credit, score_training
+from autograder.rubric import load_rubric
+from autograder.synthetic import write_synthetic_svhn
+from conftest import REFERENCE, run_grade
+from notebooks import official_notebook
+from submissions import MODELS, grade, make_submission
+
+RUBRIC = load_rubric()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A small synthetic SVHN; the notebooks below declare the split 600 + 100."""
+    folder = tmp_path_factory.mktemp("svhn")
+    write_synthetic_svhn(folder, train=700, test=50, seed=3)
+    return folder
+
+
+def with_notebook(folder, notebook, split=(600, 100)):
+    notebook.cells.insert(1, nbformat.v4.new_code_cell(f"NUM_TRAINING = {split[0]}\nNUM_VALIDATION = {split[1]}"))
+    notebook.cells[1].metadata["tags"] = ["parameters"]
+    nbformat.write(notebook, str(folder / "Problem_2.ipynb"))
+    return folder
+
+
+def save_random_weights(folder, names=None):
+    """The reference network's untrained weights, as the notebook's np.savez would write them."""
+    with imported_lib(REFERENCE) as lib:
+        np.random.seed(5)
+        params = lib.cnn_models.SmallConvolutionalNetwork().net.params
+    np.savez(folder / "svhn_cnn_params.npz", **{k: v for k, v in params.items() if names is None or k in names})
+
+
+@pytest.mark.parametrize("accuracy,points", [(0.05, 0), (0.10, 0), (0.49, 12.5), (0.88, 25), (0.97, 25)])
+def test_training_credit_at_the_boundaries(accuracy, points):
+    assert credit(accuracy, 0.88, 0.10) * 25 == pytest.approx(points)
+    scored = score_training(RUBRIC, TrainingEvidence(reported=accuracy, kinds=["conv", "pool", "flatten", "fc"],
+                                                     output_shape=[2, 10]))
+    assert scored.score == pytest.approx(points) and scored.extra["accuracy_source"] == "reported"
+
+
+def test_no_log_and_no_weights_is_zero_with_the_reason():
+    scored = score_training(RUBRIC, TrainingEvidence(kinds=["conv"], problems=["no svhn_cnn_params.npz saved"]))
+    assert scored.score == 0 and "no validation accuracy found (no svhn_cnn_params.npz saved)" in scored.note
+
+
+def test_reported_accuracy_from_an_untagged_notebook(tmp_path):
+    sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(accuracies=(0.7, 0.891)))
+    scores, result, out_dir = grade(sub, tmp_path)
+    assert scores["training"].score == 25
+    assert scores["training"].extra["accuracy_source"] == "reported"
+    assert "not verified: no svhn_cnn_params.npz" in scores["training"].note
+    assert scores["filters"].score == 5  # a real image from a cell reading conv1_w, the first conv layer
+
+
+@pytest.mark.slow
+def test_verified_accuracy_wins_and_a_mismatch_is_flagged(tmp_path, data):
+    sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(accuracies=(0.9, 0.95)))
+    save_random_weights(sub)
+    scores, result, out_dir = grade(sub, tmp_path, data_dir=data)
+    training = scores["training"]
+    assert training.extra["accuracy_source"] == "verified"
+    assert training.extra["verified"] < 0.3 and training.extra["reported"] == 0.95
+    assert training.extra["mismatch"] is True and "MISMATCH" in training.note
+    assert training.score == pytest.approx(25 * credit(training.extra["verified"], 0.88, 0.10), abs=0.01)
+    document = json.loads((out_dir / "results.json").read_text())
+    extra = next(t for t in document["tests"] if t["tags"] == ["training"])["extra_data"]
+    assert extra["accuracy_source"] == "verified" and extra["mismatch"] is True
+    assert "differs from the accuracy of your saved weights" in (out_dir / "feedback.md").read_text()
+
+
+@pytest.mark.slow
+def test_weights_that_do_not_fit_fall_back_to_the_log(tmp_path, data):
+    sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(accuracies=(0.8,)))
+    save_random_weights(sub, names={"conv1_w", "conv1_b"})
+    scores, result, out_dir = grade(sub, tmp_path, data_dir=data)
+    assert scores["training"].extra["accuracy_source"] == "reported"
+    assert "the saved weights lack conv2_b, conv2_w, fc1_b" in scores["training"].note
+
+
+def test_three_conv_layers_break_the_rule(tmp_path):
+    changes = [(MODELS, 'ConvLayer2D(16, 3, 32, stride=2, padding=0, init_scale=0.12, name="conv2"),',
+                'ConvLayer2D(16, 3, 16, stride=1, padding=1, name="conv_extra"),\n'
+                '            ConvLayer2D(16, 3, 32, stride=2, padding=0, init_scale=0.12, name="conv2"),')]
+    sub = with_notebook(make_submission(tmp_path / "sub", changes), official_notebook(accuracies=(0.93,)))
+    scores, result, out_dir = grade(sub, tmp_path)
+    assert scores["training"].score == 0
+    assert "3 ConvLayer2D and 1 MaxPoolingLayer layers; at most 2 and 2" in scores["training"].note
+
+
+@pytest.mark.parametrize("kwargs,reason", [
+    ({"filter_png": "blank"}, "its image is blank"),
+    ({"filter_png": None}, "it has no image output"),
+    ({"filter_source": 'filters = model.net.get_params("conv2_w")\nplt.imshow(filters[0])'},
+     "does not read 'conv1_w'"),
+])
+def test_filters_need_a_real_image_of_the_first_layer(tmp_path, kwargs, reason):
+    sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(**kwargs))
+    scores, result, out_dir = grade(sub, tmp_path)
+    assert scores["filters"].score == 0 and reason in scores["filters"].note
+
+
+def test_inline_answer_is_pending_and_shown_then_merged(tmp_path):
+    sub = with_notebook(make_submission(tmp_path / "7777"), official_notebook(answer="Mostly *edges* and blobs."))
+    graded = tmp_path / "graded"
+    result, out_dir = grade_submission(sub, graded / "7777")
+    answer = next(i for i in result.items if i.item.id == "inline_answer")
+    assert answer.status == "pending" and answer.score == 0 and answer.extra["answer"] == "Mostly *edges* and blobs."
+    assert "> Mostly *edges* and blobs." in (out_dir / "feedback.md").read_text()
+    before = json.loads((out_dir / "results.json").read_text())["score"]
+    scores_csv = tmp_path / "scores.csv"
+    scores_csv.write_text("student_id,item,points,comment\n7777,inline_answer,4.5,Good but brief\n"
+                          "9999,inline_answer,5,\n7777,inline_answer,7,too many\n7777,nonsense,1,\n")
+    done = run_grade("merge-manual", str(scores_csv), str(graded))
+    assert done.returncode == 1
+    assert "merged 1 score(s)" in done.stdout
+    for expected in ("scores.csv:3: no graded results for student '9999'", "scores.csv:4: 7 points is outside 0..5",
+                     "scores.csv:5: no item 'nonsense'"):
+        assert expected in done.stderr
+    document = json.loads((out_dir / "results.json").read_text())
+    test = next(t for t in document["tests"] if t["tags"] == ["inline_answer"])
+    assert test["score"] == 4.5 and test["output"].startswith("Graded by staff: 4.5 / 5. Good but brief")
+    assert document["score"] == pytest.approx(before + 4.5)
+
+
+def test_empty_answer_is_said_plainly(tmp_path):
+    sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(answer="*Your answer here.*"))
+    scores, result, out_dir = grade(sub, tmp_path)
+    assert "no answer found" in scores["inline_answer"].note
