@@ -216,6 +216,61 @@ def bench_grading() -> None:
                   f"{timeout / slowest.seconds:.0f}x under the {timeout} s call time-out")
 
 
+def bench_headless() -> None:
+    """Grading the reference with its notebook executed headless in quick mode, end to end."""
+    import tempfile
+
+    from autograder.grading import grade_submission
+    from autograder.synthetic import write_synthetic_svhn
+
+    print("\n## The reference graded with --execute --quick (synthetic data; goal: under 60 s)")
+    with tempfile.TemporaryDirectory() as scratch:
+        write_synthetic_svhn(Path(scratch) / "data", train=3000, test=100, seed=0)
+        start = time.perf_counter()
+        result, _ = grade_submission(REPO_ROOT / "reference_solution", Path(scratch) / "out",
+                                     data_dir=Path(scratch) / "data", execute=True, quick=True)
+        wall = time.perf_counter() - start
+    training = next(item for item in result.items if item.item.id == "training")
+    print(f"{wall:.1f} s in all, worker start-up, checks, kernel and one quick epoch included; "
+          f"score {result.score:g}; {training.note}")
+
+
+def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: int = 2000) -> None:
+    """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
+    import tempfile
+
+    from autograder.synthetic import write_synthetic_svhn
+    from autograder.svhn import read_mat
+
+    settings = notebook_settings()
+    print(f"\n## The reference network on {train} synthetic training images ({epochs} epochs, "
+          f"Adam {settings['LEARNING_RATE']:g}, batch {int(settings['BATCH_SIZE'])})")
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        write_synthetic_svhn(Path(scratch), train=train + validation, test=10, seed=11)
+        images, labels = read_mat(Path(scratch) / "train_32x32.mat")
+        made = time.perf_counter() - start
+    images = images.astype(np.float32) / 255
+    labels = labels.astype(np.int64) - 1
+    mean = images[:train].mean(axis=0)
+    data = {"data_train": (images[:train] - mean, labels[:train]),
+            "data_val": (images[train:] - mean, labels[train:])}
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        np.random.seed(123)
+        model = lib.cnn_models.SmallConvolutionalNetwork()
+        optimizer = lib.optim.Adam(model.net, settings["LEARNING_RATE"])
+        start = time.perf_counter()
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            _, _, _, val_history = lib.train.train_net(
+                data, model, lib.mlp_layers.cross_entropy(), optimizer, int(settings["BATCH_SIZE"]), epochs,
+                settings["LR_DECAY"], int(settings["LR_DECAY_EVERY"]), show_every=10**9, verbose=True)
+        trained = time.perf_counter() - start
+    print(f"data made in {made:.0f} s; trained in {trained:.0f} s; validation accuracy per epoch: "
+          + ", ".join(f"{v:.3f}" for v in val_history) + f" (goal: at least 0.90)")
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
@@ -225,6 +280,8 @@ def main() -> int:
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
     bench_grading()
+    bench_headless()
+    bench_synthetic_training()
     return 0
 
 
