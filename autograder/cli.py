@@ -16,6 +16,9 @@ from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.manual import merge_manual
+from autograder.notebook import NotebookError, extract, read_notebook
+from autograder.notebook_items import answer_text
+from autograder.pdf import build_pdf
 from autograder.synthetic import write_synthetic_svhn
 from autograder.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
@@ -107,6 +110,21 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pdf(args: argparse.Namespace) -> int:
+    notebook = args.notebook
+    if not notebook.is_file():
+        raise FileNotFoundError(f"{notebook}: no such notebook")
+    findings = extract(read_notebook(notebook), notebook)
+    if not findings.has_outputs:
+        raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
+    output = args.output or notebook.with_name("problem_2_solution.pdf")
+    made = build_pdf(findings, answer_text(findings), output, args.student)
+    for message in made.missing:
+        print(f"error: missing part: {message}", file=sys.stderr)
+    print(f"wrote {made.path} ({made.pages} page(s))")
+    return 1 if made.missing and not args.allow_missing else 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     if not args.synthetic:
         raise UsageError("only synthetic data can be made here: pass --synthetic (the real SVHN files come from "
@@ -179,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
     grade.set_defaults(run=_cmd_grade)
 
+    pdf = commands.add_parser(
+        "pdf", help="make problem_2_solution.pdf from an executed notebook",
+        description="Write the PDF the assignment asks for, in its strict order: the training curves, the filter "
+                    "visualisation, the inline answer. Needs nothing beyond pip (no LaTeX, no browser). A missing "
+                    "part is a framed note in the PDF and an error here (exit 1 unless --allow-missing).")
+    pdf.add_argument("notebook", type=Path, nargs="?", default=Path("Problem_2.ipynb"),
+                     help="the executed notebook (default: Problem_2.ipynb in the current folder)")
+    pdf.add_argument("-o", "--output", type=Path, help="default: problem_2_solution.pdf beside the notebook")
+    pdf.add_argument("--student", help="your student id, printed in the header")
+    pdf.add_argument("--allow-missing", action="store_true", help="exit 0 even when a part is missing")
+    pdf.set_defaults(run=_cmd_pdf)
+
     data = commands.add_parser(
         "data", help="make SVHN-format data files offline",
         description="Write train_32x32.mat and test_32x32.mat in the official SVHN layout, with house-number-like "
@@ -219,6 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, ValueError) as exc:
+    except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, NotebookError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

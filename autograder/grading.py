@@ -25,6 +25,9 @@ from autograder.intake import IntakeError, Submission, open_submission, student_
 from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook_items import TrainingEvidence, score_filters, score_inline_answer, score_training
 from autograder.outcomes import CheckFailed, HarnessFault, Outcome, StudentException
+from autograder.notebook_items import answer_text
+from autograder.pdf import SECTIONS, build_pdf
+from autograder.pdf_check import Consistency, compare
 from autograder.report import GradeResult, terminal_table, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
@@ -110,9 +113,20 @@ def _training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None
     return evidence, first_conv_w
 
 
+def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Path, notes: list[str]
+                         ) -> list[Consistency]:
+    """Write the staff's copy of the PDF; compare every PDF the student handed in with the notebook."""
+    made = build_pdf(findings, answer_text(findings), out_dir / "problem_2_solution.pdf", submission.student_id)
+    notes.extend(f"PDF: missing part: {message}" for message in made.missing)
+    sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
+    theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
+    return [compare(pdf, sections) for pdf in theirs]
+
+
 def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
-                    execute: bool, quick: bool, secret: list[Path], notes: list[str]) -> dict[str, ItemScore]:
-    """Scores of the training, filters and inline-answer items."""
+                    execute: bool, quick: bool, secret: list[Path], notes: list[str],
+                    checks: list[Consistency]) -> dict[str, ItemScore]:
+    """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
     weights = submission.root / "svhn_cnn_params.npz"
@@ -131,6 +145,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
             source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
         try:
             findings = extract(read_notebook(source), source)
+            checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
             notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
             if not findings.has_outputs:
                 notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
@@ -166,6 +181,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                 "python": platform.python_version(), "numpy": np.__version__}
     harness_fault: Exception | None = None
     notebook_scores: dict[str, ItemScore] = {}
+    pdf_checks: list[Consistency] = []
     missing_reason = ""
     try:
         submission: Submission | None = None
@@ -190,7 +206,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
                 try:
                     notebook_scores = _grade_notebook(submission, worker, rubric, out_dir, data_dir, execute, quick,
-                                                      secret, notes)
+                                                      secret, notes, pdf_checks)
                 except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
                     harness_fault = harness_fault or exc
                     missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
@@ -202,7 +218,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
         shutil.rmtree(scratch, ignore_errors=True)
     items = score_submission(rubric, results, notebook_scores, missing_reason)
     result = GradeResult(student_id_for(Path(path)), items, time.monotonic() - started,
-                         public_only, notes, printed, printed_bytes, metadata)
+                         public_only, notes, printed, printed_bytes, metadata, pdf_checks)
     write_reports(result, out_dir)
     if harness_fault is not None:
         raise HarnessError(f"grading {path} failed inside the harness: {harness_fault}") from harness_fault

@@ -31,6 +31,7 @@ class GradeResult:
     printed: str = ""
     printed_bytes: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    pdf_checks: list = field(default_factory=list)  # pdf_check.Consistency, one per PDF handed in
 
     @property
     def score(self) -> float:
@@ -85,6 +86,14 @@ def results_json(result: GradeResult) -> dict[str, Any]:
                           for c in item.cases],
             },
         })
+    for check in result.pdf_checks:
+        lines = [check.problem] if check.problem else [f"{section}: {state}" for section, state in check.sections.items()]
+        tests.append({
+            "name": f"{check.pdf} shows this notebook's plots (informational, no points)",
+            "score": 0.0, "max_score": 0.0, "status": "passed" if check.consistent else "failed",
+            "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": "visible",
+            "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem},
+        })
     summary = [f"{result.student_id}: {result.score:g} / {result.max_score:g} points ({_scope(result)})"]
     summary += result.notes
     return {
@@ -129,6 +138,10 @@ def feedback_markdown(result: GradeResult) -> str:
                 detail = " (same as above)" if message == previous else "\n  " + message.replace("\n", "\n  ")
             previous = None if case.outcome.passed else message
             lines.append(f"- `{case.case}` ({case.visibility}; {case.description}): {mark}{detail}")
+    for check in result.pdf_checks:
+        lines += ["", f"## Your PDF {check.pdf} against your notebook (no points)", ""]
+        lines += [f"- {check.problem}"] if check.problem else \
+            [f"- {section}: **{state}**" for section, state in check.sections.items()]
     if result.printed_bytes:
         shown = len(result.printed.encode("utf-8", "replace"))
         lines += ["", "## What your code printed", "",

@@ -235,6 +235,47 @@ def bench_headless() -> None:
           f"score {result.score:g}; {training.note}")
 
 
+def bench_pdf() -> None:
+    """Building problem_2_solution.pdf for notebook-sized figures: time and size against the images."""
+    import io
+    import tempfile
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from autograder.notebook import Findings
+    from autograder.pdf import build_pdf
+
+    rng = np.random.default_rng(0)
+    figure = plt.figure(figsize=(15, 12))  # the notebook's curves: two stacked subplots
+    plt.subplot(2, 1, 1)
+    plt.plot(2.3 * np.exp(-np.linspace(0, 3, 70)) + rng.normal(0, 0.05, 70), "-o")
+    plt.subplot(2, 1, 2)
+    plt.plot(np.linspace(0.6, 0.93, 10), "-o")
+    plt.plot(np.linspace(0.58, 0.90, 10), "-o")
+    curves = io.BytesIO()
+    figure.savefig(curves, format="png", dpi=72)
+    plt.close(figure)
+    figure = plt.figure(figsize=(10, 8))
+    plt.imshow(rng.random((9, 33, 3)))
+    filters = io.BytesIO()
+    figure.savefig(filters, format="png", dpi=72)
+    plt.close(figure)
+    images = [curves.getvalue(), filters.getvalue()]
+    with tempfile.TemporaryDirectory() as scratch:
+        notebook = Path(scratch) / "Problem_2.ipynb"
+        notebook.write_text("{}")
+        findings = Findings(notebook, curve_images=images[:1], filter_images=images[1:])
+        answer = "Most filters are **oriented edges** and *colour blobs*.\n\n- bars\n- blobs\n"
+        seconds = median_ms(lambda: build_pdf(findings, answer, Path(scratch) / "out.pdf", "4916525888"), repeat=3) / 1000
+        size = (Path(scratch) / "out.pdf").stat().st_size
+    image_bytes = sum(len(png) for png in images)
+    print(f"\n## problem_2_solution.pdf for notebook-sized figures (goal: under 2 s, size close to the images')")
+    print(f"{seconds:.2f} s; {size / 1024:.0f} KB for {image_bytes / 1024:.0f} KB of PNG images "
+          f"(ratio {size / image_bytes:.2f}; the rest is the embedded font subsets)")
+
+
 def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: int = 2000) -> None:
     """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
     import tempfile
@@ -280,6 +321,7 @@ def main() -> int:
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
     bench_grading()
+    bench_pdf()
     bench_headless()
     bench_synthetic_training()
     return 0
