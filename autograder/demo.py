@@ -58,8 +58,9 @@ def run_demo() -> int:
     for title, folder, extra in runs:
         failures += _step(title, ["grade", str(folder), "--out", str(OUTPUT / "graded" / folder.name),
                                   "--data", str(data), *extra]) != 0
-    print(f"\nResults and feedback are in {OUTPUT / 'graded'}/<name>/: results.json, feedback.md, and for the "
-          "executed reference executed_Problem_2.ipynb and its weights.")
+    print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md, "
+          "problem_2_solution.pdf (the staff's copy, made from the notebook), and for the executed reference "
+          "executed_Problem_2.ipynb and its weights.")
     print("demo finished: all steps behaved as expected" if not failures
           else f"demo finished: {failures} step(s) did not behave as expected")
     return 1 if failures else 0
