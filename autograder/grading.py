@@ -32,7 +32,7 @@ from autograder.report import GradeResult, terminal_table, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
 from autograder.score import ItemScore, score_submission
-from autograder.svhn import DEFAULT_SPLIT, DataError, validation_split
+from autograder.svhn import DEFAULT_SPLIT, validation_split
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 

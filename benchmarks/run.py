@@ -145,7 +145,7 @@ def bench_training(lib, rng) -> dict[str, float]:
 def bench_torch_layers(torch, reference_ms: dict[str, float], rng) -> None:
     """The same conv and pool layers in PyTorch, forward + backward (input and weight gradients)."""
     batch = 128
-    print(f"\n## Layers in PyTorch, batch 128: reference NumPy float64 / PyTorch")
+    print("\n## Layers in PyTorch, batch 128: reference NumPy float64 / PyTorch")
     print(f"{'layer':34s} {'numpy f64':>10s} {'torch f64':>10s} {'torch f32':>10s} {'np/t64':>7s} {'np/t32':>7s}")
     layers = [(name, torch.nn.Conv2d(c, f, k, stride=s, padding=p), c, hw) for name, c, k, f, s, p, hw in LAYER_SHAPES]
     layers.append(("pool 2x2 s2, 15x15x32", torch.nn.MaxPool2d(2), 32, 15))
@@ -271,7 +271,7 @@ def bench_pdf() -> None:
         seconds = median_ms(lambda: build_pdf(findings, answer, Path(scratch) / "out.pdf", "4916525888"), repeat=3) / 1000
         size = (Path(scratch) / "out.pdf").stat().st_size
     image_bytes = sum(len(png) for png in images)
-    print(f"\n## problem_2_solution.pdf for notebook-sized figures (goal: under 2 s, size close to the images')")
+    print("\n## problem_2_solution.pdf for notebook-sized figures (goal: under 2 s, size close to the images')")
     print(f"{seconds:.2f} s; {size / 1024:.0f} KB for {image_bytes / 1024:.0f} KB of PNG images "
           f"(ratio {size / image_bytes:.2f}; the rest is the embedded font subsets)")
 
@@ -309,7 +309,7 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
                 settings["LR_DECAY"], int(settings["LR_DECAY_EVERY"]), show_every=10**9, verbose=True)
         trained = time.perf_counter() - start
     print(f"data made in {made:.0f} s; trained in {trained:.0f} s; validation accuracy per epoch: "
-          + ", ".join(f"{v:.3f}" for v in val_history) + f" (goal: at least 0.90)")
+          + ", ".join(f"{v:.3f}" for v in val_history) + " (goal: at least 0.90)")
 
 
 def main() -> int:

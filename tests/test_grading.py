@@ -8,7 +8,7 @@ import pytest
 
 from autograder.grading import grade_submission
 from conftest import REFERENCE, TEMPLATE, run_grade
-from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission
+from submissions import CODE_ITEMS, LAYERS, grade, make_submission
 
 GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "tags", "visibility", "extra_data"}
 
