@@ -7,10 +7,12 @@ the work is done by the modules it calls, which the tests call directly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from autograder import REPO_ROOT, __version__
+from autograder.batch import run_batch
 from autograder.confinement import SECRET_PATHS
 from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
@@ -110,6 +112,25 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    if not args.input.is_dir():
+        raise FileNotFoundError(f"{args.input}: not a folder of submissions")
+    if args.quick and not args.execute:
+        raise UsageError("--quick shortens a headless run: use it with --execute")
+    _check_data(args.data, needed=args.execute)
+    entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
+                               execute=args.execute, quick=args.quick)
+    for note in notes:
+        print(f"note: {note}")
+    counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
+    for entry in entries:
+        if entry.status == "harness fault":
+            print(f"harness fault: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
+    print(f"{len(entries)} submission(s): {counts['graded']} graded, {counts['unchanged']} unchanged since the last "
+          f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
+    return 0
+
+
 def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook
     if not notebook.is_file():
@@ -196,6 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quick", action="store_true",
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
     grade.set_defaults(run=_cmd_grade)
+
+    batch = commands.add_parser(
+        "batch", help="grade a folder of submissions (a class) into a gradebook",
+        description="Grade every submission folder and .zip in INPUT (named by student id) into OUT/<student id>/, "
+                    "each in its own process, with a progress bar. Resumable: a submission unchanged since it was "
+                    "graded is skipped (--force regrades). One broken submission never stops the batch. Writes "
+                    "OUT/gradebook.csv.")
+    batch.add_argument("input", type=Path, metavar="INPUT", help="folder of submission folders and/or zips")
+    batch.add_argument("--out", type=Path, required=True, help="output folder")
+    batch.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
+    batch.add_argument("--data", type=Path, metavar="DIR", help="as for grade")
+    batch.add_argument("--execute", action="store_true", help="as for grade")
+    batch.add_argument("--quick", action="store_true", help="as for grade")
+    batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    batch.set_defaults(run=_cmd_batch)
 
     pdf = commands.add_parser(
         "pdf", help="make problem_2_solution.pdf from an executed notebook",

@@ -190,6 +190,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                                          rubric.raw["intake"]["max_files"])
         except IntakeError as exc:
             notes.append(str(exc))
+            metadata["intake_error"] = str(exc)
             missing_reason = f"0: {exc}"
             results = _all_cases_fail(cases, rubric, StudentException("SubmissionError", str(exc)))
         if submission is not None:

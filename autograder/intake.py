@@ -60,6 +60,11 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def input_digest(path: Path) -> str:
+    """sha256 of what was handed in: the zip file's bytes, or every file of the folder."""
+    return folder_digest(path) if path.is_dir() else _file_digest(path)
+
+
 def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int) -> None:
     """Unpack `archive` into `destination`, refusing anything that could escape or explode."""
     try:

@@ -43,10 +43,8 @@ def credit(accuracy: float, threshold: float, chance: float) -> float:
 
 def architecture_violation(kinds: list[str] | None, output_shape: list[int] | None, rubric: Rubric) -> str:
     """Why the network breaks the assignment's rule, or "" when it keeps it."""
-    if kinds is None:
+    if not kinds:  # unknown, or not implemented yet (scored as no evidence, not as a violation)
         return ""
-    if not kinds:
-        return "SmallConvolutionalNetwork().net has no layers"
     conv, pool = kinds.count("conv"), kinds.count("pool")
     limits = rubric.training
     if conv > limits["max_conv_layers"] or pool > limits["max_pool_layers"]:
@@ -74,6 +72,8 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         accuracy, source = evidence.reported, "reported"
     else:
         why = "; ".join(evidence.problems) or "no training log and no saved weights"
+        if evidence.kinds == []:
+            why = "SmallConvolutionalNetwork().net has no layers (not implemented); " + why
         return ItemScore(item, 0.0, (), "graded", f"0: no validation accuracy found ({why})", extra)
     extra.update(accuracy=accuracy, accuracy_source=source)
     points = round_points(item.points * credit(accuracy, limits["threshold"], limits["chance"]))

@@ -235,6 +235,26 @@ def bench_headless() -> None:
           f"score {result.score:g}; {training.note}")
 
 
+def bench_batch(count: int = 30) -> None:
+    """Batch throughput of the code items: --jobs 1 against --jobs 2 on the same class."""
+    import shutil
+    import tempfile
+
+    from autograder.batch import run_batch
+
+    print(f"\n## Batch grading {count} submissions (copies of the reference; goal: under 120 s, jobs 2 near 2x jobs 1)")
+    with tempfile.TemporaryDirectory() as scratch:
+        for index in range(count):
+            shutil.copytree(REPO_ROOT / "reference_solution", Path(scratch) / "in" / f"{1000 + index}",
+                            ignore=shutil.ignore_patterns("data", "*.npz"))
+        walls = {}
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            run_batch(Path(scratch) / "in", Path(scratch) / f"out{jobs}", jobs=jobs, progress=False)
+            walls[jobs] = time.perf_counter() - start
+    print(f"jobs 1: {walls[1]:.1f} s; jobs 2: {walls[2]:.1f} s; speed-up {walls[1] / walls[2]:.2f}x")
+
+
 def bench_pdf() -> None:
     """Building problem_2_solution.pdf for notebook-sized figures: time and size against the images."""
     import io
@@ -321,6 +341,7 @@ def main() -> int:
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
     bench_grading()
+    bench_batch()
     bench_pdf()
     bench_headless()
     bench_synthetic_training()

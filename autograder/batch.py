@@ -1,0 +1,165 @@
+"""Grading a whole class: one process per submission, resumable, never stopped by one student.
+
+INPUT holds submission folders and/or zips named by student id, as the course collects them.
+Each is graded by `grade_submission` in a pool of `jobs` processes into OUT/<student id>/. A
+stamp there records what was graded (the input's sha256 and the harness version), so a re-run
+skips submissions that did not change (`force` regrades them). A fault of the harness in one
+submission is written into that student's folder and the batch goes on. At the end
+OUT/gradebook.csv is rebuilt from every student's results.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from autograder import __version__
+from autograder.intake import input_digest, student_id_for
+from autograder.rubric import load_rubric
+
+STAMP = ".graded-input"
+
+
+@dataclass
+class BatchEntry:
+    """One submission of the batch and what happened to it."""
+
+    student_id: str
+    source: Path
+    status: str = "pending"  # "graded", "unchanged", "harness fault"
+    score: float | None = None
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
+    """Every submission in INPUT; a repeated student id gets a suffix and a note."""
+    entries, notes, seen = [], [], {}
+    for path in sorted(input_dir.iterdir()):
+        if path.name.startswith(".") or path.name == "__MACOSX":
+            continue
+        if not (path.is_dir() or path.suffix.lower() == ".zip"):
+            notes.append(f"{path.name}: not a folder or a .zip, ignored")
+            continue
+        student_id = student_id_for(path)
+        count = seen.get(student_id, 0) + 1
+        seen[student_id] = count
+        if count > 1:
+            notes.append(f"{path.name}: student id {student_id} appears {count} times; graded as {student_id}-{count}")
+            student_id = f"{student_id}-{count}"
+        entries.append(BatchEntry(student_id, path))
+    return entries, notes
+
+
+def _stamp(source: Path) -> str:
+    return f"{input_digest(source)} {__version__}"
+
+
+def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float | None, str]:
+    """Runs in a pool process: grade, stamp, and report (status, score, detail); never raises."""
+    from autograder.grading import HarnessError, grade_submission  # imported in the pool process
+
+    try:
+        result, _ = grade_submission(source, out_dir, **options)
+        status, score, detail = "graded", result.score, ""
+    except HarnessError as exc:  # results.json was written, with the fault in it
+        status, score, detail = "harness fault", None, str(exc)
+    except Exception:  # noqa: BLE001 - anything at all: record it for this student, go on
+        out_dir.mkdir(parents=True, exist_ok=True)
+        trace = traceback.format_exc()
+        (out_dir / "harness_fault.txt").write_text(trace, encoding="utf-8")
+        return "harness fault", None, trace.strip().splitlines()[-1]
+    (out_dir / STAMP).write_text(_stamp(source), encoding="utf-8")
+    return status, score, detail
+
+
+def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
+              **options) -> tuple[list[BatchEntry], list[str]]:
+    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv."""
+    entries, notes = discover(input_dir)
+    options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for entry in entries:
+        stamp = out_dir / entry.student_id / STAMP
+        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source):
+            entry.status = "unchanged"
+        else:
+            todo.append(entry)
+    started = {}
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per pool process
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
+        futures = {}
+        for entry in todo:
+            started[entry.student_id] = time.monotonic()
+            futures[pool.submit(_grade_one, entry.source, out_dir / entry.student_id, options)] = entry
+        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, unit="submission",
+                           desc="grading"):
+            entry = futures[future]
+            try:
+                entry.status, entry.score, entry.detail = future.result()
+            except Exception as exc:  # noqa: BLE001 - the pool process itself died
+                entry.status, entry.detail = "harness fault", f"the grading process died: {exc}"
+            entry.seconds = time.monotonic() - started[entry.student_id]
+    write_gradebook(out_dir, entries)
+    return entries, notes
+
+
+def _flags(document: dict) -> list[str]:
+    flags = []
+    tests = {t["tags"][0]: t for t in document.get("tests", []) if t.get("tags")}
+    for test in tests.values():
+        for case in test.get("extra_data", {}).get("cases", []):
+            if case.get("outcome") == "timed out":
+                flags.append("timed out")
+                break
+    if document.get("extra_data", {}).get("intake_error"):
+        flags.append("unreadable submission")
+    training = tests.get("training", {}).get("extra_data", {})
+    if training.get("accuracy_source") in ("verified", "reported"):
+        flags.append(f"accuracy {training['accuracy_source']}")
+    if training.get("mismatch"):
+        flags.append("accuracy mismatch")
+    if training.get("architecture_violation"):
+        flags.append("architecture violation")
+    if tests.get("pdf_consistency", {}).get("status") == "failed":
+        flags.append("PDF mismatch")
+    if any(case.get("outcome") == "harness fault" for t in tests.values()
+           for case in t.get("extra_data", {}).get("cases", [])):
+        flags.append("harness fault")
+    return sorted(set(flags), key=flags.index)
+
+
+def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
+    """gradebook.csv: one row per submission, from its results.json (or its fault)."""
+    items = [item.id for item in load_rubric().items]
+    path = out_dir / "gradebook.csv"
+    temporary = out_dir / ".gradebook.csv.tmp"
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
+        for entry in sorted(entries, key=lambda e: e.student_id):
+            results = out_dir / entry.student_id / "results.json"
+            if results.is_file():
+                document = json.loads(results.read_text(encoding="utf-8"))
+                points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
+                flags = _flags(document)
+                if entry.status == "harness fault" and "harness fault" not in flags:
+                    flags.append("harness fault")
+                state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
+                writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
+                                 state, "; ".join(flags), entry.source.name])
+            else:
+                writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
+                                 f"harness fault: {entry.detail}", entry.source.name])
+    os.replace(temporary, path)
+    return path

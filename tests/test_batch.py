@@ -1,0 +1,77 @@
+"""Batch grading of a class: every submission gets a row, re-runs skip what did not change."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+
+import pytest
+
+from autograder.rubric import load_rubric
+from conftest import REFERENCE, TEMPLATE, run_grade
+from submissions import LAYERS, make_submission
+
+pytestmark = pytest.mark.slow
+
+
+def zip_tree(folder, archive, prefix=""):
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".ipynb"):
+                bundle.write(path, prefix + path.relative_to(folder).as_posix())
+
+
+@pytest.fixture
+def classroom(tmp_path):
+    """Seven submissions: the reference, the template, two mutants, a wrapper zip, a corrupt zip, a repeated id."""
+    folder = tmp_path / "submissions"
+    make_submission(folder / "1001", source=REFERENCE)
+    make_submission(folder / "1002", source=TEMPLATE)
+    make_submission(folder / "1003", [(LAYERS, "dout.sum(axis=0)", "dout.mean(axis=0)")])
+    make_submission(folder / "1004", [(LAYERS, "windows.max(axis=(4, 5))", "windows.mean(axis=(4, 5))")])
+    zip_tree(REFERENCE, folder / "1005.zip", prefix="assignment1/")
+    (folder / "1006.zip").write_bytes(b"PK\x03\x04 truncated")
+    zip_tree(TEMPLATE, folder / "1001.zip")
+    return folder
+
+
+def rows(out):
+    with open(out / "gradebook.csv", newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
+    out = tmp_path / "graded"
+    done = run_grade("batch", str(classroom), "--out", str(out), "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    assert "7 graded" in done.stdout and "graded as 1001-2" in done.stdout
+    book = rows(out)
+    assert sorted(book) == ["1001", "1001-2", "1002", "1003", "1004", "1005", "1006"]
+    header = list(next(iter(book.values())))
+    assert header[:2] == ["student_id", "total"] and header[-3:] == ["status", "flags", "source"]
+    assert header[2:-3] == [item.id for item in load_rubric().items]
+    assert float(book["1001"]["total"]) == 25 and float(book["1005"]["total"]) == 25
+    assert float(book["1002"]["total"]) == 0 and float(book["1001-2"]["total"]) == 0
+    assert float(book["1003"]["conv_backward"]) < 5 and float(book["1003"]["pool_forward"]) == 5
+    assert float(book["1004"]["pool_forward"]) < 5 and float(book["1004"]["conv_backward"]) == 5
+    assert book["1006"]["flags"] == "unreadable submission" and float(book["1006"]["total"]) == 0
+    for student in book:
+        assert (out / student / "results.json").is_file() and (out / student / "feedback.md").is_file()
+
+    again = run_grade("batch", str(classroom), "--out", str(out))
+    assert "0 graded, 7 unchanged" in again.stdout
+    assert rows(out) == book  # the gradebook is rebuilt, complete, from what is on disk
+
+    layers = classroom / "1003" / LAYERS
+    layers.write_text(layers.read_text().replace("dout.mean(axis=0)", "dout.sum(axis=0)"))
+    fixed = run_grade("batch", str(classroom), "--out", str(out))
+    assert "1 graded, 6 unchanged" in fixed.stdout
+    assert float(rows(out)["1003"]["total"]) == 25
+
+    forced = run_grade("batch", str(classroom), "--out", str(out), "--force", "--jobs", "1")
+    assert "7 graded, 0 unchanged" in forced.stdout
+
+
+def test_batch_refuses_a_missing_folder(tmp_path):
+    done = run_grade("batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "not a folder of submissions" in done.stderr
