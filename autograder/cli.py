@@ -17,6 +17,7 @@ from autograder.confinement import SECRET_PATHS
 from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
+from autograder.handout import build_handout, leaks
 from autograder.manual import merge_manual
 from autograder.notebook import NotebookError, extract, read_notebook
 from autograder.notebook_items import answer_text
@@ -131,6 +132,30 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_handout(args: argparse.Namespace) -> int:
+    entries = build_handout(args.output)
+    problems = leaks(args.output)
+    if problems:
+        args.output.unlink()
+        return _report(problems, f"{args.output} would leak; it was deleted", "")
+    print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    folder = args.folder
+    if not (folder / "lib").is_dir():
+        raise FileNotFoundError(f"{folder.resolve()}: no lib/ folder here; run `grade.py check` in your assignment folder")
+    result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
+    print(summary(result, out_dir))
+    code = [item for item in result.items if item.item.kind == "code"]
+    failing = sum(1 for item in code for case in item.cases if not case.outcome.passed)
+    print("\nNot checked here: the hidden cases (staff run them on random shapes, strides, padding and pools), "
+          "your accuracy on the validation data, and your inline answer (staff read it).")
+    print("All public cases pass." if not failing else f"{failing} public case(s) fail: see {out_dir / 'feedback.md'}")
+    return 0 if not failing else 1
+
+
 def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook
     if not notebook.is_file():
@@ -232,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quick", action="store_true", help="as for grade")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     batch.set_defaults(run=_cmd_batch)
+
+    handout = commands.add_parser(
+        "handout", help="build the student handout zip (template, grader, public fixtures, README)",
+        description="Write the zip students receive, then open it and check that it holds no hidden fixture, no "
+                    "line of any solution region and nothing but the template and the self-check tools; a "
+                    "leaking zip is deleted (exit 1).")
+    handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"), help="default: %(default)s")
+    handout.set_defaults(run=_cmd_handout)
+
+    check = commands.add_parser(
+        "check", help="students: grade your own lib/ on the public cases",
+        description="Grade the assignment folder (default: the current one) on the notebook's public cases, as "
+                    "staff grade it, print the table and say what was not checked. Exit 0 when every public "
+                    "case passes, 1 otherwise. Reports go to self_check/.")
+    check.add_argument("folder", type=Path, nargs="?", default=Path("."), help="default: the current folder")
+    check.set_defaults(run=_cmd_check)
 
     pdf = commands.add_parser(
         "pdf", help="make problem_2_solution.pdf from an executed notebook",

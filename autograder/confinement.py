@@ -181,5 +181,10 @@ def confinement_for(scratch: Path, hidden: list[Path], memory_mb: int, cpu_secon
     if mode == "user":
         return Confinement("user", rlimits, ids=ids)
     reopen = _reopen_plan()
-    hidden_paths = tuple(sorted({os.path.realpath(p) for p in hidden}))
+    # A folder holding the interpreter or the harness cannot be hidden (the worker could not start):
+    # that happens in a student's self-check, where the grader lives inside the submission.
+    needed = interpreter_paths()
+    hidden_paths = tuple(sorted({os.path.realpath(p) for p in hidden
+                                 if not any(n == Path(os.path.realpath(p)) or Path(os.path.realpath(p)) in n.parents
+                                            for n in needed)}))
     return Confinement("namespace", rlimits, hidden_paths, _staging(scratch / ".stage", reopen), reopen, ids)

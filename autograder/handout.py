@@ -1,0 +1,137 @@
+"""The student handout: the template, the grader, the public fixtures, a README; nothing secret.
+
+`build_handout` writes a zip that unpacks into an assignment folder: the student template at
+the top (lib/, the notebook, the scripts), `grade.py` and the harness (for `grade.py check`
+and `grade.py pdf`), `fixtures/` with the public cases only and a manifest that lists only
+them, the pinned requirements, and a README for students. `leaks` proves what the tests
+check: no hidden fixture, no line of any solution region, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from autograder import REPO_ROOT
+from autograder.regions import find_regions
+
+#: Harness files that are staff-only: the demo plants bugs into reference code.
+_STAFF_ONLY = {"autograder/demo.py"}
+
+STUDENT_README = """# Problem 2: Incorporating CNNs
+
+Everything you need is in this folder: the assignment (`lib/`, `Problem_2.ipynb`), and the grader the
+course staff use (`grade.py`, `autograder/`), with the public test cases in `fixtures/`.
+
+## Set up (Python 3.11)
+
+    python3 -m venv .venv
+    .venv/bin/pip install -r requirements.txt
+
+## Work
+
+Fill in the TODO regions of `lib/cnn/layer_utils.py` and `lib/cnn/cnn_models.py`, then run the notebook
+(`jupyter notebook Problem_2.ipynb`). Its first cells download SVHN into `data/` with `get_datasets.sh`.
+
+## Check your code
+
+    .venv/bin/python grade.py check
+
+grades your `lib/` on the notebook's public cases, exactly as staff grade it, and prints a table. It does
+not run the hidden cases, verify your accuracy or read your answer: those happen when staff grade.
+
+## Make the PDF
+
+After running the notebook and saving it with its outputs:
+
+    .venv/bin/python grade.py pdf --student YOUR_ID
+
+writes `problem_2_solution.pdf` beside the notebook: the training curves, the filters, your answer.
+
+## Submit
+
+Run `sh collectSubmission.sh`, rename `assignment1.zip` to `<your student id>.zip` and upload it.
+"""
+
+
+def _public_manifest(manifest: dict) -> dict:
+    public = dict(manifest, cases=[c for c in manifest["cases"] if c["visibility"] == "public"])
+    public.pop("seed", None)  # the hidden cases' seed stays with staff
+    return public
+
+
+def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Path = REPO_ROOT / "fixtures"
+                  ) -> dict[str, bytes]:
+    """Every file of the handout by its path inside the zip."""
+    files: dict[str, bytes] = {}
+    for path in sorted(template.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[path.relative_to(template).as_posix()] = path.read_bytes()
+    for path in sorted((REPO_ROOT / "autograder").rglob("*")):
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        if path.is_file() and "__pycache__" not in path.parts and relative not in _STAFF_ONLY:
+            files[relative] = path.read_bytes()
+    for name in ("grade.py", "requirements.txt"):
+        files[name] = (REPO_ROOT / name).read_bytes()
+    manifest = json.loads((fixtures / "manifest.json").read_text(encoding="utf-8"))
+    public = _public_manifest(manifest)
+    for case in public["cases"]:
+        files[f"fixtures/{case['file']}"] = (fixtures / case["file"]).read_bytes()
+    files["fixtures/manifest.json"] = (json.dumps(public, indent=1, sort_keys=True) + "\n").encode()
+    files["README.md"] = STUDENT_README.encode()
+    return files
+
+
+def build_handout(destination: Path) -> list[str]:
+    """Write the handout zip; returns its entries."""
+    files = handout_files()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2022, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name.endswith(".sh") or name == "grade.py" else 0o644) << 16
+            bundle.writestr(info, data)
+    return list(files)
+
+
+def solution_lines(reference: Path = REPO_ROOT / "reference_solution",
+                   template: Path = REPO_ROOT / "student_template") -> set[str]:
+    """Every substantial line of a solution region that the template does not show anyway, stripped.
+
+    (`leaky_relu(name="relu1"),` is in the reference's network and in the given Problem-1 code.)"""
+    lines = set()
+    for path in reference.rglob("*"):
+        if path.suffix == ".py":
+            regions = find_regions(path.read_text(encoding="utf-8"), "python", str(path))
+        elif path.suffix == ".ipynb":
+            notebook = nbformat.read(str(path), as_version=4)
+            regions = [r for cell in notebook.cells
+                       for r in find_regions(cell.source, "python" if cell.cell_type == "code" else "markdown")]
+        else:
+            continue
+        lines |= {line.strip() for region in regions for line in region.solution if len(line.strip()) > 15}
+    public = "\n".join(p.read_text(encoding="utf-8") for p in template.rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb"))
+    return {line for line in lines if line not in public}
+
+
+def leaks(archive: Path) -> list[str]:
+    """Everything in the handout that must not be there; empty when it is clean."""
+    problems = []
+    secret = solution_lines()
+    allowed_top = set(handout_files(REPO_ROOT / "student_template", REPO_ROOT / "fixtures"))
+    with zipfile.ZipFile(archive) as bundle:
+        for name in bundle.namelist():
+            if name not in allowed_top:
+                problems.append(f"{name}: not part of the template or the self-check tools")
+            if name.startswith("fixtures/hidden") or "reference_solution" in name:
+                problems.append(f"{name}: a hidden fixture or reference file")
+            text = bundle.read(name).decode("utf-8", "replace")
+            problems += [f"{name}: holds the solution line {line!r}" for line in secret if line in text]
+            if name == "fixtures/manifest.json":
+                manifest = json.loads(text)
+                if "seed" in manifest or any(c["visibility"] != "public" for c in manifest["cases"]):
+                    problems.append("fixtures/manifest.json: names hidden cases or their seed")
+    return problems
