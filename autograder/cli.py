@@ -17,6 +17,7 @@ from autograder.confinement import SECRET_PATHS
 from autograder.execute import run_unit_checks
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
+from autograder.gradescope import build_bundle
 from autograder.handout import build_handout, leaks
 from autograder.manual import merge_manual
 from autograder.notebook import NotebookError, extract, read_notebook
@@ -139,6 +140,12 @@ def _cmd_handout(args: argparse.Namespace) -> int:
         args.output.unlink()
         return _report(problems, f"{args.output} would leak; it was deleted", "")
     print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)")
+    return 0
+
+
+def _cmd_gradescope(args: argparse.Namespace) -> int:
+    entries = build_bundle(args.output)
+    print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)")
     return 0
 
 
@@ -265,6 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "leaking zip is deleted (exit 1).")
     handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"), help="default: %(default)s")
     handout.set_defaults(run=_cmd_handout)
+
+    gradescope = commands.add_parser(
+        "gradescope", help="build the Gradescope autograder bundle (one container per submission)",
+        description="Write autograder.zip for Gradescope: setup.sh installs the pinned requirements, run_autograder "
+                    "grades /autograder/submission with the hidden fixtures and always writes "
+                    "/autograder/results/results.json. AUTOGRADER_ROOT replaces /autograder (for testing).")
+    gradescope.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"), help="default: %(default)s")
+    gradescope.set_defaults(run=_cmd_gradescope)
 
     check = commands.add_parser(
         "check", help="students: grade your own lib/ on the public cases",
