@@ -136,7 +136,8 @@ def _cell_text(cell: nbformat.NotebookNode) -> tuple[str, str | None]:
 def _scratch_copy(folder: Path, scratch: Path) -> Path:
     """The submission's lib/ and top-level Python files, copied for the kernel."""
     workdir = scratch / "submission"
-    shutil.copytree(folder / "lib", workdir / "lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(folder / "lib", workdir / "lib", symlinks=True,  # never follow a link as root
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for path in folder.iterdir():
         if path.is_file() and path.suffix == ".py" and not path.is_symlink():
             shutil.copy2(path, workdir / path.name)

@@ -98,7 +98,7 @@ class Worker:
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
         self.root = self.scratch / "submission"
-        shutil.copytree(submission_root / "lib", self.root / "lib", symlinks=False,
+        shutil.copytree(submission_root / "lib", self.root / "lib", symlinks=True,  # links stay links: their targets stay hidden
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.confinement: Confinement = confinement_for(
             self.scratch, list(hidden), limits.memory_mb, limits.cpu_seconds, limits.file_size_mb,

@@ -22,7 +22,7 @@ def make_submission(folder: Path, changes: list[tuple[str, str, str]] = (), appe
     Every `old` must occur in its file, so a change to the reference breaks the test loudly
     instead of silently testing nothing.
     """
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
+    shutil.copytree(source, folder, symlinks=True, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
     for relative, old, new in changes:
         path = folder / relative
         text = path.read_text()

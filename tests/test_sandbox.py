@@ -83,3 +83,17 @@ def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
         answer = worker.call("output_size", dict(args, input_size=[2, 8, 8, 3]))
         assert answer.value("size")["items"] == [2, 6, 6, 2]
         assert worker.restarts == 1
+
+
+def test_a_symbolic_link_in_a_folder_submission_does_not_copy_the_fixtures(tmp_path):
+    """A folder (not a zip: zips with links are refused) may link to the fixtures; the copy keeps the link,
+    whose target the worker cannot read, instead of copying the expected values in as root."""
+    if available_mode() == "none":
+        pytest.skip("the grader is not root here")
+    sub = make_submission(tmp_path / "sub")
+    (sub / "lib" / "cnn" / "stolen.json").symlink_to(FIXTURES / "manifest.json")
+    spy = ("import os\n_here = os.path.dirname(__file__)\ntry:\n    open(os.path.join(_here, 'stolen.json')).read(10)\n"
+           "    print('SPY stolen read')\nexcept OSError as exc:\n    print('SPY stolen', type(exc).__name__)\n")
+    scores, result, out_dir = grade(make_submission(tmp_path / "sub2", append={LAYERS: spy}, source=sub), tmp_path)
+    assert "SPY stolen read" not in result.printed
+    assert "SPY stolen" in result.printed and result.score == 25
