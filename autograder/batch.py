@@ -5,7 +5,8 @@ Each is graded by `grade_submission` in a pool of `jobs` processes into OUT/<stu
 stamp there records what was graded (the input's sha256 and the harness version), so a re-run
 skips submissions that did not change (`force` regrades them). A fault of the harness in one
 submission is written into that student's folder and the batch goes on. At the end
-OUT/gradebook.csv is rebuilt from every student's results.json.
+OUT/gradebook.csv and the class report (class_report.html, .md) are rebuilt from every
+student's results.json.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autograder import __version__
+from autograder.class_report import build_class_report
 from autograder.intake import input_digest, student_id_for
 from autograder.rubric import load_rubric
 
@@ -111,6 +113,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
                 entry.status, entry.detail = "harness fault", f"the grading process died: {exc}"
             entry.seconds = time.monotonic() - started[entry.student_id]
     write_gradebook(out_dir, entries)
+    build_class_report(out_dir)
     return entries, notes
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import re
 import zipfile
+from html.parser import HTMLParser
 
 import pytest
 
@@ -12,6 +15,21 @@ from conftest import REFERENCE, TEMPLATE, run_grade
 from submissions import LAYERS, make_submission
 
 pytestmark = pytest.mark.slow
+
+
+class _Page(HTMLParser):
+    """Counts the class report's student rows and collects its images."""
+
+    def __init__(self):
+        super().__init__()
+        self.student_rows, self.images = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "tr" and attributes.get("class") == "student":
+            self.student_rows += 1
+        if tag == "img":
+            self.images.append(attributes.get("src", ""))
 
 
 def zip_tree(folder, archive, prefix=""):
@@ -57,6 +75,17 @@ def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
     assert book["1006"]["flags"] == "unreadable submission" and float(book["1006"]["total"]) == 0
     for student in book:
         assert (out / student / "results.json").is_file() and (out / student / "feedback.md").is_file()
+
+    page = (out / "class_report.html").read_text()
+    parser = _Page()
+    parser.feed(page)
+    assert parser.student_rows == 7 and parser.images  # one row per student, and the histogram
+    png = base64.b64decode(parser.images[0].split(",", 1)[1])
+    assert png.startswith(b"\x89PNG")
+    report = (out / "class_report.md").read_text()
+    assert "[1006](1006/feedback.md): unreadable submission" in report
+    assert re.search(r"- \*\*conv_backward\*\*: .*wrong value \(7\)", report)  # mutant 1003, all 7 cases
+    assert "no validation accuracy found" in report
 
     again = run_grade("batch", str(classroom), "--out", str(out))
     assert "0 graded, 7 unchanged" in again.stdout

@@ -1,0 +1,115 @@
+"""The class report: how a whole batch went, for staff, as one self-contained HTML page and Markdown.
+
+Read from the batch's own files (gradebook.csv and every results.json), so it can be rebuilt at
+any time: the score distribution (a histogram, PNG by matplotlib, embedded in the page), each
+item's mean and pass rate, the most common failure reasons per item with their counts, and the
+flagged submissions with links to their feedback.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from autograder.rubric import load_rubric  # noqa: E402
+
+
+def _histogram(totals: list[float], maximum: float) -> bytes:
+    figure, axes = plt.subplots(figsize=(7, 3.2), dpi=100)
+    axes.hist(totals, bins=min(20, max(5, len(totals))), range=(0, maximum), color="#3a6ea5", edgecolor="white")
+    axes.set_xlabel("total points")
+    axes.set_ylabel("submissions")
+    axes.set_title(f"Score distribution ({len(totals)} submissions)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
+    reasons: dict[str, Counter] = {}
+    for document in documents.values():
+        for test in document.get("tests", []):
+            item = (test.get("tags") or ["?"])[0]
+            for case in test.get("extra_data", {}).get("cases", []):
+                if not case.get("passed"):
+                    reasons.setdefault(item, Counter())[case.get("outcome", "failed")] += 1
+            extra = test.get("extra_data", {})
+            reason = extra.get("reason") or ""
+            if not extra.get("cases") and extra.get("grading") == "graded" and test.get("score", 0) < test.get("max_score", 0):
+                short = reason.removeprefix("0: ").split(" (")[0].split(";")[0][:80]
+                reasons.setdefault(item, Counter())[short] += 1
+    return reasons
+
+
+def build_class_report(out_dir: Path) -> tuple[Path, Path]:
+    """Write class_report.html and class_report.md next to gradebook.csv."""
+    rubric = load_rubric()
+    with open(out_dir / "gradebook.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    documents = {}
+    for row in rows:
+        results = out_dir / row["student_id"] / "results.json"
+        if results.is_file():
+            documents[row["student_id"]] = json.loads(results.read_text(encoding="utf-8"))
+    totals = [float(row["total"]) for row in rows if row["total"]]
+    items = []
+    for item in rubric.items:
+        points = [float(row[item.id]) for row in rows if row.get(item.id) not in (None, "")]
+        mean = sum(points) / len(points) if points else 0.0
+        passed = sum(1 for value in points if value >= item.points)
+        items.append((item, mean, passed, len(points)))
+    reasons = _failure_reasons(documents)
+    flagged = [row for row in rows if row["flags"] or row["status"] != "graded"]
+    png = _histogram(totals, rubric.total)
+
+    markdown = [f"# Class report: {rubric.title}", "",
+                f"{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}.",
+                "", "![score distribution](class_report_scores.png)", "",
+                "| item | mean | of | full marks |", "|---|---:|---:|---:|"]
+    markdown += [f"| {item.title} | {mean:.2f} | {item.points:g} | {passed}/{count} |" for item, mean, passed, count in items]
+    markdown += ["", "## Most common failures", ""]
+    for item, *_ in items:
+        if reasons.get(item.id):
+            common = ", ".join(f"{reason} ({count})" for reason, count in reasons[item.id].most_common(3))
+            markdown.append(f"- **{item.id}**: {common}")
+    markdown += ["", "## Flagged submissions", ""]
+    markdown += [f"- [{row['student_id']}]({row['student_id']}/feedback.md): {row['flags'] or row['status']}"
+                 for row in flagged] or ["none"]
+    (out_dir / "class_report_scores.png").write_bytes(png)
+    md_path = out_dir / "class_report.md"
+    md_path.write_text("\n".join(markdown) + "\n", encoding="utf-8")
+
+    escape = html.escape
+    table = "".join(f"<tr><td>{escape(item.title)}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
+                    f"<td>{passed}/{count}</td><td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}</td></tr>"
+                    for item, mean, passed, count in items)
+    students = "".join(
+        f"<tr class='student'><td><a href='{escape(row['student_id'])}/feedback.md'>{escape(row['student_id'])}</a></td>"
+        f"<td>{escape(row['total'])}</td><td>{escape(row['status'])}</td><td>{escape(row['flags'])}</td></tr>"
+        for row in rows)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Class report: {escape(rubric.title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#eef}}</style></head>
+<body><h1>Class report: {escape(rubric.title)}</h1>
+<p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; {len(flagged)} flagged.</p>
+<img id="scores" alt="score distribution" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th><th>most common failures</th></tr>{table}</table>
+<h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>{students}</table>
+</body></html>
+"""
+    html_path = out_dir / "class_report.html"
+    html_path.write_text(page, encoding="utf-8")
+    return html_path, md_path
