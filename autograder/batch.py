@@ -12,9 +12,9 @@ student's results.json.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import multiprocessing
-import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from autograder import __version__
 from autograder.class_report import build_class_report
 from autograder.intake import input_digest, student_id_for
+from autograder.report import write_atomically
 from autograder.rubric import load_rubric
 
 STAMP = ".graded-input"
@@ -146,23 +147,22 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
     """gradebook.csv: one row per submission, from its results.json (or its fault)."""
     items = [item.id for item in load_rubric().items]
     path = out_dir / "gradebook.csv"
-    temporary = out_dir / ".gradebook.csv.tmp"
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
-        for entry in sorted(entries, key=lambda e: e.student_id):
-            results = out_dir / entry.student_id / "results.json"
-            if results.is_file():
-                document = json.loads(results.read_text(encoding="utf-8"))
-                points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
-                flags = _flags(document)
-                if entry.status == "harness fault" and "harness fault" not in flags:
-                    flags.append("harness fault")
-                state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
-                writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
-                                 state, "; ".join(flags), entry.source.name])
-            else:
-                writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
-                                 f"harness fault: {entry.detail}", entry.source.name])
-    os.replace(temporary, path)
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
+    for entry in sorted(entries, key=lambda e: e.student_id):
+        results = out_dir / entry.student_id / "results.json"
+        if results.is_file():
+            document = json.loads(results.read_text(encoding="utf-8"))
+            points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
+            flags = _flags(document)
+            if entry.status == "harness fault" and "harness fault" not in flags:
+                flags.append("harness fault")
+            state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
+            writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
+                             state, "; ".join(flags), entry.source.name])
+        else:
+            writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
+                             f"harness fault: {entry.detail}", entry.source.name])
+    write_atomically(path, handle.getvalue())
     return path

@@ -32,6 +32,8 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 UNPRIVILEGED_USER = "nobody"
+#: Environment variables passed through to student code; everything else is dropped.
+PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 #: Never visible to student code: the expected values, the solution, the history holding both.
 SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git")
 _CLONE_NEWNS = 0x00020000
@@ -50,6 +52,15 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     encode = lambda text: text.encode() if text is not None else None  # noqa: E731
     _check(_LIBC.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
            f"mount {target}")
+
+
+def scrubbed_environment(home: Path, **extra: str) -> dict[str, str]:
+    """The environment student code runs with: a few passed-through settings, one BLAS thread,
+    a fixed hash seed, HOME in its scratch folder, plus the caller's `extra`."""
+    env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    env.update(PATH="/usr/bin:/bin", HOME=str(home), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
+    return env
 
 
 def interpreter_paths() -> list[Path]:

@@ -23,10 +23,9 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.confinement import Confinement, confinement_for
+from autograder.confinement import Confinement, confinement_for, scrubbed_environment
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
-_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)
@@ -62,11 +61,8 @@ class _ConfinedKernelManager(AsyncKernelManager):
 
 
 def _environment(home: Path) -> dict[str, str]:
-    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
-    env.update(PATH="/usr/bin:/bin", HOME=str(home), MPLBACKEND="module://matplotlib_inline.backend_inline",
-               MPLCONFIGDIR=str(home / ".matplotlib"), IPYTHONDIR=str(home / ".ipython"), PYTHONHASHSEED="0",
-               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-    return env
+    return scrubbed_environment(home, MPLBACKEND="module://matplotlib_inline.backend_inline",
+                                MPLCONFIGDIR=str(home / ".matplotlib"), IPYTHONDIR=str(home / ".ipython"))
 
 
 def _run(notebook: nbformat.NotebookNode, workdir: Path, scratch: Path, confinement: Confinement,

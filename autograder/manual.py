@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
+from autograder.report import write_atomically
+
 REQUIRED = ("student_id", "item", "points")
-
-
-def _write_json(path: Path, document: dict) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def merge_manual(scores_csv: Path, graded_dir: Path) -> tuple[int, list[str]]:
@@ -62,6 +57,6 @@ def merge_manual(scores_csv: Path, graded_dir: Path) -> tuple[int, list[str]]:
                 (f". {comment}" if comment else "") + "\n\n" + test["output"]
             test.setdefault("extra_data", {}).update(grading="manual", staff_points=points, staff_comment=comment)
             document["score"] = round(sum(t["score"] for t in document["tests"]), 2)
-            _write_json(results, document)
+            write_atomically(results, json.dumps(document, indent=1) + "\n")
             merged += 1
     return merged, problems

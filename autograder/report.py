@@ -160,15 +160,19 @@ def terminal_table(result: GradeResult) -> str:
     return "\n".join(rows)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write `path` so that it appears complete or not at all (a temporary file, then a rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def write_reports(result: GradeResult, out_dir: Path) -> dict[str, Path]:
     """Write results.json and feedback.md atomically (each file appears complete or not at all)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, text in (("results.json", json.dumps(results_json(result), indent=1) + "\n"),
                        ("feedback.md", feedback_markdown(result))):
-        target = out_dir / name
-        temporary = out_dir / f".{name}.tmp"
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-        written[name] = target
+        write_atomically(out_dir / name, text)
+        written[name] = out_dir / name
     return written

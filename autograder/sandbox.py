@@ -26,13 +26,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from autograder import REPO_ROOT, protocol
-from autograder.confinement import Confinement, confinement_for
+from autograder.confinement import Confinement, confinement_for, scrubbed_environment
 from autograder.outcomes import (CheckFailed, HarnessFault, Outcome, OutOfMemory, ProcessExited, StudentException,
                                  TimedOut)
 
 _BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.worker import main; main(sys.argv[1:])"
-#: Environment variables passed through to the worker; everything else is dropped.
-_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)
@@ -112,12 +110,6 @@ class Worker:
         self.start_seconds = 0.0
 
     # ------------------------------------------------------------------ lifecycle
-    def _environment(self) -> dict[str, str]:
-        env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
-        env.update(PATH="/usr/bin:/bin", HOME=str(self.root), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
-                   OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-        return env
-
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
@@ -127,7 +119,7 @@ class Worker:
                 [sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read), str(answer_write), str(self.root),
                  str(REPO_ROOT)],
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
-                env=self._environment(), pass_fds=(request_read, answer_write), start_new_session=True,
+                env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"), pass_fds=(request_read, answer_write), start_new_session=True,
                 preexec_fn=self.confinement)
         finally:
             for fd in (request_read, answer_write, output_write):
