@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import multiprocessing
+import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,9 +26,11 @@ from tqdm import tqdm
 
 from autograder import __version__
 from autograder.class_report import build_class_report
-from autograder.intake import input_digest, student_id_for
+from autograder.intake import IntakeError, input_digest, open_submission, student_id_for
 from autograder.report import write_atomically
 from autograder.rubric import load_rubric
+from autograder.similarity import (FINGERPRINT, PAIRS, fingerprint, flags_by_student, read_pairs, similar_pairs,
+                                   write_pairs)
 
 STAMP = ".graded-input"
 
@@ -77,12 +80,45 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float |
     except HarnessError as exc:  # results.json was written, with the fault in it
         status, score, detail = "harness fault", None, str(exc)
     except Exception:  # noqa: BLE001 - anything at all: record it for this student, go on
-        out_dir.mkdir(parents=True, exist_ok=True)
         trace = traceback.format_exc()
-        (out_dir / "harness_fault.txt").write_text(trace, encoding="utf-8")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "harness_fault.txt").write_text(trace, encoding="utf-8")
+        except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
+            pass
         return "harness fault", None, trace.strip().splitlines()[-1]
+    try:
+        _write_fingerprint(source, out_dir)
+    except Exception:  # noqa: BLE001 - the grade stands; only this pair-wise comparison is lost
+        (out_dir / "fingerprint_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     (out_dir / STAMP).write_text(_stamp(source), encoding="utf-8")
     return status, score, detail
+
+
+def _write_fingerprint(source: Path, out_dir: Path) -> None:
+    """OUT/<id>/fingerprint.json, for the similarity check; a submission that cannot be unpacked has none."""
+    intake = load_rubric().raw["intake"]
+    with tempfile.TemporaryDirectory(prefix="cnn-grader-fingerprint-") as scratch:
+        try:
+            submission = open_submission(source, Path(scratch), intake["max_unpacked_mb"] << 20, intake["max_files"])
+        except IntakeError:
+            return
+        document = fingerprint(submission.root)
+    tests = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))["tests"]
+    document["answer"] = next((t["extra_data"].get("answer", "") for t in tests if t.get("tags") == ["inline_answer"]), "")
+    write_atomically(out_dir / FINGERPRINT, json.dumps(document) + "\n")
+
+
+def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
+    """OUT/similarity.json: the batch's near-identical pairs, ranked, from every fingerprint."""
+    prints = {}
+    for entry in entries:
+        path = out_dir / entry.student_id / FINGERPRINT
+        if path.is_file():
+            prints[entry.student_id] = json.loads(path.read_text(encoding="utf-8"))
+    path = out_dir / PAIRS
+    write_pairs(path, similar_pairs(prints, load_rubric().raw["similarity"]))
+    return path
 
 
 def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
@@ -113,6 +149,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
             except Exception as exc:  # noqa: BLE001 - the pool process itself died
                 entry.status, entry.detail = "harness fault", f"the grading process died: {exc}"
             entry.seconds = time.monotonic() - started[entry.student_id]
+    compare_submissions(out_dir, entries)
     write_gradebook(out_dir, entries)
     build_class_report(out_dir)
     return entries, notes
@@ -150,12 +187,13 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
     writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
+    similar = flags_by_student(read_pairs(out_dir / PAIRS))
     for entry in sorted(entries, key=lambda e: e.student_id):
         results = out_dir / entry.student_id / "results.json"
         if results.is_file():
             document = json.loads(results.read_text(encoding="utf-8"))
             points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
-            flags = _flags(document)
+            flags = _flags(document) + similar.get(entry.student_id, [])
             if entry.status == "harness fault" and "harness fault" not in flags:
                 flags.append("harness fault")
             state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run

@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.rubric import load_rubric  # noqa: E402
+from autograder.similarity import PAIRS, groups, read_pairs  # noqa: E402
 
 
 def _histogram(totals: list[float], maximum: float) -> bytes:
@@ -51,6 +52,16 @@ def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
                 short = reason.removeprefix("0: ").split(" (")[0].split(";")[0][:80]
                 reasons.setdefault(item, Counter())[short] += 1
     return reasons
+
+
+_SIMILAR_NOTE = ("Submissions whose own lib/cnn code (template lines removed; names, comments and spacing "
+                 "ignored) or inline answers are near-identical: first as groups, then pair by pair, most alike "
+                 "first (1.00 = the same). For staff to look at, not a verdict: the thresholds are in "
+                 "rubric.toml [similarity].")
+
+
+def _student_link(student_id: str) -> str:
+    return f"<a href='{html.escape(student_id)}/feedback.md'>{html.escape(student_id)}</a>"
 
 
 def build_class_report(out_dir: Path) -> tuple[Path, Path]:
@@ -84,6 +95,16 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
         if reasons.get(item.id):
             common = ", ".join(f"{reason} ({count})" for reason, count in reasons[item.id].most_common(3))
             markdown.append(f"- **{item.id}**: {common}")
+    pairs = read_pairs(out_dir / PAIRS)
+    alike_groups, shown = groups(pairs), rubric.raw["similarity"]["report_pairs"]
+    markdown += ["", "## Similar submissions", "", _SIMILAR_NOTE, ""]
+    markdown += [f"- {kind}, {len(members)} submissions (pairs ≥ {lowest:.2f}): "
+                 + ", ".join(f"[{m}]({m}/feedback.md)" for m in members) for kind, members, lowest in alike_groups]
+    markdown += [""] + [f"{rank}. {pair.kind}: [{pair.first}]({pair.first}/feedback.md) and "
+                        f"[{pair.second}]({pair.second}/feedback.md), {pair.score:.2f}"
+                        for rank, pair in enumerate(pairs[:shown], 1)] if pairs else ["none above the thresholds"]
+    if len(pairs) > shown:
+        markdown.append(f"\n{len(pairs) - shown} more pairs in {PAIRS}.")
     markdown += ["", "## Flagged submissions", ""]
     markdown += [f"- [{row['student_id']}]({row['student_id']}/feedback.md): {row['flags'] or row['status']}"
                  for row in flagged] or ["none"]
@@ -96,9 +117,20 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                     f"<td>{passed}/{count}</td><td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}</td></tr>"
                     for item, mean, passed, count in items)
     students = "".join(
-        f"<tr class='student'><td><a href='{escape(row['student_id'])}/feedback.md'>{escape(row['student_id'])}</a></td>"
+        f"<tr class='student'><td>{_student_link(row['student_id'])}</td>"
         f"<td>{escape(row['total'])}</td><td>{escape(row['status'])}</td><td>{escape(row['flags'])}</td></tr>"
         for row in rows)
+    similar = "".join(f"<tr class='group'><td>{kind}</td><td>{len(members)}</td><td>{lowest:.2f}</td>"
+                      f"<td>{', '.join(_student_link(m) for m in members)}</td></tr>"
+                      for kind, members, lowest in alike_groups)
+    ranked = "".join(f"<tr class='pair'><td>{rank}</td><td>{pair.kind}</td><td>{_student_link(pair.first)}</td>"
+                     f"<td>{_student_link(pair.second)}</td><td>{pair.score:.2f}</td></tr>"
+                     for rank, pair in enumerate(pairs[:shown], 1))
+    more = f"<p>{len(pairs) - shown} more pairs in {PAIRS}.</p>" if len(pairs) > shown else ""
+    similar = (f"<table id='groups'><tr><th>what</th><th>submissions</th><th>pairs at least</th><th>who</th></tr>"
+               f"{similar}</table><details><summary>Pair by pair, most alike first ({len(pairs)})</summary>"
+               f"<table id='similar'><tr><th>rank</th><th>what</th><th>student</th><th>student</th>"
+               f"<th>alike</th></tr>{ranked}</table>{more}</details>" if pairs else "<p>None above the thresholds.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {escape(rubric.title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
@@ -106,7 +138,8 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#
 <body><h1>Class report: {escape(rubric.title)}</h1>
 <p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; {len(flagged)} flagged.</p>
 <img id="scores" alt="score distribution" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th><th>most common failures</th></tr>{table}</table>
+<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th><th>most common failures (cases)</th></tr>{table}</table>
+<h2>Similar submissions</h2><p>{escape(_SIMILAR_NOTE)}</p>{similar}
 <h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>{students}</table>
 </body></html>
 """

@@ -26,6 +26,7 @@ from autograder.pdf import build_pdf
 from autograder.synthetic import write_synthetic_svhn
 from autograder.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
+from autograder.similarity import PAIRS, read_pairs
 from autograder.template import build_template, template_differences, write_template
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
@@ -130,7 +131,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             print(f"harness fault: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
     print(f"{len(entries)} submission(s): {counts['graded']} graded, {counts['unchanged']} unchanged since the last "
           f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
-    return 0
+    pairs = read_pairs(args.out / PAIRS)
+    print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
+    return 3 if counts["harness fault"] else 0
 
 
 def _cmd_handout(args: argparse.Namespace) -> int:
@@ -255,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade every submission folder and .zip in INPUT (named by student id) into OUT/<student id>/, "
                     "each in its own process, with a progress bar. Resumable: a submission unchanged since it was "
                     "graded is skipped (--force regrades). One broken submission never stops the batch. Writes "
-                    "OUT/gradebook.csv.")
+                    "OUT/gradebook.csv, OUT/class_report.html (and .md), and OUT/similarity.json: pairs with "
+                    "near-identical lib/cnn code or inline answers, ranked, for staff to look at (thresholds in "
+                    "rubric.toml [similarity]).")
     batch.add_argument("input", type=Path, metavar="INPUT", help="folder of submission folders and/or zips")
     batch.add_argument("--out", type=Path, required=True, help="output folder")
     batch.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")

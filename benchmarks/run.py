@@ -255,6 +255,28 @@ def bench_batch(count: int = 30) -> None:
     print(f"jobs 1: {walls[1]:.1f} s; jobs 2: {walls[2]:.1f} s; speed-up {walls[1] / walls[2]:.2f}x")
 
 
+def bench_similarity(count: int = 200) -> None:
+    """The batch's pair-wise comparison at the size of a large class (all pairs, one process)."""
+    import random
+
+    from autograder.rubric import load_rubric
+    from autograder.similarity import fingerprint, similar_pairs
+
+    lines = fingerprint(REPO_ROOT / "reference_solution")["code"]
+    chance = random.Random(0)
+    prints = {}
+    for index in range(count):  # each student keeps a different 70 % of the reference's own lines
+        prints[str(index)] = {"code": [line for line in lines if chance.random() < 0.7],
+                              "answer": " ".join(chance.choice(("filters", "edges", "colour", "blobs", "detect"))
+                                                 for _ in range(40))}
+    start = time.perf_counter()
+    pairs = similar_pairs(prints, load_rubric().raw["similarity"])
+    seconds = time.perf_counter() - start
+    print(f"\n## Similarity of {count} submissions ({count * (count - 1) // 2} pairs)")
+    print(f"{seconds:.2f} s for all pairs ({len(pairs)} above the thresholds); "
+          f"{seconds / (count * (count - 1)) * 2e6:.1f} us per pair")
+
+
 def bench_pdf() -> None:
     """Building problem_2_solution.pdf for notebook-sized figures: time and size against the images."""
     import io
@@ -342,6 +364,7 @@ def main() -> int:
         bench_torch_layers(torch, reference_ms, rng)
     bench_grading()
     bench_batch()
+    bench_similarity()
     bench_pdf()
     bench_headless()
     bench_synthetic_training()

@@ -104,3 +104,30 @@ def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
 def test_batch_refuses_a_missing_folder(tmp_path):
     done = run_grade("batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "not a folder of submissions" in done.stderr
+
+
+def test_a_harness_fault_in_one_submission_leaves_the_others_graded(tmp_path):
+    """A stale file where one student's output folder belongs makes writing that student's results
+    fail inside the harness; the batch records it, grades the rest and exits 3."""
+    folder = tmp_path / "submissions"
+    make_submission(folder / "7001", source=REFERENCE)
+    make_submission(folder / "7002", source=REFERENCE)
+    make_submission(folder / "7003", source=TEMPLATE)
+    out = tmp_path / "graded"
+    out.mkdir()
+    (out / "7002").write_text("left here by hand\n")
+    done = run_grade("batch", str(folder), "--out", str(out), "--jobs", "2")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "2 graded, 0 unchanged since the last run, 1 harness fault(s)" in done.stdout
+    assert re.search(r"harness fault: 7002 \(7002\): \w*Error", done.stderr)
+    book = rows(out)
+    assert float(book["7001"]["total"]) == 25 and float(book["7003"]["total"]) == 0
+    assert book["7002"]["status"] == "harness fault" and book["7002"]["total"] == ""
+    assert book["7002"]["flags"].startswith("harness fault: ")
+    assert (out / "7002").read_text() == "left here by hand\n"  # nothing of the staff's is overwritten
+    assert "7002" in (out / "class_report.md").read_text()
+
+    (out / "7002").unlink()
+    again = run_grade("batch", str(folder), "--out", str(out))
+    assert again.returncode == 0 and "1 graded, 2 unchanged" in again.stdout  # only the faulted one is redone
+    assert float(rows(out)["7002"]["total"]) == 25

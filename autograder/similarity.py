@@ -1,0 +1,191 @@
+"""Near-identical submissions across a batch: a ranked list for staff to look at, never a verdict.
+
+Two things are compared, pair by pair:
+- the `lib/cnn` code, after normalisation: comments, blank lines, indentation and docstrings
+  dropped, every string folded to `S` and every name that is not an attribute folded to `_`
+  (so renaming variables changes nothing), and every line that also occurs in the student
+  template's `lib/cnn` removed (so the handed-out skeleton counts for no one);
+- the inline answers, as lowercase words.
+Each side becomes a set of overlapping k-grams (of tokens, or of words); the score of a pair is
+their Jaccard index, from 0 (nothing shared) to 1 (the same after normalisation). Sides with too
+little of their own text are skipped: two untouched templates are alike, and that says nothing.
+
+`fingerprint` runs once per submission (in the batch's pool process, on the unpacked folder); the
+fingerprints are kept as OUT/<id>/fingerprint.json, so a resumed batch compares without
+unpacking again. `similar_pairs` ranks them; the thresholds are in rubric.toml [similarity].
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import keyword
+import re
+import tokenize
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from autograder import REPO_ROOT
+
+TEMPLATE_CODE = REPO_ROOT / "student_template" / "lib" / "cnn"
+FINGERPRINT = "fingerprint.json"  # OUT/<student id>/
+PAIRS = "similarity.json"  # OUT/
+_MAX_SOURCE_BYTES = 1 << 20
+
+_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
+            tokenize.ENDMARKER}
+# Python 3.12 splits f-strings into parts; the whole f-string counts as one string, like on 3.11.
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)
+_FSTRING_END = getattr(tokenize, "FSTRING_END", None)
+
+
+@dataclass(frozen=True)
+class SimilarPair:
+    """Two submissions that look alike in one respect, with how alike (0 to 1)."""
+
+    kind: str  # "code" or "answer"
+    first: str
+    second: str
+    score: float
+
+
+def _token_lines(source: str) -> list[str]:
+    """Normalised logical lines of Python source; plain stripped lines if it does not tokenize."""
+    lines, current, previous, inside_fstring = [], [], None, 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == _FSTRING_START:
+                inside_fstring += 1
+                if inside_fstring == 1:
+                    current.append("S")
+                continue
+            if inside_fstring:
+                inside_fstring -= token.type == _FSTRING_END
+                continue
+            if token.type in _DROPPED:
+                continue
+            if token.type == tokenize.NEWLINE:
+                if current and current != ["S"]:  # a docstring or a bare string is no code
+                    lines.append(" ".join(current))
+                current, previous = [], None
+                continue
+            if token.type == tokenize.STRING:
+                text = "S"
+            elif token.type == tokenize.NAME and not keyword.iskeyword(token.string) and previous != ".":
+                text = "_"
+            else:
+                text = token.string
+            current.append(text)
+            previous = token.string
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return _text_lines(source)  # Python 2, mixed tabs, a half-written line
+    if current and current != ["S"]:
+        lines.append(" ".join(current))
+    return lines
+
+
+def _text_lines(source: str) -> list[str]:
+    """The lines of source that does not tokenize: comments and all white space gone."""
+    return [re.sub(r"\s+", "", line.split("#")[0]) for line in source.splitlines() if line.split("#")[0].strip()]
+
+
+def _code_lines(folder: Path, text_form: bool = False) -> list[str]:
+    lines = []
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() and not folder.is_symlink() else []:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_SOURCE_BYTES:
+            continue  # a link may point anywhere (we run as root); a huge file is no hand-written code
+        source = path.read_text(encoding="utf-8", errors="replace")
+        lines += _text_lines(source) if text_form else _token_lines(source)
+    return lines
+
+
+def fingerprint(root: Path, template_code: Path = TEMPLATE_CODE) -> dict:
+    """What a submission's code is compared by: its own normalised `lib/cnn` lines (the batch adds
+    the inline answer from results.json)."""
+    template = set(_code_lines(template_code)) | set(_code_lines(template_code, text_form=True))
+    own = [line for line in _code_lines(root / "lib" / "cnn") if line not in template]
+    return {"code": own}
+
+
+def _shingles(tokens: list[str], k: int) -> set[int]:
+    return {hash(tuple(tokens[i:i + k])) for i in range(len(tokens) - k + 1)}
+
+
+def _jaccard(first: set, second: set) -> float:
+    return len(first & second) / len(first | second) if first and second else 0.0
+
+
+def answer_words(text: str) -> list[str]:
+    """The answer as lowercase words, punctuation and Markdown gone."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def similar_pairs(fingerprints: dict[str, dict], settings: dict) -> list[SimilarPair]:
+    """Pairs at or above the thresholds, most alike first; `fingerprints` maps student id to
+    {"code": [normalised lines], "answer": "text"}."""
+    code, answers = {}, {}
+    for student, print_ in fingerprints.items():
+        tokens = " ".join(print_.get("code", [])).split()
+        if len(tokens) >= settings["min_code_tokens"]:
+            code[student] = _shingles(tokens, settings["code_kgram"])
+        words = answer_words(print_.get("answer", ""))
+        if len(words) >= settings["min_answer_words"]:
+            answers[student] = _shingles(words, settings["answer_kgram"])
+    pairs = []
+    for kind, sets, threshold in (("code", code, settings["code_threshold"]),
+                                  ("answer", answers, settings["answer_threshold"])):
+        for first, second in combinations(sorted(sets), 2):
+            score = _jaccard(sets[first], sets[second])
+            if score >= threshold:
+                pairs.append(SimilarPair(kind, first, second, round(score, 3)))
+    return sorted(pairs, key=lambda pair: (-pair.score, pair.kind, pair.first, pair.second))
+
+
+def write_pairs(path: Path, pairs: list[SimilarPair]) -> None:
+    """OUT/similarity.json: the ranked pairs, read back by the gradebook and the class report."""
+    path.write_text(json.dumps([pair.__dict__ for pair in pairs], indent=1) + "\n", encoding="utf-8")
+
+
+def read_pairs(path: Path) -> list[SimilarPair]:
+    """The pairs of `write_pairs`; none when the file is absent (a batch from before similarity)."""
+    if not path.is_file():
+        return []
+    return [SimilarPair(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def flags_by_student(pairs: list[SimilarPair], shown: int = 3) -> dict[str, list[str]]:
+    """Each student's similarity flags for the gradebook, one per kind, most alike first:
+    'similar code: 1002 (1.00), 1007 (0.91) +4 more'."""
+    others: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for pair in pairs:
+        others.setdefault((pair.first, pair.kind), []).append((pair.score, pair.second))
+        others.setdefault((pair.second, pair.kind), []).append((pair.score, pair.first))
+    flags: dict[str, list[str]] = {}
+    for (student, kind), alike in sorted(others.items()):
+        alike.sort(key=lambda entry: (-entry[0], entry[1]))
+        named = ", ".join(f"{other} ({score:.2f})" for score, other in alike[:shown])
+        more = f" +{len(alike) - shown} more" if len(alike) > shown else ""
+        flags.setdefault(student, []).append(f"similar {kind}: {named}{more}")
+    return flags
+
+
+def groups(pairs: list[SimilarPair]) -> list[tuple[str, list[str], float]]:
+    """Pairs joined into groups (kind, members, lowest score of a pair inside), largest first: fifteen
+    students sharing one answer are one line for staff, not 105 pairs."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(node):
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for pair in pairs:
+        parent[root((pair.kind, pair.first))] = root((pair.kind, pair.second))
+    members: dict[tuple[str, str], list[str]] = {}
+    for node in list(parent):
+        members.setdefault(root(node), []).append(node[1])
+    lowest = {top: min(p.score for p in pairs if root((p.kind, p.first)) == top) for top in members}
+    found = [(top[0], sorted(names), lowest[top]) for top, names in members.items()]
+    return sorted(found, key=lambda group: (-len(group[1]), -group[2], group[0], group[1]))

@@ -1,0 +1,104 @@
+"""The similarity check: what counts as the same code or answer, and what does not."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from autograder.rubric import load_rubric
+from autograder.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
+from conftest import REFERENCE, TEMPLATE
+from loop_submission import LOOP_LAYERS
+from submissions import LAYERS, make_submission
+
+SETTINGS = load_rubric().raw["similarity"]
+ANSWER = ("Gradient descent with a larger batch gives a smoother estimate of the gradient, so the loss curve "
+          "is less noisy; smaller batches add noise that can help escape sharp minima but slow convergence.")
+
+
+def _disguised(text: str) -> str:
+    """What a student hiding a copy does: rename the variables, rewrite the comments, re-space."""
+    for old, new in (("padded", "xpad"), ("windows", "patches"), ("out", "result"), ("dout", "upstream")):
+        text = re.sub(rf"\b{old}\b", new, text)
+    text = re.sub(r"#.*", "# worked this out myself", text)
+    return text.replace(" = ", "  =  ").replace("\n\n", "\n\n\n")
+
+
+def _pairs(prints: dict) -> dict:
+    return {(p.kind, p.first, p.second): p.score for p in similar_pairs(prints, SETTINGS)}
+
+
+def test_renamed_and_recommented_code_is_still_the_same(tmp_path):
+    original = fingerprint(make_submission(tmp_path / "a"))
+    copy = make_submission(tmp_path / "b")
+    for path in (copy / "lib" / "cnn").glob("*.py"):
+        path.write_text(_disguised(path.read_text()))
+    assert (copy / LAYERS).read_text() != (REFERENCE / LAYERS).read_text()
+    disguised = fingerprint(copy)
+    assert disguised["code"] == original["code"]
+    assert _pairs({"a": original, "b": disguised}) == {("code", "a", "b"): 1.0}
+
+
+def test_template_lines_count_for_no_one(tmp_path):
+    assert fingerprint(TEMPLATE)["code"] == []
+    untouched = {"a": fingerprint(make_submission(tmp_path / "a", source=TEMPLATE)),
+                 "b": fingerprint(make_submission(tmp_path / "b", source=TEMPLATE))}
+    assert _pairs(untouched) == {}  # identical, but nothing of their own to compare
+
+
+def test_independent_implementations_are_not_flagged(tmp_path):
+    """The loop-based layers share only the interface's idioms with the vectorised reference."""
+    reference = fingerprint(make_submission(tmp_path / "ref"))
+    loops = {"code": fingerprint(make_submission(tmp_path / "loops", append={LAYERS: LOOP_LAYERS}))["code"]}
+    own_loops = [line for line in loops["code"] if line not in set(reference["code"])]
+    assert len(" ".join(own_loops).split()) >= SETTINGS["min_code_tokens"]
+    scores = {p.second: p.score for p in similar_pairs({"ref": reference, "z": {"code": own_loops}},
+                                                       dict(SETTINGS, code_threshold=0.0))}
+    assert scores["z"] < 0.1
+    assert _pairs({"ref": reference, "z": {"code": own_loops}}) == {}
+
+
+def test_a_small_change_ranks_below_a_copy(tmp_path):
+    prints = {"a": fingerprint(make_submission(tmp_path / "a")),
+              "b": fingerprint(make_submission(tmp_path / "b")),
+              "c": fingerprint(make_submission(tmp_path / "c", append={LAYERS: LOOP_LAYERS}))}
+    ranked = similar_pairs(prints, dict(SETTINGS, code_threshold=0.3))
+    assert [(p.first, p.second) for p in ranked] == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert ranked[0].score == 1.0 and 0.3 <= ranked[1].score < 1.0
+    assert _pairs(prints) == {("code", "a", "b"): 1.0}  # at the rubric's threshold only the copy
+
+
+def test_unparsable_source_is_compared_as_text(tmp_path):
+    """Python 2 syntax or broken indentation must not stop the comparison."""
+    folder = make_submission(tmp_path / "py2")
+    layers = folder / LAYERS
+    layers.write_text(layers.read_text() + "\nprint 'done'\n    def broken(:\n\tpass\n")
+    lines = fingerprint(folder)["code"]
+    assert "print'done'" in lines and "defbroken(:" in lines  # the text form: spaces removed
+    assert "classConvLayer2D(object):" not in lines  # template lines go in either form
+    assert lines[0] == fingerprint(REFERENCE)["code"][0]  # cnn_models.py still tokenizes
+
+
+def test_links_and_huge_files_are_not_read(tmp_path):
+    folder = make_submission(tmp_path / "linked")
+    secret = tmp_path / "secret.py"
+    secret.write_text("expected = [1.0, 2.0, 3.0]\n" * 20)
+    os.symlink(secret, folder / "lib" / "cnn" / "zz_link.py")
+    (folder / "lib" / "cnn" / "zz_huge.py").write_text("x = 1\n" * 400_000)
+    assert fingerprint(folder)["code"] == fingerprint(REFERENCE)["code"]
+
+
+def test_answers_copied_with_new_punctuation_are_flagged_paraphrases_not():
+    copied = ANSWER.upper().replace(",", "").replace(";", ".")
+    paraphrase = ("Bigger batches average more examples, which makes each update's direction steadier and the "
+                  "curve smoother; with few examples per step the updates jump around more.")
+    assert answer_words(copied) == answer_words(ANSWER)
+    prints = {"a": {"answer": ANSWER}, "b": {"answer": copied}, "c": {"answer": paraphrase},
+              "d": {"answer": "Smoother."}}
+    assert _pairs(prints) == {("answer", "a", "b"): 1.0}
+
+
+def test_flags_name_the_other_student_on_both_sides():
+    prints = {"s1": {"answer": ANSWER}, "s2": {"answer": ANSWER}, "s3": {"answer": ""}}
+    flags = flags_by_student(similar_pairs(prints, SETTINGS))
+    assert flags == {"s1": ["similar answer: s2 (1.00)"], "s2": ["similar answer: s1 (1.00)"]}
