@@ -4,11 +4,19 @@ Three modes, the strongest that works on this machine is chosen once per process
 
 - `namespace` (grader runs as root with CAP_SYS_ADMIN): the worker gets a private mount
   namespace in which every hidden path (fixtures, reference solution, output folder) is covered
-  by an empty tmpfs that nobody can read, then drops to an unprivileged user. Directories that
-  user could not traverse on the way to the interpreter (a Python installed under /root, say)
-  are replaced by a traversable tmpfs holding only the subtrees the interpreter needs.
-- `user` (root, but no namespaces, as in a plain container): the worker drops to the
-  unprivileged user; hidden paths are protected by their permissions only.
+  by an empty tmpfs that no one can read. Directories an unprivileged user could not traverse on
+  the way to the interpreter (a Python installed under /root, say) are replaced by a traversable
+  tmpfs holding only the subtrees the interpreter needs, and the shared writable folders (/tmp,
+  /var/tmp, /dev/shm, /run/lock) by fresh empty ones holding only the worker's own scratch
+  folder: nothing the worker writes outside its scratch folder outlives it, and nothing another
+  process left there is visible. The command is then started through util-linux's `unshare`
+  in a new PID namespace with its own /proc (the worker is its process 1: when it dies, the
+  kernel kills every process it left, `setsid()` or not, and no other process is visible) and a
+  new network namespace (no network at all: only a loopback device that is down), and through
+  `setpriv`, which switches to a user id of the worker's own (WORKER_IDS) with no capabilities
+  and no new privileges.
+- `user` (root, but no namespaces, as in a plain container): the worker switches to a user id
+  of its own; hidden paths are protected by their permissions only.
 - `none` (the grader is not root, as in a student's self-check): same user; there is nothing
   secret to hide in a handout, which holds public fixtures only.
 
@@ -19,8 +27,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-import pwd
 import resource
+import secrets
 import stat
 import subprocess
 import sys
@@ -31,14 +39,20 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 
-UNPRIVILEGED_USER = "nobody"
+#: Each worker runs as a user id of its own, drawn from this range, where no account exists: the
+#: process limit, signals and /proc are then per worker, so a fork bomb in one student's code
+#: cannot starve the worker of another student graded at the same time (`batch --jobs`).
+WORKER_IDS = (1_000_000, 2_000_000_000)
 #: Environment variables passed through to student code; everything else is dropped.
 PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 #: Never visible to student code: the expected values, the solution, the history holding both.
 SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git")
+#: Folders every user may write to; replaced by fresh empty ones in the namespace.
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 4096, 8192, 16384, 1 << 18
+_UNSHARE, _SETPRIV = "/usr/bin/unshare", "/usr/bin/setpriv"
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the parent: nothing to load after fork
 
 
@@ -85,21 +99,33 @@ def blocked_ancestors(needed: list[Path]) -> dict[Path, list[Path]]:
 
 @dataclass(frozen=True)
 class Confinement:
-    """Everything the child needs to confine itself between fork and exec."""
+    """Everything the child needs to confine itself between fork and exec, and what to exec."""
 
     mode: str  # "namespace", "user" or "none"
     rlimits: tuple[tuple[int, int], ...] = ()
     hidden: tuple[str, ...] = ()
     staging: str = ""
-    reopen: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (blocked ancestor, needed paths beneath)
+    # (folder, mode of its replacement, paths beneath it that stay visible): blocked ancestors of the
+    # interpreter, then the shared writable folders.
+    replaced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
     ids: tuple[int, int] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` as it must be started: in namespace mode through `unshare` (a PID namespace of
+        its own, a fresh /proc, no network) and `setpriv` (the worker's own user id)."""
+        if self.mode != "namespace":
+            return list(argv)
+        uid, gid = self.ids
+        return [_UNSHARE, "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
+                _SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--", *argv]
 
     def __call__(self) -> None:
         """The preexec function: runs in the child after fork, before exec; raises on failure."""
         if self.mode == "namespace":
-            self._private_view()
-        if self.ids is not None:
+            self._private_view()  # the user switch follows in `command`, after the PID namespace
+        elif self.ids is not None:
             os.setgroups([])
             os.setgid(self.ids[1])
             os.setuid(self.ids[0])
@@ -109,18 +135,18 @@ class Confinement:
     def _private_view(self) -> None:
         _check(_LIBC.unshare(_CLONE_NEWNS), "unshare")
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-        count = 0
-        for ancestor, needed in self.reopen:
-            stages = []
-            for path in needed:
-                stage = os.path.join(self.staging, str(count))
-                count += 1
-                _mount(path, stage, None, _MS_BIND | _MS_REC)
-                stages.append((stage, path))
-            _mount("tmpfs", ancestor, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
-            for stage, path in stages:
-                os.makedirs(path, mode=0o755, exist_ok=True)
-                _mount(stage, path, None, _MS_MOVE)
+        for index, (folder, mode, keep) in enumerate(self.replaced):
+            if not os.path.isdir(folder):
+                continue
+            # A fresh tmpfs is filled in a staging folder, each kept path bound at its own place,
+            # then moved over the folder in one step.
+            fresh = os.path.join(self.staging, str(index))
+            _mount("tmpfs", fresh, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode:o},size=64m")
+            for path in keep:
+                inside = os.path.join(fresh, os.path.relpath(path, folder))
+                os.makedirs(inside, mode=0o755, exist_ok=True)
+                _mount(path, inside, None, _MS_BIND)
+            _mount(fresh, folder, None, _MS_MOVE)
         for path in self.hidden:
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mode=000,size=4k")
@@ -130,33 +156,46 @@ def _rlimits(memory_mb: int, cpu_seconds: int, file_size_mb: int, max_processes:
     mb = 1024 * 1024
     limits = [(resource.RLIMIT_AS, memory_mb * mb), (resource.RLIMIT_CPU, cpu_seconds),
               (resource.RLIMIT_FSIZE, file_size_mb * mb), (resource.RLIMIT_CORE, 0)]
-    if dropping:  # RLIMIT_NPROC counts per user: only meaningful for the dedicated unprivileged user
+    if dropping:  # RLIMIT_NPROC counts per user: meaningful for the worker's own user id only
         limits.append((resource.RLIMIT_NPROC, max_processes))
     return tuple(limits)
 
 
-def _reopen_plan() -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _replacement_plan(scratch: Path) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
+    """What is replaced in the namespace, and what stays visible beneath: the interpreter's blocked
+    ancestors (mode 0755), then the shared writable folders (mode 1777) keeping the interpreter,
+    the harness and the scratch folder where they lie beneath one."""
     needed = interpreter_paths()
-    return tuple((str(a), tuple(str(p) for p in paths)) for a, paths in blocked_ancestors(needed).items())
+    plan = [(str(a), 0o755, tuple(str(p) for p in paths)) for a, paths in blocked_ancestors(needed).items()]
+    keep = [Path(os.path.realpath(p)) for p in [*needed, scratch]]
+    for folder in SHARED_WRITABLE:
+        real = Path(os.path.realpath(folder))
+        if real.is_dir() and not any(real == Path(a) or Path(a) in real.parents for a, _, _ in plan):
+            plan.append((str(real), 0o1777, tuple(str(p) for p in keep if real in p.parents)))
+    return tuple(plan)
 
 
-def _staging(folder: Path, reopen) -> str:
-    """Empty directories where needed subtrees are parked while their ancestor is replaced."""
-    for index in range(sum(len(paths) for _, paths in reopen)):
+def _staging(folder: Path, plan) -> str:
+    """Empty directories where the replacements are filled before they are moved in place."""
+    for index in range(len(plan)):
         (folder / str(index)).mkdir(parents=True, exist_ok=True)
     return str(folder)
 
 
 def _unprivileged_ids() -> tuple[int, int]:
-    entry = pwd.getpwnam(UNPRIVILEGED_USER)
-    return entry.pw_uid, entry.pw_gid
+    """A fresh user and group id (the same number) for one worker."""
+    low, high = WORKER_IDS
+    number = low + secrets.randbelow(high - low)
+    return number, number
 
 
 def _probe(confinement: Confinement) -> bool:
     """Can a process confined this way start Python and import numpy?"""
+    if confinement.mode == "namespace" and not (os.access(_UNSHARE, os.X_OK) and os.access(_SETPRIV, os.X_OK)):
+        return False
     try:
-        result = subprocess.run([sys.executable, "-I", "-c", "import numpy"], preexec_fn=confinement,
-                                capture_output=True, timeout=60, cwd="/")
+        result = subprocess.run(confinement.command([sys.executable, "-I", "-c", "import numpy"]),
+                                preexec_fn=confinement, capture_output=True, timeout=60, cwd="/")
     except (OSError, subprocess.SubprocessError):
         return False
     return result.returncode == 0
@@ -167,9 +206,9 @@ def available_mode() -> str:
     """The strongest mode that works here; probed once per process."""
     if os.geteuid() != 0:
         return "none"
-    reopen = _reopen_plan()
     with tempfile.TemporaryDirectory(prefix="cnn-grader-probe-") as folder:
-        if _probe(Confinement("namespace", staging=_staging(Path(folder), reopen), reopen=reopen,
+        plan = _replacement_plan(Path(folder))  # the staging folder must outlive the replacement of /tmp
+        if _probe(Confinement("namespace", staging=_staging(Path(folder), plan), replaced=plan,
                               ids=_unprivileged_ids())):
             return "namespace"
     if _probe(Confinement("user", ids=_unprivileged_ids())):
@@ -191,11 +230,11 @@ def confinement_for(scratch: Path, hidden: list[Path], memory_mb: int, cpu_secon
         os.chown(path, *ids, follow_symlinks=False)
     if mode == "user":
         return Confinement("user", rlimits, ids=ids)
-    reopen = _reopen_plan()
+    plan = _replacement_plan(scratch)
     # A folder holding the interpreter or the harness cannot be hidden (the worker could not start):
     # that happens in a student's self-check, where the grader lives inside the submission.
     needed = interpreter_paths()
     hidden_paths = tuple(sorted({os.path.realpath(p) for p in hidden
                                  if not any(n == Path(os.path.realpath(p)) or Path(os.path.realpath(p)) in n.parents
                                             for n in needed)}))
-    return Confinement("namespace", rlimits, hidden_paths, _staging(scratch / ".stage", reopen), reopen, ids)
+    return Confinement("namespace", rlimits, hidden_paths, _staging(scratch / ".stage", plan), plan, ids)

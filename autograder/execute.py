@@ -54,6 +54,13 @@ class _ConfinedKernelManager(AsyncKernelManager):
 
     owner: tuple[int, int] | None = None
 
+    confinement: Confinement | None = None
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        """The kernel's command, started as the confinement says (a PID namespace, the user switch)."""
+        command = super().format_kernel_cmd(extra_arguments)
+        return self.confinement.command(command) if self.confinement is not None else command
+
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
         if self.owner is not None:
@@ -70,7 +77,7 @@ def _run(notebook: nbformat.NotebookNode, workdir: Path, scratch: Path, confinem
     """Execute in place; returns "" when every cell ran, else why the run stopped."""
     kernel = _ConfinedKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel"),
                                     connection_file=str(scratch / "kernel.json"))
-    kernel.owner = confinement.ids
+    kernel.owner, kernel.confinement = confinement.ids, confinement
     client = NotebookClient(notebook, km=kernel, timeout=timeout, allow_errors=True,
                             resources={"metadata": {"path": str(workdir)}})
     try:

@@ -8,6 +8,8 @@ it happened in. Only a fault of the harness itself is raised, after its result i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import platform
 import shutil
 import tempfile
@@ -129,6 +131,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
+    unreadable = ""  # why the notebook could not be read, for the notebook items' reasons
     weights = submission.root / "svhn_cnn_params.npz"
     weights_how = "the saved svhn_cnn_params.npz"
     if chosen is None:
@@ -137,6 +140,13 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
         notes.append(f"notebook graded: {chosen.relative_to(submission.root).as_posix()}"
                      + (f" (also found: {', '.join(others)})" if others else ""))
         source = chosen
+        limit_mb = rubric.raw["intake"]["max_notebook_mb"]
+        if chosen.stat().st_size > limit_mb << 20:
+            unreadable = (f"{chosen.name} is {chosen.stat().st_size / (1 << 20):.0f} MB, over the {limit_mb} MB a "
+                          f"notebook may have (clear large outputs, save, resubmit); it was not read")
+            notes.append(unreadable)
+            execute = False
+            source = None
         if execute:
             run = execute_notebook(submission.root, chosen, data_dir, out_dir, rubric.raw["execution"],
                                    rubric.raw["execution"]["quick"] if quick else None, secret)
@@ -144,18 +154,26 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
             notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
             source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
         try:
+            if source is None:
+                raise NotebookError(unreadable)
             findings = extract(read_notebook(source), source)
             checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
             notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
             if not findings.has_outputs:
                 notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
         except NotebookError as exc:
-            notes.append(str(exc))
+            unreadable = str(exc)
+            if unreadable not in notes:
+                notes.append(unreadable)
     if weights is not None and not weights.is_file():
         weights = None
     evidence, first_conv_w = _training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
-    return {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
-            "inline_answer": score_inline_answer(rubric, findings)}
+    scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
+              "inline_answer": score_inline_answer(rubric, findings)}
+    if unreadable:  # say why first: "no accuracy found" alone would send the student looking in the wrong place
+        scores = {item: replace(score, note=f"{unreadable}; {score.note}") if score.score == 0 else score
+                  for item, score in scores.items()}
+    return scores
 
 
 def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,

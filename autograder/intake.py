@@ -109,7 +109,10 @@ def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
             queue.extend(sorted(p for p in current.iterdir()
                                 if p.is_dir() and not p.is_symlink() and p.name not in _IGNORED_DIRS and p.name != "lib"))
     if not candidates:
-        raise IntakeError(f"{label}: no lib/ folder found (expected lib/cnn/layer_utils.py)")
+        archives = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.zip") if "__MACOSX" not in p.parts)
+        inside = (f"; it holds {', '.join(archives[:3])}: submit what is inside instead of a zip in a zip"
+                  if archives else "")
+        raise IntakeError(f"{label}: no lib/ folder found (expected lib/cnn/layer_utils.py){inside}")
     with_layers = [c for c in candidates if (c / "lib" / "cnn" / "layer_utils.py").is_file()]
     chosen = (with_layers or candidates)[0]
     notes = []

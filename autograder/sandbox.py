@@ -116,8 +116,8 @@ class Worker:
         output_read, output_write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read), str(answer_write), str(self.root),
-                 str(REPO_ROOT)],
+                self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
+                                          str(answer_write), str(self.root), str(REPO_ROOT)]),
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
                 env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"), pass_fds=(request_read, answer_write), start_new_session=True,
                 preexec_fn=self.confinement)

@@ -30,3 +30,32 @@ def run_grade(*args: str, cwd: Path = REPO_ROOT, timeout: float = 600) -> subpro
     """Run `python grade.py ARGS` as a real subprocess, as staff and students do."""
     return subprocess.run([sys.executable, str(REPO_ROOT / "grade.py"), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
+
+
+_HARNESS_TREE = ("grade.py", "autograder", "fixtures", "reference_solution", "student_template", "benchmarks")
+
+
+def harness_digest() -> str:
+    """One sha256 over the harness's own files (code, fixtures, reference, template), caches aside:
+    what no submission, and no test, may change."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for top in _HARNESS_TREE:
+        path = REPO_ROOT / top
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(file.relative_to(REPO_ROOT).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+            digest.update(oct(file.stat().st_mode).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harness_unchanged_by_the_suite():
+    """The whole suite, hostile corpus included, must leave the harness's tree as it found it."""
+    before = harness_digest()
+    yield
+    assert harness_digest() == before, "a test or a submission changed the harness's own files"

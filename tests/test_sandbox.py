@@ -28,7 +28,8 @@ print("SPY manifest", _probe(lambda: open(os.path.join(FIXTURES, "manifest.json"
 print("SPY reference", _probe(lambda: open(os.path.join(REFERENCE, "lib", "cnn", "layer_utils.py")).read(20)))
 print("SPY git", _probe(lambda: os.listdir(GIT)))
 print("SPY write-out", _probe(lambda: open(os.path.join(OUT, "results.json"), "w").write("{}")))
-print("SPY parent", _probe(lambda: os.kill(os.getppid(), 0)))
+print("SPY grader", _probe(lambda: os.kill(GRADER, 0)))
+print("SPY processes", _probe(lambda: sorted(int(p) for p in os.listdir("/proc") if p.isdigit())))
 '''
 
 
@@ -38,7 +39,7 @@ def test_student_code_cannot_reach_fixtures_reference_or_results(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     spy = SPY.replace("FIXTURES", repr(str(FIXTURES))).replace("REFERENCE", repr(str(REFERENCE))) \
-        .replace("GIT", repr(str(SECRET_PATHS[2]))).replace("OUT", repr(str(out)))
+        .replace("GIT", repr(str(SECRET_PATHS[2]))).replace("OUT", repr(str(out))).replace("GRADER", str(os.getpid()))
     scores, result, out_dir = grade(make_submission(tmp_path / "sub", append={LAYERS: spy}), tmp_path)
     lines = dict(line.split(" ", 2)[1:] for line in result.printed.splitlines() if line.startswith("SPY"))
     assert lines["uid"] != "0"
@@ -46,7 +47,9 @@ def test_student_code_cannot_reach_fixtures_reference_or_results(tmp_path):
     # cannot enter, only the interpreter's subtrees are mounted back).
     for secret in ("fixtures", "manifest", "reference", "git", "write-out"):
         assert lines[secret] in ("PermissionError", "FileNotFoundError"), (secret, lines[secret])
-    assert lines["parent"] == "PermissionError"
+    assert lines["grader"] in ("PermissionError", "ProcessLookupError")  # not its to signal, or not even there
+    if result.metadata["sandbox"] == "namespace":  # its own PID namespace: itself and nothing else
+        assert lines["processes"] == "[1]"
     assert result.score == 25  # and the spying cost nothing else
     assert result.metadata["sandbox"] in ("namespace", "user")
 
