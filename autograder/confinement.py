@@ -3,18 +3,17 @@
 Three modes, the strongest that works on this machine is chosen once per process (probe):
 
 - `namespace` (grader runs as root with CAP_SYS_ADMIN): the worker gets a private mount
-  namespace in which every hidden path (fixtures, reference solution, output folder) is covered
-  by an empty tmpfs that no one can read. Directories an unprivileged user could not traverse on
-  the way to the interpreter (a Python installed under /root, say) are replaced by a traversable
-  tmpfs holding only the subtrees the interpreter needs, and the shared writable folders (/tmp,
-  /var/tmp, /dev/shm, /run/lock) by fresh empty ones holding only the worker's own scratch
-  folder: nothing the worker writes outside its scratch folder outlives it, and nothing another
-  process left there is visible. The command is then started through util-linux's `unshare`
-  in a new PID namespace with its own /proc (the worker is its process 1: when it dies, the
-  kernel kills every process it left, `setsid()` or not, and no other process is visible) and a
-  new network namespace (no network at all: only a loopback device that is down), and through
-  `setpriv`, which switches to a user id of the worker's own (WORKER_IDS) with no capabilities
-  and no new privileges.
+  namespace whose root is a fresh tmpfs holding only what it needs, bound in at the same
+  paths: the system folders (/usr, /lib*, /bin, /sbin, /etc, /sys) and the interpreter, the
+  virtual environment and the harness code, read-only; /dev; its own scratch folder; and
+  fresh empty /tmp, /var/tmp, /dev/shm and /run/lock. Nothing else of the machine exists in
+  that view: no fixtures, no reference, no other checkout, no other student's files, and
+  nothing the worker writes outside its scratch folder outlives it. The command is then
+  started through util-linux's `unshare` in a new PID namespace with its own /proc (the worker
+  is its process 1: when it dies, the kernel kills every process it left, `setsid()` or not,
+  and no other process is visible) and a new network namespace (no network at all: only a
+  loopback device that is down), and through `setpriv`, which switches to a user id of the
+  worker's own (WORKER_IDS) with no capabilities and no new privileges.
 - `user` (root, but no namespaces, as in a plain container): the worker switches to a user id
   of its own; hidden paths are protected by their permissions only.
 - `none` (the grader is not root, as in a student's self-check): same user; there is nothing
@@ -29,7 +28,6 @@ import ctypes
 import os
 import resource
 import secrets
-import stat
 import subprocess
 import sys
 import tempfile
@@ -47,11 +45,14 @@ WORKER_IDS = (1_000_000, 2_000_000_000)
 PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
 #: Never visible to student code: the expected values, the solution, the history holding both.
 SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git")
-#: Folders every user may write to; replaced by fresh empty ones in the namespace.
-SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+#: What the worker's root holds of the machine, read-only (symbolic links, as /bin is on merged-/usr
+#: systems, are copied as links).
+SYSTEM_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys")
+#: Folders every user may write to; fresh and empty in the worker's root.
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/run/lock")
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 4096, 8192, 16384, 1 << 18
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _UNSHARE, _SETPRIV = "/usr/bin/unshare", "/usr/bin/setpriv"
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the parent: nothing to load after fork
 
@@ -82,21 +83,6 @@ def interpreter_paths() -> list[Path]:
     return sorted({Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, REPO_ROOT / "autograder")})
 
 
-def _others_can_traverse(path: Path) -> bool:
-    return bool(path.stat().st_mode & stat.S_IXOTH)
-
-
-def blocked_ancestors(needed: list[Path]) -> dict[Path, list[Path]]:
-    """Outermost directories others cannot traverse, each with the needed paths beneath it."""
-    blocked: dict[Path, list[Path]] = {}
-    for path in needed:
-        for ancestor in reversed(path.parents):
-            if ancestor != Path("/") and not _others_can_traverse(ancestor):
-                blocked.setdefault(ancestor, []).append(path)
-                break
-    return blocked
-
-
 @dataclass(frozen=True)
 class Confinement:
     """Everything the child needs to confine itself between fork and exec, and what to exec."""
@@ -104,10 +90,9 @@ class Confinement:
     mode: str  # "namespace", "user" or "none"
     rlimits: tuple[tuple[int, int], ...] = ()
     hidden: tuple[str, ...] = ()
-    staging: str = ""
-    # (folder, mode of its replacement, paths beneath it that stay visible): blocked ancestors of the
-    # interpreter, then the shared writable folders.
-    replaced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
+    root: str = ""  # an empty folder where the worker's root is assembled (in its scratch folder)
+    readable: tuple[str, ...] = ()  # bound read-only: the interpreter, the venv, the harness code
+    writable: tuple[str, ...] = ()  # bound read-write: the scratch folder
     ids: tuple[int, int] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -135,21 +120,39 @@ class Confinement:
     def _private_view(self) -> None:
         _check(_LIBC.unshare(_CLONE_NEWNS), "unshare")
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-        for index, (folder, mode, keep) in enumerate(self.replaced):
-            if not os.path.isdir(folder):
-                continue
-            # A fresh tmpfs is filled in a staging folder, each kept path bound at its own place,
-            # then moved over the folder in one step.
-            fresh = os.path.join(self.staging, str(index))
-            _mount("tmpfs", fresh, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode:o},size=64m")
-            for path in keep:
-                inside = os.path.join(fresh, os.path.relpath(path, folder))
-                os.makedirs(inside, mode=0o755, exist_ok=True)
-                _mount(path, inside, None, _MS_BIND)
-            _mount(fresh, folder, None, _MS_MOVE)
-        for path in self.hidden:
-            if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mode=000,size=4k")
+        root = self.root
+        _mount("tmpfs", root, "tmpfs", _MS_NOSUID, "mode=0755,size=64m")
+        inside = lambda path: root + path  # noqa: E731 - every path is absolute
+        for path in SYSTEM_PATHS:
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), inside(path))
+            elif os.path.isdir(path):
+                self._bind(path, inside(path), read_only=True)
+        os.makedirs(inside("/dev"))
+        _mount("/dev", inside("/dev"), None, _MS_BIND | _MS_REC)
+        _mount("tmpfs", inside("/dev/shm"), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=64m")
+        os.makedirs(inside("/proc"))  # `unshare --mount-proc` mounts the new PID namespace's /proc here
+        for path in SHARED_WRITABLE:
+            os.makedirs(inside(path), exist_ok=True)
+            os.chmod(inside(path), 0o1777)
+        for path in self.readable:
+            self._bind(path, inside(path), read_only=True)
+        for path in self.writable:  # not recursive: the scratch folder holds this root's own mount
+            self._bind(path, inside(path), read_only=False, recursive=False)
+        for path in self.hidden:  # only what a bound folder itself holds (a self-check's fixtures, say)
+            if os.path.isdir(inside(path)):
+                _mount("tmpfs", inside(path), "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                       "mode=000,size=4k")
+        workdir = os.getcwd()  # set before this function runs; outside the new root until changed
+        os.chroot(root)
+        os.chdir(workdir)
+
+    @staticmethod
+    def _bind(source: str, target: str, read_only: bool, recursive: bool = True) -> None:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        _mount(source, target, None, _MS_BIND | (_MS_REC if recursive else 0))
+        if read_only:
+            _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID)
 
 
 def _rlimits(memory_mb: int, cpu_seconds: int, file_size_mb: int, max_processes: int, dropping: bool):
@@ -159,27 +162,6 @@ def _rlimits(memory_mb: int, cpu_seconds: int, file_size_mb: int, max_processes:
     if dropping:  # RLIMIT_NPROC counts per user: meaningful for the worker's own user id only
         limits.append((resource.RLIMIT_NPROC, max_processes))
     return tuple(limits)
-
-
-def _replacement_plan(scratch: Path) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
-    """What is replaced in the namespace, and what stays visible beneath: the interpreter's blocked
-    ancestors (mode 0755), then the shared writable folders (mode 1777) keeping the interpreter,
-    the harness and the scratch folder where they lie beneath one."""
-    needed = interpreter_paths()
-    plan = [(str(a), 0o755, tuple(str(p) for p in paths)) for a, paths in blocked_ancestors(needed).items()]
-    keep = [Path(os.path.realpath(p)) for p in [*needed, scratch]]
-    for folder in SHARED_WRITABLE:
-        real = Path(os.path.realpath(folder))
-        if real.is_dir() and not any(real == Path(a) or Path(a) in real.parents for a, _, _ in plan):
-            plan.append((str(real), 0o1777, tuple(str(p) for p in keep if real in p.parents)))
-    return tuple(plan)
-
-
-def _staging(folder: Path, plan) -> str:
-    """Empty directories where the replacements are filled before they are moved in place."""
-    for index in range(len(plan)):
-        (folder / str(index)).mkdir(parents=True, exist_ok=True)
-    return str(folder)
 
 
 def _unprivileged_ids() -> tuple[int, int]:
@@ -207,8 +189,7 @@ def available_mode() -> str:
     if os.geteuid() != 0:
         return "none"
     with tempfile.TemporaryDirectory(prefix="cnn-grader-probe-") as folder:
-        plan = _replacement_plan(Path(folder))  # the staging folder must outlive the replacement of /tmp
-        if _probe(Confinement("namespace", staging=_staging(Path(folder), plan), replaced=plan,
+        if _probe(Confinement("namespace", root=folder, readable=tuple(map(str, interpreter_paths())),
                               ids=_unprivileged_ids())):
             return "namespace"
     if _probe(Confinement("user", ids=_unprivileged_ids())):
@@ -230,11 +211,13 @@ def confinement_for(scratch: Path, hidden: list[Path], memory_mb: int, cpu_secon
         os.chown(path, *ids, follow_symlinks=False)
     if mode == "user":
         return Confinement("user", rlimits, ids=ids)
-    plan = _replacement_plan(scratch)
-    # A folder holding the interpreter or the harness cannot be hidden (the worker could not start):
-    # that happens in a student's self-check, where the grader lives inside the submission.
+    # Hidden paths are only covered where a bound folder holds them; one that holds the interpreter or
+    # the harness cannot be (the worker could not start): that is a self-check, with nothing secret.
     needed = interpreter_paths()
     hidden_paths = tuple(sorted({os.path.realpath(p) for p in hidden
                                  if not any(n == Path(os.path.realpath(p)) or Path(os.path.realpath(p)) in n.parents
                                             for n in needed)}))
-    return Confinement("namespace", rlimits, hidden_paths, _staging(scratch / ".stage", plan), plan, ids)
+    root = scratch / ".root"
+    root.mkdir()
+    return Confinement("namespace", rlimits, hidden_paths, str(root), tuple(map(str, needed)),
+                       (str(scratch.resolve()),), ids)

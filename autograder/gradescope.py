@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import traceback
-import zipfile
 from pathlib import Path
 
 from autograder import REPO_ROOT
+from autograder.reproducible_zip import write_zip
 
 SETUP_SH = """#!/usr/bin/env bash
 # Runs once when Gradescope builds the image: Python, a virtual environment, the pinned packages.
@@ -63,14 +63,7 @@ def bundle_files() -> dict[str, tuple[bytes, int]]:
 
 def build_bundle(destination: Path) -> list[str]:
     """Write autograder.zip as Gradescope expects it (setup.sh and run_autograder at the top)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    files = bundle_files()
-    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, (data, mode) in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2022, 1, 1, 0, 0, 0))
-            info.external_attr = mode << 16
-            bundle.writestr(info, data)
-    return list(files)
+    return write_zip(destination, bundle_files())
 
 
 def run(root: str) -> None:

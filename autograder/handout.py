@@ -17,6 +17,7 @@ import nbformat
 
 from autograder import REPO_ROOT
 from autograder.regions import find_regions
+from autograder.reproducible_zip import write_zip
 
 #: Harness files that are staff-only: the demo plants bugs into reference code.
 _STAFF_ONLY = {"autograder/demo.py"}
@@ -88,13 +89,8 @@ def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Pat
 def build_handout(destination: Path) -> list[str]:
     """Write the handout zip; returns its entries."""
     files = handout_files()
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2022, 1, 1, 0, 0, 0))
-            info.external_attr = (0o755 if name.endswith(".sh") or name == "grade.py" else 0o644) << 16
-            bundle.writestr(info, data)
-    return list(files)
+    return write_zip(destination, {name: (data, 0o755 if name.endswith(".sh") or name == "grade.py" else 0o644)
+                                   for name, data in files.items()})
 
 
 def solution_lines(reference: Path = REPO_ROOT / "reference_solution",

@@ -37,6 +37,16 @@ def test_the_handout_holds_what_students_need_and_no_secret(handout):
     assert leaks(handout) == []
 
 
+def test_the_handout_is_rebuilt_byte_for_byte(handout, tmp_path):
+    """Staff can tell whether the handout students have is the one this commit builds."""
+    again = tmp_path / "again.zip"
+    assert run_grade("handout", "-o", str(again)).returncode == 0
+    assert again.read_bytes() == handout.read_bytes()
+    with zipfile.ZipFile(again) as bundle:
+        modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
+    assert modes["grade.py"] == 0o755 and modes["lib/cnn/layer_utils.py"] == 0o644
+
+
 def test_the_leak_check_catches_a_solution_line_and_a_hidden_fixture(handout, tmp_path):
     bad = tmp_path / "bad.zip"
     shutil.copy(handout, bad)
