@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import multiprocessing
-import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,11 +25,10 @@ from tqdm import tqdm
 
 from autograder import __version__
 from autograder.class_report import build_class_report
-from autograder.intake import IntakeError, input_digest, open_submission, student_id_for
+from autograder.intake import input_digest, student_id_for
 from autograder.report import write_atomically
 from autograder.rubric import load_rubric
-from autograder.similarity import (FINGERPRINT, PAIRS, fingerprint, flags_by_student, read_pairs, similar_pairs,
-                                   write_pairs)
+from autograder.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 
 STAMP = ".graded-input"
 
@@ -75,7 +73,7 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float |
     from autograder.grading import HarnessError, grade_submission  # imported in the pool process
 
     try:
-        result, _ = grade_submission(source, out_dir, **options)
+        result, _ = grade_submission(source, out_dir, write_fingerprint=True, **options)
         status, score, detail = "graded", result.score, ""
     except HarnessError as exc:  # results.json was written, with the fault in it
         status, score, detail = "harness fault", None, str(exc)
@@ -87,26 +85,8 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float |
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
         return "harness fault", None, trace.strip().splitlines()[-1]
-    try:
-        _write_fingerprint(source, out_dir)
-    except Exception:  # noqa: BLE001 - the grade stands; only this pair-wise comparison is lost
-        (out_dir / "fingerprint_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     (out_dir / STAMP).write_text(_stamp(source), encoding="utf-8")
     return status, score, detail
-
-
-def _write_fingerprint(source: Path, out_dir: Path) -> None:
-    """OUT/<id>/fingerprint.json, for the similarity check; a submission that cannot be unpacked has none."""
-    intake = load_rubric().raw["intake"]
-    with tempfile.TemporaryDirectory(prefix="cnn-grader-fingerprint-") as scratch:
-        try:
-            submission = open_submission(source, Path(scratch), intake["max_unpacked_mb"] << 20, intake["max_files"])
-        except IntakeError:
-            return
-        document = fingerprint(submission.root)
-    tests = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))["tests"]
-    document["answer"] = next((t["extra_data"].get("answer", "") for t in tests if t.get("tags") == ["inline_answer"]), "")
-    write_atomically(out_dir / FINGERPRINT, json.dumps(document) + "\n")
 
 
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:

@@ -64,6 +64,10 @@ def _student_link(student_id: str) -> str:
     return f"<a href='{html.escape(student_id)}/feedback.md'>{html.escape(student_id)}</a>"
 
 
+def _markdown_link(student_id: str) -> str:
+    return f"[{student_id}]({student_id}/feedback.md)"
+
+
 def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     """Write class_report.html and class_report.md next to gradebook.csv."""
     rubric = load_rubric()
@@ -99,14 +103,14 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     alike_groups, shown = groups(pairs), rubric.raw["similarity"]["report_pairs"]
     markdown += ["", "## Similar submissions", "", _SIMILAR_NOTE, ""]
     markdown += [f"- {kind}, {len(members)} submissions (pairs ≥ {lowest:.2f}): "
-                 + ", ".join(f"[{m}]({m}/feedback.md)" for m in members) for kind, members, lowest in alike_groups]
-    markdown += [""] + [f"{rank}. {pair.kind}: [{pair.first}]({pair.first}/feedback.md) and "
-                        f"[{pair.second}]({pair.second}/feedback.md), {pair.score:.2f}"
+                 + ", ".join(map(_markdown_link, members)) for kind, members, lowest in alike_groups]
+    markdown += [""] + [f"{rank}. {pair.kind}: {_markdown_link(pair.first)} and {_markdown_link(pair.second)}, "
+                        f"{pair.score:.2f}"
                         for rank, pair in enumerate(pairs[:shown], 1)] if pairs else ["none above the thresholds"]
     if len(pairs) > shown:
         markdown.append(f"\n{len(pairs) - shown} more pairs in {PAIRS}.")
     markdown += ["", "## Flagged submissions", ""]
-    markdown += [f"- [{row['student_id']}]({row['student_id']}/feedback.md): {row['flags'] or row['status']}"
+    markdown += [f"- {_markdown_link(row['student_id'])}: {row['flags'] or row['status']}"
                  for row in flagged] or ["none"]
     (out_dir / "class_report_scores.png").write_bytes(png)
     md_path = out_dir / "class_report.md"

@@ -8,12 +8,13 @@ it happened in. Only a fault of the harness itself is raised, after its result i
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+import json
 import platform
 import shutil
 import tempfile
 import time
+import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,11 @@ from autograder.outcomes import CheckFailed, HarnessFault, Outcome, StudentExcep
 from autograder.notebook_items import answer_text
 from autograder.pdf import SECTIONS, build_pdf
 from autograder.pdf_check import Consistency, compare
-from autograder.report import GradeResult, terminal_table, write_reports
+from autograder.report import GradeResult, terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
 from autograder.score import ItemScore, score_submission
+from autograder.similarity import FINGERPRINT, fingerprint
 from autograder.svhn import DEFAULT_SPLIT, validation_split
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
@@ -139,31 +141,28 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     else:
         notes.append(f"notebook graded: {chosen.relative_to(submission.root).as_posix()}"
                      + (f" (also found: {', '.join(others)})" if others else ""))
-        source = chosen
         limit_mb = rubric.raw["intake"]["max_notebook_mb"]
-        if chosen.stat().st_size > limit_mb << 20:
-            unreadable = (f"{chosen.name} is {chosen.stat().st_size / (1 << 20):.0f} MB, over the {limit_mb} MB a "
-                          f"notebook may have (clear large outputs, save, resubmit); it was not read")
+        size = chosen.stat().st_size
+        if size > limit_mb << 20:
+            unreadable = (f"{chosen.name} is {size / (1 << 20):.0f} MB, over the {limit_mb} MB a notebook may "
+                          f"have (clear large outputs, save, resubmit); it was not read")
             notes.append(unreadable)
-            execute = False
-            source = None
-        if execute:
-            run = execute_notebook(submission.root, chosen, data_dir, out_dir, rubric.raw["execution"],
-                                   rubric.raw["execution"]["quick"] if quick else None, secret)
-            notes.extend(run.notes)
-            notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
-            source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
-        try:
-            if source is None:
-                raise NotebookError(unreadable)
-            findings = extract(read_notebook(source), source)
-            checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
-            notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
-            if not findings.has_outputs:
-                notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
-        except NotebookError as exc:
-            unreadable = str(exc)
-            if unreadable not in notes:
+        else:
+            source = chosen
+            if execute:
+                run = execute_notebook(submission.root, chosen, data_dir, out_dir, rubric.raw["execution"],
+                                       rubric.raw["execution"]["quick"] if quick else None, secret)
+                notes.extend(run.notes)
+                notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
+                source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
+            try:
+                findings = extract(read_notebook(source), source)
+                checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
+                notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
+                if not findings.has_outputs:
+                    notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
+            except NotebookError as exc:
+                unreadable = str(exc)
                 notes.append(unreadable)
     if weights is not None and not weights.is_file():
         weights = None
@@ -176,16 +175,29 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     return scores
 
 
+def _code_lines(root: Path, out_dir: Path) -> list[str] | None:
+    """The submission's normalised lib/cnn lines; on a fault, None and the trace beside the results
+    (the grade stands; only this submission's similarity comparison is lost)."""
+    try:
+        return fingerprint(root)["code"]
+    except Exception:  # noqa: BLE001
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "fingerprint_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        return None
+
+
 def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,
                      fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
                      limits: Limits | None = None, data_dir: Path | None = None, execute: bool = False,
-                     quick: bool = False) -> tuple[GradeResult, Path]:
+                     quick: bool = False, write_fingerprint: bool = False) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
     `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
     `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
+    `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
+    the submission is unpacked.
     """
     started = time.monotonic()
     rubric = load_rubric()
@@ -201,6 +213,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     notebook_scores: dict[str, ItemScore] = {}
     pdf_checks: list[Consistency] = []
     missing_reason = ""
+    code_lines: list[str] | None = None
     try:
         submission: Submission | None = None
         try:
@@ -214,6 +227,8 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
         if submission is not None:
             notes += submission.notes
             metadata["submission_sha256"] = submission.sha256
+            if write_fingerprint:
+                code_lines = _code_lines(submission.root, out_dir)
             secret = [*SECRET_PATHS, out_dir.resolve(), Path(path).resolve(), *hidden]
             with Worker(submission.root, limits, hidden=secret) as worker:
                 worker.start()  # a failure is remembered and ends every case with its reason
@@ -239,6 +254,9 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     result = GradeResult(student_id_for(Path(path)), items, time.monotonic() - started,
                          public_only, notes, printed, printed_bytes, metadata, pdf_checks)
     write_reports(result, out_dir)
+    if code_lines is not None:
+        answer = next((item.extra.get("answer", "") for item in items if item.item.id == "inline_answer"), "")
+        write_atomically(out_dir / FINGERPRINT, json.dumps({"code": code_lines, "answer": answer}) + "\n")
     if harness_fault is not None:
         raise HarnessError(f"grading {path} failed inside the harness: {harness_fault}") from harness_fault
     return result, out_dir

@@ -10,9 +10,9 @@ Each side becomes a set of overlapping k-grams (of tokens, or of words); the sco
 their Jaccard index, from 0 (nothing shared) to 1 (the same after normalisation). Sides with too
 little of their own text are skipped: two untouched templates are alike, and that says nothing.
 
-`fingerprint` runs once per submission (in the batch's pool process, on the unpacked folder); the
-fingerprints are kept as OUT/<id>/fingerprint.json, so a resumed batch compares without
-unpacking again. `similar_pairs` ranks them; the thresholds are in rubric.toml [similarity].
+`fingerprint` runs once per submission, while grading has it unpacked (`grade_submission(...,
+write_fingerprint=True)`, as the batch asks); the fingerprints are kept as
+OUT/<id>/fingerprint.json, so a resumed batch compares without unpacking again. `similar_pairs` ranks them; the thresholds are in rubric.toml [similarity].
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def _code_lines(folder: Path, text_form: bool = False) -> list[str]:
 
 
 def fingerprint(root: Path, template_code: Path = TEMPLATE_CODE) -> dict:
-    """What a submission's code is compared by: its own normalised `lib/cnn` lines (the batch adds
-    the inline answer from results.json)."""
+    """What a submission's code is compared by: its own normalised `lib/cnn` lines (grading adds
+    the inline answer)."""
     template = set(_code_lines(template_code)) | set(_code_lines(template_code, text_form=True))
     own = [line for line in _code_lines(root / "lib" / "cnn") if line not in template]
     return {"code": own}
@@ -186,6 +186,9 @@ def groups(pairs: list[SimilarPair]) -> list[tuple[str, list[str], float]]:
     members: dict[tuple[str, str], list[str]] = {}
     for node in list(parent):
         members.setdefault(root(node), []).append(node[1])
-    lowest = {top: min(p.score for p in pairs if root((p.kind, p.first)) == top) for top in members}
+    lowest: dict[tuple[str, str], float] = {}
+    for pair in pairs:
+        top = root((pair.kind, pair.first))
+        lowest[top] = min(lowest.get(top, pair.score), pair.score)
     found = [(top[0], sorted(names), lowest[top]) for top, names in members.items()]
     return sorted(found, key=lambda group: (-len(group[1]), -group[2], group[0], group[1]))

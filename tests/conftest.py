@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,6 @@ _HARNESS_TREE = ("grade.py", "autograder", "fixtures", "reference_solution", "st
 def harness_digest() -> str:
     """One sha256 over the harness's own files (code, fixtures, reference, template), caches aside:
     what no submission, and no test, may change."""
-    import hashlib
-
     digest = hashlib.sha256()
     for top in _HARNESS_TREE:
         path = REPO_ROOT / top
