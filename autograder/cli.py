@@ -9,29 +9,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+# Module level: only what the student commands (`check`, `pdf`) need, all of it in the handout.
+# Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, __version__
-from autograder.batch import run_batch
-from autograder.confinement import SECRET_PATHS
-from autograder.execute import run_unit_checks
-from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
+from autograder.fixtures import FixtureError
 from autograder.grading import HarnessError, grade_submission, summary
-from autograder.gradescope import build_bundle
-from autograder.handout import build_handout, leaks
-from autograder.manual import merge_manual
-from autograder.notebook import NotebookError, extract, read_notebook
+from autograder.notebook import extract, read_notebook
 from autograder.notebook_items import answer_text
 from autograder.pdf import build_pdf
-from autograder.synthetic import write_synthetic_svhn
-from autograder.regions import RegionError
-from autograder.rubric import RubricError, load_rubric
-from autograder.similarity import PAIRS, read_pairs
-from autograder.template import build_template, template_differences, write_template
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
+
+
+@contextmanager
+def _staff_tool(command: str) -> Iterator[None]:
+    """Wrap a staff command's imports: in the student handout its modules are absent on purpose,
+    and the student should hear that rather than see a ModuleNotFoundError."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("autograder."):
+            raise
+        raise UsageError(f"`grade.py {command}` is a course-staff command and is not part of the student handout "
+                         f"({exc.name} is left out); students use `grade.py check` and `grade.py pdf`") from None
 
 
 def _report(problems: list[str], headline: str, in_sync: str) -> int:
@@ -46,6 +52,8 @@ def _report(problems: list[str], headline: str, in_sync: str) -> int:
 
 
 def _cmd_template(args: argparse.Namespace) -> int:
+    with _staff_tool("template"):
+        from autograder.template import build_template, template_differences, write_template
     files = build_template(args.reference)
     if args.check:
         return _report(template_differences(files, args.out),
@@ -57,6 +65,9 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
+    with _staff_tool("fixtures"):
+        from autograder.fixtures import verify_fixtures, write_fixtures
+        from autograder.rubric import load_rubric
     rubric = load_rubric()
     if args.verify:
         return _report(verify_fixtures(args.reference, args.out, rubric),
@@ -74,6 +85,8 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebook_checks(args: argparse.Namespace) -> int:
+    from autograder.confinement import SECRET_PATHS  # in the handout: grading needs both
+    from autograder.execute import run_unit_checks
     notebook = args.folder / args.notebook
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
@@ -116,6 +129,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    with _staff_tool("batch"):
+        from autograder.batch import run_batch
+        from autograder.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
         raise FileNotFoundError(f"{args.input}: not a folder of submissions")
     if args.quick and not args.execute:
@@ -137,6 +153,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_handout(args: argparse.Namespace) -> int:
+    with _staff_tool("handout"):
+        from autograder.handout import build_handout, leaks
     entries = build_handout(args.output)
     problems = leaks(args.output)
     if problems:
@@ -147,6 +165,8 @@ def _cmd_handout(args: argparse.Namespace) -> int:
 
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:
+    with _staff_tool("gradescope"):
+        from autograder.gradescope import build_bundle
     entries = build_bundle(args.output)
     print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)")
     return 0
@@ -182,6 +202,8 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    with _staff_tool("data"):
+        from autograder.synthetic import write_synthetic_svhn
     if not args.synthetic:
         raise UsageError("only synthetic data can be made here: pass --synthetic (the real SVHN files come from "
                          "get_datasets.sh on a machine with network access)")
@@ -192,6 +214,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge_manual(args: argparse.Namespace) -> int:
+    with _staff_tool("merge-manual"):
+        from autograder.manual import merge_manual
     merged, problems = merge_manual(args.scores, args.graded)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -346,6 +370,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, NotebookError, ValueError) as exc:
+    except (FixtureError, FileNotFoundError, ValueError) as exc:  # RegionError, RubricError, NotebookError, UsageError too
         print(f"error: {exc}", file=sys.stderr)
         return 2

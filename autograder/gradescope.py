@@ -2,9 +2,13 @@
 
 Gradescope runs one container per submission: `setup.sh` once when the image is built,
 `run_autograder` for each submission, which must leave `/autograder/results/results.json`.
-`run_autograder` honours AUTOGRADER_ROOT in place of /autograder (the tests use a temporary
-folder) and always writes a results file: from the grader, from this module's fault handler,
-or, if Python itself cannot start, from the shell script.
+`setup.sh` uses the image's own `python3` (3.10 on Gradescope's Ubuntu 22.04 base image, 3.12 on
+24.04; older ones are refused with a message that says which image to pick), makes a virtual
+environment in source/.venv and installs requirements.txt into it, whose pins resolve on both.
+`run_autograder` grades with that environment's Python and nothing else, honours
+AUTOGRADER_ROOT in place of /autograder (the tests use a temporary folder), and always writes
+a results file: from the grader, from this module's fault handler, or, if Python itself cannot
+start, from the shell script.
 """
 
 from __future__ import annotations
@@ -16,24 +20,43 @@ from pathlib import Path
 from autograder import REPO_ROOT
 from autograder.reproducible_zip import write_zip
 
+#: The oldest Python the pins install on and the grader runs on (Ubuntu 22.04's).
+MIN_PYTHON = (3, 10)
+
 SETUP_SH = """#!/usr/bin/env bash
-# Runs once when Gradescope builds the image: Python, a virtual environment, the pinned packages.
+# Runs once when Gradescope builds the image (base image: Ubuntu 22.04 or 24.04). Uses the image's
+# python3 (3.10 or newer), makes a virtual environment in source/.venv and installs the pinned
+# requirements.txt into it; then makes the fixtures readable by root only.
 set -euo pipefail
 SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
-if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip
+VENV="$SOURCE/.venv"
+if ! command -v python3 >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
-python3 -m venv "$SOURCE/.venv"
-"$SOURCE/.venv/bin/python" -m pip install --quiet -r "$SOURCE/requirements.txt"
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (@MAJOR@, @MINOR@))'; then
+    echo "setup.sh: the grader needs Python @MAJOR@.@MINOR@ or newer, and python3 here is $(python3 --version 2>&1)." >&2
+    echo "setup.sh: choose Gradescope's Ubuntu 22.04 (Python 3.10) or 24.04 (Python 3.12) base image." >&2
+    exit 1
+fi
+if ! python3 -m venv "$VENV"; then  # Ubuntu keeps venv's pip in a package of its own
+    rm -rf "$VENV"
+    apt-get update -qq && apt-get install -y -qq python3-venv
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
+# Fail the build, not every submission, when the grader cannot be imported.
+(cd "$SOURCE" && "$VENV/bin/python" -c "import autograder.grading")
+echo "setup.sh: grader installed for $("$VENV/bin/python" --version)"
 # The fixtures hold the expected values: readable by root (the grader) only.
 chmod -R go-rwx "$SOURCE/fixtures"
-"""
+""".replace("@MAJOR@", str(MIN_PYTHON[0])).replace("@MINOR@", str(MIN_PYTHON[1]))
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Runs once per submission: grades /autograder/submission into /autograder/results/results.json.
+# Runs once per submission: grades /autograder/submission into /autograder/results/results.json,
+# with the Python of the environment that setup.sh made.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
-PYTHON="${AUTOGRADER_PYTHON:-$SOURCE/.venv/bin/python}"
+PYTHON="$SOURCE/.venv/bin/python"
 mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
 chmod -R go-rwx "$SOURCE/fixtures" 2>/dev/null

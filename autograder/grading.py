@@ -35,7 +35,6 @@ from autograder.report import GradeResult, terminal_table, write_atomically, wri
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
 from autograder.score import ItemScore, score_submission
-from autograder.similarity import FINGERPRINT, fingerprint
 from autograder.svhn import DEFAULT_SPLIT, validation_split
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
@@ -179,6 +178,7 @@ def _code_lines(root: Path, out_dir: Path) -> list[str] | None:
     """The submission's normalised lib/cnn lines; on a fault, None and the trace beside the results
     (the grade stands; only this submission's similarity comparison is lost)."""
     try:
+        from autograder.similarity import fingerprint  # a batch's tool: not in the student handout
         return fingerprint(root)["code"]
     except Exception:  # noqa: BLE001
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,6 +256,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     write_reports(result, out_dir)
     if code_lines is not None:
         answer = next((item.extra.get("answer", "") for item in items if item.item.id == "inline_answer"), "")
+        from autograder.similarity import FINGERPRINT
         write_atomically(out_dir / FINGERPRINT, json.dumps({"code": code_lines, "answer": answer}) + "\n")
     if harness_fault is not None:
         raise HarnessError(f"grading {path} failed inside the harness: {harness_fault}") from harness_fault

@@ -1,14 +1,17 @@
-"""The student handout: the template, the grader, the public fixtures, a README; nothing secret.
+"""The student handout: what students need and nothing else; nothing secret.
 
 `build_handout` writes a zip that unpacks into an assignment folder: the student template at
-the top (lib/, the notebook, the scripts), `grade.py` and the harness (for `grade.py check`
-and `grade.py pdf`), `fixtures/` with the public cases only and a manifest that lists only
-them, the pinned requirements, and a README for students. `leaks` proves what the tests
-check: no hidden fixture, no line of any solution region, nothing else.
+the top (lib/, the notebook, the scripts), `grade.py` with the harness modules that the student
+commands (`check`, `pdf`) import, `fixtures/` with the public cases only and a manifest that lists
+only them, the pinned requirements (and the optional Jupyter ones), and a README for students.
+Staff tools (batch, class report, Gradescope, this builder, similarity, manual merge, template
+and fixture generation, the demo) stay out; `grade.py` says so when a student runs one. `leaks`
+proves what the tests check: no hidden fixture, no line of any solution region, nothing else.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import zipfile
 from pathlib import Path
@@ -19,23 +22,33 @@ from autograder import REPO_ROOT
 from autograder.regions import find_regions
 from autograder.reproducible_zip import write_zip
 
-#: Harness files that are staff-only: the demo plants bugs into reference code.
-_STAFF_ONLY = {"autograder/demo.py"}
+PACKAGE = "autograder"
+
+#: Where the student commands start: the command line, the worker process that `check` starts by
+#: module name, and the grading checks, which pytest collects from their folder by path.
+STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/worker.py", "autograder/checks")
+
+#: The requirements files students install, at the top of the handout.
+REQUIREMENTS = ("requirements.txt", "requirements-notebook.txt")
 
 STUDENT_README = """# Problem 2: Incorporating CNNs
 
 Everything you need is in this folder: the assignment (`lib/`, `Problem_2.ipynb`), and the grader the
 course staff use (`grade.py`, `autograder/`), with the public test cases in `fixtures/`.
 
-## Set up (Python 3.11)
+## Set up (Python 3.10 or newer)
 
     python3 -m venv .venv
     .venv/bin/pip install -r requirements.txt
 
+That is all the grader needs. To open and run the notebook in Jupyter as well:
+
+    .venv/bin/pip install -r requirements-notebook.txt
+
 ## Work
 
 Fill in the TODO regions of `lib/cnn/layer_utils.py` and `lib/cnn/cnn_models.py`, then run the notebook
-(`jupyter notebook Problem_2.ipynb`). Its first cells download SVHN into `data/` with `get_datasets.sh`.
+(`.venv/bin/jupyter notebook Problem_2.ipynb`, or in any Jupyter whose kernel is this `.venv`). Its first cells download SVHN into `data/` with `get_datasets.sh`.
 
 ## Check your code
 
@@ -64,6 +77,66 @@ def _public_manifest(manifest: dict) -> dict:
     return public
 
 
+def _module_file(package_root: Path, dotted: str) -> Path | None:
+    """The file of module `dotted` (autograder.x.y) under package_root's parent, if it is one of ours."""
+    if dotted != PACKAGE and not dotted.startswith(PACKAGE + "."):
+        return None
+    path = package_root.parent.joinpath(*dotted.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _import_time_imports(path: Path, package_root: Path) -> set[str]:
+    """Modules of ours that `path` imports when it is imported: statements outside function bodies.
+
+    An import inside a function runs only when that function does; that is how the staff commands
+    and a batch's similarity fingerprint load their modules, so that the handout can leave them out."""
+    module = ".".join(path.relative_to(package_root.parent).with_suffix("").parts)
+    if path.name == "__init__.py":
+        module = module.rsplit(".", 1)[0]
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    pending: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"), str(path))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}  # `from autograder import protocol`
+        pending.extend(ast.iter_child_nodes(node))
+    return {name for name in found if _module_file(package_root, name) is not None}
+
+
+def student_modules(package_root: Path = REPO_ROOT / PACKAGE) -> list[str]:
+    """The harness's Python files that the student commands need, relative to the repository root:
+    the entry points and everything they import at import time, with each package's __init__."""
+    pending = []
+    for entry in STUDENT_ENTRY_POINTS:
+        path = package_root.parent / entry
+        pending += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    needed: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in needed or "__pycache__" in path.parts:
+            continue
+        needed.add(path)
+        for parent in path.relative_to(package_root).parents:  # importing a.b.c imports a and a.b first
+            init = package_root / parent / "__init__.py"
+            if init.is_file():
+                pending.append(init)
+        pending += [_module_file(package_root, name) for name in _import_time_imports(path, package_root)]
+    return sorted(path.relative_to(package_root.parent).as_posix() for path in needed)
+
+
 def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Path = REPO_ROOT / "fixtures"
                   ) -> dict[str, bytes]:
     """Every file of the handout by its path inside the zip."""
@@ -71,11 +144,12 @@ def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Pat
     for path in sorted(template.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[path.relative_to(template).as_posix()] = path.read_bytes()
-    for path in sorted((REPO_ROOT / "autograder").rglob("*")):
-        relative = path.relative_to(REPO_ROOT).as_posix()
-        if path.is_file() and "__pycache__" not in path.parts and relative not in _STAFF_ONLY:
-            files[relative] = path.read_bytes()
-    for name in ("grade.py", "requirements.txt"):
+    for relative in student_modules():
+        files[relative] = (REPO_ROOT / relative).read_bytes()
+    for path in sorted((REPO_ROOT / PACKAGE).rglob("*")):  # the harness's data: the rubric, pytest.ini
+        if path.is_file() and path.suffix not in (".py", ".pyc"):
+            files[path.relative_to(REPO_ROOT).as_posix()] = path.read_bytes()
+    for name in ("grade.py", *REQUIREMENTS):
         files[name] = (REPO_ROOT / name).read_bytes()
     manifest = json.loads((fixtures / "manifest.json").read_text(encoding="utf-8"))
     public = _public_manifest(manifest)
@@ -121,7 +195,7 @@ def leaks(archive: Path) -> list[str]:
     with zipfile.ZipFile(archive) as bundle:
         for name in bundle.namelist():
             if name not in allowed_top:
-                problems.append(f"{name}: not part of the template or the self-check tools")
+                problems.append(f"{name}: not part of the template or the student commands' tools")
             if name.startswith("fixtures/hidden") or "reference_solution" in name:
                 problems.append(f"{name}: a hidden fixture or reference file")
             text = bundle.read(name).decode("utf-8", "replace")

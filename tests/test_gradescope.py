@@ -1,4 +1,10 @@
-"""The Gradescope bundle, run end to end in a temporary AUTOGRADER_ROOT."""
+"""The Gradescope bundle, as Gradescope uses it: `setup.sh` then `run_autograder`, from a clean start.
+
+Each of Gradescope's base images is stood for by its Python (Ubuntu 22.04: 3.10, 24.04: 3.12), put
+first on an otherwise system-only PATH as `python3`; `setup.sh` builds its own environment with it,
+and `run_autograder` runs with nothing of ours but AUTOGRADER_ROOT. One root per Python is set up
+once per test session and graded into one submission at a time.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,27 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, run_grade
+from autograder.grading import grade_submission
+from conftest import REFERENCE, TEMPLATE, run_grade
+from submissions import CODE_ITEMS, LAYERS, make_submission
+from venvs import (SYSTEM_PATH, built_once, clean_environment, folder_megabytes, install_environment, installed, locked,
+                   pins, python_or_skip, run)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test of a Python installs it
+
+GRADESCOPE_PYTHONS = ("3.10", "3.12")  # the base images Ubuntu 22.04 and 24.04
+BUGGY = [(LAYERS, "self.grads[self.b_name] = dout.sum(axis=0)", "self.grads[self.b_name] = dout.mean(axis=0)")]
 
 
-@pytest.fixture
-def root(tmp_path):
-    """An /autograder lookalike: the bundle unpacked into source/, as Gradescope does."""
-    archive = tmp_path / "autograder.zip"
+def unpack_bundle(root: Path) -> None:
+    """An /autograder lookalike at `root`: the bundle that `grade.py gradescope` wrote, unpacked into source/."""
+    archive = root / "autograder.zip"
     done = run_grade("gradescope", "-o", str(archive))
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(archive) as bundle:
@@ -28,36 +40,138 @@ def root(tmp_path):
         assert {"setup.sh", "run_autograder", "grade.py", "requirements.txt", "fixtures/manifest.json"} <= set(names)
         assert any(name.startswith("fixtures/hidden/") for name in names)
         assert (bundle.getinfo("run_autograder").external_attr >> 16) & stat.S_IXUSR
-        bundle.extractall(tmp_path / "source")
-    os.chmod(tmp_path / "source" / "run_autograder", 0o755)
-    return tmp_path
+        bundle.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):  # zipfile does not restore modes; Gradescope does
+        os.chmod(root / "source" / script, 0o755)
 
 
-def run_autograder(root, python=sys.executable):
-    environment = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=python)
-    return subprocess.run(["bash", str(root / "source" / "run_autograder")], env=environment, capture_output=True,
-                          text=True, timeout=300)
+def image_path(root: Path, python: str) -> str:
+    """A PATH on which `python3` is `python` and the rest is the system's, as on the base image."""
+    bin_dir = root / "image-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").unlink(missing_ok=True)
+    (bin_dir / "python3").symlink_to(python)
+    return f"{bin_dir}:{SYSTEM_PATH}"
 
 
-def test_a_submission_is_graded_into_results_json(root):
-    shutil.copytree(REFERENCE, root / "submission", ignore=shutil.ignore_patterns("data", "*.npz"))
-    done = run_autograder(root)
+def setup(root: Path, python: str) -> dict:
+    """Run setup.sh as Gradescope does when it builds the image; what it took."""
+    started = time.monotonic()
+    env = install_environment(AUTOGRADER_ROOT=str(root), PATH=image_path(root, python))
+    done = run(["bash", root / "source" / "setup.sh"], env=env, timeout=1800)
+    return {"python": python, "install_seconds": round(time.monotonic() - started, 1),
+            "megabytes": folder_megabytes(root / "source" / ".venv"), "setup_output": done.stdout[-500:]}
+
+
+@pytest.fixture(scope="session", params=GRADESCOPE_PYTHONS, ids=lambda v: f"python{v}")
+def gradescope_root(request, tmp_path_factory) -> tuple[Path, str]:
+    """(an AUTOGRADER_ROOT whose setup.sh ran with that Python, the version)."""
+    version = request.param
+    python = python_or_skip(version)
+
+    def build(root: Path) -> dict:
+        unpack_bundle(root)
+        return setup(root, python)
+
+    return built_once(tmp_path_factory, f"gradescope-{version}", build), version
+
+
+def run_autograder(root: Path) -> dict:
+    """run_autograder with AUTOGRADER_ROOT and nothing else of ours; the results.json it left."""
+    env = clean_environment(root / "home", AUTOGRADER_ROOT=str(root))
+    done = run(["bash", root / "source" / "run_autograder"], env=env, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 25 and len(results["tests"]) >= 9
-    hidden = [c for t in results["tests"] for c in t.get("extra_data", {}).get("cases", []) if c["visibility"] == "hidden"]
-    assert len(hidden) == 35  # the bundle grades with the hidden fixtures
+    return json.loads((root / "results" / "results.json").read_text())
 
 
-def test_a_missing_submission_still_leaves_a_result(root):
-    done = run_autograder(root)
-    assert done.returncode == 0
-    results = json.loads((root / "results" / "results.json").read_text())
+def grade_in(root: Path, submission: Path | None) -> dict:
+    """Put `submission` where Gradescope puts it (or none at all) and run the autograder."""
+    for stale in ("submission", "results"):
+        shutil.rmtree(root / stale, ignore_errors=True)
+    if submission is not None:
+        shutil.copytree(submission, root / "submission")
+    return run_autograder(root)
+
+
+def outcomes(document: dict) -> dict[tuple[str, str], tuple[bool, str]]:
+    """{(item, case): (passed, outcome)} of a results.json."""
+    return {(test["tags"][0], case["case"]): (case["passed"], case["outcome"])
+            for test in document["tests"] for case in test["extra_data"]["cases"]}
+
+
+def test_setup_installs_exactly_the_pins_for_its_python(gradescope_root):
+    root, version = gradescope_root
+    venv_python = root / "source" / ".venv" / "bin" / "python"
+    assert run([venv_python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+               env=clean_environment(root / "home")).stdout.strip() == version
+    expected = pins(root / "source" / "requirements.txt", venv_python, root / "home")
+    assert installed(venv_python, root / "home") == expected  # nothing unpinned came along, nothing missing
+    assert "pytest" in expected  # the checks run through pytest at grading time
+    assert not os.stat(root / "source" / "fixtures").st_mode & 0o077  # the expected values: root only
+
+
+def test_every_module_imports_with_only_the_bundles_requirements(gradescope_root):
+    root, _ = gradescope_root
+    modules = sorted(".".join(p.relative_to(root / "source").with_suffix("").parts)
+                     for p in (root / "source" / "autograder").rglob("*.py") if p.name != "__init__.py")
+    assert "autograder.batch" in modules and "autograder.checks.plugin" in modules
+    script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\nprint('ok')"
+    done = run([root / "source" / ".venv" / "bin" / "python", "-c", script, *modules],
+               env=clean_environment(root / "home"), cwd=root / "source")
+    assert done.stdout.strip() == "ok"
+
+
+def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_path):
+    """A correct submission, the template and one with a bug: real scores, and the same outcomes, case
+    by case, as grading here (another Python, another NumPy: the tolerances absorb it)."""
+    root, version = gradescope_root
+    buggy = make_submission(tmp_path / "buggy", BUGGY)
+    correct = tmp_path / "correct"
+    shutil.copytree(REFERENCE, correct, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
+    with locked(root.with_name(root.name + ".grading.lock")):
+        bundle = {name: grade_in(root, folder) for name, folder in
+                  (("correct", correct), ("template", TEMPLATE), ("buggy", buggy))}
+    assert all(document["extra_data"]["python"].startswith(version + ".") for document in bundle.values())
+
+    correct_doc = bundle["correct"]
+    assert correct_doc["score"] == 25
+    hidden = [case for test in correct_doc["tests"] for case in test["extra_data"]["cases"]
+              if case["visibility"] == "hidden"]
+    assert len(hidden) == 35 and all(passed for passed, _ in outcomes(correct_doc).values())
+    template_doc = bundle["template"]
+    assert template_doc["score"] == 0
+    code = {key: value for key, value in outcomes(template_doc).items() if key[0] in CODE_ITEMS}
+    assert code and set(code.values()) == {(False, "not implemented")}
+    buggy_scores = {test["tags"][0]: test["score"] for test in bundle["buggy"]["tests"]}
+    assert buggy_scores["conv_backward"] < 5 and buggy_scores["conv_forward"] == 5
+
+    for name, folder in (("correct", correct), ("template", TEMPLATE), ("buggy", buggy)):
+        here, _ = grade_submission(folder, tmp_path / "here" / name)
+        here_doc = json.loads((tmp_path / "here" / name / "results.json").read_text())
+        assert outcomes(bundle[name]) == outcomes(here_doc), name
+        assert bundle[name]["score"] == pytest.approx(here.score, abs=1e-9)
+        for theirs, ours in zip(bundle[name]["tests"], here_doc["tests"]):
+            assert theirs["score"] == pytest.approx(ours["score"], abs=1e-9), (name, ours["name"])
+
+
+def test_a_missing_submission_still_leaves_a_result(gradescope_root):
+    root, _ = gradescope_root
+    with locked(root.with_name(root.name + ".grading.lock")):
+        results = grade_in(root, None)
     assert results["score"] == 0 and "no such file or folder" in results["output"]
 
 
-def test_a_grader_that_cannot_start_still_leaves_a_result(root):
-    done = run_autograder(root, python="/bin/false")
-    assert done.returncode == 0
-    results = json.loads((root / "results" / "results.json").read_text())
+def test_a_grader_that_cannot_start_still_leaves_a_result(tmp_path):
+    unpack_bundle(tmp_path)  # setup.sh never ran: no environment to start the grader with
+    results = run_autograder(tmp_path)
     assert results["score"] == 0 and "could not start" in results["output"]
+
+
+def test_setup_refuses_a_python_older_than_3_10_and_says_which_image_to_pick(tmp_path):
+    python = python_or_skip("3.9")
+    unpack_bundle(tmp_path)
+    env = clean_environment(tmp_path / "home", AUTOGRADER_ROOT=str(tmp_path), PATH=image_path(tmp_path, python))
+    done = run(["bash", tmp_path / "source" / "setup.sh"], env=env, check=False)
+    assert done.returncode == 1
+    assert "needs Python 3.10 or newer" in done.stderr and "Python 3.9" in done.stderr
+    assert "Ubuntu 22.04" in done.stderr and not (tmp_path / "source" / ".venv").exists()

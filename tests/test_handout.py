@@ -1,74 +1,209 @@
-"""The student handout: complete for students, clean of secrets, and its self-check works."""
+"""The student handout, as students use it: unzipped, a fresh environment from its own requirements,
+`grade.py check` and `grade.py pdf` run with nothing of ours. It holds what students need and nothing
+else: no secret, no staff tool.
+
+The environments are built once per session (tests/venvs.py): the runtime one from requirements.txt
+alone (also the test that the requirements are complete), and one from the handout's optional
+requirements-notebook.txt.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
+from pathlib import Path
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from pypdf import PdfReader
 
-from autograder.handout import leaks
-from conftest import REFERENCE, run_grade
+from autograder import REPO_ROOT
+from autograder.handout import leaks, student_modules
+from conftest import FIXTURES, REFERENCE, TEMPLATE, run_grade
+from notebooks import official_notebook
+from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test to need an environment builds it
+
+#: Staff tools, which must not be in the handout.
+STAFF_MODULES = ("batch", "class_report", "demo", "gradescope", "handout", "manual", "regions", "reproducible_zip",
+                 "similarity", "synthetic", "template")
+STAFF_COMMANDS = (["batch", "in", "--out", "out"], ["handout"], ["gradescope"], ["merge-manual", "s.csv", "graded"],
+                  ["template"], ["data", "--synthetic", "--out", "data"])
+STUDENT_PYTHON = "3.11"
 
 
-@pytest.fixture(scope="module")
-def handout(tmp_path_factory):
-    archive = tmp_path_factory.mktemp("handout") / "handout.zip"
-    done = run_grade("handout", "-o", str(archive))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return archive
+@pytest.fixture(scope="session")
+def handout(tmp_path_factory) -> Path:
+    """The folder holding handout.zip, as `grade.py handout` wrote it, and assignment/, it unzipped."""
+    def build(folder: Path) -> dict:
+        done = run_grade("handout", "-o", str(folder / "handout.zip"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        with zipfile.ZipFile(folder / "handout.zip") as bundle:
+            bundle.extractall(folder / "assignment")
+        return {}
+    return built_once(tmp_path_factory, "handout", build)
 
 
-def test_the_handout_holds_what_students_need_and_no_secret(handout):
-    with zipfile.ZipFile(handout) as bundle:
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory) -> Path:
+    """A fresh environment with requirements.txt alone: what `pip install -r requirements.txt` gives."""
+    python = python_or_skip(STUDENT_PYTHON)
+    folder = built_once(tmp_path_factory, f"runtime-{STUDENT_PYTHON}",
+                        lambda folder: make_venv(python, folder / "venv", [REPO_ROOT / "requirements.txt"]))
+    return folder / "venv"
+
+
+@pytest.fixture(scope="session")
+def notebook_venv(tmp_path_factory, handout) -> Path:
+    """A fresh environment from the handout's requirements-notebook.txt, as its README says."""
+    python = python_or_skip(STUDENT_PYTHON)
+    requirements = handout / "assignment" / "requirements-notebook.txt"
+    folder = built_once(tmp_path_factory, f"notebook-{STUDENT_PYTHON}",
+                        lambda folder: make_venv(python, folder / "venv", [requirements]))
+    return folder / "venv"
+
+
+@pytest.fixture
+def assignment(handout, tmp_path) -> Path:
+    """A student's own copy of the unpacked handout."""
+    return Path(shutil.copytree(handout / "assignment", tmp_path / "assignment"))
+
+
+def student(venv: Path, folder: Path, *args: str, check: bool = False):
+    """`python grade.py ARGS` in the assignment folder with the environment's Python and a clean environment."""
+    return run([venv / "bin" / "python", "grade.py", *args], env=clean_environment(folder.parent / "home"),
+               cwd=folder, check=check)
+
+
+def test_the_handout_holds_what_students_need_and_nothing_else(handout):
+    with zipfile.ZipFile(handout / "handout.zip") as bundle:
         names = set(bundle.namelist())
         manifest = json.loads(bundle.read("fixtures/manifest.json"))
-    for needed in ("lib/cnn/layer_utils.py", "lib/cnn/cnn_models.py", "Problem_2.ipynb", "grade.py",
-                   "autograder/cli.py", "autograder/rubric.toml", "requirements.txt", "README.md"):
-        assert needed in names
-    assert not any(name.startswith("fixtures/hidden") for name in names)
-    assert "autograder/demo.py" not in names and not any(n.startswith(("tests/", "reference_solution/")) for n in names)
+    template = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    public = {f"fixtures/{case['file']}" for case in manifest["cases"]}
+    data = {"autograder/rubric.toml", "autograder/checks/pytest.ini"}
+    tops = {"grade.py", "requirements.txt", "requirements-notebook.txt", "README.md", "fixtures/manifest.json"}
+    assert names == template | set(student_modules()) | data | tops | public
+    for module in STAFF_MODULES:
+        assert f"autograder/{module}.py" not in names
+    assert {"autograder/cli.py", "autograder/grading.py", "autograder/pdf.py", "autograder/worker.py",
+            "autograder/checks/plugin.py", "lib/cnn/layer_utils.py", "Problem_2.ipynb"} <= names
+    assert not any(name.startswith(("fixtures/hidden", "tests/", "reference_solution/")) for name in names)
     assert "seed" not in manifest and {c["visibility"] for c in manifest["cases"]} == {"public"}
-    assert leaks(handout) == []
+    every_public = json.loads((FIXTURES / "manifest.json").read_text())["cases"]
+    assert len(public) == sum(1 for case in every_public if case["visibility"] == "public")
+    assert leaks(handout / "handout.zip") == []
+    assert (handout / "assignment" / "requirements.txt").read_bytes() == (REPO_ROOT / "requirements.txt").read_bytes()
 
 
 def test_the_handout_is_rebuilt_byte_for_byte(handout, tmp_path):
     """Staff can tell whether the handout students have is the one this commit builds."""
     again = tmp_path / "again.zip"
     assert run_grade("handout", "-o", str(again)).returncode == 0
-    assert again.read_bytes() == handout.read_bytes()
+    assert again.read_bytes() == (handout / "handout.zip").read_bytes()
     with zipfile.ZipFile(again) as bundle:
         modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
     assert modes["grade.py"] == 0o755 and modes["lib/cnn/layer_utils.py"] == 0o644
 
 
-def test_the_leak_check_catches_a_solution_line_and_a_hidden_fixture(handout, tmp_path):
+def test_the_leak_check_catches_a_solution_line_a_hidden_fixture_and_a_staff_tool(handout, tmp_path):
     bad = tmp_path / "bad.zip"
-    shutil.copy(handout, bad)
+    shutil.copy(handout / "handout.zip", bad)
     with zipfile.ZipFile(bad, "a") as bundle:
         bundle.write(REFERENCE / "lib" / "cnn" / "layer_utils.py", "notes/solution.py")
         bundle.writestr("fixtures/hidden/conv_forward/hidden_00.npz", b"x")
+        bundle.write(REPO_ROOT / "autograder" / "batch.py", "autograder/batch.py")
     problems = leaks(bad)
     assert any("notes/solution.py: holds the solution line" in p for p in problems)
     assert any("fixtures/hidden/conv_forward/hidden_00.npz: a hidden fixture" in p for p in problems)
+    assert any(p.startswith("autograder/batch.py: not part of") for p in problems)
 
 
-def test_the_self_check_in_an_unpacked_handout(handout, tmp_path):
-    folder = tmp_path / "assignment"
-    with zipfile.ZipFile(handout) as bundle:
-        bundle.extractall(folder)
-    before = subprocess.run([sys.executable, "grade.py", "check"], cwd=folder, capture_output=True, text=True)
-    assert before.returncode == 1
+def test_the_runtime_requirements_are_complete_and_pinned(runtime_venv, tmp_path):
+    """requirements.txt alone: exactly its pins for this Python are installed, and every module of the
+    harness imports (a user command reaches each: the grader, the staff tools, the demo, the checks)."""
+    python = runtime_venv / "bin" / "python"
+    expected = pins(REPO_ROOT / "requirements.txt", python, tmp_path)
+    assert installed(python, tmp_path) == expected
+    modules = sorted(".".join(p.relative_to(REPO_ROOT).with_suffix("").parts)
+                     for p in (REPO_ROOT / "autograder").rglob("*.py") if p.name != "__init__.py")
+    assert {"autograder.cli", "autograder.batch", "autograder.demo", "autograder.checks.plugin"} <= set(modules)
+    script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\nprint('ok')"
+    done = run([python, "-c", script, *modules], env=clean_environment(tmp_path), cwd=REPO_ROOT)
+    assert done.stdout.strip() == "ok"
+
+
+def test_check_on_the_template_then_on_a_correct_lib(runtime_venv, assignment):
+    before = student(runtime_venv, assignment, "check")
+    assert before.returncode == 1, before.stdout + before.stderr
     assert "public cases only" in before.stdout and "Not checked here: the hidden cases" in before.stdout
+    assert "conv_forward" in before.stdout and "not implemented" in (assignment / "self_check" / "feedback.md").read_text()
     for name in ("layer_utils.py", "cnn_models.py"):  # the student finishes the TODOs
-        shutil.copy(REFERENCE / "lib" / "cnn" / name, folder / "lib" / "cnn" / name)
-    after = subprocess.run([sys.executable, "grade.py", "check"], cwd=folder, capture_output=True, text=True)
+        shutil.copy(REFERENCE / "lib" / "cnn" / name, assignment / "lib" / "cnn" / name)
+    after = student(runtime_venv, assignment, "check")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "All public cases pass." in after.stdout
-    results = json.loads((folder / "self_check" / "results.json").read_text())
+    results = json.loads((assignment / "self_check" / "results.json").read_text())
     assert results["extra_data"]["public_only"] is True and results["score"] == 25
+
+
+def test_pdf_from_an_executed_notebook(runtime_venv, assignment):
+    nbformat.write(official_notebook(answer="Mostly **oriented edges** and colour blobs."),
+                   str(assignment / "Problem_2.ipynb"))
+    done = student(runtime_venv, assignment, "pdf", "--student", "4916525888")
+    assert done.returncode == 0, done.stdout + done.stderr
+    reader = PdfReader(str(assignment / "problem_2_solution.pdf"))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert "4916525888" in text and "oriented edges" in text
+    assert len([image for page in reader.pages for image in page.images]) == 2  # the curves and the filters
+
+
+def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime_venv, assignment):
+    """What the handout ships of the harness is what `check` and `pdf` load (and the worker they start)."""
+    nbformat.write(official_notebook(), str(assignment / "executed.ipynb"))
+    script = ("import json, sys\n"
+              "from pathlib import Path\n"
+              "from autograder.cli import main\n"
+              "main(['check']); main(['pdf', 'executed.ipynb'])\n"
+              "here = Path.cwd().resolve()\n"
+              "files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, '__file__', None)}\n"
+              "print(json.dumps(sorted(f.relative_to(here).as_posix() for f in files\n"
+              "                        if f.is_relative_to(here / 'autograder'))))\n")
+    done = run([runtime_venv / "bin" / "python", "-c", script], env=clean_environment(assignment.parent / "home"),
+               cwd=assignment)
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    shipped = {p.relative_to(assignment).as_posix() for p in (assignment / "autograder").rglob("*.py")}
+    assert shipped == loaded | {"autograder/worker.py"}  # the worker runs in a process of its own
+
+
+def test_staff_commands_say_they_are_not_in_the_handout(runtime_venv, assignment):
+    assert student(runtime_venv, assignment, "--help").returncode == 0
+    for command in STAFF_COMMANDS:
+        done = student(runtime_venv, assignment, *command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "is a course-staff command and is not part of the student handout" in done.stderr, command
+        assert "Traceback" not in done.stderr
+
+
+def test_the_notebook_requirements_run_the_notebook_in_jupyter(notebook_venv, assignment):
+    """The README's optional line: Jupyter Notebook installs, and its kernel runs this environment's Python
+    with the assignment's lib/ importable."""
+    venv = notebook_venv
+    expected = pins(assignment / "requirements-notebook.txt", venv / "bin" / "python", assignment.parent)
+    assert installed(venv / "bin" / "python", assignment.parent) == expected
+    env = clean_environment(assignment.parent / "home")
+    version = run([venv / "bin" / "jupyter", "notebook", "--version"], env=env, cwd=assignment)
+    assert version.stdout.strip() == expected["notebook"]
+    probe = new_notebook(cells=[new_code_cell("import sys\nfrom lib.cnn.layer_utils import ConvLayer2D\n"
+                                              "print(sys.prefix, ConvLayer2D.__name__)")],
+                         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(probe, str(assignment / "probe.ipynb"))
+    run([venv / "bin" / "jupyter", "nbconvert", "--to", "notebook", "--execute", "probe.ipynb",
+         "--output", "probe_run.ipynb"], env=env, cwd=assignment, timeout=300)
+    executed = nbformat.read(str(assignment / "probe_run.ipynb"), as_version=4)
+    printed = "".join(output.get("text", "") for output in executed.cells[0].outputs)
+    assert printed.split() == [str(venv), "ConvLayer2D"]
