@@ -1,13 +1,15 @@
 # cnn-grader: set-up and the everyday jobs. `make demo` and `make test` work on a fresh clone
 # with only Python 3.11, pip and make: the virtual environment is built from pinned
-# requirements the first time, and again whenever a requirements file changes.
+# requirements the first time, and again whenever a requirements file changes. The slow tests of
+# what ships (handout, Gradescope bundle) also install into fresh environments on Python 3.10 and
+# 3.12 (and check that 3.9 is refused): `make pythons` shows which interpreters they will use.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast bench template fixtures clean
+.PHONY: help setup demo test test-fast bench template fixtures pythons clean
 
 help:
 	@echo "make demo       set up, then run the main job on the bundled reference and template"
@@ -16,6 +18,7 @@ help:
 	@echo "make bench      performance figures (see benchmarks/)"
 	@echo "make template   regenerate student_template/ from reference_solution/"
 	@echo "make fixtures   regenerate fixtures/ from reference_solution/"
+	@echo "make pythons    the interpreters the shipping tests install into (3.9 to 3.12)"
 	@echo "make clean      remove the virtual environment and generated output"
 
 setup: $(STAMP)
@@ -42,6 +45,9 @@ template: $(STAMP)
 
 fixtures: $(STAMP)
 	$(PY) grade.py fixtures
+
+pythons: $(STAMP)
+	@cd tests && $(abspath $(PY)) -c "import venvs; [print(v, venvs.find_python(v) or 'missing: its tests will be skipped (failed in CI)') for v in ('3.9', '3.10', '3.11', '3.12')]"
 
 clean:
 	rm -rf $(VENV) demo_output bench_output graded .pytest_cache

@@ -35,8 +35,8 @@ def _reports_version(executable: str, version: str) -> bool:
 
 
 def find_python(version: str) -> str | None:
-    """An interpreter of `version` ("3.10"): $CNN_GRADER_PYTHON_3_10, else pyenv's, else python3.10 on the
-    PATH; each candidate is run to see that it is that version (a pyenv shim for a version that is
+    """An interpreter of `version` ("3.10"): $CNN_GRADER_PYTHON_3_10, else pyenv's (through `pyenv prefix`,
+    else its versions folder), else python3.10 on the PATH; each candidate is run to see that it is that version (a pyenv shim for a version that is
     installed but not selected is on the PATH and fails)."""
     candidates = [os.environ.get("CNN_GRADER_PYTHON_" + version.replace(".", "_"), "")]
     if shutil.which("pyenv"):
@@ -44,6 +44,8 @@ def find_python(version: str) -> str | None:
         if prefix.returncode == 0:
             candidates += [str(Path(line.strip()) / "bin" / f"python{version}") for line in prefix.stdout.split(":")
                            if line.strip()]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")  # pyenv itself need not be on the PATH
+    candidates += [str(path) for path in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))[::-1]]
     candidates.append(shutil.which(f"python{version}") or "")
     return next((c.strip() for c in candidates if c.strip() and _reports_version(c.strip(), version)), None)
 
