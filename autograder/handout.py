@@ -48,7 +48,8 @@ That is all the grader needs. To open and run the notebook in Jupyter as well:
 ## Work
 
 Fill in the TODO regions of `lib/cnn/layer_utils.py` and `lib/cnn/cnn_models.py`, then run the notebook
-(`.venv/bin/jupyter notebook Problem_2.ipynb`, or in any Jupyter whose kernel is this `.venv`). Its first cells download SVHN into `data/` with `get_datasets.sh`.
+(`.venv/bin/jupyter notebook Problem_2.ipynb`, or in any Jupyter whose kernel runs this `.venv`'s Python).
+Its first cells download SVHN into `data/` with `get_datasets.sh`.
 
 ## Check your code
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import REPO_ROOT
 from autograder.grading import grade_submission
 from conftest import REFERENCE, TEMPLATE, run_grade
 from submissions import CODE_ITEMS, LAYERS, make_submission
@@ -175,3 +176,20 @@ def test_setup_refuses_a_python_older_than_3_10_and_says_which_image_to_pick(tmp
     assert done.returncode == 1
     assert "needs Python 3.10 or newer" in done.stderr and "Python 3.9" in done.stderr
     assert "Ubuntu 22.04" in done.stderr and not (tmp_path / "source" / ".venv").exists()
+
+
+@pytest.mark.parametrize("version, glibc", [("3.10", 35), ("3.12", 39)], ids=["ubuntu22.04", "ubuntu24.04"])
+def test_every_pin_has_a_wheel_for_the_images_glibc(version, glibc, tmp_path):
+    """The setup on the image installs wheels only, nothing built from source: each pinned release has one
+    for that Ubuntu's C library (this machine's may be newer), as pip itself resolves it."""
+    python = python_or_skip(version)
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(5, glibc + 1)]
+    platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+    done = run([python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--only-binary=:all:",
+                *[part for platform in platforms for part in ("--platform", platform)], "--target", tmp_path / "t",
+                "--report", tmp_path / "report.json", "-r", REPO_ROOT / "requirements.txt"],
+               env=install_environment(), timeout=900)
+    assert done.returncode == 0
+    chosen = json.loads((tmp_path / "report.json").read_text())["install"]
+    assert {item["metadata"]["name"].lower() for item in chosen} >= {"numpy", "scipy", "pytest"}
+    assert all(item["download_info"]["url"].endswith(".whl") for item in chosen)
