@@ -2,9 +2,9 @@
 `grade.py check` and `grade.py pdf` run with nothing of ours. It holds what students need and nothing
 else: no secret, no staff tool.
 
-The environments are built once per session (tests/venvs.py): the runtime one from requirements.txt
-alone (also the test that the requirements are complete), and one from the handout's optional
-requirements-notebook.txt.
+The environments are built once per session (tests/venvs.py): the runtime one from the handout's
+requirements.txt alone (which is the repository's; also the test that the requirements are complete),
+and one from the handout's optional requirements-notebook.txt.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ def handout(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def runtime_venv(tmp_path_factory) -> Path:
-    """A fresh environment with requirements.txt alone: what `pip install -r requirements.txt` gives."""
+def runtime_venv(tmp_path_factory, handout) -> Path:
+    """A fresh environment from the handout's requirements.txt alone, as its README says (the file is the
+    repository's: the first test checks that)."""
     python = python_or_skip(STUDENT_PYTHON)
+    requirements = handout / "assignment" / "requirements.txt"
     folder = built_once(tmp_path_factory, f"runtime-{STUDENT_PYTHON}",
-                        lambda folder: make_venv(python, folder / "venv", [REPO_ROOT / "requirements.txt"]))
+                        lambda folder: make_venv(python, folder / "venv", [requirements]))
     return folder / "venv"
 
 
