@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "analytic gradients disagree with central differences.")
     fixtures.add_argument("--seed", type=int, help="seed of the hidden cases (default: the rubric's)")
     fixtures.add_argument("--verify", action="store_true",
-                          help="change nothing; recompute everything and exit 1 on any difference")
+                          help="change nothing; check that the seed draws the stored inputs exactly, recompute "
+                               "every output from them and exit 1 on any difference beyond 1/100 of the grading "
+                               "tolerance (sizes and max-pool selections: any difference)")
     fixtures.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")
     fixtures.add_argument("--out", type=Path, default=DEFAULT_FIXTURES, help="default: %(default)s")
     fixtures.set_defaults(run=_cmd_fixtures)
