@@ -72,15 +72,20 @@ class Parts:
             self.outcomes[component] = Passed()
 
 
+def _filters(args) -> str:
+    count = args["number_filters"]
+    return f"{count} filter{'' if count == 1 else 's'}"
+
+
 def describe_case(case: Case) -> str:
     """A short description of a case's inputs, for feedback."""
     args = case.args
     if case.item == "output_size":
-        return (f"input {tuple(args['input_size'])}, kernel {args['kernel_size']}, {args['number_filters']} filters, "
+        return (f"input {tuple(args['input_size'])}, kernel {args['kernel_size']}, {_filters(args)}, "
                 f"stride {args['stride']}, padding {args['padding']}")
     if case.item.startswith("conv"):
-        return (f"input {tuple(case.arrays['x'].shape)}, kernel {args['kernel_size']}, {args['number_filters']} "
-                f"filters, stride {args['stride']}, padding {args['padding']}")
+        return (f"input {tuple(case.arrays['x'].shape)}, kernel {args['kernel_size']}, {_filters(args)}, "
+                f"stride {args['stride']}, padding {args['padding']}")
     if case.item.startswith("pool"):
         overlap = "overlapping" if args["stride"] < args["pool_size"] else "disjoint"
         return f"input {tuple(case.arrays['x'].shape)}, pool {args['pool_size']}, stride {args['stride']} ({overlap})"
