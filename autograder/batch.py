@@ -137,12 +137,10 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
 
 def _flags(document: dict) -> list[str]:
     flags = []
-    tests = {t["tags"][0]: t for t in document.get("tests", []) if t.get("tags")}
-    for test in tests.values():
-        for case in test.get("extra_data", {}).get("cases", []):
-            if case.get("outcome") == "timed out":
-                flags.append("timed out")
-                break
+    every = [t for t in document.get("tests", []) if t.get("tags")]  # an item with components has several
+    tests = {t["tags"][0]: t for t in every}
+    if any(case.get("outcome") == "timed out" for t in every for case in t.get("extra_data", {}).get("cases", [])):
+        flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
     training = tests.get("training", {}).get("extra_data", {})
@@ -154,8 +152,7 @@ def _flags(document: dict) -> list[str]:
         flags.append("architecture violation")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
-    if any(case.get("outcome") == "harness fault" for t in tests.values()
-           for case in t.get("extra_data", {}).get("cases", [])):
+    if any(case.get("outcome") == "harness fault" for t in every for case in t.get("extra_data", {}).get("cases", [])):
         flags.append("harness fault")
     return sorted(set(flags), key=flags.index)
 
@@ -172,7 +169,10 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
         results = out_dir / entry.student_id / "results.json"
         if results.is_file():
             document = json.loads(results.read_text(encoding="utf-8"))
-            points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
+            points: dict[str, float] = {}  # an item's points: the sum of its tests (one per component)
+            for test in document["tests"]:
+                if test.get("tags"):
+                    points[test["tags"][0]] = round(points.get(test["tags"][0], 0.0) + test["score"], 2)
             flags = _flags(document) + similar.get(entry.student_id, [])
             if entry.status == "harness fault" and "harness fault" not in flags:
                 flags.append("harness fault")

@@ -159,10 +159,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
     print(summary(result, out_dir))
     code = [item for item in result.items if item.item.kind == "code"]
-    failing = sum(1 for item in code for case in item.cases if not case.outcome.passed)
-    print("\nNot checked here: the hidden cases (staff run them on random shapes, strides, padding and pools), "
-          "your accuracy on the validation data, and your inline answer (staff read it).")
-    print("All public cases pass." if not failing else f"{failing} public case(s) fail: see {out_dir / 'feedback.md'}")
+    runs = {(item.item.id, case.case) for item in code for case in item.cases}
+    failing = {(item.item.id, case.case) for item in code for case in item.cases if not case.outcome.passed}
+    print(f"\nThe notebook's public cases and the fixed checks: {len(runs) - len(failing)} of {len(runs)} pass. "
+          "They earn no points by themselves: the code items' points come from hidden cases, which staff run "
+          f"on {load_rubric().hidden_cases_text()}. Test your layers on such inputs before you submit.")
+    print("Not checked here: the hidden cases, your accuracy on the validation data, and your inline answer "
+          "(staff read it).")
+    print("All public cases pass." if not failing else f"{len(failing)} public case(s) or check(s) fail: see "
+                                                       f"{out_dir / 'feedback.md'}")
     return 0 if not failing else 1
 
 

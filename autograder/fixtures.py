@@ -30,10 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from autograder.attributes import Geometry, separates
 from autograder.lib_loader import imported_lib
 from autograder.numerics import STENCILS, numerical_gradient, numerical_gradient_array, scaled_error
 from autograder.rubric import Rubric
 
+#: 2: hidden cases drawn per item until they separate every attribute (autograder/attributes.py);
+#: floating-point arrays verified within a tolerance, numerical gradients kept as evidence only.
 GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
 
@@ -135,15 +138,6 @@ def _draw(rng: np.random.Generator, bounds) -> int:
     return int(rng.integers(low, high + 1))
 
 
-def _image_size(rng, ranges) -> tuple[int, int]:
-    """A non-square height and width within the rubric's ranges."""
-    height = _draw(rng, ranges["height"])
-    width = _draw(rng, ranges["width"])
-    while width == height:
-        width = _draw(rng, ranges["width"])
-    return height, width
-
-
 def _distinct_values(rng, shape) -> np.ndarray:
     """Values in about [-2, 2], pairwise at least 2/size apart: no ties in a pool window,
     and the numerical gradient's steps never change which element is the maximum."""
@@ -178,49 +172,88 @@ def _pool_is_smooth(arrays: dict[str, np.ndarray], rubric: Rubric) -> bool:
     return float((ranked[..., -1] - ranked[..., -2]).min()) > 4 * pool_reach(arrays, rubric)
 
 
+#: Redraws of a whole item's case shapes before giving up (with 6 cases and two on each side, about
+#: 1 draw in 1,100 covers; see _covering): a few hundredths of a second.
+_MAX_REDRAWS = 100000
+
+
+def _conv_geometry(rng, ranges, sizes=None) -> Geometry:
+    """One conv case's shape: square or not (a non-square input also gives a non-square output,
+    so that mixing up height and width always shows), and padding that changes the output size
+    (so that leaving it out of the size always shows)."""
+    sizes = sizes or ranges
+    while True:
+        g = Geometry(_draw(rng, ranges["batch"]), _draw(rng, sizes["height"]), _draw(rng, sizes["width"]),
+                     _draw(rng, ranges["channels"]), _draw(rng, ranges["kernel"]), _draw(rng, ranges["stride"]),
+                     _draw(rng, ranges["padding"]))
+        padding_shows = g.padding == 0 or g.out_height != (g.height - g.kernel) // g.stride + 1
+        if min(g.out_height, g.out_width) >= 1 and (g.height == g.width) == (g.out_height == g.out_width) \
+                and padding_shows:
+            return g
+
+
+def _pool_geometry(rng, ranges) -> Geometry:
+    """One pool case's shape, windows overlapping (stride < pool) or disjoint, square or not. Where
+    windows overlap there are more of them than disjoint windows would give, so that an output size
+    computed as if stride = pool size always shows."""
+    while True:
+        pool = _draw(rng, ranges["pool_size"])
+        g = Geometry(_draw(rng, ranges["batch"]), _draw(rng, [max(pool, ranges["height"][0]), ranges["height"][1]]),
+                     _draw(rng, [max(pool, ranges["width"][0]), ranges["width"][1]]), _draw(rng, ranges["channels"]),
+                     pool, _draw(rng, ranges["stride"]))
+        overlap_shows = g.stride >= pool or g.out_height > (g.height - pool) // pool + 1
+        if (g.height == g.width) == (g.out_height == g.out_width) and overlap_shows:
+            return g
+
+
+def _covering(rng, item: str, count: int, draw_one, at_least: int) -> list[Geometry]:
+    """`count` case shapes from `draw_one`, redrawn together until every attribute of the item
+    (autograder/attributes.py) shows each side in `at_least` cases and no two split the cases
+    alike: then a bug that fails exactly the cases with padding 0 (say) is named as such in
+    feedback, and costs more than one case's share."""
+    if at_least == 0:  # coverage off (a rubric with one case per item, as some tests use)
+        return [draw_one(rng) for _ in range(count)]
+    for _ in range(_MAX_REDRAWS):
+        shapes = [draw_one(rng) for _ in range(count)]
+        if not separates(item, shapes, at_least):
+            return shapes
+    raise FixtureError(f"{item}: no {count} cases within the rubric's ranges separate every attribute "
+                       f"({'; '.join(separates(item, shapes, at_least))}); raise fixtures.hidden_cases.{item}")
+
+
 def hidden_cases(rubric: Rubric, seed: int) -> list[Case]:
     """Random cases (arguments and inputs) from `seed`, within the rubric's ranges; the same
     seed gives the same cases."""
     ranges = rubric.fixtures
     counts = ranges["hidden_cases"]
+    at_least = int(ranges["cases_per_side"])
     rng = np.random.default_rng(seed)
     cases: list[Case] = []
 
-    for i in range(counts.get("output_size", 0)):
-        height, width = _image_size(rng, {"height": [5, 64], "width": [5, 64]})
-        c, k = _draw(rng, ranges["channels"]), _draw(rng, ranges["kernel"])
-        args = _conv_args(c, k, _draw(rng, [1, 64]), _draw(rng, ranges["stride"]), _draw(rng, ranges["padding"]),
-                          (_draw(rng, [1, 64]), height, width, c))
+    size_ranges = {"height": [5, 64], "width": [5, 64]}
+    draw_size = lambda r: _conv_geometry(r, dict(ranges, batch=[1, 64]), size_ranges)  # noqa: E731
+    for i, g in enumerate(_covering(rng, "output_size", counts.get("output_size", 0), draw_size, at_least)):
+        args = _conv_args(g.channels, g.kernel, _draw(rng, [1, 64]), g.stride, g.padding,
+                          (g.batch, g.height, g.width, g.channels))
         cases.append(Case("output_size", f"hidden_{i:02d}", "hidden", args))
 
     for item in ("conv_forward", "conv_backward"):
-        for i in range(counts.get(item, 0)):
-            n, c, f = _draw(rng, ranges["batch"]), _draw(rng, ranges["channels"]), _draw(rng, ranges["filters"])
-            height, width = _image_size(rng, ranges)
-            args = _conv_args(c, _draw(rng, ranges["kernel"]), f, _draw(rng, ranges["stride"]),
-                              _draw(rng, ranges["padding"]))
-            arrays = {"x": rng.standard_normal((n, height, width, c)),
-                      "w": rng.standard_normal((args["kernel_size"], args["kernel_size"], c, f)),
+        for i, g in enumerate(_covering(rng, item, counts.get(item, 0), lambda r: _conv_geometry(r, ranges), at_least)):
+            f = _draw(rng, ranges["filters"])
+            args = _conv_args(g.channels, g.kernel, f, g.stride, g.padding)
+            arrays = {"x": rng.standard_normal((g.batch, g.height, g.width, g.channels)),
+                      "w": rng.standard_normal((g.kernel, g.kernel, g.channels, f)),
                       "b": rng.standard_normal(f)}
             if item == "conv_backward":
-                out_h = (height + 2 * args["padding"] - args["kernel_size"]) // args["stride"] + 1
-                out_w = (width + 2 * args["padding"] - args["kernel_size"]) // args["stride"] + 1
-                arrays["dout"] = rng.standard_normal((n, out_h, out_w, f))
+                arrays["dout"] = rng.standard_normal((g.batch, g.out_height, g.out_width, f))
             cases.append(Case(item, f"hidden_{i:02d}", "hidden", args, arrays))
 
     for item in ("pool_forward", "pool_backward"):
-        for i in range(counts.get(item, 0)):
-            pool = _draw(rng, ranges["pool_size"])
-            # Alternate overlapping windows (stride < pool) with disjoint ones (stride >= pool).
-            stride = _draw(rng, [1, pool - 1]) if i % 2 == 0 else _draw(rng, [pool, max(pool, ranges["stride"][1])])
-            n, c = _draw(rng, ranges["batch"]), _draw(rng, ranges["channels"])
-            height, width = _image_size(rng, {"height": [max(pool, ranges["height"][0]), ranges["height"][1]],
-                                              "width": [max(pool, ranges["width"][0]), ranges["width"][1]]})
-            arrays = {"x": _distinct_values(rng, (n, height, width, c))}
+        for i, g in enumerate(_covering(rng, item, counts.get(item, 0), lambda r: _pool_geometry(r, ranges), at_least)):
+            arrays = {"x": _distinct_values(rng, (g.batch, g.height, g.width, g.channels))}
             if item == "pool_backward":
-                out_h, out_w = (height - pool) // stride + 1, (width - pool) // stride + 1
-                arrays["dout"] = rng.standard_normal((n, out_h, out_w, c))
-            cases.append(Case(item, f"hidden_{i:02d}", "hidden", {"pool_size": pool, "stride": stride}, arrays))
+                arrays["dout"] = rng.standard_normal((g.batch, g.out_height, g.out_width, g.channels))
+            cases.append(Case(item, f"hidden_{i:02d}", "hidden", {"pool_size": g.kernel, "stride": g.stride}, arrays))
 
     for i in range(counts.get("test_cnn", 0)):
         for _ in range(MAX_DRAWS):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder import REPO_ROOT, __version__
-from autograder.checks.plugin import CaseResult, run_checks
+from autograder.checks.plugin import CaseResult, case_sides, result_order, run_checks
 from autograder.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.execute import execute_notebook
@@ -46,16 +46,17 @@ class HarnessError(RuntimeError):
 
 
 def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]:
-    """Every case and fixed check of every code item, ended with the same outcome."""
+    """Every case, component and fixed check of every code item, ended with the same outcome."""
     results = []
     for case in cases:
         item = rubric.item(case.item)
         weight = item.public_weight if case.visibility == "public" else item.hidden_weight
-        results.append(CaseResult(case.item, case.name, case.visibility, weight, case.name, outcome))
-    for item_id, checks in rubric.raw.get("checks", {}).items():
-        for check, weight in checks.items():
-            results.append(CaseResult(item_id, check, "public", float(weight), check, outcome))
-    return results
+        results += [CaseResult(case.item, case.name, case.visibility, weight, case.name, outcome, component=part.id,
+                               sides=case_sides(case)) for part in item.components if not part.check]
+    for item in rubric.code_items():
+        results += [CaseResult(item.id, part.id, "check", 1.0, part.title, outcome, component=part.id)
+                    for part in item.components if part.check]
+    return sorted(results, key=lambda r: result_order(rubric, r))
 
 
 def _module_notes(worker: Worker) -> list[str]:
@@ -250,7 +251,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                 printed, printed_bytes = worker.printed()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    items = score_submission(rubric, results, notebook_scores, missing_reason)
+    items = score_submission(rubric, results, notebook_scores, missing_reason, public_only)
     result = GradeResult(student_id_for(Path(path)), items, time.monotonic() - started,
                          public_only, notes, printed, printed_bytes, metadata, pdf_checks)
     write_reports(result, out_dir)
@@ -264,5 +265,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
 
 def summary(result: GradeResult, out_dir: Path) -> str:
     """What the terminal shows after grading one submission."""
-    return "\n".join([f"{result.student_id}: {result.score:g} / {result.max_score:g}", terminal_table(result),
+    head = f"{result.student_id}: self-check, no points claimed" if result.public_only else \
+        f"{result.student_id}: {result.score:g} / {result.max_score:g}"
+    return "\n".join([head, terminal_table(result),
                       f"results: {out_dir / 'results.json'}", f"feedback: {out_dir / 'feedback.md'}"])

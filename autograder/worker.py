@@ -352,9 +352,12 @@ class Worker:
         # As the notebook does, but each value captured as it comes back: the loss's softmax
         # may shift the scores in place, the model may reuse their buffer in backward.
         scores = self._call(model.forward, arrays["feats"])
-        loss = self._call(loss_func.forward, scores, arrays["labels"])
-        self._run(model.backward, self._call(loss_func.backward))
-        found = {"scores": scores, "loss": loss}
+        found = {"scores": scores}
+        try:  # the scores are judged on their own even when the loss or backward then raises
+            found["loss"] = self._call(loss_func.forward, scores, arrays["labels"])
+            self._run(model.backward, self._call(loss_func.backward))
+        except Exception as exc:  # noqa: BLE001 - the student's; reported with the parts it stopped
+            return {"later_error": describe_error(exc, self.root)}, found
         for role, (layer, w_name, b_name) in roles.items():
             found[f"d_{role}_w"] = self._read(lambda: layer.grads.get(w_name))
             found[f"d_{role}_b"] = self._read(lambda: layer.grads.get(b_name))

@@ -132,7 +132,8 @@ def test_hidden_cases_cover_the_hard_shapes():
     entries = [e for e in read_manifest(FIXTURES)["cases"] if e["visibility"] == "hidden"]
     conv = [e for e in entries if e["item"] in ("conv_forward", "conv_backward")]
     shapes = [e["arrays"]["x"]["shape"] for e in conv]
-    assert all(s[1] != s[2] for s in shapes), "hidden images are non-square"
+    assert any(s[1] != s[2] for s in shapes) and any(s[1] == s[2] for s in shapes), "non-square and square images"
+    assert any(e["args"]["padding"] == 0 for e in conv), "padding 0 too"
     assert any(s[0] > 1 for s in shapes) and any(s[3] > 1 for s in shapes)
     assert any(e["args"]["stride"] > 1 for e in conv) and any(e["args"]["padding"] > 0 for e in conv)
     pools = [e["args"] for e in entries if e["item"].startswith("pool")]
@@ -293,7 +294,7 @@ def test_a_wrong_reference_writes_nothing(tmp_path):
     shutil.copytree(FIXTURES, destination)
     before = (destination / "manifest.json").read_bytes()
     rubric = load_rubric()
-    one_each = replace(rubric, fixtures=dict(rubric.fixtures,
+    one_each = replace(rubric, fixtures=dict(rubric.fixtures, cases_per_side=0,
                                              hidden_cases={item: 1 for item in rubric.fixtures["hidden_cases"]}))
     with pytest.raises(FixtureError, match=r"conv_backward/hidden_00.npz: db differs from central differences"):
         write_fixtures(broken, destination, one_each, 1)

@@ -45,7 +45,8 @@ def test_a_submission_is_graded_into_results_json(root):
     assert done.returncode == 0, done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 25 and len(results["tests"]) >= 9
-    hidden = [c for t in results["tests"] for c in t.get("extra_data", {}).get("cases", []) if c["visibility"] == "hidden"]
+    hidden = {(t["tags"][0], c["case"]) for t in results["tests"] for c in t.get("extra_data", {}).get("cases", [])
+              if c["visibility"] == "hidden"}
     assert len(hidden) == 35  # the bundle grades with the hidden fixtures
 
 

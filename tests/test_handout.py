@@ -11,6 +11,7 @@ import zipfile
 import pytest
 
 from autograder.handout import leaks
+from autograder.rubric import load_rubric
 from conftest import REFERENCE, run_grade
 
 pytestmark = pytest.mark.slow
@@ -65,10 +66,16 @@ def test_the_self_check_in_an_unpacked_handout(handout, tmp_path):
     before = subprocess.run([sys.executable, "grade.py", "check"], cwd=folder, capture_output=True, text=True)
     assert before.returncode == 1
     assert "public cases only" in before.stdout and "Not checked here: the hidden cases" in before.stdout
+    hidden = load_rubric().hidden_cases_text()  # what staff also test, read from the rubric, said twice
+    assert hidden in " ".join(before.stdout.split()) and "padding 0–2" in hidden and "non-square" in hidden
+    assert hidden in " ".join((folder / "README.md").read_text(encoding="utf-8").split())
     for name in ("layer_utils.py", "cnn_models.py"):  # the student finishes the TODOs
         shutil.copy(REFERENCE / "lib" / "cnn" / name, folder / "lib" / "cnn" / name)
     after = subprocess.run([sys.executable, "grade.py", "check"], cwd=folder, capture_output=True, text=True)
     assert after.returncode == 0, after.stdout + after.stderr
     assert "All public cases pass." in after.stdout
+    assert "no points claimed" in after.stdout  # the public cases are shown, not paid
     results = json.loads((folder / "self_check" / "results.json").read_text())
-    assert results["extra_data"]["public_only"] is True and results["score"] == 25
+    assert results["extra_data"]["public_only"] is True and results["score"] == 0
+    code = [test for test in results["tests"] if test["extra_data"].get("grading") == "self-check"]
+    assert code and all(test["score"] == 0 and test["status"] == "passed" for test in code)

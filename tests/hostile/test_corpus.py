@@ -25,7 +25,7 @@ from autograder.intake import input_digest
 from conftest import harness_digest
 from corpus import CASES, NOTEBOOK_ITEMS
 from processes import no_survivors, survivors
-from submissions import CODE_ITEMS, quick_limits
+from submissions import CODE_ITEMS, RESULT_TESTS, item_tags, quick_limits
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -55,7 +55,7 @@ def test_the_corpus_is_large_and_covers_each_group():
 def _complete(out_dir: Path) -> dict:
     document = json.loads((out_dir / "results.json").read_text())
     items = [t for t in document["tests"] if t["tags"][0] != "pdf_consistency"]
-    assert [t["tags"][0] for t in items] == CODE_ITEMS + NOTEBOOK_ITEMS
+    assert item_tags({"tests": items}) == CODE_ITEMS + NOTEBOOK_ITEMS and len(items) == RESULT_TESTS
     for test in items:
         assert isinstance(test["score"], (int, float)) and 0 <= test["score"] <= test["max_score"]
         assert test["output"].strip(), test["name"]
