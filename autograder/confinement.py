@@ -15,9 +15,11 @@ Three modes, the strongest that works on this machine is chosen once per process
   loopback device that is down), and through `setpriv`, which switches to a user id of the
   worker's own (WORKER_IDS) with no capabilities and no new privileges.
 - `user` (root, but no namespaces, as in a plain container): the worker switches to a user id
-  of its own; hidden paths are protected by their permissions only.
+  of its own; hidden paths are protected by their permissions only (a full grade is refused
+  while they are readable by other users: exposure.py).
 - `none` (the grader is not root, as in a student's self-check): same user; there is nothing
-  secret to hide in a handout, which holds public fixtures only.
+  secret to hide in a handout, which holds public fixtures only (a full grade with hidden
+  fixtures is refused: exposure.py).
 
 Resource limits apply in every mode. Each probe keeps the reason it failed (the failing step's
 own words), so that a weaker mode than expected can be explained (`grade.py sandbox`), and
