@@ -131,7 +131,8 @@ def guard_secrets(fixtures_dir: Path, public_only: bool = False) -> Exposure:
     try:
         readable = tuple(readable_by_worker(files))
     except ConfinementError as exc:  # fail closed: what cannot be checked is not graded
-        raise SecretsExposed(f"refusing to grade: {exc}") from None
+        raise SecretsExposed(f"refusing to grade: {exc} (--public-only grades the public cases, which are no "
+                             "secret)") from None
     exposure = Exposure(mode, len(files), readable, time.monotonic() - started)
     if readable and os.environ.get(TRUST_VARIABLE) != "1":
         raise SecretsExposed(_refusal(exposure, Path(fixtures_dir)))
