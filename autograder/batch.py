@@ -23,8 +23,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autograder import __version__
+from autograder import REPO_ROOT, __version__
 from autograder.class_report import build_class_report
+from autograder.exposure import guard_secrets
 from autograder.intake import input_digest, student_id_for
 from autograder.report import write_atomically
 from autograder.rubric import load_rubric
@@ -103,7 +104,12 @@ def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
 
 def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
               **options) -> tuple[list[BatchEntry], list[str]]:
-    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv."""
+    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv.
+
+    Raises SecretsExposed up front, before anything is graded or written, where the worker could read
+    the hidden fixtures: one error for the class, not one harness fault per student.
+    """
+    guard_secrets(options.get("fixtures_dir", REPO_ROOT / "fixtures"), options.get("public_only", False))
     entries, notes = discover(input_dir)
     options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from autograder import REPO_ROOT, __version__
 from autograder.batch import run_batch
-from autograder.confinement import SECRET_PATHS
+from autograder.confinement import REQUIRE_VARIABLE, SECRET_PATHS, available_mode, explain_mode, unmet_requirement
 from autograder.execute import run_unit_checks
+from autograder.exposure import SecretsExposed, guard_secrets
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.gradescope import build_bundle
@@ -134,6 +135,24 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     pairs = read_pairs(args.out / PAIRS)
     print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
     return 3 if counts["harness fault"] else 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    mode = available_mode()
+    print("How student code can be confined here (strongest first):")
+    print("\n".join(f"  {line}" for line in explain_mode().splitlines()))
+    print(f"mode used: {mode}")
+    try:
+        exposure = guard_secrets(DEFAULT_FIXTURES)
+        print(f"hidden fixtures: a full grade may run here ({exposure.checked} secret file(s) checked, "
+              f"{len(exposure.readable)} readable by the worker, in {exposure.seconds:.3f} s)")
+    except SecretsExposed as exc:
+        print(f"hidden fixtures: a full grade would be refused here:\n{exc}")
+    unmet = unmet_requirement(args.require)
+    if unmet:
+        print(f"error: {unmet}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_handout(args: argparse.Namespace) -> int:
@@ -332,6 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("graded", type=Path, metavar="GRADED_DIR")
     merge.set_defaults(run=_cmd_merge_manual)
 
+    sandbox = commands.add_parser(
+        "sandbox", help="staff: how student code is confined on this machine, and why not more strongly",
+        description="Try each way of confining the worker (namespace, user, none), print which works and, for each "
+                    "that does not, why (the failing step's own words), and whether a full grade would be refused "
+                    "here because the worker could read the hidden fixtures. Exit 1 when the mode is weaker than "
+                    f"--require (default: ${REQUIRE_VARIABLE}, which CI sets to namespace).")
+    sandbox.add_argument("--require", choices=("namespace", "user", "none"),
+                         help=f"the weakest acceptable mode (default: ${REQUIRE_VARIABLE}, if set)")
+    sandbox.set_defaults(run=_cmd_sandbox)
+
     checks = commands.add_parser(
         "notebook-checks", help="run the notebook's own unit-check cells (no data needed)",
         description="Execute, in a real Jupyter kernel and a scratch copy of FOLDER, the notebook's cells before "
@@ -345,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault."""
+    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault,
+    4 when grading is refused because student code could read the expected values."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -356,3 +386,6 @@ def main(argv: list[str] | None = None) -> int:
     except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, NotebookError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SecretsExposed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4

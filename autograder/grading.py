@@ -4,6 +4,8 @@
 returns a complete result with every rubric item scored and a reason: an unreadable zip or a
 missing lib/ scores 0 everywhere with that reason; a hang, crash or exit costs only the cases
 it happened in. Only a fault of the harness itself is raised, after its result is written.
+Before anything else, a full grade refuses (SecretsExposed, nothing written) where student
+code could read the expected values (exposure.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from autograder.checks.plugin import CaseResult, case_sides, result_order, run_c
 from autograder.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.execute import execute_notebook
+from autograder.exposure import guard_secrets, trust_note
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook_items import TrainingEvidence, score_filters, score_inline_answer, score_training
@@ -199,17 +202,20 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
     `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
     the submission is unpacked.
+    Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden
+    fixtures (a weaker confinement than `namespace` with readable files; see exposure.py).
     """
     started = time.monotonic()
+    exposure = guard_secrets(fixtures_dir, public_only)
     rubric = load_rubric()
     limits = limits or Limits.from_rubric(rubric.raw["worker"])
     out_dir = Path(out_dir) if out_dir is not None else Path("graded") / student_id_for(path)
     cases = load_cases(fixtures_dir, public_only)
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-intake-"))
-    notes: list[str] = []
+    notes: list[str] = [note for note in [trust_note(exposure)] if note]
     printed, printed_bytes = "", 0
     metadata = {"harness_version": __version__, "fixtures_manifest_sha256": manifest_digest(fixtures_dir),
-                "python": platform.python_version(), "numpy": np.__version__}
+                "python": platform.python_version(), "numpy": np.__version__, "secrets_check": exposure.metadata()}
     harness_fault: Exception | None = None
     notebook_scores: dict[str, ItemScore] = {}
     pdf_checks: list[Consistency] = []
@@ -230,7 +236,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
             metadata["submission_sha256"] = submission.sha256
             if write_fingerprint:
                 code_lines = _code_lines(submission.root, out_dir)
-            secret = [*SECRET_PATHS, out_dir.resolve(), Path(path).resolve(), *hidden]
+            secret = [*SECRET_PATHS, Path(fixtures_dir).resolve(), out_dir.resolve(), Path(path).resolve(), *hidden]
             with Worker(submission.root, limits, hidden=secret) as worker:
                 worker.start()  # a failure is remembered and ends every case with its reason
                 metadata["worker_start_seconds"] = round(worker.start_seconds, 3)

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.confinement import available_mode
 from autograder.grading import grade_submission
 from autograder.intake import input_digest
-from conftest import harness_digest
+from conftest import harness_digest, need_mode
 from corpus import CASES, NOTEBOOK_ITEMS
 from processes import no_survivors, survivors
 from submissions import CODE_ITEMS, RESULT_TESTS, item_tags, quick_limits
@@ -68,8 +67,8 @@ def _complete(out_dir: Path) -> dict:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_hostile_submission(case, tmp_path):
-    if case.confined_only and available_mode() == "none":
-        pytest.skip("destructive outside a sandbox; the grader is not root here")
+    if case.confined_only:
+        need_mode("user")  # destructive outside a sandbox
     submission = case.build(tmp_path / "in" / "hostile")
     harness_before, input_before = harness_digest(), input_digest(submission)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
