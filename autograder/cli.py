@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 from autograder import REPO_ROOT, __version__
+from autograder.baseline import Baseline, BaselineError, default_baseline, load_baseline
 from autograder.batch import run_batch
 from autograder.confinement import REQUIRE_VARIABLE, SECRET_PATHS, available_mode, explain_mode, unmet_requirement
 from autograder.execute import run_unit_checks
 from autograder.exposure import SecretsExposed, guard_secrets
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
+from autograder.grading_log import GRADING_LOG
 from autograder.gradescope import build_bundle
 from autograder.handout import build_handout, leaks
 from autograder.manual import merge_manual
@@ -100,15 +102,21 @@ def _check_data(folder: Path | None, needed: bool) -> None:
         raise UsageError(f"--data {folder}: missing {', '.join(missing)}")
 
 
+def _baseline(path: Path | None) -> Baseline:
+    """--baseline's handout, or ours; read before any grading so a bad path stops nothing half-done."""
+    return load_baseline(path) if path is not None else default_baseline()
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise FileNotFoundError(f"{args.path}: no such file or folder")
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
+    baseline = _baseline(args.baseline)
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
-                                           execute=args.execute, quick=args.quick)
+                                           execute=args.execute, quick=args.quick, baseline=baseline)
     except HarnessError as exc:
         print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
         return 3
@@ -122,8 +130,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
+    baseline = _baseline(args.baseline)
     entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick)
+                               execute=args.execute, quick=args.quick, baseline=baseline)
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
@@ -134,6 +143,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
           f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
     pairs = read_pairs(args.out / PAIRS)
     print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
+    logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
+    if logged:
+        print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
+              f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}" + (" ..." if len(logged) > 5 else ""))
     return 3 if counts["harness fault"] else 0
 
 
@@ -194,7 +207,7 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
-    findings = extract(read_notebook(notebook), notebook)
+    findings = extract(read_notebook(notebook), notebook, default_baseline().text)
     if not findings.has_outputs:
         raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
     output = args.output or notebook.with_name("problem_2_solution.pdf")
@@ -221,6 +234,11 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
         print(f"skipped: {problem}", file=sys.stderr)
     print(f"merged {merged} score(s) into {args.graded}")
     return 1 if problems else 0
+
+
+BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
+                 "notebook's text is never taken for an answer, and its lib/cnn lines count for no one in the "
+                 "similarity check")
 
 
 class UsageError(ValueError):
@@ -277,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the notebook headless (confined, in a scratch copy) and grade the executed copy")
     grade.add_argument("--quick", action="store_true",
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
+    grade.add_argument("--baseline", type=Path, metavar="HANDOUT", help=BASELINE_HELP)
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -294,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--execute", action="store_true", help="as for grade")
     batch.add_argument("--quick", action="store_true", help="as for grade")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    batch.add_argument("--baseline", type=Path, metavar="HANDOUT",
+                       help=BASELINE_HELP + "; changing it regrades every submission")
     batch.set_defaults(run=_cmd_batch)
 
     handout = commands.add_parser(
@@ -383,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, RegionError, RubricError, FileNotFoundError, UsageError, NotebookError, ValueError) as exc:
+    except (FixtureError, RegionError, RubricError, BaselineError, FileNotFoundError, UsageError, NotebookError,
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SecretsExposed as exc:

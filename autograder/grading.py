@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from autograder import REPO_ROOT, __version__
+from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import CaseResult, case_sides, result_order, run_checks
 from autograder.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.execute import execute_notebook
 from autograder.exposure import guard_secrets, trust_note
+from autograder.grading_log import captured, write_log
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook_items import TrainingEvidence, score_filters, score_inline_answer, score_training
@@ -133,7 +135,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
 
 def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
                     execute: bool, quick: bool, secret: list[Path], notes: list[str],
-                    checks: list[Consistency]) -> dict[str, ItemScore]:
+                    checks: list[Consistency], baseline: Baseline) -> dict[str, ItemScore]:
     """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
@@ -160,7 +162,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
-                findings = extract(read_notebook(source), source)
+                findings = extract(read_notebook(source), source, baseline.text)
                 checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
                 if not findings.has_outputs:
@@ -179,11 +181,11 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     return scores
 
 
-def _code_lines(root: Path, out_dir: Path) -> list[str] | None:
-    """The submission's normalised lib/cnn lines; on a fault, None and the trace beside the results
-    (the grade stands; only this submission's similarity comparison is lost)."""
+def _code_lines(root: Path, out_dir: Path, baseline: Baseline) -> list[str] | None:
+    """The submission's own normalised lib/cnn lines (the baseline's left out); on a fault, None and
+    the trace beside the results (the grade stands; only this submission's similarity comparison is lost)."""
     try:
-        return fingerprint(root)["code"]
+        return fingerprint(root, baseline.code)["code"]
     except Exception:  # noqa: BLE001
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "fingerprint_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
@@ -193,7 +195,8 @@ def _code_lines(root: Path, out_dir: Path) -> list[str] | None:
 def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,
                      fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
                      limits: Limits | None = None, data_dir: Path | None = None, execute: bool = False,
-                     quick: bool = False, write_fingerprint: bool = False) -> tuple[GradeResult, Path]:
+                     quick: bool = False, write_fingerprint: bool = False,
+                     baseline: Baseline | None = None) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
@@ -204,7 +207,27 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     the submission is unpacked.
     Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden
     fixtures (a weaker confinement than `namespace` with readable files; see exposure.py).
+    `baseline`: the handout students received (default: our student template), whose text is never
+    the student's answer and whose lib/cnn lines count for no one in the similarity check.
+    Warnings that libraries log or raise meanwhile (a broken PDF, an old notebook) go to
+    OUT/grading.log, not to the terminal.
     """
+    with captured() as log:
+        result, out_dir, harness_fault = _grade(path, out_dir, public_only, fixtures_dir, hidden, limits, data_dir,
+                                                execute, quick, write_fingerprint, baseline or default_baseline())
+    try:
+        write_log(out_dir, log, f"warnings while grading {Path(path).name} (cnn-grader {__version__})")
+    except OSError:  # the results were written; a log that cannot be is no reason to fail the grade
+        pass
+    if harness_fault is not None:
+        raise HarnessError(f"grading {path} failed inside the harness: {harness_fault}") from harness_fault
+    return result, out_dir
+
+
+def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Path, hidden: list[Path],
+           limits: Limits | None, data_dir: Path | None, execute: bool, quick: bool, write_fingerprint: bool,
+           baseline: Baseline) -> tuple[GradeResult, Path, Exception | None]:
+    """`grade_submission` without the log: the result, the output folder, and the harness's own fault."""
     started = time.monotonic()
     exposure = guard_secrets(fixtures_dir, public_only)
     rubric = load_rubric()
@@ -215,7 +238,8 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     notes: list[str] = [note for note in [trust_note(exposure)] if note]
     printed, printed_bytes = "", 0
     metadata = {"harness_version": __version__, "fixtures_manifest_sha256": manifest_digest(fixtures_dir),
-                "python": platform.python_version(), "numpy": np.__version__, "secrets_check": exposure.metadata()}
+                "python": platform.python_version(), "numpy": np.__version__, "secrets_check": exposure.metadata(),
+                "baseline": baseline.label, "baseline_sha256": baseline.digest}
     harness_fault: Exception | None = None
     notebook_scores: dict[str, ItemScore] = {}
     pdf_checks: list[Consistency] = []
@@ -235,7 +259,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
             notes += submission.notes
             metadata["submission_sha256"] = submission.sha256
             if write_fingerprint:
-                code_lines = _code_lines(submission.root, out_dir)
+                code_lines = _code_lines(submission.root, out_dir, baseline)
             secret = [*SECRET_PATHS, Path(fixtures_dir).resolve(), out_dir.resolve(), Path(path).resolve(), *hidden]
             with Worker(submission.root, limits, hidden=secret) as worker:
                 worker.start()  # a failure is remembered and ends every case with its reason
@@ -247,7 +271,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
                 try:
                     notebook_scores = _grade_notebook(submission, worker, rubric, out_dir, data_dir, execute, quick,
-                                                      secret, notes, pdf_checks)
+                                                      secret, notes, pdf_checks, baseline)
                 except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
                     harness_fault = harness_fault or exc
                     missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
@@ -264,9 +288,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     if code_lines is not None:
         answer = next((item.extra.get("answer", "") for item in items if item.item.id == "inline_answer"), "")
         write_atomically(out_dir / FINGERPRINT, json.dumps({"code": code_lines, "answer": answer}) + "\n")
-    if harness_fault is not None:
-        raise HarnessError(f"grading {path} failed inside the harness: {harness_fault}") from harness_fault
-    return result, out_dir
+    return result, out_dir, harness_fault
 
 
 def summary(result: GradeResult, out_dir: Path) -> str:
