@@ -107,7 +107,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     _check_data(args.data, needed=args.execute)
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
-                                           execute=args.execute, quick=args.quick)
+                                           execute=args.execute, quick=args.quick, replay=not args.no_replay)
     except HarnessError as exc:
         print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
         return 3
@@ -122,7 +122,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
     entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick)
+                               execute=args.execute, quick=args.quick, replay=not args.no_replay)
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the notebook headless (confined, in a scratch copy) and grade the executed copy")
     grade.add_argument("--quick", action="store_true",
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
+    grade.add_argument("--no-replay", action="store_true",
+                       help="with --data and no saved weights: do not re-run the training cell to check that the "
+                            "code prints the notebook's log (it takes up to [training] replay_seconds)")
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -267,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--data", type=Path, metavar="DIR", help="as for grade")
     batch.add_argument("--execute", action="store_true", help="as for grade")
     batch.add_argument("--quick", action="store_true", help="as for grade")
+    batch.add_argument("--no-replay", action="store_true", help="as for grade (faster batches)")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     batch.set_defaults(run=_cmd_batch)
 
