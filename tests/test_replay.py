@@ -260,6 +260,23 @@ def test_the_honest_notebook_is_reproduced(submission, data):
 
 
 @pytest.mark.slow
+def test_an_untagged_notebook_is_replayed_by_its_content(submission, data):
+    """As the official handout's notebooks are: no tags, so the download cell and the training cell
+    are found by what they contain, and the settings cell is plain code that runs as written."""
+    def untag(notebook):
+        for cell in notebook.cells:
+            cell.metadata.pop("tags", None)
+
+    path = _edit(submission, untag)
+    notebook = nbformat.read(str(path), as_version=4)
+    training = extract(notebook, path).training_cell
+    assert "train_net(" in notebook.cells[training].source
+    replay = _replay(submission, data)
+    assert replay.status == "reproduced", replay.detail
+    assert len(replay.compared) == 3
+
+
+@pytest.mark.slow
 def test_an_edited_loss_is_not_reproduced_and_named(submission, data):
     honest_line = _log(submission)[1]
     edited = f"{honest_line.loss * (1 + 1e-4)!r}"
