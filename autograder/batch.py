@@ -157,6 +157,8 @@ def _flags(document: dict) -> list[str]:
         flags.append(f"accuracy {training['accuracy_source']}")
     if training.get("mismatch"):
         flags.append("accuracy mismatch")
+    if (training.get("replay") or {}).get("status") == "not reproduced":
+        flags.append("log not reproduced")
     if training.get("architecture_violation"):
         flags.append("architecture violation")
     if tests.get("pdf_consistency", {}).get("status") == "failed":

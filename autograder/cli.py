@@ -116,7 +116,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
-                                           execute=args.execute, quick=args.quick, baseline=baseline)
+                                           execute=args.execute, quick=args.quick, baseline=baseline,
+                                           replay=not args.no_replay)
     except HarnessError as exc:
         print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
         return 3
@@ -132,7 +133,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     _check_data(args.data, needed=args.execute)
     baseline = _baseline(args.baseline)
     entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick, baseline=baseline)
+                               execute=args.execute, quick=args.quick, baseline=baseline,
+                               replay=not args.no_replay)
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
@@ -296,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quick", action="store_true",
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
     grade.add_argument("--baseline", type=Path, metavar="HANDOUT", help=BASELINE_HELP)
+    grade.add_argument("--no-replay", action="store_true",
+                       help="with --data and no saved weights: do not re-run the training cell to check that the "
+                            "code prints the notebook's log (it takes up to [training] replay_seconds)")
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -312,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--data", type=Path, metavar="DIR", help="as for grade")
     batch.add_argument("--execute", action="store_true", help="as for grade")
     batch.add_argument("--quick", action="store_true", help="as for grade")
+    batch.add_argument("--no-replay", action="store_true", help="as for grade (faster batches)")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     batch.add_argument("--baseline", type=Path, metavar="HANDOUT",
                        help=BASELINE_HELP + "; changing it regrades every submission")

@@ -36,6 +36,7 @@ from autograder.outcomes import CheckFailed, HarnessFault, Outcome, StudentExcep
 from autograder.notebook_items import answer_text
 from autograder.pdf import SECTIONS, build_pdf
 from autograder.pdf_check import Consistency, compare
+from autograder.replay import annotate, replay_log
 from autograder.report import GradeResult, terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
@@ -135,7 +136,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
 
 def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
                     execute: bool, quick: bool, secret: list[Path], notes: list[str],
-                    checks: list[Consistency], baseline: Baseline) -> dict[str, ItemScore]:
+                    checks: list[Consistency], baseline: Baseline, replay: bool = True) -> dict[str, ItemScore]:
     """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
@@ -175,6 +176,9 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     evidence, first_conv_w = _training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
     scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
               "inline_answer": score_inline_answer(rubric, findings)}
+    if replay and weights is None and data_dir is not None and not execute and findings is not None:
+        # No weights to verify: check at least that this code prints this log (autograder/replay.py).
+        scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, data_dir, rubric, secret))
     if unreadable:  # say why first: "no accuracy found" alone would send the student looking in the wrong place
         scores = {item: replace(score, note=f"{unreadable}; {score.note}") if score.score == 0 else score
                   for item, score in scores.items()}
@@ -196,13 +200,15 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
                      fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
                      limits: Limits | None = None, data_dir: Path | None = None, execute: bool = False,
                      quick: bool = False, write_fingerprint: bool = False,
-                     baseline: Baseline | None = None) -> tuple[GradeResult, Path]:
+                     baseline: Baseline | None = None, replay: bool = True) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
     `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
     `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
+    `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
+    its first logged losses are printed again (autograder/replay.py; minutes per submission).
     `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
     the submission is unpacked.
     Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden
@@ -214,7 +220,8 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     """
     with captured() as log:
         result, out_dir, harness_fault = _grade(path, out_dir, public_only, fixtures_dir, hidden, limits, data_dir,
-                                                execute, quick, write_fingerprint, baseline or default_baseline())
+                                                execute, quick, write_fingerprint, baseline or default_baseline(),
+                                                replay)
     try:
         write_log(out_dir, log, f"warnings while grading {Path(path).name} (cnn-grader {__version__})")
     except OSError:  # the results were written; a log that cannot be is no reason to fail the grade
@@ -226,7 +233,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
 
 def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Path, hidden: list[Path],
            limits: Limits | None, data_dir: Path | None, execute: bool, quick: bool, write_fingerprint: bool,
-           baseline: Baseline) -> tuple[GradeResult, Path, Exception | None]:
+           baseline: Baseline, replay: bool) -> tuple[GradeResult, Path, Exception | None]:
     """`grade_submission` without the log: the result, the output folder, and the harness's own fault."""
     started = time.monotonic()
     exposure = guard_secrets(fixtures_dir, public_only)
@@ -271,7 +278,7 @@ def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Pa
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
                 try:
                     notebook_scores = _grade_notebook(submission, worker, rubric, out_dir, data_dir, execute, quick,
-                                                      secret, notes, pdf_checks, baseline)
+                                                      secret, notes, pdf_checks, baseline, replay)
                 except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
                     harness_fault = harness_fault or exc
                     missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
