@@ -2,8 +2,8 @@
 
 INPUT holds submission folders and/or zips named by student id, as the course collects them.
 Each is graded by `grade_submission` in a pool of `jobs` processes into OUT/<student id>/. A
-stamp there records what was graded (the input's sha256 and the harness version), so a re-run
-skips submissions that did not change (`force` regrades them). A fault of the harness in one
+stamp there records what was graded (the input's sha256, the harness version and the baseline's
+digest), so a re-run skips submissions that did not change (`force` regrades them). A fault of the harness in one
 submission is written into that student's folder and the batch goes on. At the end
 OUT/gradebook.csv and the class report (class_report.html, .md) are rebuilt from every
 student's results.json.
@@ -23,8 +23,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autograder import __version__
+from autograder import REPO_ROOT, __version__
+from autograder.baseline import Baseline, default_baseline
 from autograder.class_report import build_class_report
+from autograder.exposure import guard_secrets
 from autograder.intake import input_digest, student_id_for
 from autograder.report import write_atomically
 from autograder.rubric import load_rubric
@@ -64,8 +66,8 @@ def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
     return entries, notes
 
 
-def _stamp(source: Path) -> str:
-    return f"{input_digest(source)} {__version__}"
+def _stamp(source: Path, baseline: Baseline) -> str:
+    return f"{input_digest(source)} {__version__} {baseline.digest}"
 
 
 def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float | None, str]:
@@ -85,7 +87,7 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float |
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
         return "harness fault", None, trace.strip().splitlines()[-1]
-    (out_dir / STAMP).write_text(_stamp(source), encoding="utf-8")
+    (out_dir / STAMP).write_text(_stamp(source, options["baseline"]), encoding="utf-8")
     return status, score, detail
 
 
@@ -102,15 +104,22 @@ def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
 
 
 def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
-              **options) -> tuple[list[BatchEntry], list[str]]:
-    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv."""
+              baseline: Baseline | None = None, **options) -> tuple[list[BatchEntry], list[str]]:
+    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv. `baseline`: the handout
+    the class received (default: our student template); a submission graded against another is regraded.
+
+    Raises SecretsExposed up front, before anything is graded or written, where the worker could read
+    the hidden fixtures: one error for the class, not one harness fault per student.
+    """
+    guard_secrets(options.get("fixtures_dir", REPO_ROOT / "fixtures"), options.get("public_only", False))
     entries, notes = discover(input_dir)
-    options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()])
+    baseline = baseline or default_baseline()
+    options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()], baseline=baseline)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = []
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
-        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source):
+        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source, baseline):
             entry.status = "unchanged"
         else:
             todo.append(entry)
@@ -137,12 +146,10 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
 
 def _flags(document: dict) -> list[str]:
     flags = []
-    tests = {t["tags"][0]: t for t in document.get("tests", []) if t.get("tags")}
-    for test in tests.values():
-        for case in test.get("extra_data", {}).get("cases", []):
-            if case.get("outcome") == "timed out":
-                flags.append("timed out")
-                break
+    every = [t for t in document.get("tests", []) if t.get("tags")]  # an item with components has several
+    tests = {t["tags"][0]: t for t in every}
+    if any(case.get("outcome") == "timed out" for t in every for case in t.get("extra_data", {}).get("cases", [])):
+        flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
     training = tests.get("training", {}).get("extra_data", {})
@@ -150,12 +157,13 @@ def _flags(document: dict) -> list[str]:
         flags.append(f"accuracy {training['accuracy_source']}")
     if training.get("mismatch"):
         flags.append("accuracy mismatch")
+    if (training.get("replay") or {}).get("status") == "not reproduced":
+        flags.append("log not reproduced")
     if training.get("architecture_violation"):
         flags.append("architecture violation")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
-    if any(case.get("outcome") == "harness fault" for t in tests.values()
-           for case in t.get("extra_data", {}).get("cases", [])):
+    if any(case.get("outcome") == "harness fault" for t in every for case in t.get("extra_data", {}).get("cases", [])):
         flags.append("harness fault")
     return sorted(set(flags), key=flags.index)
 
@@ -172,7 +180,10 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
         results = out_dir / entry.student_id / "results.json"
         if results.is_file():
             document = json.loads(results.read_text(encoding="utf-8"))
-            points = {t["tags"][0]: t["score"] for t in document["tests"] if t.get("tags")}
+            points: dict[str, float] = {}  # an item's points: the sum of its tests (one per component)
+            for test in document["tests"]:
+                if test.get("tags"):
+                    points[test["tags"][0]] = round(points.get(test["tags"][0], 0.0) + test["score"], 2)
             flags = _flags(document) + similar.get(entry.student_id, [])
             if entry.status == "harness fault" and "harness fault" not in flags:
                 flags.append("harness fault")

@@ -2,8 +2,10 @@
 
 Read from the batch's own files (gradebook.csv and every results.json), so it can be rebuilt at
 any time: the score distribution (a histogram, PNG by matplotlib, embedded in the page), each
-item's mean and pass rate, the most common failure reasons per item with their counts, and the
-flagged submissions with links to their feedback.
+item's mean and pass rate, the most common failure reasons per item with their counts, the
+failure patterns across the class (how many students fail exactly the cases with padding 0 in
+conv backward's dimg, ...: counted from the pattern codes in results.json, never from prose),
+and the flagged submissions with links to their feedback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from autograder.rubric import load_rubric  # noqa: E402
+from autograder.attributes import SIDE_TEXT  # noqa: E402
+from autograder.diagnosis import split_code  # noqa: E402
+from autograder.rubric import Rubric, load_rubric  # noqa: E402
 from autograder.similarity import PAIRS, groups, read_pairs  # noqa: E402
 
 
@@ -53,6 +57,29 @@ def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
                 reasons.setdefault(item, Counter())[short] += 1
     return reasons
 
+
+def _patterns(documents: dict[str, dict]) -> dict[str, list[str]]:
+    """Pattern code -> the students whose feedback names it, most frequent first."""
+    found: dict[str, set[str]] = {}
+    for student, document in documents.items():
+        for test in document.get("tests", []):
+            for code in test.get("extra_data", {}).get("patterns", []) or []:
+                found.setdefault(str(code), set()).add(student)
+    return {code: sorted(found[code]) for code in sorted(found, key=lambda c: (-len(found[c]), c))}
+
+
+def pattern_text(code: str, rubric: Rubric) -> str:
+    """A pattern code in words: "padding 0 in ConvLayer2D.backward (dimg, dW, db), dimg"."""
+    item_id, component, side = split_code(code)
+    try:
+        title = rubric.item(item_id).title
+    except KeyError:
+        title = item_id
+    return f"{SIDE_TEXT.get(side, side)} in {title}" + (f", {component}" if component else "")
+
+
+_PATTERN_NOTE = ("Students whose failing cases of a part are exactly the cases with one attribute (and whose "
+                 "passing cases all lack it): the bug is tied to that attribute.")
 
 _SIMILAR_NOTE = ("Submissions whose own lib/cnn code (template lines removed; names, comments and spacing "
                  "ignored) or inline answers are near-identical: first as groups, then pair by pair, most alike "
@@ -86,6 +113,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
         passed = sum(1 for value in points if value >= item.points)
         items.append((item, mean, passed, len(points)))
     reasons = _failure_reasons(documents)
+    patterns = _patterns(documents)
     flagged = [row for row in rows if row["flags"] or row["status"] != "graded"]
     png = _histogram(totals, rubric.total)
 
@@ -99,6 +127,9 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
         if reasons.get(item.id):
             common = ", ".join(f"{reason} ({count})" for reason, count in reasons[item.id].most_common(3))
             markdown.append(f"- **{item.id}**: {common}")
+    markdown += ["", "## Failure patterns", "", _PATTERN_NOTE, ""]
+    markdown += [f"- {pattern_text(code, rubric)}: {len(who)} student{'' if len(who) == 1 else 's'} ("
+                 + ", ".join(map(_markdown_link, who)) + f") `{code}`" for code, who in patterns.items()] or ["none"]
     pairs = read_pairs(out_dir / PAIRS)
     alike_groups, shown = groups(pairs), rubric.raw["similarity"]["report_pairs"]
     markdown += ["", "## Similar submissions", "", _SIMILAR_NOTE, ""]
@@ -131,6 +162,11 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                      f"<td>{_student_link(pair.second)}</td><td>{pair.score:.2f}</td></tr>"
                      for rank, pair in enumerate(pairs[:shown], 1))
     more = f"<p>{len(pairs) - shown} more pairs in {PAIRS}.</p>" if len(pairs) > shown else ""
+    pattern_rows = "".join(f"<tr class='pattern'><td>{escape(pattern_text(code, rubric))}</td><td>{len(who)}</td>"
+                           f"<td>{', '.join(_student_link(s) for s in who)}</td><td><code>{escape(code)}</code></td></tr>"
+                           for code, who in patterns.items())
+    pattern_table = (f"<table id='patterns'><tr><th>pattern</th><th>students</th><th>who</th><th>code</th></tr>"
+                     f"{pattern_rows}</table>" if patterns else "<p>None.</p>")
     similar = (f"<table id='groups'><tr><th>what</th><th>submissions</th><th>pairs at least</th><th>who</th></tr>"
                f"{similar}</table><details><summary>Pair by pair, most alike first ({len(pairs)})</summary>"
                f"<table id='similar'><tr><th>rank</th><th>what</th><th>student</th><th>student</th>"
@@ -143,6 +179,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#
 <p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; {len(flagged)} flagged.</p>
 <img id="scores" alt="score distribution" src="data:image/png;base64,{base64.b64encode(png).decode()}">
 <h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th><th>most common failures (cases)</th></tr>{table}</table>
+<h2>Failure patterns</h2><p>{escape(_PATTERN_NOTE)}</p>{pattern_table}
 <h2>Similar submissions</h2><p>{escape(_SIMILAR_NOTE)}</p>{similar}
 <h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>{students}</table>
 </body></html>

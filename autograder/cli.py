@@ -16,9 +16,14 @@ from typing import Iterator
 # Module level: only what the student commands (`check`, `pdf`) need, all of it in the handout.
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, __version__
+from autograder.baseline import Baseline, default_baseline, load_baseline
+from autograder.confinement import REQUIRE_VARIABLE
+from autograder.exposure import SecretsExposed
 from autograder.fixtures import FixtureError
 from autograder.grading import HarnessError, grade_submission, summary
+from autograder.grading_log import GRADING_LOG
 from autograder.notebook import extract, read_notebook
+from autograder.rubric import load_rubric
 from autograder.notebook_items import answer_text
 from autograder.pdf import build_pdf
 
@@ -112,15 +117,22 @@ def _check_data(folder: Path | None, needed: bool) -> None:
         raise UsageError(f"--data {folder}: missing {', '.join(missing)}")
 
 
+def _baseline(path: Path | None) -> Baseline:
+    """--baseline's handout, or ours; read before any grading so a bad path stops nothing half-done."""
+    return load_baseline(path) if path is not None else default_baseline()
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise FileNotFoundError(f"{args.path}: no such file or folder")
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
+    baseline = _baseline(args.baseline)
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
-                                           execute=args.execute, quick=args.quick)
+                                           execute=args.execute, quick=args.quick, baseline=baseline,
+                                           replay=not args.no_replay)
     except HarnessError as exc:
         print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
         return 3
@@ -137,8 +149,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
+    baseline = _baseline(args.baseline)
     entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick)
+                               execute=args.execute, quick=args.quick, baseline=baseline,
+                               replay=not args.no_replay)
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
@@ -149,7 +163,31 @@ def _cmd_batch(args: argparse.Namespace) -> int:
           f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
     pairs = read_pairs(args.out / PAIRS)
     print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
+    logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
+    if logged:
+        print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
+              f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}" + (" ..." if len(logged) > 5 else ""))
     return 3 if counts["harness fault"] else 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from autograder.confinement import available_mode, explain_mode, unmet_requirement  # in the handout
+    from autograder.exposure import guard_secrets
+    mode = available_mode()
+    print("How student code can be confined here (strongest first):")
+    print("\n".join(f"  {line}" for line in explain_mode().splitlines()))
+    print(f"mode used: {mode}")
+    try:
+        exposure = guard_secrets(DEFAULT_FIXTURES)
+        print(f"hidden fixtures: a full grade may run here ({exposure.checked} secret file(s) checked, "
+              f"{len(exposure.readable)} readable by the worker, in {exposure.seconds:.3f} s)")
+    except SecretsExposed as exc:
+        print(f"hidden fixtures: a full grade would be refused here:\n{exc}")
+    unmet = unmet_requirement(args.require)
+    if unmet:
+        print(f"error: {unmet}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_handout(args: argparse.Namespace) -> int:
@@ -179,10 +217,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
     print(summary(result, out_dir))
     code = [item for item in result.items if item.item.kind == "code"]
-    failing = sum(1 for item in code for case in item.cases if not case.outcome.passed)
-    print("\nNot checked here: the hidden cases (staff run them on random shapes, strides, padding and pools), "
-          "your accuracy on the validation data, and your inline answer (staff read it).")
-    print("All public cases pass." if not failing else f"{failing} public case(s) fail: see {out_dir / 'feedback.md'}")
+    runs = {(item.item.id, case.case) for item in code for case in item.cases}
+    failing = {(item.item.id, case.case) for item in code for case in item.cases if not case.outcome.passed}
+    print(f"\nThe notebook's public cases and the fixed checks: {len(runs) - len(failing)} of {len(runs)} pass. "
+          "They earn no points by themselves: the code items' points come from hidden cases, which staff run "
+          f"on {load_rubric().hidden_cases_text()}. Test your layers on such inputs before you submit.")
+    print("Not checked here: the hidden cases, your accuracy on the validation data, and your inline answer "
+          "(staff read it).")
+    print("All public cases pass." if not failing else f"{len(failing)} public case(s) or check(s) fail: see "
+                                                       f"{out_dir / 'feedback.md'}")
     return 0 if not failing else 1
 
 
@@ -190,7 +233,7 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
-    findings = extract(read_notebook(notebook), notebook)
+    findings = extract(read_notebook(notebook), notebook, default_baseline().text)
     if not findings.has_outputs:
         raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
     output = args.output or notebook.with_name("problem_2_solution.pdf")
@@ -221,6 +264,11 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
         print(f"skipped: {problem}", file=sys.stderr)
     print(f"merged {merged} score(s) into {args.graded}")
     return 1 if problems else 0
+
+
+BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
+                 "notebook's text is never taken for an answer, and its lib/cnn lines count for no one in the "
+                 "similarity check")
 
 
 class UsageError(ValueError):
@@ -254,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "analytic gradients disagree with central differences.")
     fixtures.add_argument("--seed", type=int, help="seed of the hidden cases (default: the rubric's)")
     fixtures.add_argument("--verify", action="store_true",
-                          help="change nothing; recompute everything and exit 1 on any difference")
+                          help="change nothing; check that the seed draws the stored inputs exactly, recompute "
+                               "every output from them and exit 1 on any difference beyond 1/100 of the grading "
+                               "tolerance (sizes and max-pool selections: any difference)")
     fixtures.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")
     fixtures.add_argument("--out", type=Path, default=DEFAULT_FIXTURES, help="default: %(default)s")
     fixtures.set_defaults(run=_cmd_fixtures)
@@ -275,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the notebook headless (confined, in a scratch copy) and grade the executed copy")
     grade.add_argument("--quick", action="store_true",
                        help="with --execute: override the notebook's parameters cell for a short smoke run")
+    grade.add_argument("--baseline", type=Path, metavar="HANDOUT", help=BASELINE_HELP)
+    grade.add_argument("--no-replay", action="store_true",
+                       help="with --data and no saved weights: do not re-run the training cell to check that the "
+                            "code prints the notebook's log (it takes up to [training] replay_seconds)")
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -291,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--data", type=Path, metavar="DIR", help="as for grade")
     batch.add_argument("--execute", action="store_true", help="as for grade")
     batch.add_argument("--quick", action="store_true", help="as for grade")
+    batch.add_argument("--no-replay", action="store_true", help="as for grade (faster batches)")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    batch.add_argument("--baseline", type=Path, metavar="HANDOUT",
+                       help=BASELINE_HELP + "; changing it regrades every submission")
     batch.set_defaults(run=_cmd_batch)
 
     handout = commands.add_parser(
@@ -349,6 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("graded", type=Path, metavar="GRADED_DIR")
     merge.set_defaults(run=_cmd_merge_manual)
 
+    sandbox = commands.add_parser(
+        "sandbox", help="staff: how student code is confined on this machine, and why not more strongly",
+        description="Try each way of confining the worker (namespace, user, none), print which works and, for each "
+                    "that does not, why (the failing step's own words), and whether a full grade would be refused "
+                    "here because the worker could read the hidden fixtures. Exit 1 when the mode is weaker than "
+                    f"--require (default: ${REQUIRE_VARIABLE}, which CI sets to namespace).")
+    sandbox.add_argument("--require", choices=("namespace", "user", "none"),
+                         help=f"the weakest acceptable mode (default: ${REQUIRE_VARIABLE}, if set)")
+    sandbox.set_defaults(run=_cmd_sandbox)
+
     checks = commands.add_parser(
         "notebook-checks", help="run the notebook's own unit-check cells (no data needed)",
         description="Execute, in a real Jupyter kernel and a scratch copy of FOLDER, the notebook's cells before "
@@ -362,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault."""
+    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault,
+    4 when grading is refused because student code could read the expected values."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -370,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, FileNotFoundError, ValueError) as exc:  # RegionError, RubricError, NotebookError, UsageError too
+    except (FixtureError, FileNotFoundError, ValueError) as exc:  # RegionError, RubricError, NotebookError,
+        # BaselineError and UsageError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SecretsExposed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4

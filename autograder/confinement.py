@@ -15,11 +15,16 @@ Three modes, the strongest that works on this machine is chosen once per process
   loopback device that is down), and through `setpriv`, which switches to a user id of the
   worker's own (WORKER_IDS) with no capabilities and no new privileges.
 - `user` (root, but no namespaces, as in a plain container): the worker switches to a user id
-  of its own; hidden paths are protected by their permissions only.
+  of its own; hidden paths are protected by their permissions only (a full grade is refused
+  while they are readable by other users: exposure.py).
 - `none` (the grader is not root, as in a student's self-check): same user; there is nothing
-  secret to hide in a handout, which holds public fixtures only.
+  secret to hide in a handout, which holds public fixtures only (a full grade with hidden
+  fixtures is refused: exposure.py).
 
-Resource limits apply in every mode.
+Resource limits apply in every mode. Each probe keeps the reason it failed (the failing step's
+own words), so that a weaker mode than expected can be explained (`grade.py sandbox`), and
+`readable_by_worker` tells which files the worker's user could read, for the refusal to grade
+with exposed fixtures (exposure.py).
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from autograder import REPO_ROOT
 
@@ -54,6 +61,13 @@ _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _UNSHARE, _SETPRIV = "/usr/bin/unshare", "/usr/bin/setpriv"
+#: The modes, weakest first.
+MODES = ("none", "user", "namespace")
+#: Caps the mode ("user" or "none"): to see how the grader behaves without namespaces, as the tests do.
+#: It never raises the mode above what works.
+CAP_VARIABLE = "CNN_GRADER_CONFINEMENT"
+#: Set by CI: the tests and `grade.py sandbox` fail, with the probes' reasons, when the mode here is weaker.
+REQUIRE_VARIABLE = "CNN_GRADER_REQUIRE_CONFINEMENT"
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the parent: nothing to load after fork
 
 
@@ -107,15 +121,20 @@ class Confinement:
                 "--bounding-set=-all", "--no-new-privs", "--", *argv]
 
     def __call__(self) -> None:
-        """The preexec function: runs in the child after fork, before exec; raises on failure."""
-        if self.mode == "namespace":
-            self._private_view()  # the user switch follows in `command`, after the PID namespace
-        elif self.ids is not None:
-            os.setgroups([])
-            os.setgid(self.ids[1])
-            os.setuid(self.ids[0])
-        for which, value in self.rlimits:
-            resource.setrlimit(which, (value, value))
+        """The preexec function: runs in the child after fork, before exec; raises on failure, after
+        writing why to the child's stderr (subprocess keeps only "Exception occurred in preexec_fn")."""
+        try:
+            if self.mode == "namespace":
+                self._private_view()  # the user switch follows in `command`, after the PID namespace
+            elif self.ids is not None:
+                os.setgroups([])
+                os.setgid(self.ids[1])
+                os.setuid(self.ids[0])
+            for which, value in self.rlimits:
+                resource.setrlimit(which, (value, value))
+        except BaseException as exc:
+            os.write(2, f"confining the process ({self.mode}) failed: {type(exc).__name__}: {exc}\n".encode())
+            raise
 
     def _private_view(self) -> None:
         _check(_LIBC.unshare(_CLONE_NEWNS), "unshare")
@@ -171,30 +190,157 @@ def _unprivileged_ids() -> tuple[int, int]:
     return number, number
 
 
-def _probe(confinement: Confinement) -> bool:
-    """Can a process confined this way start Python and import numpy?"""
-    if confinement.mode == "namespace" and not (os.access(_UNSHARE, os.X_OK) and os.access(_SETPRIV, os.X_OK)):
-        return False
-    try:
-        result = subprocess.run(confinement.command([sys.executable, "-I", "-c", "import numpy"]),
-                                preexec_fn=confinement, capture_output=True, timeout=60, cwd="/")
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return result.returncode == 0
+class ConfinementError(ValueError):
+    """A confinement setting that makes no sense, or a check of the worker's view that could not run."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether a mode worked on this machine and, when it did not, why, in the failing step's words."""
+
+    mode: str
+    works: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """One line for people: `namespace: works (0.16 s)` or `user: fails: <why>`."""
+        timing = f" ({self.seconds:.2f} s)" if self.seconds else ""
+        return f"{self.mode}: works{timing}" if self.works else f"{self.mode}: fails{timing}: {self.detail}"
+
+
+def _mode_named(name: str, variable: str) -> str:
+    if name not in MODES:
+        raise ConfinementError(f"{variable}={name!r}: expected one of {', '.join(MODES)}")
+    return name
+
+
+def _tail(data: bytes, limit: int = 1500) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return ("…" + text[-limit:]) if len(text) > limit else text
+
+
+def _probe(confinement: Confinement) -> Probe:
+    """Can a process confined this way start Python and import numpy? If not, the reason."""
+    started = time.monotonic()
+
+    def outcome(works: bool, detail: str = "") -> Probe:
+        return Probe(confinement.mode, works, detail, time.monotonic() - started)
+
+    if confinement.mode == "namespace":
+        missing = [tool for tool in (_UNSHARE, _SETPRIV) if not os.access(tool, os.X_OK)]
+        if missing:
+            return outcome(False, f"{' and '.join(missing)} not found (Debian: apt-get install util-linux)")
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: it survives a failed start
+        try:
+            result = subprocess.run(confinement.command([sys.executable, "-I", "-c", "import numpy"]),
+                                    preexec_fn=confinement, stdout=subprocess.DEVNULL, stderr=errors, timeout=60,
+                                    cwd="/")
+        except subprocess.TimeoutExpired:
+            return outcome(False, "the probe did not finish within 60 s")
+        except (OSError, subprocess.SubprocessError) as exc:
+            errors.seek(0)
+            return outcome(False, _tail(errors.read()) or f"{type(exc).__name__}: {exc}")
+        if result.returncode == 0:
+            return outcome(True)
+        errors.seek(0)
+        said = _tail(errors.read())
+        return outcome(False, f"`python -c 'import numpy'` confined this way exited with status {result.returncode}"
+                              + (f": {said}" if said else ""))
+
+
+def mode_cap() -> str:
+    """The strongest mode allowed by CAP_VARIABLE (default: namespace, no cap)."""
+    return _mode_named(os.environ.get(CAP_VARIABLE) or "namespace", CAP_VARIABLE)
 
 
 @lru_cache(maxsize=None)
-def available_mode() -> str:
-    """The strongest mode that works here; probed once per process."""
+def probes() -> tuple[Probe, ...]:
+    """Each mode, strongest first, as tried here up to the first that works; probed once per process."""
+    cap = mode_cap()
+    results = [Probe(mode, False, f"{CAP_VARIABLE}={cap} allows {cap} at most")
+               for mode in MODES[:MODES.index(cap):-1]]
     if os.geteuid() != 0:
-        return "none"
-    with tempfile.TemporaryDirectory(prefix="cnn-grader-probe-") as folder:
-        if _probe(Confinement("namespace", root=folder, readable=tuple(map(str, interpreter_paths())),
-                              ids=_unprivileged_ids())):
-            return "namespace"
-    if _probe(Confinement("user", ids=_unprivileged_ids())):
-        return "user"
-    return "none"
+        reason = f"the grader is not root (user id {os.geteuid()}): the worker runs as the grader's own user"
+        results += [Probe(mode, False, reason) for mode in MODES[MODES.index(cap):0:-1]]
+        return (*results, Probe("none", True))
+    if cap == "namespace":
+        with tempfile.TemporaryDirectory(prefix="cnn-grader-probe-") as folder:
+            results.append(_probe(Confinement("namespace", root=folder, readable=tuple(map(str, interpreter_paths())),
+                                              ids=_unprivileged_ids())))
+        if results[-1].works:
+            return tuple(results)
+    if cap != "none":
+        results.append(_probe(Confinement("user", ids=_unprivileged_ids())))
+        if results[-1].works:
+            return tuple(results)
+    return (*results, Probe("none", True))
+
+
+def available_mode() -> str:
+    """The strongest mode that works here (at most CAP_VARIABLE's); probed once per process."""
+    return next(probe.mode for probe in probes() if probe.works)
+
+
+def explain_mode() -> str:
+    """Why the mode is what it is: one line per mode tried."""
+    return "\n".join(probe.line() for probe in probes())
+
+
+def unmet_requirement(required: str | None = None) -> str | None:
+    """When the mode here is weaker than `required` (default: REQUIRE_VARIABLE, if set), why; else None."""
+    required = required if required is not None else os.environ.get(REQUIRE_VARIABLE, "")
+    if not required:
+        return None
+    _mode_named(required, REQUIRE_VARIABLE)
+    mode = available_mode()
+    if MODES.index(mode) >= MODES.index(required):
+        return None
+    return (f"the worker must be confined in mode {required!r} ({REQUIRE_VARIABLE}), but only {mode!r} works here:\n"
+            + explain_mode())
+
+
+def _self_and_parents(path: Path) -> list[Path]:
+    real = Path(os.path.realpath(path))
+    return [real, *real.parents]
+
+
+_TRY_OPEN = """import os, sys
+for path in sys.stdin.buffer.read().split(b"\\0"):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError:
+        continue
+    sys.stdout.buffer.write(path + b"\\0")
+"""
+
+
+def readable_by_worker(files: Sequence[Path]) -> list[Path]:
+    """Which of `files` the worker's user could read, in the mode used here.
+
+    `namespace`: those under the folders bound into its view (the interpreter, the venv, the
+    harness code); nothing else exists there. `user`: tried for real, by a process switched to a
+    fresh worker user id that opens each file (permission bits, ACLs and whatever else the kernel
+    checks all count). `none`: the worker is the grader's own user, so whatever this process can read.
+    """
+    mode = available_mode()
+    if mode == "namespace":
+        bound = set(interpreter_paths())
+        return [path for path in files if not bound.isdisjoint(_self_and_parents(path))]
+    if mode == "none":
+        return [path for path in files if os.access(path, os.R_OK)]
+    try:
+        result = subprocess.run([sys.executable, "-I", "-S", "-c", _TRY_OPEN],
+                                input=b"\0".join(os.fsencode(path) for path in files),
+                                preexec_fn=Confinement("user", ids=_unprivileged_ids()), capture_output=True,
+                                timeout=120, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfinementError(f"could not test what the worker's user can read: {type(exc).__name__}: {exc}") from None
+    if result.returncode != 0:
+        raise ConfinementError(f"could not test what the worker's user can read: exit status {result.returncode}: "
+                               f"{_tail(result.stderr)}")
+    opened = set(result.stdout.split(b"\0"))
+    return [path for path in files if os.fsencode(path) in opened]
 
 
 def confinement_for(scratch: Path, hidden: list[Path], memory_mb: int, cpu_seconds: int, file_size_mb: int,

@@ -49,7 +49,7 @@ class Execution:
     mode: str = "none"
 
 
-class _ConfinedKernelManager(AsyncKernelManager):
+class ConfinedKernelManager(AsyncKernelManager):
     """A kernel manager whose connection file the confined kernel can read."""
 
     owner: tuple[int, int] | None = None
@@ -67,7 +67,8 @@ class _ConfinedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, *self.owner)
 
 
-def _environment(home: Path) -> dict[str, str]:
+def kernel_environment(home: Path) -> dict[str, str]:
+    """The kernel's environment: the worker's scrubbed one, with inline plots and IPython's files in `home`."""
     return scrubbed_environment(home, MPLBACKEND="module://matplotlib_inline.backend_inline",
                                 MPLCONFIGDIR=str(home / ".matplotlib"), IPYTHONDIR=str(home / ".ipython"))
 
@@ -75,13 +76,13 @@ def _environment(home: Path) -> dict[str, str]:
 def _run(notebook: nbformat.NotebookNode, workdir: Path, scratch: Path, confinement: Confinement,
          timeout: int) -> str:
     """Execute in place; returns "" when every cell ran, else why the run stopped."""
-    kernel = _ConfinedKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel"),
+    kernel = ConfinedKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel"),
                                     connection_file=str(scratch / "kernel.json"))
     kernel.owner, kernel.confinement = confinement.ids, confinement
     client = NotebookClient(notebook, km=kernel, timeout=timeout, allow_errors=True,
                             resources={"metadata": {"path": str(workdir)}})
     try:
-        client.execute(preexec_fn=confinement, env=_environment(workdir), cwd=str(workdir))
+        client.execute(preexec_fn=confinement, env=kernel_environment(workdir), cwd=str(workdir))
         return ""
     except CellTimeoutError:
         return f"a cell ran longer than {timeout} s; the run was stopped there"
@@ -136,8 +137,8 @@ def _cell_text(cell: nbformat.NotebookNode) -> tuple[str, str | None]:
     return "".join(parts), error
 
 
-def _scratch_copy(folder: Path, scratch: Path) -> Path:
-    """The submission's lib/ and top-level Python files, copied for the kernel."""
+def scratch_copy(folder: Path, scratch: Path) -> Path:
+    """The submission's lib/ and top-level Python files, copied for the kernel (never its notebook)."""
     workdir = scratch / "submission"
     shutil.copytree(folder / "lib", workdir / "lib", symlinks=True,  # never follow a link as root
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -153,19 +154,32 @@ def run_unit_checks(folder: Path, notebook_name: str = "Problem_2.ipynb", timeou
     source = nbformat.read(folder / notebook_name, as_version=4)
     selected = unit_check_cells(source)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-run-") as scratch:
-        workdir = _scratch_copy(folder, Path(scratch))
+        workdir = scratch_copy(folder, Path(scratch))
         confinement = confinement_for(Path(scratch), list(hidden), 4096, 600, 64, 256)
         notebook = nbformat.v4.new_notebook(cells=[cell for _, cell in selected], metadata=source.metadata)
         _run(notebook, workdir, Path(scratch), confinement, timeout)
     return [CellRun(section, *_cell_text(cell)) for (section, _), cell in zip(selected, notebook.cells)]
 
 
+def is_download_cell(cell: nbformat.NotebookNode) -> bool:
+    """The cell that runs get_datasets.sh (it needs the network): skipped, data/ is provided instead."""
+    return cell.cell_type == "code" and ("download-data" in cell.metadata.get("tags", [])
+                                         or "get_datasets.sh" in cell.source)
+
+
+def provide_data(workdir: Path, data_dir: Path | None) -> None:
+    """data/ in the kernel's folder, holding copies of the SVHN files found in `data_dir`."""
+    (workdir / "data").mkdir()
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        if data_dir is not None and (Path(data_dir) / name).is_file():
+            shutil.copy2(Path(data_dir) / name, workdir / "data" / name)
+
+
 def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None) -> list[str]:
     """Skip the download cell; with `quick`, inject overrides after the parameters cell."""
     notes = []
     for cell in notebook.cells:
-        if cell.cell_type == "code" and ("download-data" in cell.metadata.get("tags", [])
-                                         or "get_datasets.sh" in cell.source):
+        if is_download_cell(cell):
             cell.source = "# skipped by the grader: get_datasets.sh (data/ is provided)"
             notes.append("the download cell was skipped; data/ was provided by the grader")
     if quick:
@@ -193,11 +207,8 @@ def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-execute-") as scratch_name:
         scratch = Path(scratch_name)
-        workdir = _scratch_copy(folder, scratch)
-        (workdir / "data").mkdir()
-        for name in ("train_32x32.mat", "test_32x32.mat"):
-            if (Path(data_dir) / name).is_file():
-                shutil.copy2(Path(data_dir) / name, workdir / "data" / name)
+        workdir = scratch_copy(folder, scratch)
+        provide_data(workdir, data_dir)
         confinement = confinement_for(scratch, list(hidden), limits["memory_mb"], limits["cpu_seconds"],
                                       limits["file_size_mb"], 256)
         timeout = int(limits["quick_cell_timeout"] if quick else limits["cell_timeout"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import nbformat
 from autograder import REPO_ROOT
 from autograder.regions import find_regions
 from autograder.reproducible_zip import write_zip
+from autograder.rubric import Rubric, load_rubric
 
 PACKAGE = "autograder"
 
@@ -55,8 +57,12 @@ Its first cells download SVHN into `data/` with `get_datasets.sh`.
 
     .venv/bin/python grade.py check
 
-grades your `lib/` on the notebook's public cases, exactly as staff grade it, and prints a table. It does
+runs your `lib/` on the notebook's public cases, exactly as staff run them, and prints a table. It does
 not run the hidden cases, verify your accuracy or read your answer: those happen when staff grade.
+
+## How the code is graded
+
+{grading}
 
 ## Make the PDF
 
@@ -70,6 +76,29 @@ writes `problem_2_solution.pdf` beside the notebook: the training curves, the fi
 
 Run `sh collectSubmission.sh`, rename `assignment1.zip` to `<your student id>.zip` and upload it.
 """
+
+
+def student_readme(rubric: Rubric) -> str:
+    """The student README, with what the hidden cases contain and the part weights read from the rubric."""
+    def parts(item_id: str) -> str:
+        return ", ".join(f"{c.id} {c.points:g}" for c in rubric.item(item_id).components) + \
+            f" of {rubric.item(item_id).points:g} points"
+    bullets = [
+        "**Points come from hidden cases.** The notebook's public cases print their expected answers, so they "
+        "earn no points by themselves; they are run and shown (by `grade.py check` and in your feedback) so you "
+        f"can check your work. Staff also test {rubric.hidden_cases_text()}. Test your layers on such inputs "
+        "before you submit.",
+        f"**Partial credit by part.** ConvLayer2D.backward scores dimg, dW and db separately "
+        f"({parts('conv_backward')}), and TestCNN its layers, initialisation, scores, loss and gradients "
+        f"({parts('test_cnn')}): a bug in one part does not cost the parts that are right. Within a part, each "
+        "hidden case earns an equal share.",
+        "**Feedback that points at the bug.** When some cases fail and others pass, and the failing ones are "
+        "exactly those with one attribute (padding 0, a non-square input, more than one image or channel, a "
+        "kernel larger than 1x1, a stride > 1, a stride that does not divide the input, overlapping pool "
+        "windows), your feedback says so.",
+    ]
+    grading = "\n".join(textwrap.fill(text, 105, initial_indent="- ", subsequent_indent="  ") for text in bullets)
+    return STUDENT_README.format(grading=grading)
 
 
 def _public_manifest(manifest: dict) -> dict:
@@ -157,7 +186,7 @@ def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Pat
     for case in public["cases"]:
         files[f"fixtures/{case['file']}"] = (fixtures / case["file"]).read_bytes()
     files["fixtures/manifest.json"] = (json.dumps(public, indent=1, sort_keys=True) + "\n").encode()
-    files["README.md"] = STUDENT_README.encode()
+    files["README.md"] = student_readme(load_rubric()).encode()
     return files
 
 

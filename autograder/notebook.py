@@ -8,6 +8,7 @@ and copy cells. Nothing here executes anything; images are returned as PNG bytes
 from __future__ import annotations
 
 import base64
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,15 @@ from pathlib import Path
 import nbformat
 
 OFFICIAL_NAME = "Problem_2.ipynb"
-_EPOCH = re.compile(r"\(Epoch\s+(\d+)\s*/\s*(\d+)\)\s*Training Accuracy:\s*([-+0-9.eE]+)\s*(%?)\s*,?\s*"
-                    r"Validation Accuracy:\s*([-+0-9.eE]+)\s*(%?)", re.IGNORECASE)
-_VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(%?)",
-                         re.IGNORECASE)
-_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*([-+0-9.eE]+)\s*(?:#.*)?$", re.MULTILINE)
+# A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_EPOCH = re.compile(r"\(Epoch\s+(\d{1,9})\s*/\s*(\d{1,9})\)\s*Training Accuracy:\s*(" + _NUMBER + r")\s*(%?)\.?\s*,?\s*"
+                    r"Validation Accuracy:\s*(" + _NUMBER + r")\s*(%?)", re.IGNORECASE | re.ASCII)
+_VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*(" + _NUMBER + r")\s*(%?)",
+                         re.IGNORECASE | re.ASCII)
+_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*(" + _NUMBER + r")\s*(?:#.*)?$", re.MULTILINE | re.ASCII)
+_SUBMISSION = re.compile(r"^\s*#+\s*[*_]*\s*Submission\b", re.IGNORECASE)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 class NotebookError(ValueError):
@@ -33,7 +38,7 @@ class Findings:
     path: Path
     others: list[str] = field(default_factory=list)
     has_outputs: bool = False
-    epochs: list[tuple[int, int, float, float]] = field(default_factory=list)  # (epoch, of, train, val)
+    epochs: list[tuple[int, int, float | None, float]] = field(default_factory=list)  # (epoch, of, train, val)
     reported_extra: list[float] = field(default_factory=list)  # other "validation accuracy" printouts
     curve_images: list[bytes] = field(default_factory=list)
     filter_images: list[bytes] = field(default_factory=list)
@@ -113,16 +118,64 @@ def _find(cells, tag: str, predicate) -> int | None:
     return None
 
 
-def _percent(value: str, sign: str) -> float:
-    number = float(value)
-    return number / 100 if sign == "%" or number > 1.0 else number
+def _accuracy(value: str, sign: str) -> float | None:
+    """An accuracy as printed (a fraction, or a percentage with or without its sign) as a fraction;
+    None for what no accuracy can be (negative, above 100 %, not finite): a log is a claim."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    fraction = number / 100 if sign == "%" or number > 1.0 else number
+    return fraction if fraction <= 1.0 else None
 
 
-def _answer(cells, question: int | None) -> str:
-    """The inline answer: tagged cells, else what follows the question up to the Submission heading."""
+def plain(text: str) -> str:
+    """Text reduced to what it says, to compare it with the handout's: HTML comments and tags,
+    Markdown markup and punctuation dropped, lowercase words separated by single spaces."""
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.DOTALL)
+    text = re.sub(r"</?[A-Za-z][^>]*>", " ", text)
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def text_units(notebook: nbformat.NotebookNode) -> frozenset[str]:
+    """Every paragraph and every line of every cell of a notebook, each as `plain` text: what a
+    submission's answer is compared with to leave the handout's own text out."""
+    units = set()
+    for cell in notebook.get("cells", []):
+        source = cell.get("source", "")
+        if not isinstance(source, str):
+            continue
+        source = re.sub(r"<!--.*?-->", " ", source, flags=re.DOTALL)
+        for block in _PARAGRAPH_BREAK.split(source):
+            units.add(plain(block))
+            units.update(plain(line) for line in block.splitlines())
+    units.discard("")
+    return frozenset(units)
+
+
+def own_text(text: str, handout: frozenset[str]) -> str:
+    """`text` without what the handout also says: each paragraph, heading or line whose `plain` form
+    is one of the handout's is dropped; a paragraph left with no words goes too. "" when nothing of
+    the student's own remains."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    kept = []
+    for block in _PARAGRAPH_BREAK.split(text):
+        if plain(block) in handout:
+            continue
+        lines = [line for line in block.splitlines() if not (plain(line) and plain(line) in handout)]
+        if plain("\n".join(lines)):
+            kept.append("\n".join(lines).strip("\n"))
+    return "\n\n".join(kept).strip()
+
+
+def _answer(cells, question: int | None, handout: frozenset[str]) -> str:
+    """The inline answer: the tagged cells, else what follows the question up to the Submission
+    heading; either way without the handout's own text (see `own_text`)."""
     tagged = [cell.source for cell in cells if "inline-answer" in _tags(cell)]
     if tagged:
-        return "\n\n".join(tagged).strip()
+        return own_text("\n\n".join(tagged), handout)
     if question is None:
         return ""
     parts = []
@@ -130,18 +183,19 @@ def _answer(cells, question: int | None) -> str:
     if len(own) > 1 and own[1].strip():
         parts.append(own[1].strip())  # written into the question cell under the heading
     for cell in cells[question + 1:]:
-        if cell.cell_type == "markdown" and re.match(r"^\s*#+\s*Submission", cell.source, re.IGNORECASE):
+        if cell.cell_type == "markdown" and _SUBMISSION.match(cell.source):
             break
         if cell.cell_type == "markdown" and cell.source.strip():
             parts.append(cell.source.strip())
         elif cell.cell_type == "code":
             parts += [text.strip() for text in re.findall(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', cell.source, re.DOTALL)
                       for text in text if text.strip()]
-    return "\n\n".join(parts).strip()
+    return own_text("\n\n".join(parts), handout)
 
 
-def extract(notebook: nbformat.NotebookNode, path: Path) -> Findings:
-    """Everything grading reads from the notebook."""
+def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset()) -> Findings:
+    """Everything grading reads from the notebook; `handout` is the handout notebook's `text_units`
+    (autograder.baseline), whose text is never taken for the student's answer."""
     cells = notebook.cells
     found = Findings(path)
     found.has_outputs = any(cell.get("outputs") for cell in cells if cell.cell_type == "code")
@@ -152,19 +206,24 @@ def extract(notebook: nbformat.NotebookNode, path: Path) -> Findings:
     for tag in ("parameters", "injected-parameters"):  # a quick run's overrides come second and win
         index = _find(cells, tag, lambda c: False)
         if index is not None:
-            found.parameters.update({name: float(value) for name, value in _ASSIGNMENT.findall(cells[index].source)})
+            for name, value in _ASSIGNMENT.findall(cells[index].source):
+                number = float(value)  # the pattern admits only what float() reads
+                if math.isfinite(number) and abs(number) < 1e12:
+                    found.parameters[name] = number
     training = _find(cells, "training-run", lambda c: c.cell_type == "code" and "train_net(" in c.source
                      and "def train_net" not in c.source)
     found.training_cell = training
     if training is not None:
         text = _stream_text(cells[training])
         for match in _EPOCH.finditer(text):
-            found.epochs.append((int(match.group(1)), int(match.group(2)), _percent(match.group(3), match.group(4)),
-                                 _percent(match.group(5), match.group(6))))
+            validation = _accuracy(match.group(5), match.group(6))
+            if validation is not None:
+                found.epochs.append((int(match.group(1)), int(match.group(2)),
+                                     _accuracy(match.group(3), match.group(4)), validation))
     for cell in cells[training + 1 if training is not None else 0:]:  # a student's own compute_acc printout
         if cell.cell_type == "code":
             text = _EPOCH.sub("", _stream_text(cell))
-            found.reported_extra += [_percent(v, s) for v, s in _VALIDATION.findall(text)]
+            found.reported_extra += [a for a in (_accuracy(v, s) for v, s in _VALIDATION.findall(text)) if a is not None]
     start = training + 1 if training is not None else 0
     curves = _find(cells, "training-curves", lambda c: c.cell_type == "code" and cells.index(c) >= start
                    and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)))
@@ -177,5 +236,5 @@ def extract(notebook: nbformat.NotebookNode, path: Path) -> Findings:
         found.filter_images = _images(cells[filters])
         found.filter_source = cells[filters].source
     question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
-    found.answer = _answer(cells, question)
+    found.answer = _answer(cells, question, handout)
     return found

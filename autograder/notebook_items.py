@@ -117,7 +117,8 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
 
 
 def answer_text(findings: Findings | None) -> str:
-    """The inline answer without HTML comments and template placeholders."""
+    """The inline answer without HTML comments and placeholders (the handout's own text is already
+    gone: autograder/notebook.py `own_text`)."""
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.answer, flags=re.DOTALL).strip()
@@ -130,5 +131,6 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
     text = answer_text(findings)
     extra = {"answer": text, "words": len(text.split())}
     if not text:
-        return ItemScore(item, 0.0, (), "pending", "no answer found: the cell after the Inline Question is empty", extra)
+        return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
+                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra)
     return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words", extra)

@@ -33,12 +33,28 @@ class Passed(Outcome):
 
 @dataclass(frozen=True)
 class NotImplementedYet(Outcome):
+    """None (or nothing) in every case seen so far; the diagnosis turns it into ReturnedNone when
+    other cases of the same part did return an answer, so the guess below is never contradicted."""
+
     what: str
     how: str = "returned None"
     label = "not implemented"
 
     def message(self) -> str:
         return f"not implemented: {self.what} {self.how} (is the TODO still empty?)"
+
+
+@dataclass(frozen=True)
+class ReturnedNone(Outcome):
+    """None where other cases of the same part returned an answer: a fact, no guess at the cause
+    (the diagnosis of the item says which cases, see autograder/diagnosis.py)."""
+
+    what: str
+    how: str = "returned None"
+    label = "returned None"
+
+    def message(self) -> str:
+        return f"{self.what} {self.how} in this case"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Images are pulled out of the PDF with pypdf and compared with the notebook's by a perceptual
 hash of their decoded pixels (a DCT hash of the grey-scale image, robust to rescaling and
 re-encoding). Each section is matched, mismatched (the PDF has images, none of them this
-notebook's) or not found (the PDF has no images at all).
+notebook's) or not found (the PDF has no images at all). What pypdf says about a damaged file
+("Ignoring wrong pointing object ...") it logs; grading keeps that in the submission's
+grading.log (autograder/grading_log.py), away from the terminal.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def compare(pdf: Path, sections: dict[str, list[bytes]]) -> Consistency:
         hashes = [perceptual_hash(image) for image in pdf_images(pdf)]
     except (PdfReadError, OSError, ValueError) as exc:
         result.problem = f"{pdf.name} could not be read as a PDF ({exc})"
+        return result
+    except Exception as exc:  # noqa: BLE001 - pypdf on a damaged file can fail in any way; it is the student's file
+        result.problem = f"{pdf.name} could not be read as a PDF ({type(exc).__name__}: {str(exc)[:200]})"
         return result
     for section, pngs in sections.items():
         if not pngs:

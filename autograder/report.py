@@ -2,8 +2,12 @@
 
 results.json follows Gradescope's schema (top-level score, execution_time, output, tests,
 extra_data; per test name, score, max_score, status, output, tags, visibility, extra_data);
-each test is one rubric item and its `tags` hold the item id. feedback.md says, per item,
-what was checked and, per failing case, what went wrong in words a student can act on.
+each test is one rubric item, or one component of an item that has several (conv backward's
+dimg, dW, db), and its `tags` hold the item id: the max_scores of an item's tests add up to the
+item's points. A component's extra_data carries its diagnosis and `patterns`, the codes of the
+failure patterns it names (autograder/diagnosis.py), which the class report counts. feedback.md
+says, per item and component, what was checked, what separates the failing cases from the
+passing ones, and per failing case what went wrong in words a student can act on.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.score import ItemScore, round_points
+from autograder.score import ComponentScore, ItemScore, round_points
 
 _MAX_CASE_TEXT = 1500
 
@@ -42,33 +46,87 @@ class GradeResult:
         return round_points(sum(item.item.points for item in self.items))
 
 
+_VISIBILITY = {"public": "public, no points", "hidden": "hidden", "check": "check"}
+
+_POLICY = ("Points come from the hidden cases and the fixed checks. The notebook's public case of each item is "
+           "run and shown (marked \"public, no points\") but earns nothing by itself: its answer is printed in "
+           "the notebook.")
+
+
 def _case_line(case) -> str:
     text = case.outcome.message()
     if len(text) > _MAX_CASE_TEXT:
         text = text[:_MAX_CASE_TEXT] + " …(cut)"
-    return f"{case.case} ({case.visibility}; {case.description}): {text}"
+    return f"{case.case} ({_VISIBILITY.get(case.visibility, case.visibility)}; {case.description}): {text}"
+
+
+def _component_output(item: ItemScore, part: ComponentScore) -> str:
+    lines = [f"Checked: {item.item.checked}" if item.item.checked else ""]
+    if part.component.id:
+        lines.append(f"This test: {part.component.title}, {part.component.points:g} of the item's "
+                     f"{item.item.points:g} points.")
+    lines.append(part.diagnosis.summary or _component_reason(part))
+    lines += [_case_line(case) for case in part.cases]
+    return "\n".join(line for line in lines if line)
+
+
+def _component_reason(part: ComponentScore) -> str:
+    if part.passed == len(part.cases):
+        return f"all {len(part.cases)} {'case' if len(part.cases) == 1 else 'cases'} passed"
+    return f"{part.passed}/{len(part.cases)} passed"
 
 
 def _test_output(item: ItemScore) -> str:
     if item.item.kind == "manual" and item.extra.get("answer"):
         return f"{item.note}\n\nThe answer:\n\n{item.extra['answer']}"
-    if item.status != "graded" or not item.cases:
-        return item.note
-    lines = [f"Checked: {item.item.checked}" if item.item.checked else "", item.reason]
-    lines += [_case_line(case) for case in item.cases]
-    return "\n".join(line for line in lines if line)
+    return item.note
 
 
 def _scope(result: GradeResult) -> str:
     if result.public_only:
-        return "public cases only (hidden cases not run: this is a self-check, not a grade)"
+        return ("self-check: public cases only, no points claimed (points come from the hidden cases, which staff "
+                "run)")
     return "public and hidden cases"
+
+
+def _case_data(case) -> dict[str, Any]:
+    return {"case": case.case, "visibility": case.visibility, "weight": case.weight, "passed": case.outcome.passed,
+            "outcome": case.outcome.label, "message": case.outcome.message()[:_MAX_CASE_TEXT],
+            **({"component": case.component} if case.component else {})}
+
+
+def _component_tests(item: ItemScore) -> list[dict[str, Any]]:
+    """One Gradescope test per component of a graded code item."""
+    tests = []
+    for part in item.components:
+        name = f"{item.item.title}: {part.component.title} [{item.item.id}.{part.component.id}]" \
+            if part.component.id else f"{item.item.title} [{item.item.id}]"
+        passed = part.passed == len(part.cases) if item.status == "self-check" else part.score >= part.component.points
+        tests.append({
+            "name": name,
+            "score": part.score,
+            "max_score": part.component.points,
+            "status": "passed" if passed else "failed",
+            "output": _component_output(item, part),
+            "tags": [item.item.id],
+            "visibility": "visible",
+            "extra_data": {
+                "item": item.item.id, "component": part.component.id, "grading": item.status,
+                "reason": part.diagnosis.summary or _component_reason(part),
+                "patterns": list(part.diagnosis.patterns),
+                "cases": [_case_data(case) for case in part.cases],
+            },
+        })
+    return tests
 
 
 def results_json(result: GradeResult) -> dict[str, Any]:
     """The Gradescope results.json document."""
     tests = []
     for item in result.items:
+        if item.components and item.status in ("graded", "self-check"):
+            tests += _component_tests(item)
+            continue
         tests.append({
             "name": f"{item.item.title} [{item.item.id}]",
             "score": item.score,
@@ -81,9 +139,7 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             "extra_data": {
                 **item.extra,
                 "item": item.item.id, "grading": item.status, "reason": item.reason,
-                "cases": [{"case": c.case, "visibility": c.visibility, "weight": c.weight, "passed": c.outcome.passed,
-                           "outcome": c.outcome.label, "message": c.outcome.message()[:_MAX_CASE_TEXT]}
-                          for c in item.cases],
+                "cases": [_case_data(c) for c in item.cases],
             },
         })
     for check in result.pdf_checks:
@@ -94,7 +150,8 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": "visible",
             "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem},
         })
-    summary = [f"{result.student_id}: {result.score:g} / {result.max_score:g} points ({_scope(result)})"]
+    summary = [f"{result.student_id}: " + ("self-check" if result.public_only else
+                                            f"{result.score:g} / {result.max_score:g} points") + f" ({_scope(result)})"]
     summary += result.notes
     return {
         "score": result.score,
@@ -108,17 +165,69 @@ def results_json(result: GradeResult) -> dict[str, Any]:
     }
 
 
+def _points(score: float, points: float, status: str, cases) -> str:
+    if status == "self-check":
+        passed = sum(1 for case in cases if case.outcome.passed)
+        return f"{passed} of {len(cases)} pass (self-check, no points)"
+    return f"{score:g} / {points:g}"
+
+
+def _case_lines(cases) -> list[str]:
+    lines, previous = [], None
+    for case in cases:
+        mark = "passed" if case.outcome.passed else f"**{case.outcome.label}**"
+        message = case.outcome.message()
+        detail = ""
+        if not case.outcome.passed:
+            detail = " (same as above)" if message == previous else "\n  " + message.replace("\n", "\n  ")
+        previous = None if case.outcome.passed else message
+        lines.append(f"- `{case.case}` ({_VISIBILITY.get(case.visibility, case.visibility)}; {case.description}): "
+                     f"{mark}{detail}")
+    return lines
+
+
+def _same_story(part: ComponentScore) -> tuple:
+    """What a component's cases say, to show components that say the same thing only once."""
+    return part.diagnosis.summary, tuple((c.case, c.outcome.passed, c.outcome.message()) for c in part.cases)
+
+
+def _code_item_lines(item: ItemScore) -> list[str]:
+    lines = [f"Checked: {item.item.checked}.", ""] if item.item.checked else []
+    groups: list[list[ComponentScore]] = []
+    for part in item.components:  # parts whose cases end alike (all "not implemented", say) are shown once
+        if groups and part.component.id and _same_story(groups[-1][0]) == _same_story(part):
+            groups[-1].append(part)
+        else:
+            groups.append([part])
+    for group in groups:
+        part = group[0]
+        if part.component.id:
+            lines += ["### " + "; ".join(f"{p.component.title}: {_points(p.score, p.component.points, item.status, p.cases)}"
+                                         for p in group), ""]
+            if len(group) > 1 and part.passed < len(part.cases):
+                lines += ["These parts fail and pass on the same cases, with the same messages:", ""]
+        if part.diagnosis.summary:
+            lines += [f"**{part.diagnosis.summary[0].upper()}{part.diagnosis.summary[1:]}.**", ""]
+        if part.component.id and part.passed == len(part.cases):
+            lines += [f"All {len(part.cases)} {'case' if len(part.cases) == 1 else 'cases'} passed.", ""]
+        else:
+            lines += _case_lines(part.cases) + [""]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def feedback_markdown(result: GradeResult) -> str:
-    """feedback.md: the table, then each item with every case and what to fix."""
-    lines = [f"# Feedback for {result.student_id}", "",
-             f"**{result.score:g} / {result.max_score:g} points** ({_scope(result)}).", ""]
+    """feedback.md: the table, then each item (and component) with every case and what to fix."""
+    head = (f"**Self-check** ({_scope(result)})." if result.public_only else
+            f"**{result.score:g} / {result.max_score:g} points** ({_scope(result)}).")
+    lines = [f"# Feedback for {result.student_id}", "", head, "", _POLICY, ""]
     if result.notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in result.notes] + [""]
     lines += ["| item | points | of | |", "|---|---:|---:|---|"]
-    lines += [f"| {i.item.title} | {i.score:g} | {i.item.points:g} | {i.reason} |" for i in result.items]
+    lines += [f"| {i.item.title} | {'-' if i.status == 'self-check' else f'{i.score:g}'} | {i.item.points:g} | "
+              f"{i.reason} |" for i in result.items]
     for item in result.items:
-        lines += ["", f"## {item.item.title}: {item.score:g} / {item.item.points:g}", ""]
-        if item.status != "graded" or not item.cases:
+        lines += ["", f"## {item.item.title}: {_points(item.score, item.item.points, item.status, item.cases)}", ""]
+        if item.status not in ("graded", "self-check") or not item.cases:
             lines.append(item.note)
             if item.item.kind == "manual" and item.extra.get("answer"):
                 lines += ["", "Your answer, as staff will read it:", ""]
@@ -127,17 +236,7 @@ def feedback_markdown(result: GradeResult) -> str:
                 lines += ["", f"**The accuracy your log reports ({item.extra['reported']:.4f}) differs from the "
                               f"accuracy of your saved weights ({item.extra['verified']:.4f}).** Staff are told."]
             continue
-        if item.item.checked:
-            lines += [f"Checked: {item.item.checked}.", ""]
-        previous = None
-        for case in item.cases:
-            mark = "passed" if case.outcome.passed else f"**{case.outcome.label}**"
-            message = case.outcome.message()
-            detail = ""
-            if not case.outcome.passed:
-                detail = " (same as above)" if message == previous else "\n  " + message.replace("\n", "\n  ")
-            previous = None if case.outcome.passed else message
-            lines.append(f"- `{case.case}` ({case.visibility}; {case.description}): {mark}{detail}")
+        lines += _code_item_lines(item)
     for check in result.pdf_checks:
         lines += ["", f"## Your PDF {check.pdf} against your notebook (no points)", ""]
         lines += [f"- {check.problem}"] if check.problem else \
@@ -155,8 +254,10 @@ def terminal_table(result: GradeResult) -> str:
     width = max(len(item.item.id) for item in result.items)
     rows = [f"{'item':{width}s}  {'points':>6s}  {'max':>4s}  reason"]
     for item in result.items:
-        rows.append(f"{item.item.id:{width}s}  {item.score:6.2f}  {item.item.points:4g}  {item.reason}")
-    rows.append(f"{'total':{width}s}  {result.score:6.2f}  {result.max_score:4g}  {_scope(result)}")
+        points = f"{'-':>6s}" if item.status == "self-check" else f"{item.score:6.2f}"
+        rows.append(f"{item.item.id:{width}s}  {points}  {item.item.points:4g}  {item.reason}")
+    total = f"{'-':>6s}" if result.public_only else f"{result.score:6.2f}"
+    rows.append(f"{'total':{width}s}  {total}  {result.max_score:4g}  {_scope(result)}")
     return "\n".join(rows)
 
 

@@ -6,6 +6,7 @@ own constants, so that one file says how the assignment is graded.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,19 @@ class RubricError(ValueError):
 
 
 @dataclass(frozen=True)
+class Component:
+    """A part of a code item scored on its own (conv backward's dimg, TestCNN's loss, ...).
+
+    An item without components in the rubric has one, with the empty id, holding all its points:
+    partial credit is then by case only."""
+
+    id: str
+    title: str
+    points: float
+    check: bool = False  # judged once by a fixed check (TestCNN's layers), not on each case
+
+
+@dataclass(frozen=True)
 class Item:
     """One rubric line: what is graded, how many points, and how its cases are weighted."""
 
@@ -34,7 +48,14 @@ class Item:
     kind: str  # "code", "notebook" or "manual"
     public_weight: float = 0.0
     hidden_weight: float = 0.0
-    checked: str = ""  # what the checks look at, in words, for feedback
+    checked: str = ""  # what the checks look at, in words, for feedback (rubric values filled in)
+    components: tuple[Component, ...] = ()
+
+    def component(self, component_id: str) -> Component:
+        for component in self.components:
+            if component.id == component_id:
+                return component
+        raise KeyError(f"item {self.id!r} has no component {component_id!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,61 @@ class Rubric:
     def code_items(self) -> tuple[Item, ...]:
         return tuple(item for item in self.items if item.kind == "code")
 
+    def hidden_cases_text(self) -> str:
+        """What the hidden cases contain, in words, from [fixtures]: so students can test for it."""
+        ranges = self.fixtures
+        span = lambda key: _span(ranges[key])  # noqa: E731
+        return (f"square and non-square images (height {span('height')}, width {span('width')}), batches of "
+                f"{span('batch')} images with {span('channels')} channels, kernels of size {span('kernel')} with "
+                f"{span('filters')} filters, strides {span('stride')} (including strides that do not divide the "
+                f"input), padding {span('padding')} (padding 0 included), and max-pools of size "
+                f"{span('pool_size')} with overlapping (stride < pool size) and disjoint windows")
+
+
+def _span(bounds) -> str:
+    low, high = bounds
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([a-z_]+)\}")
+
+
+def _fill(text: str, data: Mapping[str, Any], where: str) -> str:
+    """`text` with every {section.key} replaced by the rubric's value; an unknown key is an error."""
+    def value(match: re.Match) -> str:
+        section, key = match.groups()
+        table = data.get(section)
+        if not isinstance(table, Mapping) or key not in table:
+            raise RubricError(f"{where}: {match.group(0)} names no rubric value")
+        found = table[key]
+        if isinstance(found, (list, tuple)) and len(found) == 2:
+            return _span(found)
+        return f"{found:g}" if isinstance(found, (int, float)) else str(found)
+    return _PLACEHOLDER.sub(value, text)
+
+
+def _components(table: Mapping[str, Any], points: float, kind: str, title: str, where: str) -> tuple[Component, ...]:
+    listed = table.get("components")
+    if listed is None:
+        return (Component("", title, points),) if kind == "code" else ()
+    if kind != "code":
+        raise RubricError(f"{where}: only code items have components")
+    components = []
+    for index, entry in enumerate(listed):
+        at = f"{where}.components[{index}]"
+        component = Component(str(_require(entry, "id", at)), str(_require(entry, "title", at)),
+                              float(_require(entry, "points", at)), bool(entry.get("check", False)))
+        if not component.id or component.points < 0:
+            raise RubricError(f"{at}: needs a non-empty id and points of at least 0")
+        components.append(component)
+    ids = [component.id for component in components]
+    if not components or len(set(ids)) != len(ids):
+        raise RubricError(f"{where}: components must be listed once each, got {ids}")
+    if abs(sum(component.points for component in components) - points) > 1e-9:
+        raise RubricError(f"{where}: the components' points add up to "
+                          f"{sum(c.points for c in components):g}, not the item's {points:g}")
+    return tuple(components)
+
 
 def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in table:
@@ -76,19 +152,23 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         kind = _require(table, "kind", where)
         if kind not in ("code", "notebook", "manual"):
             raise RubricError(f"{where}: kind must be code, notebook or manual, not {kind!r}")
+        points = float(_require(table, "points", where))
+        title = _require(table, "title", where)
         item = Item(
             id=_require(table, "id", where),
-            title=_require(table, "title", where),
-            points=float(_require(table, "points", where)),
+            title=title,
+            points=points,
             kind=kind,
             public_weight=float(table.get("public_weight", 0.0)),
             hidden_weight=float(table.get("hidden_weight", 0.0)),
-            checked=str(table.get("checked", "")),
+            checked=_fill(str(table.get("checked", "")), data, where),
+            components=_components(table, points, kind, title, where),
         )
         if item.points < 0:
             raise RubricError(f"{where}: points must not be negative")
-        if kind == "code" and item.public_weight + item.hidden_weight <= 0:
-            raise RubricError(f"{where}: a code item needs a positive public_weight or hidden_weight")
+        if kind == "code" and (item.hidden_weight <= 0 or item.public_weight < 0):
+            raise RubricError(f"{where}: a code item needs a positive hidden_weight (and a public_weight of at "
+                              f"least 0): its points come from the hidden cases")
         items.append(item)
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):

@@ -88,6 +88,10 @@ class _OutputTap(threading.Thread):
         os.close(self.fd)
 
 
+class WorkerFault(RuntimeError):
+    """A bug of ours inside the worker (not the student's code): graded as a harness fault."""
+
+
 class Worker:
     """A confined process that answers requests about one submission's `lib/`."""
 
@@ -230,6 +234,8 @@ class Worker:
             raise CheckFailed(ProcessExited(f"the worker's answer was garbled ({exc}); did your code write to "
                                             "a file descriptor it does not own?")) from None
         if not header.get("ok"):
+            if header.get("harness_fault"):
+                raise WorkerFault(f"the worker's {op!r} op: {header['harness_fault']}")
             error = header.get("error") or {}
             if error.get("type") == "MemoryError":
                 raise CheckFailed(OutOfMemory(self.limits.memory_mb))

@@ -1,14 +1,17 @@
 """Near-identical submissions across a batch: a ranked list for staff to look at, never a verdict.
 
-Two things are compared, pair by pair:
+Only what is the student's own is compared; the handout students received (the baseline,
+autograder/baseline.py: our student template, or the official handout staff name) is nobody's:
 - the `lib/cnn` code, after normalisation: comments, blank lines, indentation and docstrings
   dropped, every string folded to `S` and every name that is not an attribute folded to `_`
-  (so renaming variables changes nothing), and every line that also occurs in the student
-  template's `lib/cnn` removed (so the handed-out skeleton counts for no one);
-- the inline answers, as lowercase words.
+  (so renaming variables changes nothing), and every line that also occurs in the baseline's
+  `lib/cnn` removed (so the handed-out skeleton counts for no one);
+- the inline answers, as lowercase words, as grading found them: without the baseline
+  notebook's text (autograder/notebook.py `own_text`), so an answer left empty, or holding only
+  the handout's prompts, is no answer at all.
 Each side becomes a set of overlapping k-grams (of tokens, or of words); the score of a pair is
 their Jaccard index, from 0 (nothing shared) to 1 (the same after normalisation). Sides with too
-little of their own text are skipped: two untouched templates are alike, and that says nothing.
+little of their own text are skipped: two untouched handouts are alike, and that says nothing.
 
 `fingerprint` runs once per submission, while grading has it unpacked (`grade_submission(...,
 write_fingerprint=True)`, as the batch asks); the fingerprints are kept as
@@ -26,9 +29,6 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from autograder import REPO_ROOT
-
-TEMPLATE_CODE = REPO_ROOT / "student_template" / "lib" / "cnn"
 FINGERPRINT = "fingerprint.json"  # OUT/<student id>/
 PAIRS = "similarity.json"  # OUT/
 _MAX_SOURCE_BYTES = 1 << 20
@@ -90,7 +90,8 @@ def _text_lines(source: str) -> list[str]:
     return [re.sub(r"\s+", "", line.split("#")[0]) for line in source.splitlines() if line.split("#")[0].strip()]
 
 
-def _code_lines(folder: Path, text_form: bool = False) -> list[str]:
+def code_lines(folder: Path, text_form: bool = False) -> list[str]:
+    """The normalised lines of every `.py` file of `folder` (a `lib/cnn`), token form or text form."""
     lines = []
     for path in sorted(folder.glob("*.py")) if folder.is_dir() and not folder.is_symlink() else []:
         if path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_SOURCE_BYTES:
@@ -100,11 +101,19 @@ def _code_lines(folder: Path, text_form: bool = False) -> list[str]:
     return lines
 
 
-def fingerprint(root: Path, template_code: Path = TEMPLATE_CODE) -> dict:
-    """What a submission's code is compared by: its own normalised `lib/cnn` lines (grading adds
-    the inline answer)."""
-    template = set(_code_lines(template_code)) | set(_code_lines(template_code, text_form=True))
-    own = [line for line in _code_lines(root / "lib" / "cnn") if line not in template]
+def baseline_lines(folder: Path) -> frozenset[str]:
+    """A handout's `lib/cnn` lines in both forms, so that a line of it is dropped whichever form
+    the student's file is read in."""
+    return frozenset(code_lines(folder)) | frozenset(code_lines(folder, text_form=True))
+
+
+def fingerprint(root: Path, baseline_code: frozenset[str] | None = None) -> dict:
+    """What a submission's code is compared by: its own normalised `lib/cnn` lines, those of the
+    baseline left out (default: the default baseline's; grading adds the inline answer)."""
+    if baseline_code is None:
+        from autograder.baseline import default_baseline  # baseline.py builds on this module
+        baseline_code = default_baseline().code
+    own = [line for line in code_lines(root / "lib" / "cnn") if line not in baseline_code]
     return {"code": own}
 
 

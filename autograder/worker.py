@@ -5,7 +5,14 @@ It runs in a scratch copy of the submission, with resource limits, a scrubbed en
 receives inputs only: expected values never come here. Answers are plain JSON and .npy arrays
 (protocol.py); the parent checks every one of them itself, so nothing here needs to be trusted.
 
-Each request calls the student's code the way the notebook's check cells do.
+Each request calls the student's code the way the notebook's check cells do, with one rule
+(invariant 8, copy at the boundary): every array handed to student code is a fresh copy, and
+every value it returns is captured (copied, described) the moment it returns, before any other
+student code runs. Student code mutates in place (an in-place softmax shifts the scores it was
+given; a layer reuses its output buffer), and must change neither our inputs nor our verdict.
+Ops therefore reach student code only through `Worker._run` (handles), `Worker._call` and
+`Worker._read` (values) and `Worker._store` (into a student's dict), and may only reply with
+`Returned` values, which `_answer` enforces.
 """
 
 from __future__ import annotations
@@ -101,9 +108,10 @@ def describe_error(exc: BaseException, root: str) -> dict[str, Any]:
 
 
 def encode(value: Any) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Describe a returned value for the parent: plain arrays travel, anything else is described."""
+    """Describe a returned value for the parent: plain arrays travel (as our own copy), anything
+    else is described at once, so that nothing the student's code does later can change it."""
     if type(value) is np.ndarray and value.dtype.kind in "biufc":
-        return {"kind": "array"}, value
+        return {"kind": "array"}, value.copy()
     if value is None:
         return {"kind": "none"}, None
     if isinstance(value, np.ndarray):
@@ -128,13 +136,92 @@ def encode(value: Any) -> tuple[dict[str, Any], np.ndarray | None]:
     return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}, None
 
 
+class Returned:
+    """What a call into student code returned, captured the moment it returned.
+
+    `description` and `array` are what the parent will judge: the array is our private copy,
+    read-only so that handing it on without a fresh copy fails loudly. `original` is the object
+    itself, kept only to hand a non-array result on to more student code.
+    """
+
+    __slots__ = ("description", "array", "original")
+
+    def __init__(self, value: Any):
+        self.description, self.array = encode(value)
+        if self.array is not None:
+            self.array.setflags(write=False)
+        self.original = None if self.array is not None else value
+
+    @property
+    def is_none(self) -> bool:
+        return self.description.get("kind") == "none"
+
+    def handed_on(self) -> Any:
+        """What the next student call receives (fresh() copies it): our copy, or the object itself."""
+        return self.array if self.array is not None else self.original
+
+    def numbers(self, what: str) -> np.ndarray:
+        """The captured array of real numbers, or TypeError (reported as the student's) saying what it was."""
+        if self.array is None or self.array.dtype.kind not in "biuf":
+            kind = self.description.get("type") or self.description.get("kind")
+            raise TypeError(f"{what} returned {kind}, not an array of real numbers")
+        return self.array
+
+
+def fresh(value: Any) -> Any:
+    """What we hand to student code: arrays copied (writeable, our original untouched), our lists,
+    tuples and dicts rebuilt around copies, a captured value's copy copied again; the rest as is.
+
+    Never pass a student's own container here (it would be replaced by a copy): to store into a
+    student's dict use `Worker._store`.
+    """
+    if isinstance(value, Returned):
+        value = value.handed_on()
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True, subok=False)
+    if type(value) in (list, tuple):
+        return type(value)(fresh(item) for item in value)
+    if type(value) is dict:
+        return {key: fresh(item) for key, item in value.items()}
+    return value
+
+
+class _HarnessBug(Exception):
+    """A mistake of ours in an op, reported to the parent as a harness fault, never as the student's."""
+
+
 class Worker:
-    """Holds the imported student modules and dispatches requests to the `op_*` methods."""
+    """Holds the imported student modules and dispatches requests to the `op_*` methods.
+
+    Ops call student code only through the helpers under "the boundary"; see the module's docstring.
+    """
 
     def __init__(self, root: str):
         self.root = root
         self.modules: dict[str, types.ModuleType] = {}
         self.import_errors: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ the boundary
+    @staticmethod
+    def _run(function: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Call student code with fresh copies of our arguments; the result is a handle (a layer,
+        a model), never a value to judge or hand on: for those use `_call`."""
+        return function(*[fresh(arg) for arg in args], **{key: fresh(arg) for key, arg in kwargs.items()})
+
+    @classmethod
+    def _call(cls, function: Callable, *args: Any, **kwargs: Any) -> Returned:
+        """Call student code with fresh copies of our arguments and capture its result at once."""
+        return Returned(cls._run(function, *args, **kwargs))
+
+    @staticmethod
+    def _read(getter: Callable[[], Any]) -> Returned:
+        """Read a value out of student objects (`lambda: layer.grads[name]`) and capture it at once."""
+        return Returned(getter())
+
+    @classmethod
+    def _store(cls, mapping: Any, key: str, value: Any) -> None:
+        """`mapping[key] = value` into a student's dict (params), with a fresh copy of our value."""
+        cls._run(lambda copied: mapping.__setitem__(key, copied), value)
 
     # ------------------------------------------------------------------ imports
     def op_start(self, args, arrays):
@@ -163,49 +250,52 @@ class Worker:
     def _conv(self, args, name=None):
         conv_class = self._need("lib.cnn.layer_utils", "ConvLayer2D")
         extra = {"name": name} if name else {}
-        return conv_class(args["input_channels"], args["kernel_size"], args["number_filters"],
-                          stride=args["stride"], padding=args["padding"], **extra)
+        return self._run(conv_class, args["input_channels"], args["kernel_size"], args["number_filters"],
+                         stride=args["stride"], padding=args["padding"], **extra)
 
     def _pool(self, args):
         pool_class = self._need("lib.cnn.layer_utils", "MaxPoolingLayer")
-        return pool_class(pool_size=args["pool_size"], stride=args["stride"], name="maxpool_test")
+        return self._run(pool_class, pool_size=args["pool_size"], stride=args["stride"], name="maxpool_test")
+
+    def _conv_with_params(self, args, arrays):
+        layer = self._conv(args, name="conv_test")
+        self._store(layer.params, layer.w_name, arrays["w"])
+        self._store(layer.params, layer.b_name, arrays["b"])
+        return layer
 
     def op_output_size(self, args, arrays):
         layer = self._conv(args)
-        return {"result": "size"}, {"size": layer.get_output_size(tuple(args["input_size"]))}
+        return {"result": "size"}, {"size": self._call(layer.get_output_size, tuple(args["input_size"]))}
 
     def op_conv_forward(self, args, arrays):
-        layer = self._conv(args, name="conv_test")
-        layer.params[layer.w_name] = arrays["w"]
-        layer.params[layer.b_name] = arrays["b"]
-        return {}, {"out": layer.forward(arrays["x"])}
+        layer = self._conv_with_params(args, arrays)
+        return {}, {"out": self._call(layer.forward, arrays["x"])}
 
     def op_conv_backward(self, args, arrays):
-        layer = self._conv(args, name="conv_test")
-        layer.params[layer.w_name] = arrays["w"]
-        layer.params[layer.b_name] = arrays["b"]
-        out = layer.forward(arrays["x"])
+        layer = self._conv_with_params(args, arrays)
+        out = self._call(layer.forward, arrays["x"])
         try:
-            dx = layer.backward(arrays["dout"])
+            dx = self._call(layer.backward, arrays["dout"])
         except Exception:
-            if out is None:  # the skeleton's forward: backward cannot be judged on its own
+            if out.is_none:  # the skeleton's forward: backward cannot be judged on its own
                 return {"forward_returned_none": True}, {}
             raise
-        return {}, {"dx": dx, "dw": layer.grads[layer.w_name], "db": layer.grads[layer.b_name]}
+        return {}, {"dx": dx, "dw": self._read(lambda: layer.grads[layer.w_name]),
+                    "db": self._read(lambda: layer.grads[layer.b_name])}
 
     def op_pool_forward(self, args, arrays):
-        return {}, {"out": self._pool(args).forward(arrays["x"])}
+        return {}, {"out": self._call(self._pool(args).forward, arrays["x"])}
 
     def op_pool_backward(self, args, arrays):
         layer = self._pool(args)
-        out = layer.forward(arrays["x"])
+        out = self._call(layer.forward, arrays["x"])
         try:
-            dx = layer.backward(arrays["dout"])
+            dx = self._call(layer.backward, arrays["dout"])
         except Exception:
-            if out is None:
+            if out.is_none:
                 return {"forward_returned_none": True}, {}
             raise
-        if out is None and not (type(dx) is np.ndarray and dx.dtype.kind in "biuf"):
+        if out.is_none and (dx.array is None or dx.array.dtype.kind not in "biuf"):
             return {"forward_returned_none": True}, {}  # the skeleton: zeros_like(None) of an unset meta
         return {}, {"dx": dx}
 
@@ -223,7 +313,7 @@ class Worker:
     def _test_cnn(self, seed: int):
         model_class = self._need("lib.cnn.cnn_models", "TestCNN")
         np.random.seed(seed)
-        model = model_class()
+        model = self._run(model_class)
         layers = list(model.net.layers)
         described = []
         for layer in layers:
@@ -243,8 +333,8 @@ class Worker:
         _, described, roles = self._test_cnn(args["init_seed"])
         found = {}
         for role, (layer, w_name, b_name) in roles.items():
-            found[f"{role}_w"] = layer.params.get(w_name)
-            found[f"{role}_b"] = layer.params.get(b_name)
+            found[f"{role}_w"] = self._read(lambda: layer.params.get(w_name))
+            found[f"{role}_b"] = self._read(lambda: layer.params.get(b_name))
         return {"layers": described}, found
 
     def op_test_cnn_run(self, args, arrays):
@@ -256,16 +346,21 @@ class Worker:
         if missing:
             return {"missing_roles": missing}, {}
         for role, key in keys.items():
-            model.net.assign(key, arrays[role])
+            self._run(model.net.assign, key, arrays[role])
         loss_class = self._need("lib.mlp.layer_utils", "cross_entropy")
-        loss_func = loss_class()
-        scores = model.forward(arrays["feats"])
-        loss = loss_func.forward(scores, arrays["labels"])
-        model.backward(loss_func.backward())
-        found = {"scores": scores, "loss": loss}
+        loss_func = self._run(loss_class)
+        # As the notebook does, but each value captured as it comes back: the loss's softmax
+        # may shift the scores in place, the model may reuse their buffer in backward.
+        scores = self._call(model.forward, arrays["feats"])
+        found = {"scores": scores}
+        try:  # the scores are judged on their own even when the loss or backward then raises
+            found["loss"] = self._call(loss_func.forward, scores, arrays["labels"])
+            self._run(model.backward, self._call(loss_func.backward))
+        except Exception as exc:  # noqa: BLE001 - the student's; reported with the parts it stopped
+            return {"later_error": describe_error(exc, self.root)}, found
         for role, (layer, w_name, b_name) in roles.items():
-            found[f"d_{role}_w"] = layer.grads.get(w_name)
-            found[f"d_{role}_b"] = layer.grads.get(b_name)
+            found[f"d_{role}_w"] = self._read(lambda: layer.grads.get(w_name))
+            found[f"d_{role}_b"] = self._read(lambda: layer.grads.get(b_name))
         return {}, found
 
 
@@ -277,7 +372,7 @@ class Worker:
         """
         model_class = self._need("lib.cnn.cnn_models", "SmallConvolutionalNetwork")
         np.random.seed(args.get("seed", 123))
-        model = model_class()
+        model = self._run(model_class)
         layers = list(model.net.layers)
         kinds = [self._layer_kind(layer) if self._layer_kind(layer) != "other" else type(layer).__name__
                  for layer in layers]
@@ -292,18 +387,22 @@ class Worker:
             for layer in layers:
                 for name in list(getattr(layer, "params", {})):
                     if name in arrays:
-                        layer.params[name] = arrays[name]
-            model.net.gather_params()
+                        self._store(layer.params, name, arrays[name])
+            self._run(model.net.gather_params)
+
+        def classify(batch):  # a list of lists is as good as an array, as in compute_acc
+            return np.asarray(model.forward(batch, False))
+
         if images is not None:
             batch = int(args.get("batch", 100))
             predictions = []
             for start in range(0, images.shape[0], batch):
-                scores = np.asarray(model.forward(images[start:start + batch], False))
+                scores = self._call(classify, images[start:start + batch]).numbers("forward(images, False)")
                 predictions.append(np.argmax(scores.reshape(scores.shape[0], -1), axis=1))
-            found["predictions"] = np.concatenate(predictions).astype(np.int64)
+            found["predictions"] = Returned(np.concatenate(predictions).astype(np.int64))
         else:
-            out = np.asarray(model.forward(np.zeros((2, 32, 32, 3), dtype=np.float32), False))
-            header["output_shape"] = list(out.shape)
+            out = self._call(classify, np.zeros((2, 32, 32, 3), dtype=np.float32))
+            header["output_shape"] = list(np.shape(out.handed_on()))
         return header, found
 
 
@@ -314,13 +413,16 @@ class _StudentImportError(Exception):
 
 
 def _answer(result: tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An op's result as a reply; every value must have been captured when it was returned."""
     header, values = result
     descriptions, arrays = {}, {}
     for name, value in values.items():
-        description, array = encode(value)
-        descriptions[name] = description
-        if array is not None:
-            arrays[name] = array
+        if not isinstance(value, Returned):
+            raise _HarnessBug(f"the op's value {name!r} is a {type(value).__name__}, not captured at the boundary "
+                              "(use Worker._call or Worker._read)")
+        descriptions[name] = value.description
+        if value.array is not None:
+            arrays[name] = value.array
     return dict(header, ok=True, values=descriptions), arrays
 
 
@@ -336,10 +438,16 @@ def serve(request_fd: int, answer_fd: int, root: str) -> None:
         op = header.get("op")
         if op == "stop":
             return
+        for array in arrays.values():  # ours: a student call gets fresh() copies, never these
+            array.setflags(write=False)
         try:
+            if op not in handlers:
+                raise _HarnessBug(f"there is no op {op!r}")
             reply, out_arrays = _answer(handlers[op](header.get("args", {}), arrays))
         except _StudentImportError as exc:
             reply, out_arrays = {"ok": False, "error": exc.error}, {}
+        except _HarnessBug as exc:
+            reply, out_arrays = {"ok": False, "harness_fault": str(exc)}, {}
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: all the student's
             reply, out_arrays = {"ok": False, "error": describe_error(exc, root)}, {}
         try:

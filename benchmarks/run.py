@@ -6,6 +6,7 @@
 2. One training iteration of the reference SmallConvolutionalNetwork at the notebook's batch
    size, and the projected time of the notebook's full SVHN run with its own settings.
 3. PyTorch CPU on the same network, float64 and float32, if torch is importable.
+4. Grading, batches, similarity, the PDF, a headless run, training on synthetic data, log replay.
 
 Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
 """
@@ -354,6 +355,44 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
           + ", ".join(f"{v:.3f}" for v in val_history) + " (goal: at least 0.90)")
 
 
+def bench_replay(train: int = 20000, validation: int = 2000) -> None:
+    """Log replay of the reference: its notebook run once with the shipped batch and optimizer
+    (one epoch on `train` synthetic images), then replayed without its weights."""
+    import re
+    import shutil
+    import tempfile
+
+    import nbformat
+
+    from autograder.execute import execute_notebook
+    from autograder.replay import replay_log
+    from autograder.rubric import load_rubric
+    from autograder.synthetic import write_synthetic_svhn
+
+    rubric = load_rubric()
+    print(f"\n## Log replay of the reference ({int(rubric.training['replay_lines'])} loss lines, synthetic data, "
+          f"{train} training images, the notebook's batch and optimizer; budget {rubric.training['replay_seconds']:g} s)")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        write_synthetic_svhn(scratch / "data", train=train + validation, test=100, seed=3)
+        folder = scratch / "submission"
+        shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
+        notebook = nbformat.read(str(folder / "Problem_2.ipynb"), as_version=4)
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        for name, value in {"EPOCHS": 1, "NUM_TRAINING": train, "NUM_VALIDATION": validation}.items():
+            cell.source = re.sub(rf"^{name} = .*$", f"{name} = {value}", cell.source, count=1, flags=re.M)
+        nbformat.write(notebook, str(folder / "Problem_2.ipynb"))
+        start = time.perf_counter()
+        run = execute_notebook(folder, folder / "Problem_2.ipynb", scratch / "data", scratch / "executed",
+                               rubric.raw["execution"])
+        executed = time.perf_counter() - start
+        shutil.copyfile(run.notebook, folder / "Problem_2.ipynb")
+        replay = replay_log(folder, folder / "Problem_2.ipynb", scratch / "data", rubric)
+    print(f"the whole notebook executed in {executed:.0f} s; replayed in {replay.seconds:.1f} s "
+          f"(kernel start, data, check cells and {replay.compared[-1].claimed.iteration if replay.compared else 0} "
+          f"iterations): {replay.summary()}")
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
@@ -368,6 +407,7 @@ def main() -> int:
     bench_pdf()
     bench_headless()
     bench_synthetic_training()
+    bench_replay()
     return 0
 
 

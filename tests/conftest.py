@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.confinement import MODES, REQUIRE_VARIABLE, available_mode, explain_mode, unmet_requirement
+from autograder.exposure import TRUST_VARIABLE
 from autograder.lib_loader import imported_lib
+
+# The suite's own submissions are trusted: it grades them even where the worker could read the hidden
+# fixtures (a developer who is not root). The tests of that refusal clear this in their subprocesses.
+os.environ.setdefault(TRUST_VARIABLE, "1")
 
 # The benchmark variants double as independent implementations for the tests.
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -58,3 +66,26 @@ def harness_unchanged_by_the_suite():
     before = harness_digest()
     yield
     assert harness_digest() == before, "a test or a submission changed the harness's own files"
+
+
+def need_mode(minimum: str) -> str:
+    """The confinement mode here, when at least `minimum`; otherwise the test is skipped, or fails with
+    the probes' reasons when REQUIRE_VARIABLE (set by CI) asks for a stronger mode than works here."""
+    unmet = unmet_requirement()
+    if unmet:
+        pytest.fail(unmet)
+    mode = available_mode()
+    if MODES.index(mode) < MODES.index(minimum):
+        pytest.skip(f"needs confinement mode {minimum!r}, this machine has {mode!r} ({REQUIRE_VARIABLE} is not set):\n"
+                    + explain_mode())
+    return mode
+
+
+def need_tool(command: str, variable: str, package: str) -> str:
+    """The path of a system tool pip cannot install; skipped without it, unless `variable` (CI sets it) is set."""
+    found = shutil.which(command)
+    if found is None:
+        if os.environ.get(variable):
+            pytest.fail(f"{variable} is set but `{command}` is not on PATH (Debian: apt-get install {package})")
+        pytest.skip(f"`{command}` is not installed (Debian: apt-get install {package}; {variable}=1 makes this a failure)")
+    return found

@@ -1,14 +1,19 @@
-"""Notebooks made by the tests, shaped like the official handout's (no tags) or like ours."""
+"""Notebooks made by the tests, shaped like the official handout's (no tags) or like ours; the official
+handout itself; a slightly broken PDF."""
 
 from __future__ import annotations
 
 import base64
 import io
+import re
+import shutil
+from pathlib import Path
 
 import nbformat
 import numpy as np
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
+from reportlab.pdfgen import canvas
 
 
 def png(seed: int = 0, blank: bool = False, size: tuple[int, int] = (40, 60)) -> str:
@@ -76,3 +81,73 @@ def official_notebook(accuracies=(0.7, 0.86, 0.891, 0.885), percent=False, answe
         del cells[3]
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                               "language": "python"}})
+
+
+# The official 2023 handout's tail, after the filter cell (INTERFACE.md section 13): the Inline Question
+# heading, then a new "Extra-Credit" cell, then the empty answer cell, then the Submission section.
+INLINE_QUESTION = ("#### Inline Question: Comment below on what kinds of filters you see. Include your response in "
+                   "your submission [5pts]")
+EXTRA_CREDIT = (
+    "#### Extra-Credit: Analysis on Trained Model [5pts]\n"
+    "\n"
+    "For extra credit, analyse the model you trained. Some suggestions:\n"
+    "- plot the confusion matrix of the validation set and name the classes it confuses most,\n"
+    "- show validation images it misclassifies and explain what they have in common,\n"
+    "- compare the first layer's filters at the start and at the end of training.\n"
+    "\n"
+    "Write your analysis in the cell below, after your answer to the inline question, and include it with its "
+    "plots in your submission.")
+SUBMISSION = (
+    "## **Submission**\n"
+    "\n"
+    "Please prepare a PDF document problem\\_2\\_solution.pdf in the root directory of this repository with all "
+    "plots and inline answers of your solution. Concretely, the document should contain the following items in "
+    "strict order:\n"
+    "\n"
+    "1. Training loss / accuracy curves for CNN training\n"
+    "2. Visualization of convolutional filters\n"
+    "3. Answers to inline questions about convolutional filters\n"
+    "\n"
+    "Note that you still need to submit the jupyter notebook with all generated solutions. We will randomly pick "
+    "submissions and check that the plots in the PDF and in the notebook are equivalent.")
+
+
+def official_2023_notebook(answer: str = "", extra_credit: str = EXTRA_CREDIT, handout: bool = False,
+                           **kwargs) -> nbformat.NotebookNode:
+    """The official 2023 layout of the question: heading, Extra-Credit cell, answer cell, Submission.
+    `handout`: the notebook as the class received it (no outputs, the answer cell empty)."""
+    if handout:
+        kwargs.update(accuracies=(), curve_png=None, filter_png=None)
+    notebook = official_notebook(answer=answer, **kwargs)
+    question = next(i for i, cell in enumerate(notebook.cells) if "Inline Question" in cell.source)
+    notebook.cells[question:] = [new_markdown_cell(INLINE_QUESTION), new_markdown_cell(extra_credit),
+                                 new_markdown_cell(answer), new_markdown_cell(SUBMISSION), new_code_cell("")]
+    return notebook
+
+
+def official_handout(folder: Path, template: Path) -> Path:
+    """An unsolved handout shaped like the official one: our template's lib/, plus the copy of the
+    `sequential` class that the official lib/cnn/layer_utils.py keeps (ours imports it instead), and
+    the 2023-shaped notebook. Its own skeleton lines differ from our template's, as the real one's do."""
+    shutil.copytree(template / "lib", folder / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    mlp = (template / "lib" / "mlp" / "layer_utils.py").read_text()
+    sequential = mlp[mlp.index("class sequential"):mlp.index("class flatten")]
+    layers = folder / "lib" / "cnn" / "layer_utils.py"
+    layers.write_text(layers.read_text() + "\n\n" + sequential)
+    nbformat.write(official_2023_notebook(handout=True), str(folder / "Problem_2.ipynb"))
+    return folder
+
+
+def broken_pdf(path):
+    """A PDF that pypdf reads, after logging "Ignoring wrong pointing object": the offset of its last
+    object in the cross-reference table points at the file's header."""
+    page = canvas.Canvas(str(path))
+    page.drawString(100, 700, "problem 2 solution")
+    page.showPage()
+    page.save()
+    data = path.read_bytes()
+    table = data.index(b"\nxref\n")
+    last = list(re.finditer(rb"(\d{10}) 00000 n", data[table:]))[-1]
+    start, end = table + last.start(1), table + last.end(1)
+    path.write_bytes(data[:start] + b"0" * 10 + data[end:])
+    return path

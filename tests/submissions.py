@@ -13,6 +13,14 @@ from conftest import REFERENCE
 LAYERS = "lib/cnn/layer_utils.py"
 MODELS = "lib/cnn/cnn_models.py"
 CODE_ITEMS = [item.id for item in load_rubric().code_items()]
+#: Tests in a results.json: one per item, or per component of an item that has several.
+RESULT_TESTS = sum(max(1, len(item.components)) for item in load_rubric().items)
+
+
+def item_tags(document: dict) -> list[str]:
+    """The rubric items of a results.json in order, each once (an item's components share its tag)."""
+    tags = [test["tags"][0] for test in document["tests"]]
+    return [tag for index, tag in enumerate(tags) if tag not in tags[:index]]
 
 
 def make_submission(folder: Path, changes: list[tuple[str, str, str]] = (), append: dict[str, str] | None = None,

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import re
+import shutil
 import zipfile
 from html.parser import HTMLParser
 
+import nbformat
 import pytest
 
+from autograder.grading_log import GRADING_LOG
 from autograder.rubric import load_rubric
+from autograder.similarity import PAIRS
 from conftest import REFERENCE, TEMPLATE, run_grade
+from loop_submission import LOOP_LAYERS
+from notebooks import broken_pdf, official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
 
 pytestmark = pytest.mark.slow
@@ -131,3 +138,58 @@ def test_a_harness_fault_in_one_submission_leaves_the_others_graded(tmp_path):
     again = run_grade("batch", str(folder), "--out", str(out))
     assert again.returncode == 0 and "1 graded, 2 unchanged" in again.stdout  # only the faulted one is redone
     assert float(rows(out)["7002"]["total"]) == 25
+
+
+ODD_LOG = ("(Epoch 1 / 2) Training Accuracy: 0.9., Validation Accuracy: 0.85.\n"
+           "(Epoch 2 / 2) Training Accuracy: nan, Validation Accuracy: 1e999\n"
+           "(Epoch 3 / 3) Training Accuracy: 0.5, Validation Accuracy: " + "9" * 5000 + "\n"
+           "(Epoch \u0663 / 3) Training Accuracy: \uff10.9, Validation Accuracy: 0.99\u202e%\n"
+           "Validation accuracy is 0.8.5.\n")
+
+
+def test_the_handout_is_nobodys_and_library_warnings_go_to_the_log(tmp_path):
+    """The class received the official handout (given as --baseline, a zip, then the same as a folder).
+    Two students hand it in untouched, two solve the code and leave the answer cell empty; one of them
+    hands in a slightly broken PDF and a training log with odd lines."""
+    handout = official_handout(tmp_path / "handout", TEMPLATE)
+    skeleton = (handout / LAYERS).read_text()
+    sequential = skeleton[skeleton.index("class sequential"):]
+    archive = tmp_path / "official.zip"
+    zip_tree(handout, archive)
+    folder = tmp_path / "submissions"
+    shutil.copytree(handout, folder / "3001")
+    zip_tree(handout, folder / "3002.zip")
+    for student, append in (("3003", {LAYERS: sequential}), ("3004", {LAYERS: LOOP_LAYERS + "\n" + sequential})):
+        solved = make_submission(folder / student, append=append)
+        notebook = official_2023_notebook(answer="")
+        if student == "3003":
+            notebook.cells[9].outputs[0].text = ODD_LOG
+            broken_pdf(solved / "problem_2_solution.pdf")
+        nbformat.write(notebook, str(solved / "Problem_2.ipynb"))
+    out = tmp_path / "graded"
+
+    done = run_grade("batch", str(folder), "--out", str(out), "--jobs", "2", "--baseline", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert "4 graded" in done.stdout and "0 harness fault(s)" in done.stdout
+    assert "wrong pointing object" not in done.stderr  # nothing over the progress bar
+    assert "Ignoring wrong pointing object" in (out / "3003" / GRADING_LOG).read_text()
+    assert "library warnings (a broken PDF, an old notebook) of 1 submission(s)" in done.stdout
+    assert not (out / "3004" / GRADING_LOG).exists()
+    pairs = json.loads((out / PAIRS).read_text())
+    assert [p for p in pairs if p["kind"] == "answer"] == []
+    assert [p for p in pairs if {"3001", "3002"} & {p["first"], p["second"]}] == []
+    book = rows(out)
+    assert "similar" not in book["3001"]["flags"] and "similar" not in book["3002"]["flags"]
+    assert "harness fault" not in " ".join(row["flags"] for row in book.values())
+    results = json.loads((out / "3003" / "results.json").read_text())
+    tests = {test["tags"][0]: test for test in results["tests"]}
+    assert "no answer found" in tests["inline_answer"]["output"]
+    assert tests["training"]["extra_data"]["reported"] == 0.85
+
+    again = run_grade("batch", str(folder), "--out", str(out), "--baseline", str(handout))
+    assert again.returncode == 0 and "0 graded, 4 unchanged" in again.stdout  # the same handout as a folder
+
+    ours = run_grade("batch", str(folder), "--out", str(out), "--jobs", "2")  # another baseline: all regraded
+    assert "4 graded, 0 unchanged" in ours.stdout
+    flagged = {(p["kind"], p["first"], p["second"]) for p in json.loads((out / PAIRS).read_text())}
+    assert {("code", "3001", "3002"), ("answer", "3001", "3002")} <= flagged  # what our template could not tell

@@ -94,9 +94,9 @@ def grade_in(root: Path, submission: Path | None) -> dict:
     return run_autograder(root)
 
 
-def outcomes(document: dict) -> dict[tuple[str, str], tuple[bool, str]]:
-    """{(item, case): (passed, outcome)} of a results.json."""
-    return {(test["tags"][0], case["case"]): (case["passed"], case["outcome"])
+def outcomes(document: dict) -> dict[tuple[str, str, str], tuple[bool, str]]:
+    """{(item, component, case): (passed, outcome)} of a results.json."""
+    return {(test["tags"][0], case.get("component", ""), case["case"]): (case["passed"], case["outcome"])
             for test in document["tests"] for case in test["extra_data"]["cases"]}
 
 
@@ -136,14 +136,15 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
 
     correct_doc = bundle["correct"]
     assert correct_doc["score"] == 25
-    hidden = [case for test in correct_doc["tests"] for case in test["extra_data"]["cases"]
-              if case["visibility"] == "hidden"]
+    hidden = {(test["tags"][0], case["case"]) for test in correct_doc["tests"] for case in test["extra_data"]["cases"]
+              if case["visibility"] == "hidden"}
     assert len(hidden) == 35 and all(passed for passed, _ in outcomes(correct_doc).values())
     template_doc = bundle["template"]
     assert template_doc["score"] == 0
     code = {key: value for key, value in outcomes(template_doc).items() if key[0] in CODE_ITEMS}
     assert code and set(code.values()) == {(False, "not implemented")}
-    buggy_scores = {test["tags"][0]: test["score"] for test in bundle["buggy"]["tests"]}
+    buggy_scores = {tag: sum(test["score"] for test in bundle["buggy"]["tests"] if test["tags"][0] == tag)
+                    for tag in CODE_ITEMS}
     assert buggy_scores["conv_backward"] < 5 and buggy_scores["conv_forward"] == 5
 
     for name, folder in (("correct", correct), ("template", TEMPLATE), ("buggy", buggy)):

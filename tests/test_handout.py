@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from autograder import REPO_ROOT
 from autograder.handout import leaks, student_modules
+from autograder.rubric import load_rubric
 from conftest import FIXTURES, REFERENCE, TEMPLATE, run_grade
 from notebooks import official_notebook
 from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
@@ -144,13 +145,19 @@ def test_check_on_the_template_then_on_a_correct_lib(runtime_venv, assignment):
     assert before.returncode == 1, before.stdout + before.stderr
     assert "public cases only" in before.stdout and "Not checked here: the hidden cases" in before.stdout
     assert "conv_forward" in before.stdout and "not implemented" in (assignment / "self_check" / "feedback.md").read_text()
+    hidden = load_rubric().hidden_cases_text()  # what staff also test, read from the rubric, said twice
+    assert hidden in " ".join(before.stdout.split()) and "padding 0–2" in hidden and "non-square" in hidden
+    assert hidden in " ".join((assignment / "README.md").read_text(encoding="utf-8").split())
     for name in ("layer_utils.py", "cnn_models.py"):  # the student finishes the TODOs
         shutil.copy(REFERENCE / "lib" / "cnn" / name, assignment / "lib" / "cnn" / name)
     after = student(runtime_venv, assignment, "check")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "All public cases pass." in after.stdout
+    assert "no points claimed" in after.stdout  # the public cases are shown, not paid
     results = json.loads((assignment / "self_check" / "results.json").read_text())
-    assert results["extra_data"]["public_only"] is True and results["score"] == 25
+    assert results["extra_data"]["public_only"] is True and results["score"] == 0
+    code = [test for test in results["tests"] if test["extra_data"].get("grading") == "self-check"]
+    assert code and all(test["score"] == 0 and test["status"] == "passed" for test in code)
 
 
 def test_pdf_from_an_executed_notebook(runtime_venv, assignment):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import nbformat
@@ -13,7 +12,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from autograder.pdf import SECTIONS
-from conftest import run_grade
+from conftest import need_tool, run_grade
 from notebooks import _image, official_notebook, png
 from submissions import grade, make_submission
 
@@ -94,8 +93,8 @@ def test_a_notebook_without_outputs_is_refused(tmp_path):
     assert not (tmp_path / "problem_2_solution.pdf").exists()
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
 def test_a_rendered_page_is_not_blank(tmp_path):
+    need_tool("pdftoppm", "CNN_GRADER_REQUIRE_PDFTOPPM", "poppler-utils")
     notebook = write(official_notebook(answer=ANSWER), tmp_path)
     assert run_grade("pdf", str(notebook)).returncode == 0
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(tmp_path / "problem_2_solution.pdf"),

@@ -20,12 +20,39 @@ def test_rubric_is_the_assignments():
     assert rubric.tolerances["forward"] == 1e-7 and rubric.tolerances["gradient"] == 1e-6
 
 
+def test_components_split_their_items_points_and_public_cases_weigh_nothing():
+    rubric = load_rubric()
+    for item in rubric.code_items():
+        assert sum(part.points for part in item.components) == pytest.approx(item.points)
+        assert item.public_weight == 0 and item.hidden_weight > 0  # printed answers earn nothing
+    assert [(c.id, c.points) for c in rubric.item("conv_backward").components] == [("dimg", 2), ("dw", 2), ("db", 1)]
+    assert [c.id for c in rubric.item("test_cnn").components if c.check] == ["structure", "initialisation"]
+    assert [c.id for c in rubric.item("test_cnn").components if not c.check] == ["scores", "loss", "gradients"]
+    assert [c.id for c in rubric.item("conv_forward").components] == [""]  # all its points, by case
+
+
+def test_checked_texts_state_values_not_keys():
+    rubric = load_rubric()
+    texts = " ".join(item.checked for item in rubric.items)
+    assert "tolerances." not in texts and "{" not in texts
+    assert "relative error at most 1e-07" in rubric.item("conv_forward").checked
+    assert "relative error at most 1e-06" in rubric.item("conv_backward").checked
+    ranges = rubric.fixtures
+    for key, words in (("height", "height"), ("batch", "batches of"), ("stride", "strides"), ("padding", "padding")):
+        assert f"{words} {ranges[key][0]}–{ranges[key][1]}" in rubric.hidden_cases_text()  # read from the rubric
+    assert "overlapping" in rubric.hidden_cases_text() and "non-square" in rubric.hidden_cases_text()
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda d: d["items"][0].pop("points"), r"items\[0\]: missing 'points'"),
     (lambda d: d["items"][1].update(kind="auto"), "kind must be code, notebook or manual"),
     (lambda d: d["items"][2].update(id="output_size"), "item ids repeat"),
     (lambda d: d["fixtures"]["hidden_cases"].pop("pool_forward"), "no count for code item 'pool_forward'"),
-    (lambda d: d["items"][0].update(public_weight=0, hidden_weight=0), "needs a positive"),
+    (lambda d: d["items"][0].update(public_weight=0, hidden_weight=0), "needs a positive hidden_weight"),
+    (lambda d: d["items"][2]["components"][0].update(points=3), "add up to 6, not the item's 5"),
+    (lambda d: d["items"][2]["components"][1].update(id="dimg"), "listed once each"),
+    (lambda d: d["items"][6].update(components=[{"id": "a", "title": "a", "points": 25}]), "only code items"),
+    (lambda d: d["items"][1].update(checked="within {tolerances.nope}"), r"\{tolerances.nope\} names no rubric value"),
 ])
 def test_broken_rubric_is_refused_with_the_reason(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))

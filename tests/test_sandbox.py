@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from autograder import protocol
-from autograder.confinement import available_mode
 from autograder.confinement import SECRET_PATHS
 from autograder.sandbox import Worker
-from conftest import FIXTURES, REFERENCE
+from conftest import FIXTURES, REFERENCE, need_mode
 from submissions import LAYERS, grade, make_submission, quick_limits
 
 SPY = '''
@@ -34,8 +33,7 @@ print("SPY processes", _probe(lambda: sorted(int(p) for p in os.listdir("/proc")
 
 
 def test_student_code_cannot_reach_fixtures_reference_or_results(tmp_path):
-    if available_mode() == "none":
-        pytest.skip("the grader is not root here: nothing to drop to (a student's self-check)")
+    need_mode("user")  # as a student (not root) there is nothing to drop to, and nothing secret to read
     out = tmp_path / "out"
     out.mkdir()
     spy = SPY.replace("FIXTURES", repr(str(FIXTURES))).replace("REFERENCE", repr(str(REFERENCE))) \
@@ -91,8 +89,7 @@ def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
 def test_a_symbolic_link_in_a_folder_submission_does_not_copy_the_fixtures(tmp_path):
     """A folder (not a zip: zips with links are refused) may link to the fixtures; the copy keeps the link,
     whose target the worker cannot read, instead of copying the expected values in as root."""
-    if available_mode() == "none":
-        pytest.skip("the grader is not root here")
+    need_mode("user")
     sub = make_submission(tmp_path / "sub")
     (sub / "lib" / "cnn" / "stolen.json").symlink_to(FIXTURES / "manifest.json")
     spy = ("import os\n_here = os.path.dirname(__file__)\ntry:\n    open(os.path.join(_here, 'stolen.json')).read(10)\n"

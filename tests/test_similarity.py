@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
+import pytest
+
+from autograder.baseline import default_baseline, load_baseline
+from autograder.notebook import extract
+from autograder.notebook_items import answer_text
 from autograder.rubric import load_rubric
 from autograder.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
 from conftest import REFERENCE, TEMPLATE
 from loop_submission import LOOP_LAYERS
+from notebooks import official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
 
 SETTINGS = load_rubric().raw["similarity"]
@@ -102,3 +109,42 @@ def test_flags_name_the_other_student_on_both_sides():
     prints = {"s1": {"answer": ANSWER}, "s2": {"answer": ANSWER}, "s3": {"answer": ""}}
     flags = flags_by_student(similar_pairs(prints, SETTINGS))
     assert flags == {"s1": ["similar answer: s2 (1.00)"], "s2": ["similar answer: s1 (1.00)"]}
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory):
+    return official_handout(tmp_path_factory.mktemp("official") / "handout", TEMPLATE)
+
+
+def _answer(notebook, baseline) -> str:
+    return answer_text(extract(notebook, Path("Problem_2.ipynb"), baseline.text))
+
+
+def test_the_unsolved_handout_is_flagged_with_no_one(tmp_path, handout):
+    """Two students hand in the official handout untouched. Against our template its skeleton (the
+    `sequential` copy) looked like their own code, and the pair was flagged; against the handout the
+    class received, it is nobody's."""
+    official = load_baseline(handout)
+    ours = {"a": fingerprint(handout, default_baseline().code), "b": fingerprint(handout, default_baseline().code)}
+    assert len(" ".join(ours["a"]["code"]).split()) >= SETTINGS["min_code_tokens"]
+    assert _pairs(ours) == {("code", "a", "b"): 1.0}
+    theirs = {"a": fingerprint(handout, official.code), "b": fingerprint(handout, official.code)}
+    assert theirs["a"]["code"] == [] and _pairs(theirs) == {}
+    skeleton = (handout / LAYERS).read_text()
+    solved = make_submission(tmp_path / "solved", append={LAYERS: skeleton[skeleton.index("class sequential"):]})
+    own = fingerprint(solved, official.code)["code"]
+    assert own == fingerprint(REFERENCE, official.code)["code"]  # the solution counts, the handout's copy does not
+
+
+def test_answers_that_are_the_handouts_text_are_no_ones(handout):
+    """The batch of 31: fourteen left the answer cell empty, and the Extra-Credit prompt after the
+    question was taken for their answer; all of them, and the unsolved handout, were 'identical'."""
+    official = load_baseline(handout)
+    notebooks = {"handout": official_2023_notebook(handout=True), "s1": official_2023_notebook(answer=""),
+                 "s2": official_2023_notebook(answer="*   \n"), "s3": official_2023_notebook(answer=ANSWER),
+                 "s4": official_2023_notebook(answer=ANSWER.upper())}
+    before = {name: {"answer": _answer(nb, default_baseline())} for name, nb in notebooks.items()}
+    assert _pairs(before)[("answer", "handout", "s1")] == 1.0  # what went wrong
+    after = {name: {"answer": _answer(nb, official)} for name, nb in notebooks.items()}
+    assert [after[name]["answer"] for name in ("handout", "s1", "s2")] == ["", "", ""]
+    assert _pairs(after) == {("answer", "s3", "s4"): 1.0}  # a real shared answer is still flagged

@@ -2,7 +2,9 @@
 
 Each test function is marked with its rubric item (`@pytest.mark.item("conv_forward")`) and
 either takes a `case` (parametrised over that item's fixture cases) or names a fixed check
-(`@pytest.mark.item("test_cnn", check="architecture")`). A test ends its case by returning
-(passed) or by raising CheckFailed with an outcome; plugin.py records one outcome per case.
-To add a check: write a test here, give it a weight in rubric.toml, done.
+(`@pytest.mark.item("test_cnn", check="structure")`, a component with `check = true` in the
+rubric). A test ends its case by returning (passed) or by raising CheckFailed with an outcome;
+plugin.py records one outcome per case. A check of an item with components judges each part
+inside `with part("dimg"):` (the `part` fixture), so that one part failing leaves the others
+judged. To add a check: write a test here, give its item (or component) points in rubric.toml.
 """

@@ -5,7 +5,7 @@ import pytest
 
 from autograder.checks.expect import as_array, expect_array, expect_scalar
 from autograder.fixtures import TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD, TEST_CNN_SHAPES
-from autograder.outcomes import CheckFailed, NotImplementedYet, WrongStructure
+from autograder.outcomes import CheckFailed, NotImplementedYet, StudentException, WrongStructure
 
 EXPECTED_KINDS = ["conv", "pool", "flatten", "fc"]
 
@@ -15,8 +15,8 @@ def _layers(worker):
     return answer, answer.header.get("layers", [])
 
 
-@pytest.mark.item("test_cnn", check="architecture")
-def test_architecture(worker):
+@pytest.mark.item("test_cnn", check="structure")
+def test_structure(worker):
     _, layers = _layers(worker)
     if not layers:
         raise CheckFailed(NotImplementedYet("TestCNN().net", "has no layers"))
@@ -50,8 +50,15 @@ def test_initialisation(worker, rubric):
     return "weights std 0.02, biases zero"
 
 
+def _later_error(answer):
+    """The exception that stopped the loss or backward, as the outcome of the parts it stopped."""
+    error = answer.header["later_error"]
+    return CheckFailed(StudentException(str(error.get("type", "Exception")), str(error.get("message", "")),
+                                        tuple(str(frame) for frame in error.get("traceback", []))))
+
+
 @pytest.mark.item("test_cnn")
-def test_scores_loss_gradients(case, worker, rubric):
+def test_scores_loss_gradients(case, worker, rubric, part):
     arrays = {role: case.arrays[role] for role in TEST_CNN_SHAPES}
     arrays.update(feats=case.arrays["feats"], labels=case.arrays["labels"])
     answer = worker.call("test_cnn_run", case.args, arrays)
@@ -60,9 +67,16 @@ def test_scores_loss_gradients(case, worker, rubric):
         raise CheckFailed(NotImplementedYet("TestCNN().net", "has no conv or fc layer"))
     if missing:
         raise CheckFailed(WrongStructure(f"TestCNN has no layer for {', '.join(missing)}"))
-    expect_array(answer.value("scores"), case.arrays["scores"], rubric.tolerances["forward"], "the scores")
-    expect_scalar(answer.value("loss"), float(case.arrays["loss"]), rubric.tolerances["loss_abs"],
-                  "the loss (cross_entropy, Problem 1)")
-    for role in TEST_CNN_SHAPES:
-        expect_array(answer.value(f"d_{role}"), case.arrays[f"d_{role}"], rubric.tolerances["gradient"],
-                     f"the gradient of {role.replace('_', ' ')}", same_size_ok=True)
+    with part("scores"):
+        expect_array(answer.value("scores"), case.arrays["scores"], rubric.tolerances["forward"], "the scores")
+    with part("loss"):
+        if answer.header.get("later_error") and "loss" not in answer.header.get("values", {}):
+            raise _later_error(answer)
+        expect_scalar(answer.value("loss"), float(case.arrays["loss"]), rubric.tolerances["loss_abs"],
+                      "the loss (cross_entropy, Problem 1)")
+    with part("gradients"):
+        if answer.header.get("later_error"):
+            raise _later_error(answer)
+        for role in TEST_CNN_SHAPES:
+            expect_array(answer.value(f"d_{role}"), case.arrays[f"d_{role}"], rubric.tolerances["gradient"],
+                         f"the gradient of {role.replace('_', ' ')}", same_size_ok=True)

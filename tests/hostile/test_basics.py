@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from submissions import CODE_ITEMS, LAYERS, grade, make_submission, quick_limits
+from submissions import CODE_ITEMS, LAYERS, RESULT_TESTS, grade, item_tags, make_submission, quick_limits
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +26,8 @@ def _insert_after(anchor: str, code: str) -> tuple[str, str, str]:
 
 def assert_complete_and_small(out_dir, max_bytes=120_000):
     document = json.loads((out_dir / "results.json").read_text())
-    assert [t["tags"][0] for t in document["tests"]][:6] == CODE_ITEMS
-    assert len(document["tests"]) == 9
+    assert item_tags(document)[:6] == CODE_ITEMS
+    assert len(document["tests"]) == RESULT_TESTS
     assert all(t["output"] for t in document["tests"])
     assert (out_dir / "results.json").stat().st_size < max_bytes
     assert (out_dir / "feedback.md").stat().st_size < max_bytes

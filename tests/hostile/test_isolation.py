@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.confinement import available_mode
 from autograder.sandbox import Worker
+from conftest import need_mode
 from submissions import LAYERS, make_submission, quick_limits
 from processes import no_survivors
 
@@ -29,8 +29,7 @@ THREAD_AT_IMPORT = "import threading\n_t = threading.Thread(target=sum, args=([1
 
 
 def test_a_fork_bomb_does_not_starve_a_worker_graded_beside_it(tmp_path):
-    if available_mode() == "none":
-        pytest.skip("no user switch here: the process limit is the grader's own")
+    need_mode("user")  # without a user switch the process limit is the grader's own
     limits = quick_limits(2.0)
     bomb = make_submission(tmp_path / "bomb", append={LAYERS: FORK_BOMB})
     with Worker(bomb, limits) as greedy:

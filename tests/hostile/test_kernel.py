@@ -8,10 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.confinement import SHARED_WRITABLE, SYSTEM_PATHS, available_mode, interpreter_paths
+from autograder.confinement import SHARED_WRITABLE, SYSTEM_PATHS, interpreter_paths
 from autograder.grading import grade_submission
 from autograder.synthetic import write_synthetic_svhn
-from conftest import harness_digest
+from conftest import harness_digest, need_mode
 from processes import no_survivors
 from submissions import make_submission
 
@@ -36,8 +36,7 @@ print("ROOT", sorted(os.listdir("/")))
 
 
 def test_a_kernel_that_leaves_processes_behind_leaves_none(tmp_path):
-    if available_mode() != "namespace":
-        pytest.skip("needs the namespace sandbox (the grader as root with mount namespaces)")
+    need_mode("namespace")  # the grader as root with mount namespaces
     data = tmp_path / "svhn"
     write_synthetic_svhn(data, train=2600, test=100, seed=7)
     sub = make_submission(tmp_path / "sub")
