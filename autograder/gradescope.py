@@ -38,10 +38,13 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (@MAJOR@, @MINOR@))'; t
     echo "setup.sh: choose Gradescope's Ubuntu 22.04 (Python 3.10) or 24.04 (Python 3.12) base image." >&2
     exit 1
 fi
-if ! python3 -m venv "$VENV"; then  # Ubuntu keeps venv's pip in a package of its own
+# The interpreter itself, not a link to it: the venv points at this path, and the grader's confined
+# worker sees the interpreter's own folder only.
+PYTHON3=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if ! "$PYTHON3" -m venv "$VENV"; then  # Ubuntu keeps venv's pip in a package of its own
     rm -rf "$VENV"
     apt-get update -qq && apt-get install -y -qq python3-venv
-    python3 -m venv "$VENV"
+    "$PYTHON3" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
 # Fail the build, not every submission, when the grader cannot be imported.

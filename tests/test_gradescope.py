@@ -46,19 +46,19 @@ def unpack_bundle(root: Path) -> None:
         os.chmod(root / "source" / script, 0o755)
 
 
-def image_path(root: Path, python: str) -> str:
-    """A PATH on which `python3` is `python` and the rest is the system's, as on the base image."""
-    bin_dir = root / "image-bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "python3").unlink(missing_ok=True)
-    (bin_dir / "python3").symlink_to(python)
-    return f"{bin_dir}:{SYSTEM_PATH}"
+def image_path(python: str) -> str:
+    """A PATH on which `python3` is `python`'s and the rest is the system's, as on the base image: the
+    interpreter's own folder first (a link to it elsewhere would be what the venv points at, a path
+    that the worker's confined view of the machine does not hold)."""
+    folder = Path(python).parent
+    assert (folder / "python3").is_file(), f"{folder} has no python3 beside {python}"
+    return f"{folder}:{SYSTEM_PATH}"
 
 
 def setup(root: Path, python: str) -> dict:
     """Run setup.sh as Gradescope does when it builds the image; what it took."""
     started = time.monotonic()
-    env = install_environment(AUTOGRADER_ROOT=str(root), PATH=image_path(root, python))
+    env = install_environment(AUTOGRADER_ROOT=str(root), PATH=image_path(python))
     done = run(["bash", root / "source" / "setup.sh"], env=env, timeout=1800)
     return {"python": python, "install_seconds": round(time.monotonic() - started, 1),
             "megabytes": folder_megabytes(root / "source" / ".venv"), "setup_output": done.stdout[-500:]}
@@ -172,7 +172,7 @@ def test_a_grader_that_cannot_start_still_leaves_a_result(tmp_path):
 def test_setup_refuses_a_python_older_than_3_10_and_says_which_image_to_pick(tmp_path):
     python = python_or_skip("3.9")
     unpack_bundle(tmp_path)
-    env = clean_environment(tmp_path / "home", AUTOGRADER_ROOT=str(tmp_path), PATH=image_path(tmp_path, python))
+    env = clean_environment(tmp_path / "home", AUTOGRADER_ROOT=str(tmp_path), PATH=image_path(python))
     done = run(["bash", tmp_path / "source" / "setup.sh"], env=env, check=False)
     assert done.returncode == 1
     assert "needs Python 3.10 or newer" in done.stderr and "Python 3.9" in done.stderr
