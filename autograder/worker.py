@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder import protocol
+from autograder import probe, protocol
 
 #: The notebook's import list, in its order. A failure in one module is reported only for
 #: the requests that need it (a broken Problem-1 loader must not cost the conv items).
@@ -270,41 +270,27 @@ class Worker:
 
 
     # ------------------------------------------------------------------ SmallConvolutionalNetwork
-    def op_small_cnn(self, args, arrays):
-        """Describe the student's own network; with weights and images, predict their classes.
-
-        Labels never come here: the parent compares predictions with them.
-        """
+    def _small_cnn(self, args):
         model_class = self._need("lib.cnn.cnn_models", "SmallConvolutionalNetwork")
         np.random.seed(args.get("seed", 123))
-        model = model_class()
-        layers = list(model.net.layers)
-        kinds = [self._layer_kind(layer) if self._layer_kind(layer) != "other" else type(layer).__name__
-                 for layer in layers]
-        first_conv = next((layer for layer in layers if self._layer_kind(layer) == "conv"), None)
-        header = {"kinds": kinds, "first_conv_w": getattr(first_conv, "w_name", None)}
-        found: dict[str, Any] = {}
-        images = arrays.pop("images", None)
-        if arrays:
-            names = {name for layer in layers for name in getattr(layer, "params", {})}
-            header["missing"] = sorted(names - set(arrays))
-            header["unused"] = sorted(set(arrays) - names)
-            for layer in layers:
-                for name in list(getattr(layer, "params", {})):
-                    if name in arrays:
-                        layer.params[name] = arrays[name]
-            model.net.gather_params()
-        if images is not None:
-            batch = int(args.get("batch", 100))
-            predictions = []
-            for start in range(0, images.shape[0], batch):
-                scores = np.asarray(model.forward(images[start:start + batch], False))
-                predictions.append(np.argmax(scores.reshape(scores.shape[0], -1), axis=1))
-            found["predictions"] = np.concatenate(predictions).astype(np.int64)
-        else:
-            out = np.asarray(model.forward(np.zeros((2, 32, 32, 3), dtype=np.float32), False))
-            header["output_shape"] = list(out.shape)
+        return model_class()
+
+    def op_small_cnn(self, args, arrays):
+        """Describe the student's own network by what its layers hold and do (autograder/probe.py)."""
+        model = self._small_cnn(args)
+        header, found = probe.describe_model(model, arrays["probe"], args["limits"], args["tolerance"])
+        header["kinds"] = [layer.get("kind") for layer in header["layers"] if layer.get("chain")]
         return header, found
+
+    def op_small_cnn_predict(self, args, arrays):
+        """The saved weights put into the student's own network, and its predicted classes for the
+        images (labels never come here: the parent compares)."""
+        model = self._small_cnn(args)
+        images = arrays.pop("images")
+        missing, unused = probe.load_weights(model, arrays)
+        if missing:
+            return {"missing": missing, "unused": unused}, {}
+        return {"unused": unused}, {"predictions": probe.predict(model, images, int(args.get("batch", 100)))}
 
 
 class _StudentImportError(Exception):

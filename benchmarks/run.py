@@ -225,7 +225,7 @@ def bench_headless() -> None:
 
     print("\n## The reference graded with --execute --quick (synthetic data; goal: under 60 s)")
     with tempfile.TemporaryDirectory() as scratch:
-        write_synthetic_svhn(Path(scratch) / "data", train=3000, test=100, seed=0)
+        write_synthetic_svhn(Path(scratch) / "data", train=2500, test=300, seed=0)
         start = time.perf_counter()
         result, _ = grade_submission(REPO_ROOT / "reference_solution", Path(scratch) / "out",
                                      data_dir=Path(scratch) / "data", execute=True, quick=True)

@@ -82,12 +82,13 @@ def test_verified_accuracy_wins_and_a_mismatch_is_flagged(tmp_path, data):
 
 
 @pytest.mark.slow
-def test_weights_that_do_not_fit_fall_back_to_the_log(tmp_path, data):
+def test_weights_that_do_not_fit_earn_nothing_never_the_log(tmp_path, data):
     sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(accuracies=(0.8,)))
     save_random_weights(sub, names={"conv1_w", "conv1_b"})
     scores, result, out_dir = grade(sub, tmp_path, data_dir=data)
-    assert scores["training"].extra["accuracy_source"] == "reported"
-    assert "the saved weights lack conv2_b, conv2_w, fc1_b" in scores["training"].note
+    assert scores["training"].score == 0 and scores["training"].extra["accuracy_source"] == "none"
+    assert "the saved weights do not fit your network: conv2_w is missing" in scores["training"].note
+    assert "weights not evaluable" in scores["training"].extra["flags"]
 
 
 def test_three_conv_layers_break_the_rule(tmp_path):
@@ -97,7 +98,8 @@ def test_three_conv_layers_break_the_rule(tmp_path):
     sub = with_notebook(make_submission(tmp_path / "sub", changes), official_notebook(accuracies=(0.93,)))
     scores, result, out_dir = grade(sub, tmp_path)
     assert scores["training"].score == 0
-    assert "3 ConvLayer2D and 1 MaxPoolingLayer layers; at most 2 and 2" in scores["training"].note
+    assert "has 3 convolution and 1 pooling layers" in scores["training"].note
+    assert "net.layers[2] (ConvLayer2D)" in scores["training"].note and "at most 2 and 2" in scores["training"].note
 
 
 @pytest.mark.parametrize("kwargs,reason", [
