@@ -92,6 +92,8 @@ def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str,
     earned = item.points * credit(evidence.reported, limits["threshold"], limits["chance"])
     extra.update(accuracy=evidence.reported, accuracy_source="reported", unverified_policy=policy)
     claim = f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why})"
+    if evidence.layer_notes:
+        claim += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
     if policy == "pending":
         extra["accuracy_source"] = "pending"
         flags.append("accuracy pending")

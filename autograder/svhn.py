@@ -59,17 +59,20 @@ class GradingSplits:
     note: str = ""  # what was not available
 
 
+def validation_start(total: int, training: Mapping[str, Any]) -> int:
+    """The first row of the rubric's validation split in a training file of `total` rows."""
+    return total - min(int(training["validation_rows"]), int(total * float(training["small_file_validation_fraction"])))
+
+
 def grading_splits(data_dir: Path, training: Mapping[str, Any]) -> GradingSplits:
     """The rubric's validation split (the last `validation_rows` rows of the training file; a smaller
     file gives its last `small_file_validation_fraction`) and `heldout_rows` test images drawn with
     `heldout_seed`; both with the mean of the training rows before the split subtracted, as the
     handout's loader does. Never the split a notebook names."""
     images, labels = read_mat(Path(data_dir) / "train_32x32.mat")
-    total = images.shape[0]
-    rows = min(int(training["validation_rows"]), int(total * float(training["small_file_validation_fraction"])))
-    if rows < 1 or rows >= total:
-        raise DataError(f"{Path(data_dir) / 'train_32x32.mat'}: {total} rows are too few for a validation split")
-    first = total - rows
+    first = validation_start(images.shape[0], training)
+    if first < 1 or first >= images.shape[0]:
+        raise DataError(f"{Path(data_dir) / 'train_32x32.mat'}: {images.shape[0]} rows are too few for a validation split")
     mean = (images[:first].astype(np.float32) / 255).mean(axis=0)
     val_images = images[first:].astype(np.float32) / 255 - mean
     val_labels = labels[first:].astype(np.int64) - 1

@@ -51,7 +51,8 @@ def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[
                        "max_padding": int(limits["probe_max_padding"])}}
     probe = probe_images()
     try:
-        answer = worker.call("small_cnn", args, {"probe": probe}, timeout=limits["describe_timeout"])
+        answer = worker.call("small_cnn", args, {"probe": probe},
+                             timeout=limits["describe_calls"] * worker.limits.call_timeout)
     except CheckFailed as failure:
         return None, {}, f"SmallConvolutionalNetwork() could not be built or probed: {failure.outcome.message()}"
     architecture = parse_description(answer.header, limits)

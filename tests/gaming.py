@@ -194,7 +194,9 @@ def notebook(accuracies=(0.9, 0.95), parameters: dict[str, int] | None = None, l
     """The official layout with a training log; optionally a parameters cell and a later printout."""
     book = official_notebook(accuracies=accuracies)
     if parameters is not None:
-        book.cells.insert(1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v}" for k, v in parameters.items())))
+        cell = nbformat.v4.new_code_cell("\n".join(f"{k} = {v}" for k, v in parameters.items()))
+        cell.metadata["tags"] = ["parameters"]  # as our template tags it, so that any grader finds it
+        book.cells.insert(1, cell)
     if later_print is not None:
         index = next(i for i, c in enumerate(book.cells) if "train_net(" in c.source) + 1
         book.cells.insert(index, nbformat.v4.new_code_cell(

@@ -141,3 +141,70 @@ def test_empty_answer_is_said_plainly(tmp_path):
     sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(answer="*Your answer here.*"))
     scores, result, out_dir = grade(sub, tmp_path)
     assert "no answer found" in scores["inline_answer"].note
+
+
+def _rubric_with(**training):
+    import copy
+    import tomllib
+
+    from autograder.rubric import RUBRIC_PATH, parse_rubric
+    data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))
+    data["training"].update(training)
+    return parse_rubric(data)
+
+
+UNVERIFIED = dict(reported=0.95, kinds=["conv", "pool", "flatten", "fc"], output_shape=[2, 10],
+                  unverified="no svhn_cnn_params.npz was submitted")
+
+
+def test_unverified_policy_reported_credits_the_log_and_flags_it():
+    scored = score_training(RUBRIC, TrainingEvidence(**UNVERIFIED))
+    assert scored.score == 25 and scored.status == "graded" and scored.extra["flags"] == ["accuracy unverified"]
+    assert "not verified: no svhn_cnn_params.npz was submitted" in scored.note
+
+
+def test_unverified_policy_pending_waits_for_staff():
+    scored = score_training(_rubric_with(unverified_policy="pending"), TrainingEvidence(**UNVERIFIED))
+    assert scored.score == 0 and scored.status == "pending" and scored.extra["accuracy_source"] == "pending"
+    assert scored.note.startswith("pending staff confirmation: validation accuracy 0.9500")
+    assert scored.extra["flags"] == ["accuracy pending"]
+
+
+def test_unverified_policy_cap_limits_the_points():
+    rubric = _rubric_with(unverified_policy=10)
+    assert score_training(rubric, TrainingEvidence(**UNVERIFIED)).score == 10
+    low = dict(UNVERIFIED, reported=0.2)
+    assert score_training(rubric, TrainingEvidence(**low)).score == pytest.approx(25 * credit(0.2, 0.88, 0.10), abs=0.01)
+
+
+def test_submitted_weights_that_cannot_be_evaluated_never_earn_the_log():
+    for policy in ("reported", "pending", 25):
+        evidence = TrainingEvidence(reported=0.95, kinds=["conv"], unevaluable="fc1_w holds NaN or infinite values")
+        scored = score_training(_rubric_with(unverified_policy=policy), evidence)
+        assert scored.score == 0 and scored.status == "graded" and "fc1_w holds NaN" in scored.note
+
+
+def test_a_replay_status_passes_through_and_is_flagged():
+    evidence = TrainingEvidence(verified=0.9, reported=0.9, kinds=["conv"], output_shape=[2, 10],
+                                replay="inconsistent", replay_detail="epoch 3 does not follow from epoch 2")
+    scored = score_training(RUBRIC, evidence)
+    assert scored.score == 25 and scored.extra["replay"] == "inconsistent"
+    assert scored.extra["replay_detail"] == "epoch 3 does not follow from epoch 2"
+    assert "log replay inconsistent" in scored.extra["flags"]
+    quiet = score_training(RUBRIC, TrainingEvidence(verified=0.9, kinds=["conv"], replay="consistent"))
+    assert not any(flag.startswith("log replay") for flag in quiet.extra["flags"])
+
+
+def test_the_gradebook_takes_the_training_items_own_flags():
+    from autograder.batch import _flags
+    scored = score_training(RUBRIC, TrainingEvidence(verified=0.5, heldout=0.3, heldout_size=100, reported=0.9,
+                                                     disagreements=40, student_forward=0.8, kinds=["conv"]))
+    document = {"tests": [{"tags": ["training"], "extra_data": scored.extra}]}
+    assert _flags(document) == ["accuracy verified", "held-out gap", "forward disagreement", "accuracy mismatch"]
+
+
+@pytest.mark.parametrize("policy", ["trust me", 26, -1, True])
+def test_a_bad_unverified_policy_is_refused(policy):
+    from autograder.rubric import RubricError
+    with pytest.raises(RubricError, match="training.unverified_policy must be"):
+        _rubric_with(unverified_policy=policy)
