@@ -121,9 +121,12 @@ def collect_leaves(model: Any) -> tuple[list[tuple[str, Any]], list[str]]:
 
 
 def _output(value: Any) -> np.ndarray | None:
-    """A copy of what a layer returned, as float64, or None when it is not an array of numbers."""
+    """A copy of what a layer returned (its real dtype kept, so the next layer gets what the model's
+    forward would give it), or None when it is not an array of numbers."""
     try:
-        array = np.array(value, dtype=np.float64)
+        array = np.array(value)
+        if array.dtype.kind not in "biuf":
+            array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
         return None
     return array if array.ndim >= 1 else None
@@ -274,7 +277,12 @@ def describe_layer(layer: Any, x: np.ndarray, limits: dict[str, int]) -> dict[st
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         return float("inf")
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))) if a.size else 0.0
+    if not a.size or np.array_equal(a, b, equal_nan=True):
+        return 0.0
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(all="ignore"):
+        error = float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+    return error if np.isfinite(error) else float("inf")
 
 
 def describe_model(model: Any, probe: np.ndarray, limits: dict[str, int], tolerance: float
@@ -287,7 +295,7 @@ def describe_model(model: Any, probe: np.ndarray, limits: dict[str, int], tolera
     """
     leaves, outside = collect_leaves(model)
     layers, arrays = [], {}
-    x = np.array(probe, dtype=np.float64)
+    x = np.array(probe)
     chain_ok = True
     for index, (path, layer) in enumerate(leaves):
         in_chain = path not in outside
@@ -302,7 +310,9 @@ def describe_model(model: Any, probe: np.ndarray, limits: dict[str, int], tolera
         if not chain_ok:
             layers.append({"path": path, "class": type(layer).__name__, "name": str(getattr(layer, "name", ""))[:100],
                            "params": [[n, list(v.shape)] for n, v in _params(layer)], "kind": "unknown",
-                           "arrays": [], "holds_4d": any(v.ndim == 4 for _, v in _params(layer)),
+                           "arrays": [[k, sh] for k, sh in _held_arrays(layer)],
+                           "holds_4d": any(v.ndim == 4 for _, v in _params(layer))
+                           or any(len(sh) == 4 for _, sh in _held_arrays(layer)),
                            "note": "not probed: an earlier layer failed", "chain": True})
             continue
         spec = describe_layer(layer, x, limits)

@@ -46,7 +46,7 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
 def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
     """The student's network as the grader reads it, the worker's header, and why it failed (or "")."""
     limits = rubric.training
-    args = {"seed": 123, "tolerance": rubric.tolerances["forward"],
+    args = {"seed": 123, "tolerance": limits["chain_tolerance"],
             "limits": {"max_kernel": int(limits["probe_max_kernel"]), "max_stride": int(limits["probe_max_stride"]),
                        "max_padding": int(limits["probe_max_padding"])}}
     probe = probe_images()
@@ -61,7 +61,7 @@ def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[
         from autograder.trusted_eval import layer_disagreements
     except ImportError:  # the student handout has no trusted forward
         return architecture, header, ""
-    header["layer_checks"] = layer_disagreements(architecture, probe, answer.arrays, rubric.tolerances["forward"])
+    header["layer_checks"] = layer_disagreements(architecture, probe, answer.arrays, limits["chain_tolerance"])
     return architecture, header, ""
 
 

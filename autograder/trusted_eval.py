@@ -163,8 +163,11 @@ def layer_disagreements(architecture: Architecture, probe: np.ndarray, arrays: M
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    """The handout's rel_error; infinite where the arrays differ in shape or in non-finite entries."""
     if a.shape != b.shape:
         return float("inf")
-    if not a.size:
+    if not a.size or np.array_equal(a, b, equal_nan=True):
         return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+    with np.errstate(all="ignore"):
+        error = float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+    return error if np.isfinite(error) else float("inf")

@@ -24,7 +24,7 @@ PROBE = (np.random.default_rng(0).standard_normal((2, 32, 32, 3)) * 0.25).astype
 
 
 def describe(model):
-    header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.tolerances["forward"])
+    header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.training["chain_tolerance"])
     json.dumps(header)  # plain JSON, as it crosses the worker boundary
     return parse_description(header, RUBRIC.training), header, arrays
 
@@ -154,6 +154,25 @@ def test_a_model_whose_forward_is_not_its_layers_cannot_be_rebuilt(ref):
                                        ref.mlp_layers.fc(3072, 10)))
     assert not architecture.faithful
     assert why_not_rebuildable(architecture, RUBRIC.training) == ["its forward does not equal its layers applied in order"]
+
+
+def test_a_network_that_computes_in_float32_is_still_its_layers(ref):
+    """The chain gives each layer what the model's forward gives it, dtype included."""
+    class SameDtype(ref.cnn_layers.ConvLayer2D):
+        def forward(self, img):
+            saved = dict(self.params)
+            self.params = {name: value.astype(img.dtype) for name, value in saved.items()}
+            try:
+                return super().forward(img)
+            finally:
+                self.params = saved
+
+    model = Model(ref, SameDtype(3, 3, 4, padding=1), ref.mlp_layers.leaky_relu(), ref.mlp_layers.flatten(),
+                  ref.mlp_layers.fc(4096, 10))
+    assert model.forward(PROBE).dtype == np.float64  # float32 convolution, float64 fc
+    architecture, header, _ = describe(model)
+    assert architecture.faithful and header["faithful_error"] == 0.0
+    assert why_not_rebuildable(architecture, RUBRIC.training) == []
 
 
 def test_malformed_descriptions_become_unknown_layers_never_errors(ref):

@@ -20,7 +20,7 @@ PROBE = (np.random.default_rng(0).standard_normal((2, 32, 32, 3)) * 0.25).astype
 
 
 def architecture_of(model):
-    header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.tolerances["forward"])
+    header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.training["chain_tolerance"])
     return parse_description(header, RUBRIC.training), arrays
 
 
@@ -91,7 +91,7 @@ def test_a_layer_unlike_its_trusted_twin_is_named(ref):
     model.net.layers[4] = AveragePool(2, 2, "pool1")
     architecture, arrays = architecture_of(model)
     assert architecture.pool_count == 1
-    found = layer_disagreements(architecture, PROBE, arrays, RUBRIC.tolerances["forward"])
+    found = layer_disagreements(architecture, PROBE, arrays, RUBRIC.training["chain_tolerance"])
     assert len(found) == 1 and found[0].startswith("net.layers[4] (AveragePool) does not compute what a max-pool 2x2/2")
 
 
