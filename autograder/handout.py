@@ -21,8 +21,9 @@ from autograder.regions import find_regions
 from autograder.reproducible_zip import write_zip
 from autograder.rubric import Rubric, load_rubric
 
-#: Harness files that are staff-only: the demo plants bugs into reference code.
-_STAFF_ONLY = {"autograder/demo.py"}
+#: Harness files that are staff-only: the demo plants bugs into reference code; the trusted forward
+#: is a working convolution and max-pooling, part of what students write.
+_STAFF_ONLY = {"autograder/demo.py", "autograder/trusted_eval.py"}
 
 STUDENT_README = """# Problem 2: Incorporating CNNs
 
