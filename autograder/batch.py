@@ -153,14 +153,15 @@ def _flags(document: dict) -> list[str]:
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
     training = tests.get("training", {}).get("extra_data", {})
-    if training.get("accuracy_source") in ("verified", "reported"):
-        flags.append(f"accuracy {training['accuracy_source']}")
-    if training.get("mismatch"):
-        flags.append("accuracy mismatch")
-    if (training.get("replay") or {}).get("status") == "not reproduced":
-        flags.append("log not reproduced")
-    if training.get("architecture_violation"):
-        flags.append("architecture violation")
+    if isinstance(training.get("flags"), list):  # the training item names its own flags
+        flags += [str(flag) for flag in training["flags"]]
+    else:
+        if training.get("accuracy_source") in ("verified", "reported"):
+            flags.append(f"accuracy {training['accuracy_source']}")
+        if training.get("mismatch"):
+            flags.append("accuracy mismatch")
+        if training.get("architecture_violation"):
+            flags.append("architecture violation")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
     if any(case.get("outcome") == "harness fault" for t in every for case in t.get("extra_data", {}).get("cases", [])):

@@ -319,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--public-only", action="store_true",
                        help="run the public cases only (a self-check: says what it did not check)")
     grade.add_argument("--data", type=Path, metavar="DIR",
-                       help="folder with train_32x32.mat and test_32x32.mat: saved weights are checked on its "
-                            "validation split, and --execute runs with it as data/")
+                       help="folder with train_32x32.mat and test_32x32.mat: the grader evaluates saved weights "
+                            "on the rubric's validation split and a held-out test subset, and --execute runs with "
+                            "it as data/")
     grade.add_argument("--execute", action="store_true",
                        help="run the notebook headless (confined, in a scratch copy) and grade the executed copy")
     grade.add_argument("--quick", action="store_true",

@@ -48,7 +48,7 @@ def run_demo() -> int:
     failures += _step("Fixtures recomputed from the reference", ["fixtures", "--verify"]) != 0
     data = OUTPUT / "data"
     if not (data / "train_32x32.mat").is_file():
-        failures += _step("A small synthetic SVHN", ["data", "--synthetic", "--out", str(data), "--train", "3000",
+        failures += _step("A small synthetic SVHN", ["data", "--synthetic", "--out", str(data), "--train", "2500",
                                                      "--test", "300"]) != 0
     buggy = make_buggy_example(OUTPUT / "submissions" / "buggy_example")
     runs = [("Grading the reference solution, its notebook executed headless (quick mode)", DEFAULT_REFERENCE,

@@ -31,8 +31,8 @@ from autograder.exposure import guard_secrets, trust_note
 from autograder.grading_log import captured, write_log
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
-from autograder.notebook_items import TrainingEvidence, score_filters, score_inline_answer, score_training
-from autograder.outcomes import CheckFailed, HarnessFault, Outcome, StudentException
+from autograder.notebook_items import score_filters, score_inline_answer, score_training
+from autograder.outcomes import HarnessFault, Outcome, StudentException
 from autograder.notebook_items import answer_text
 from autograder.pdf import SECTIONS, build_pdf
 from autograder.pdf_check import Consistency, compare
@@ -41,7 +41,7 @@ from autograder.report import GradeResult, terminal_table, write_atomically, wri
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import Limits, Worker
 from autograder.score import ItemScore, score_submission
-from autograder.svhn import DEFAULT_SPLIT, validation_split
+from autograder.training_evidence import gather_training_evidence
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 
@@ -69,58 +69,6 @@ def _module_notes(worker: Worker) -> list[str]:
     for module, error in worker.import_errors.items():
         notes.append(f"importing {module} raised {error.get('type')}: {error.get('message', '')[:300]}")
     return notes
-
-
-def _load_weights(path: Path) -> dict[str, np.ndarray]:
-    """A student's saved parameters: plain arrays only (never unpickled)."""
-    with np.load(path, allow_pickle=False) as saved:
-        return {name: np.asarray(saved[name]) for name in saved.files}
-
-
-def _training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None, weights: Path | None,
-                       weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, str | None]:
-    """Reported and verified accuracy and the architecture; also the first conv layer's weight name."""
-    evidence = TrainingEvidence()
-    if findings is not None:
-        evidence.reported, evidence.reported_last = findings.reported_best, findings.reported_last
-    first_conv_w = None
-    try:
-        answer = worker.call("small_cnn", {"seed": 123})
-        evidence.kinds = answer.header.get("kinds")
-        evidence.output_shape = answer.header.get("output_shape")
-        first_conv_w = answer.header.get("first_conv_w")
-    except CheckFailed as failure:
-        evidence.problems.append(f"SmallConvolutionalNetwork() could not be built: {failure.outcome.message()}")
-        return evidence, None
-    if weights is None:
-        evidence.problems.append("no svhn_cnn_params.npz saved next to the notebook")
-        return evidence, first_conv_w
-    if data_dir is None:
-        evidence.problems.append("weights were saved, but no --data was given to check them on")
-        return evidence, first_conv_w
-    parameters = findings.parameters if findings is not None else {}
-    split = (int(parameters.get("NUM_TRAINING", DEFAULT_SPLIT[0])), int(parameters.get("NUM_VALIDATION", DEFAULT_SPLIT[1])))
-    try:
-        saved = _load_weights(weights)
-        images, labels = validation_split(data_dir, *split)
-        answer = worker.call("small_cnn", {"seed": 123}, dict(saved, images=images),
-                             timeout=rubric.training["evaluate_timeout"])
-    except (OSError, ValueError) as exc:  # DataError and unreadable .npz files alike
-        evidence.problems.append(f"the saved weights could not be checked: {exc}")
-        return evidence, first_conv_w
-    except CheckFailed as failure:
-        evidence.problems.append(f"evaluating the saved weights failed: {failure.outcome.message()}")
-        return evidence, first_conv_w
-    missing = answer.header.get("missing") or []
-    predictions = answer.value("predictions")
-    if missing:
-        evidence.problems.append(f"the saved weights lack {', '.join(missing)} of your SmallConvolutionalNetwork")
-    elif not isinstance(predictions, np.ndarray) or predictions.shape != labels.shape:
-        evidence.problems.append("your network did not return one prediction per validation image")
-    else:
-        evidence.verified = float(np.mean(predictions == labels))
-        evidence.verified_how = f"{weights_how} on {len(labels)} validation images"
-    return evidence, first_conv_w
 
 
 def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Path, notes: list[str]
@@ -172,7 +120,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
                 notes.append(unreadable)
     if weights is not None and not weights.is_file():
         weights = None
-    evidence, first_conv_w = _training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
+    evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
     scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
               "inline_answer": score_inline_answer(rubric, findings)}
     if replay and weights is None and data_dir is not None and not execute and findings is not None:

@@ -33,6 +33,11 @@ STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/worker.py", "autograder
 #: The requirements files students install, at the top of the handout.
 REQUIREMENTS = ("requirements.txt", "requirements-notebook.txt")
 
+#: Harness files that must never ship, whatever imports them: the demo plants bugs into reference code;
+#: the trusted forward is a working convolution and max-pooling, part of what students write. (Grading
+#: imports the trusted forward only inside the functions that use it, and does without it here.)
+NEVER_SHIPPED = {"autograder/demo.py", "autograder/trusted_eval.py"}
+
 STUDENT_README = """# Problem 2: Incorporating CNNs
 
 Everything you need is in this folder: the assignment (`lib/`, `Problem_2.ipynb`), and the grader the
@@ -164,7 +169,12 @@ def student_modules(package_root: Path = REPO_ROOT / PACKAGE) -> list[str]:
             if init.is_file():
                 pending.append(init)
         pending += [_module_file(package_root, name) for name in _import_time_imports(path, package_root)]
-    return sorted(path.relative_to(package_root.parent).as_posix() for path in needed)
+    modules = sorted(path.relative_to(package_root.parent).as_posix() for path in needed)
+    forbidden = sorted(set(modules) & NEVER_SHIPPED)
+    if forbidden:  # a module-level import pulled it in: fail the build rather than ship it or a broken grader
+        raise RuntimeError(f"the student commands import {', '.join(forbidden)} at import time, which the handout must "
+                           "not hold; import it inside the function that needs it, and do without it in the handout")
+    return modules
 
 
 def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Path = REPO_ROOT / "fixtures"

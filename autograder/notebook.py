@@ -39,7 +39,7 @@ class Findings:
     others: list[str] = field(default_factory=list)
     has_outputs: bool = False
     epochs: list[tuple[int, int, float | None, float]] = field(default_factory=list)  # (epoch, of, train, val)
-    reported_extra: list[float] = field(default_factory=list)  # other "validation accuracy" printouts
+    reported_extra: list[float] = field(default_factory=list)  # other cells' printouts: shown, never scored
     curve_images: list[bytes] = field(default_factory=list)
     filter_images: list[bytes] = field(default_factory=list)
     filter_source: str = ""
@@ -50,7 +50,9 @@ class Findings:
 
     @property
     def reported_best(self) -> float | None:
-        values = [epoch[3] for epoch in self.epochs] + self.reported_extra
+        """The claim: the best Validation Accuracy of the training cell's `train_net` epoch lines only.
+        Other cells' printouts (reported_extra) are kept for staff to read, never scored."""
+        values = [epoch[3] for epoch in self.epochs]
         return max(values) if values else None
 
     @property

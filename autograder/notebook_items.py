@@ -1,10 +1,19 @@
 """Points for the notebook items: training (25), filters (5), inline answer (5, by staff).
 
-Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course announced.
-`acc` is *verified* when the grader computed it (weights evaluated on the validation split by
-the student's own network in the worker, labels kept in the grader), else *reported* from
-the notebook's log and marked so. A gap over `mismatch` between the two is flagged. A network
-with more than two conv or two pooling layers scores 0.
+Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course announced. Where
+`acc` comes from (autograder/training_evidence.py gathers it, this module only scores):
+
+- *verified*: the grader's trusted forward on the student's saved weights, on the rubric's
+  validation split; a held-out figure, the student's own forward and the log are compared with it
+  and every gap beyond the rubric's is flagged;
+- *student_forward*: the network has a layer the grader cannot rebuild, so its own forward ran in
+  the worker (and passed the noise check); said and flagged;
+- otherwise nothing could be verified (no weights, no data) and the rubric's `unverified_policy`
+  decides what the log's epoch lines earn: `reported` (credit, flagged), `pending` (0 until staff
+  confirm) or a cap in points.
+
+Weights that were submitted but cannot be evaluated earn 0 with the reason, never the log's number.
+A network with more than two convolutions or two pooling layers (found by behaviour) scores 0.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -27,13 +37,24 @@ _PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*yo
 class TrainingEvidence:
     """What grading learned about the training item, from the notebook, the worker and the data."""
 
-    reported: float | None = None
+    reported: float | None = None  # the best Validation Accuracy of the training cell's epoch lines
     reported_last: float | None = None
-    verified: float | None = None
-    verified_how: str = ""  # "weights from the headless run" or "saved svhn_cnn_params.npz"
-    kinds: list[str] | None = None  # layer kinds of the student's SmallConvolutionalNetwork
+    verified: float | None = None  # the trusted forward on the rubric's validation split
+    verified_how: str = ""  # whose weights, on which images
+    heldout: float | None = None  # the trusted forward on the staff-held test images
+    heldout_size: int = 0
+    student_forward: float | None = None  # the student's own forward on the validation split
+    disagreements: int | None = None  # validation images where the two forwards predict differently
+    noise_agreement: float | None = None  # own-forward predictions unchanged under one grey level of noise
+    kinds: list[str] | None = None  # layer kinds of the student's SmallConvolutionalNetwork, by behaviour
     output_shape: list[int] | None = None
-    problems: list[str] = field(default_factory=list)  # why verification did not happen
+    architecture: list[dict[str, Any]] | None = None  # each layer: path, class, kind, summary
+    violation: str = ""  # the architecture rule, broken
+    layer_notes: list[str] = field(default_factory=list)  # unknown classes, layers unlike their trusted twin
+    not_rebuilt: list[str] = field(default_factory=list)  # why the trusted forward could not be used
+    unverified: str = ""  # why nothing could be verified (the policy applies)
+    unevaluable: str = ""  # why submitted weights could not be evaluated (0 points)
+    problems: list[str] = field(default_factory=list)  # anything else worth saying
 
 
 def credit(accuracy: float, threshold: float, chance: float) -> float:
@@ -42,49 +63,102 @@ def credit(accuracy: float, threshold: float, chance: float) -> float:
 
 
 def architecture_violation(kinds: list[str] | None, output_shape: list[int] | None, rubric: Rubric) -> str:
-    """Why the network breaks the assignment's rule, or "" when it keeps it."""
+    """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it."""
     if not kinds:  # unknown, or not implemented yet (scored as no evidence, not as a violation)
         return ""
     conv, pool = kinds.count("conv"), kinds.count("pool")
     limits = rubric.training
     if conv > limits["max_conv_layers"] or pool > limits["max_pool_layers"]:
-        return (f"SmallConvolutionalNetwork has {conv} ConvLayer2D and {pool} MaxPoolingLayer layers; "
+        return (f"SmallConvolutionalNetwork has {conv} convolution and {pool} pooling layers; "
                 f"at most {limits['max_conv_layers']} and {limits['max_pool_layers']} are allowed")
     if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != 10):
         return f"SmallConvolutionalNetwork's output has shape {tuple(output_shape)} for 2 images; expected (2, 10)"
     return ""
 
 
+def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str, Any], flags: list[str]) -> ItemScore:
+    """The rubric's unverified_policy applied to the log's figure."""
+    why = "; ".join([evidence.unverified, *evidence.problems] if evidence.unverified else evidence.problems) \
+        or "nothing could be verified"
+    if evidence.kinds == []:
+        why = "SmallConvolutionalNetwork().net has no layers (not implemented); " + why
+    if evidence.reported is None:
+        return ItemScore(item, 0.0, (), "graded", f"0: no validation accuracy found ({why})", extra)
+    policy = limits.get("unverified_policy", "reported")
+    earned = item.points * credit(evidence.reported, limits["threshold"], limits["chance"])
+    extra.update(accuracy=evidence.reported, accuracy_source="reported", unverified_policy=policy)
+    claim = f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why})"
+    if evidence.layer_notes:
+        claim += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
+    if policy == "pending":
+        extra["accuracy_source"] = "pending"
+        flags.append("accuracy pending")
+        return ItemScore(item, 0.0, (), "pending", f"pending staff confirmation: {claim}", extra)
+    if policy == "reported":
+        flags.append("accuracy unverified")
+        return ItemScore(item, round_points(earned), (), "graded", claim, extra)
+    cap = float(policy)
+    flags.append("accuracy unverified (capped)")
+    points = round_points(min(earned, cap))
+    return ItemScore(item, points, (), "graded", claim + (f"; at most {cap:g} points without verification"
+                                                         if earned > cap else ""), extra)
+
+
 def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
-    """The training item from the evidence."""
+    """The training item from the evidence; `extra_data` carries every figure and the flags."""
     item = rubric.item("training")
     limits = rubric.training
-    extra = {"accuracy": None, "accuracy_source": "none", "reported": evidence.reported,
-             "reported_last": evidence.reported_last, "verified": evidence.verified,
-             "verified_how": evidence.verified_how or None, "mismatch": False, "architecture": evidence.kinds}
-    violation = architecture_violation(evidence.kinds, evidence.output_shape, rubric)
+    flags: list[str] = []
+    extra: dict[str, Any] = {
+        "accuracy": None, "accuracy_source": "none", "reported": evidence.reported,
+        "reported_last": evidence.reported_last, "verified": evidence.verified,
+        "verified_how": evidence.verified_how or None, "heldout": evidence.heldout,
+        "heldout_images": evidence.heldout_size or None, "student_forward": evidence.student_forward,
+        "disagreements": evidence.disagreements, "noise_agreement": evidence.noise_agreement,
+        "mismatch": False, "architecture": evidence.kinds, "layers": evidence.architecture,
+        "layer_notes": evidence.layer_notes or None, "not_rebuilt": evidence.not_rebuilt or None,
+        "unverified_reason": evidence.unverified or None, "unevaluable_reason": evidence.unevaluable or None,
+        "flags": flags}  # the log replay (replay.annotate) adds "replay" and its flag afterwards
+    violation = evidence.violation or architecture_violation(evidence.kinds, evidence.output_shape, rubric)
     if violation:
         extra["architecture_violation"] = violation
+        flags.append("architecture violation")
         return ItemScore(item, 0.0, (), "graded", f"0: {violation}", extra)
+    if evidence.unevaluable:
+        flags.append("weights not evaluable")
+        return ItemScore(item, 0.0, (), "graded", f"0: your saved weights could not be evaluated: {evidence.unevaluable}",
+                         extra)
     if evidence.verified is not None:
         accuracy, source = evidence.verified, "verified"
-    elif evidence.reported is not None:
-        accuracy, source = evidence.reported, "reported"
+        flags.append("accuracy verified")
+        note = f"validation accuracy {accuracy:.4f} (verified by the grader's own forward, {evidence.verified_how})"
+    elif evidence.student_forward is not None:
+        accuracy, source = evidence.student_forward, "student_forward"
+        flags.append("accuracy from own forward")
+        note = (f"validation accuracy {accuracy:.4f} (your own forward, {evidence.verified_how}: the grader could not "
+                f"rebuild your network: {'; '.join(evidence.not_rebuilt)})")
     else:
-        why = "; ".join(evidence.problems) or "no training log and no saved weights"
-        if evidence.kinds == []:
-            why = "SmallConvolutionalNetwork().net has no layers (not implemented); " + why
-        return ItemScore(item, 0.0, (), "graded", f"0: no validation accuracy found ({why})", extra)
+        return _unverified_score(item, limits, evidence, extra, flags)
     extra.update(accuracy=accuracy, accuracy_source=source)
     points = round_points(item.points * credit(accuracy, limits["threshold"], limits["chance"]))
-    note = f"validation accuracy {accuracy:.4f} ({source}"
-    note += f", {evidence.verified_how})" if source == "verified" else ", from the notebook's log)"
-    if evidence.verified is not None and evidence.reported is not None \
-            and abs(evidence.verified - evidence.reported) > limits["mismatch"]:
+    if evidence.heldout is not None:
+        note += f"; held-out check {evidence.heldout:.4f} on {evidence.heldout_size} staff-held test images"
+        if accuracy - evidence.heldout > limits["heldout_gap"]:
+            extra["heldout_gap"] = True
+            flags.append("held-out gap")
+            note += f" (HELD-OUT GAP: more than {limits['heldout_gap']:g} below the validation accuracy)"
+    if evidence.disagreements is not None and evidence.disagreements > limits["max_disagreements"]:
+        flags.append("forward disagreement")
+        note += (f"; FORWARD DISAGREEMENT: your own forward predicts differently on {evidence.disagreements} "
+                 f"validation images (its accuracy: {evidence.student_forward:.4f})")
+    if evidence.reported is not None and abs(accuracy - evidence.reported) > limits["mismatch"]:
         extra["mismatch"] = True
+        flags.append("accuracy mismatch")
         note += f"; MISMATCH: the log reports {evidence.reported:.4f}"
-    if source == "reported" and evidence.problems:
-        note += f"; not verified: {'; '.join(evidence.problems)}"
+    if evidence.layer_notes:
+        note += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
+    if evidence.problems:
+        note += f"; {'; '.join(evidence.problems)}"
     return ItemScore(item, points, (), "graded", note, extra)
 
 

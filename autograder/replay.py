@@ -181,7 +181,10 @@ def annotate(score: ItemScore, replay: Replay) -> ItemScore:
     """The training item with the replay recorded in its extra data and explained in its note;
     its points are left as they are."""
     note = f"{score.note}; {replay.summary()}" if score.note else replay.summary()
-    return replace(score, note=note, extra={**score.extra, "replay": replay.as_extra()})
+    flags = list(score.extra.get("flags") or [])
+    if replay.status == "not reproduced" and "log not reproduced" not in flags:
+        flags.append("log not reproduced")
+    return replace(score, note=note, extra={**score.extra, "replay": replay.as_extra(), "flags": flags})
 
 
 class LogWatch:

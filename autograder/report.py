@@ -234,7 +234,7 @@ def feedback_markdown(result: GradeResult) -> str:
                 lines += ["> " + line for line in item.extra["answer"].splitlines()]
             if item.extra.get("mismatch"):
                 lines += ["", f"**The accuracy your log reports ({item.extra['reported']:.4f}) differs from the "
-                              f"accuracy of your saved weights ({item.extra['verified']:.4f}).** Staff are told."]
+                              f"accuracy of your saved weights ({item.extra['accuracy']:.4f}).** Staff are told."]
             continue
         lines += _code_item_lines(item)
     for check in result.pdf_checks:

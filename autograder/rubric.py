@@ -65,7 +65,7 @@ class Rubric:
     title: str
     items: tuple[Item, ...]
     tolerances: Mapping[str, float]
-    training: Mapping[str, float]
+    training: Mapping[str, Any]
     fixtures: Mapping[str, Any]
     raw: Mapping[str, Any]
 
@@ -177,11 +177,18 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     for item in items:
         if item.kind == "code" and item.id not in _require(fixtures, "hidden_cases", f"{source}: fixtures"):
             raise RubricError(f"{source}: fixtures.hidden_cases has no count for code item {item.id!r}")
+    training = dict(_require(data, "training", source))
+    policy = training.get("unverified_policy", "reported")
+    training_points = next((item.points for item in items if item.id == "training"), 0.0)
+    if not (policy in ("reported", "pending") or (isinstance(policy, (int, float)) and not isinstance(policy, bool)
+                                                  and 0 <= policy <= training_points)):
+        raise RubricError(f"{source}: training.unverified_policy must be \"reported\", \"pending\" or a number of "
+                          f"points from 0 to {training_points:g}, not {policy!r}")
     return Rubric(
         title=_require(_require(data, "assignment", source), "title", f"{source}: assignment"),
         items=tuple(items),
         tolerances=dict(_require(data, "tolerances", source)),
-        training=dict(_require(data, "training", source)),
+        training=training,
         fixtures=dict(fixtures),
         raw=data,
     )

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder import protocol
+from autograder import probe, protocol
 
 #: The notebook's import list, in its order. A failure in one module is reported only for
 #: the requests that need it (a broken Problem-1 loader must not cost the conv items).
@@ -365,45 +365,29 @@ class Worker:
 
 
     # ------------------------------------------------------------------ SmallConvolutionalNetwork
-    def op_small_cnn(self, args, arrays):
-        """Describe the student's own network; with weights and images, predict their classes.
-
-        Labels never come here: the parent compares predictions with them.
-        """
+    def _small_cnn(self, args):
         model_class = self._need("lib.cnn.cnn_models", "SmallConvolutionalNetwork")
         np.random.seed(args.get("seed", 123))
-        model = self._run(model_class)
-        layers = list(model.net.layers)
-        kinds = [self._layer_kind(layer) if self._layer_kind(layer) != "other" else type(layer).__name__
-                 for layer in layers]
-        first_conv = next((layer for layer in layers if self._layer_kind(layer) == "conv"), None)
-        header = {"kinds": kinds, "first_conv_w": getattr(first_conv, "w_name", None)}
-        found: dict[str, Any] = {}
-        images = arrays.pop("images", None)
-        if arrays:
-            names = {name for layer in layers for name in getattr(layer, "params", {})}
-            header["missing"] = sorted(names - set(arrays))
-            header["unused"] = sorted(set(arrays) - names)
-            for layer in layers:
-                for name in list(getattr(layer, "params", {})):
-                    if name in arrays:
-                        self._store(layer.params, name, arrays[name])
-            self._run(model.net.gather_params)
+        return self._run(model_class)
 
-        def classify(batch):  # a list of lists is as good as an array, as in compute_acc
-            return np.asarray(model.forward(batch, False))
+    def op_small_cnn(self, args, arrays):
+        """Describe the student's own network by what its layers hold and do (autograder/probe.py)."""
+        model = self._small_cnn(args)
+        header, found = probe.describe_model(model, arrays["probe"], args["limits"], args["tolerance"])
+        header["kinds"] = [layer.get("kind") for layer in header["layers"] if layer.get("chain")]
+        # probe.py copies what it hands in and what comes back (np.array at every call)
+        return header, {name: Returned(value) for name, value in found.items()}
 
-        if images is not None:
-            batch = int(args.get("batch", 100))
-            predictions = []
-            for start in range(0, images.shape[0], batch):
-                scores = self._call(classify, images[start:start + batch]).numbers("forward(images, False)")
-                predictions.append(np.argmax(scores.reshape(scores.shape[0], -1), axis=1))
-            found["predictions"] = Returned(np.concatenate(predictions).astype(np.int64))
-        else:
-            out = self._call(classify, np.zeros((2, 32, 32, 3), dtype=np.float32))
-            header["output_shape"] = list(np.shape(out.handed_on()))
-        return header, found
+    def op_small_cnn_predict(self, args, arrays):
+        """The saved weights put into the student's own network, and its predicted classes for the
+        images (labels never come here: the parent compares)."""
+        model = self._small_cnn(args)
+        images = arrays.pop("images")
+        missing, unused = probe.load_weights(model, arrays)
+        if missing:
+            return {"missing": missing, "unused": unused}, {}
+        predictions = probe.predict(model, images, int(args.get("batch", 100)))  # copies in and out
+        return {"unused": unused}, {"predictions": Returned(predictions)}
 
 
 class _StudentImportError(Exception):

@@ -7,6 +7,8 @@
    size, and the projected time of the notebook's full SVHN run with its own settings.
 3. PyTorch CPU on the same network, float64 and float32, if torch is importable.
 4. Grading, batches, similarity, the PDF, a headless run, training on synthetic data, log replay.
+5. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
+   one core, beside the reference's own layers and the student's forward in the worker.
 
 Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
 """
@@ -226,7 +228,7 @@ def bench_headless() -> None:
 
     print("\n## The reference graded with --execute --quick (synthetic data; goal: under 60 s)")
     with tempfile.TemporaryDirectory() as scratch:
-        write_synthetic_svhn(Path(scratch) / "data", train=3000, test=100, seed=0)
+        write_synthetic_svhn(Path(scratch) / "data", train=2500, test=300, seed=0)
         start = time.perf_counter()
         result, _ = grade_submission(REPO_ROOT / "reference_solution", Path(scratch) / "out",
                                      data_dir=Path(scratch) / "data", execute=True, quick=True)
@@ -393,6 +395,93 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
           f"iterations): {replay.summary()}")
 
 
+def _trusted_one_core() -> None:
+    """Run in a child with one BLAS thread: the trusted forward, and the reference's layers, on the
+    images one submission is evaluated on (the rubric's validation rows plus the held-out set)."""
+    from autograder.architecture import parse_description
+    from autograder.probe import describe_model
+    from autograder.rubric import load_rubric
+    from autograder.trusted_eval import TrustedNet
+
+    training = load_rubric().training
+    count = int(training["validation_rows"]) + int(training["heldout_rows"])
+    images = (np.random.default_rng(0).standard_normal((count, 32, 32, 3)) * 0.25).astype(np.float32)
+    limits = {"max_kernel": training["probe_max_kernel"], "max_stride": training["probe_max_stride"],
+              "max_padding": training["probe_max_padding"]}
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        np.random.seed(123)
+        model = lib.cnn_models.SmallConvolutionalNetwork()
+        header, _ = describe_model(model, images[:2], limits, 1e-7)
+        net = TrustedNet.build(parse_description(header, training), model.net.params)
+        figures = {}
+        for name, run in (("trusted", lambda: net.predict(images)),
+                          ("reference layers", lambda: [model.forward(images[i:i + 100], False)
+                                                        for i in range(0, count, 100)])):
+            walls, cpus = [], []
+            for _ in range(3):
+                wall, cpu = time.perf_counter(), time.process_time()
+                run()
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            figures[name] = (min(walls), min(cpus))
+    print(f"RESULT {count} {figures['trusted'][0]:.3f} {figures['trusted'][1]:.3f} "
+          f"{figures['reference layers'][0]:.3f} {figures['reference layers'][1]:.3f}")
+
+
+def bench_trusted_evaluation() -> None:
+    """Trusted evaluation of one submission on one core (goal: at most 3 s), beside the student's own
+    forward (the reference's layers, in the worker) on the validation split, and the whole item."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    import scipy.io
+
+    from autograder.rubric import load_rubric
+    from autograder.sandbox import Limits, Worker
+    from autograder.svhn import grading_splits
+    from autograder.training_evidence import gather_training_evidence, load_weights
+
+    one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, __file__, "trusted-one-core"], env=one_core, capture_output=True,
+                          text=True, check=True)
+    count, trusted_wall, trusted_cpu, ref_wall, ref_cpu = done.stdout.split("RESULT ")[1].split()
+    print(f"\n## Trusted evaluation of one submission: {count} images (validation rows + held-out set), one core")
+    print(f"trusted float32 forward: {float(trusted_wall):.2f} s wall, {float(trusted_cpu):.2f} s CPU (goal: at most "
+          f"3 s); the reference's own layers (float64): {float(ref_wall):.2f} s wall, {float(ref_cpu):.2f} s CPU")
+    rubric = load_rubric()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "data"
+        data.mkdir()
+        for split, rows in (("train", 73257), ("test", 26032)):  # the official files' sizes, random pixels
+            scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
+                "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
+                "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
+        folder = Path(scratch) / "sub"
+        shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
+        with imported_lib(REPO_ROOT / "reference_solution") as lib:
+            np.random.seed(5)
+            np.savez(folder / "svhn_cnn_params.npz", **lib.cnn_models.SmallConvolutionalNetwork().net.params)
+        start = time.perf_counter()
+        splits = grading_splits(data, rubric.training)
+        read_s = time.perf_counter() - start
+        with Worker(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
+            worker.start()
+            saved = load_weights(folder / "svhn_cnn_params.npz")
+            start = time.perf_counter()
+            worker.call("small_cnn_predict", {"seed": 123}, dict(saved, images=splits.val_images), timeout=600)
+            student_s = time.perf_counter() - start
+            start = time.perf_counter()
+            evidence, _ = gather_training_evidence(worker, rubric, None, folder / "svhn_cnn_params.npz", "bench", data)
+            item_s = time.perf_counter() - start
+    print(f"the student's own forward in the worker (the reference's layers) on the {len(splits.val_labels)} "
+          f"validation images: {student_s:.2f} s wall; reading the official-size .mat files and preparing both "
+          f"splits: {read_s:.1f} s; the whole training item with --data (describe, read, trusted, own forward): "
+          f"{item_s:.1f} s (verified {evidence.verified}, held-out {evidence.heldout})")
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
@@ -401,6 +490,7 @@ def main() -> int:
     torch = bench_torch(figures["step_ms"], figures["batch"], rng)
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
+    bench_trusted_evaluation()
     bench_grading()
     bench_batch()
     bench_similarity()
@@ -412,4 +502,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["trusted-one-core"]:
+        _trusted_one_core()
+        sys.exit(0)
     sys.exit(main())

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test to 
 
 #: Staff tools, which must not be in the handout.
 STAFF_MODULES = ("batch", "class_report", "demo", "gradescope", "handout", "manual", "regions", "reproducible_zip",
-                 "similarity", "synthetic", "template")
+                 "similarity", "synthetic", "template", "trusted_eval")
 STAFF_COMMANDS = (["batch", "in", "--out", "out"], ["handout"], ["gradescope"], ["merge-manual", "s.csv", "graded"],
                   ["template"], ["data", "--synthetic", "--out", "data"])
 STUDENT_PYTHON = "3.11"

@@ -82,12 +82,13 @@ def test_verified_accuracy_wins_and_a_mismatch_is_flagged(tmp_path, data):
 
 
 @pytest.mark.slow
-def test_weights_that_do_not_fit_fall_back_to_the_log(tmp_path, data):
+def test_weights_that_do_not_fit_earn_nothing_never_the_log(tmp_path, data):
     sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(accuracies=(0.8,)))
     save_random_weights(sub, names={"conv1_w", "conv1_b"})
     scores, result, out_dir = grade(sub, tmp_path, data_dir=data)
-    assert scores["training"].extra["accuracy_source"] == "reported"
-    assert "the saved weights lack conv2_b, conv2_w, fc1_b" in scores["training"].note
+    assert scores["training"].score == 0 and scores["training"].extra["accuracy_source"] == "none"
+    assert "the saved weights do not fit your network: conv2_w is missing" in scores["training"].note
+    assert "weights not evaluable" in scores["training"].extra["flags"]
 
 
 def test_three_conv_layers_break_the_rule(tmp_path):
@@ -97,7 +98,8 @@ def test_three_conv_layers_break_the_rule(tmp_path):
     sub = with_notebook(make_submission(tmp_path / "sub", changes), official_notebook(accuracies=(0.93,)))
     scores, result, out_dir = grade(sub, tmp_path)
     assert scores["training"].score == 0
-    assert "3 ConvLayer2D and 1 MaxPoolingLayer layers; at most 2 and 2" in scores["training"].note
+    assert "has 3 convolution and 1 pooling layers" in scores["training"].note
+    assert "net.layers[2] (ConvLayer2D)" in scores["training"].note and "at most 2 and 2" in scores["training"].note
 
 
 @pytest.mark.parametrize("kwargs,reason", [
@@ -139,3 +141,59 @@ def test_empty_answer_is_said_plainly(tmp_path):
     sub = with_notebook(make_submission(tmp_path / "sub"), official_notebook(answer="*Your answer here.*"))
     scores, result, out_dir = grade(sub, tmp_path)
     assert "no answer found" in scores["inline_answer"].note
+
+
+def _rubric_with(**training):
+    import copy
+    import tomllib
+
+    from autograder.rubric import RUBRIC_PATH, parse_rubric
+    data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))
+    data["training"].update(training)
+    return parse_rubric(data)
+
+
+UNVERIFIED = dict(reported=0.95, kinds=["conv", "pool", "flatten", "fc"], output_shape=[2, 10],
+                  unverified="no svhn_cnn_params.npz was submitted")
+
+
+def test_unverified_policy_reported_credits_the_log_and_flags_it():
+    scored = score_training(RUBRIC, TrainingEvidence(**UNVERIFIED))
+    assert scored.score == 25 and scored.status == "graded" and scored.extra["flags"] == ["accuracy unverified"]
+    assert "not verified: no svhn_cnn_params.npz was submitted" in scored.note
+
+
+def test_unverified_policy_pending_waits_for_staff():
+    scored = score_training(_rubric_with(unverified_policy="pending"), TrainingEvidence(**UNVERIFIED))
+    assert scored.score == 0 and scored.status == "pending" and scored.extra["accuracy_source"] == "pending"
+    assert scored.note.startswith("pending staff confirmation: validation accuracy 0.9500")
+    assert scored.extra["flags"] == ["accuracy pending"]
+
+
+def test_unverified_policy_cap_limits_the_points():
+    rubric = _rubric_with(unverified_policy=10)
+    assert score_training(rubric, TrainingEvidence(**UNVERIFIED)).score == 10
+    low = dict(UNVERIFIED, reported=0.2)
+    assert score_training(rubric, TrainingEvidence(**low)).score == pytest.approx(25 * credit(0.2, 0.88, 0.10), abs=0.01)
+
+
+def test_submitted_weights_that_cannot_be_evaluated_never_earn_the_log():
+    for policy in ("reported", "pending", 25):
+        evidence = TrainingEvidence(reported=0.95, kinds=["conv"], unevaluable="fc1_w holds NaN or infinite values")
+        scored = score_training(_rubric_with(unverified_policy=policy), evidence)
+        assert scored.score == 0 and scored.status == "graded" and "fc1_w holds NaN" in scored.note
+
+
+def test_the_gradebook_takes_the_training_items_own_flags():
+    from autograder.batch import _flags
+    scored = score_training(RUBRIC, TrainingEvidence(verified=0.5, heldout=0.3, heldout_size=100, reported=0.9,
+                                                     disagreements=40, student_forward=0.8, kinds=["conv"]))
+    document = {"tests": [{"tags": ["training"], "extra_data": scored.extra}]}
+    assert _flags(document) == ["accuracy verified", "held-out gap", "forward disagreement", "accuracy mismatch"]
+
+
+@pytest.mark.parametrize("policy", ["trust me", 26, -1, True])
+def test_a_bad_unverified_policy_is_refused(policy):
+    from autograder.rubric import RubricError
+    with pytest.raises(RubricError, match="training.unverified_policy must be"):
+        _rubric_with(unverified_policy=policy)

@@ -43,7 +43,7 @@ def test_inserted_and_deleted_cells_and_a_students_own_printout(tmp_path):
     found = findings_of(official_notebook(accuracies=(0.8, 0.85), extra_cells=True), tmp_path)
     assert [e[3] for e in found.epochs] == [0.8, 0.85]
     assert found.reported_extra == [0.9]
-    assert found.reported_best == 0.9
+    assert found.reported_best == 0.85  # another cell's printout is never the claim
     assert len(found.curve_images) == 1 and found.answer == "They look like edges."
 
 
@@ -177,7 +177,8 @@ def test_a_number_followed_by_a_full_stop(tmp_path):
     notebook.cells.insert(10, nbformat.v4.new_code_cell("print(acc)", outputs=[nbformat.v4.new_output(
         "stream", name="stdout", text="Validation accuracy is 0.87.\nfinal validation acc: 88.5%.\n")]))
     found = findings_of(notebook, tmp_path)
-    assert found.reported_extra == [0.87, 0.885] and found.reported_best == 0.885
+    # other cells' printouts are read (shown to staff), never the claim: that is the epoch lines only
+    assert found.reported_extra == [0.87, 0.885] and found.reported_best == 0.85
 
 
 def test_accuracies_no_accuracy_can_be_are_ignored(tmp_path):

@@ -162,6 +162,9 @@ def test_annotate_records_and_explains_without_changing_points():
     assert annotated.extra["accuracy_source"] == "reported"
     assert annotated.extra["replay"] == {"status": "not reproduced", "reason": None,
                                          "detail": "line 2 of the log differs", "lines": [], "notes": []}
+    assert annotated.extra["flags"] == ["log not reproduced"]  # what the gradebook shows
+    kept = annotate(replace(score, extra={"flags": ["accuracy reported"]}), Replay("reproduced", "3 lines agree"))
+    assert kept.extra["flags"] == ["accuracy reported"] and kept.score == 21.5
 
 
 def test_the_kernel_setup_shims_removed_numpy_names_and_leaves_no_harness_behind(tmp_path):

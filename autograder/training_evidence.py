@@ -1,0 +1,198 @@
+"""The training item's evidence: what the network is, and what accuracy its saved weights really have.
+
+1. The worker describes the student's SmallConvolutionalNetwork by behaviour (probe.py); the grader
+   reads that as a claim (architecture.py) and checks each layer on a probe against its trusted twin.
+2. With saved weights and data, the grader evaluates them itself (trusted_eval.py) on the rubric's
+   validation split and on a staff-held subset of the test file, never on a split the notebook names.
+   The student's own forward runs on the validation split too, and a disagreement is flagged.
+3. Where a layer cannot be rebuilt, only the student's forward can run: its accuracy counts, says so,
+   and must survive one grey level of noise (a lookup by the exact image would not).
+4. Where nothing could be verified (no weights, no data), the reason is recorded for the rubric's
+   `unverified_policy`; where weights were submitted but cannot be evaluated, the reason earns 0.
+
+Data flows one way: this module only gathers; notebook_items.score_training turns it into points.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
+from autograder.notebook import Findings
+from autograder.notebook_items import TrainingEvidence
+from autograder.outcomes import CheckFailed
+from autograder.rubric import Rubric
+from autograder.sandbox import Worker
+from autograder.svhn import DataError, GradingSplits, grading_splits
+
+WEIGHTS_NAME = "svhn_cnn_params.npz"
+_PROBE_SEED = 20221  # the probe images the layers are described on (not a grading figure)
+
+
+def probe_images() -> np.ndarray:
+    """Two 32x32x3 images shaped like the handout's data (float32, centred near zero)."""
+    return (np.random.default_rng(_PROBE_SEED).standard_normal((2, 32, 32, 3)) * 0.25).astype(np.float32)
+
+
+def load_weights(path: Path) -> dict[str, np.ndarray]:
+    """A student's saved parameters: plain arrays only (never unpickled)."""
+    with np.load(path, allow_pickle=False) as saved:
+        return {name: np.asarray(saved[name]) for name in saved.files}
+
+
+def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
+    """The student's network as the grader reads it, the worker's header, and why it failed (or "")."""
+    limits = rubric.training
+    args = {"seed": 123, "tolerance": limits["chain_tolerance"],
+            "limits": {"max_kernel": int(limits["probe_max_kernel"]), "max_stride": int(limits["probe_max_stride"]),
+                       "max_padding": int(limits["probe_max_padding"])}}
+    probe = probe_images()
+    try:
+        answer = worker.call("small_cnn", args, {"probe": probe},
+                             timeout=limits["describe_calls"] * worker.limits.call_timeout)
+    except CheckFailed as failure:
+        return None, {}, f"SmallConvolutionalNetwork() could not be built or probed: {failure.outcome.message()}"
+    architecture = parse_description(answer.header, limits)
+    header = dict(answer.header, layer_checks=[])
+    try:
+        from autograder.trusted_eval import layer_disagreements
+    except ImportError:  # the student handout has no trusted forward
+        return architecture, header, ""
+    header["layer_checks"] = layer_disagreements(architecture, probe, answer.arrays, limits["chain_tolerance"])
+    return architecture, header, ""
+
+
+def _student_predictions(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
+                         ) -> tuple[np.ndarray | None, str]:
+    """The student's own forward on `images` with the saved weights, or why it gave none."""
+    try:
+        answer = worker.call("small_cnn_predict", {"seed": 123}, dict(saved, images=images),
+                             timeout=rubric.training["evaluate_timeout"])
+    except CheckFailed as failure:
+        return None, f"your network's forward failed on the saved weights: {failure.outcome.message()}"
+    missing = answer.header.get("missing") or []
+    if missing:
+        return None, f"the saved weights lack {', '.join(map(str, missing[:10]))} of your SmallConvolutionalNetwork"
+    predictions = answer.value("predictions")
+    if not isinstance(predictions, np.ndarray) or predictions.shape != (images.shape[0],):
+        return None, "your network did not return one prediction per image"
+    return predictions, ""
+
+
+def _noise_check(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
+                 clean: np.ndarray) -> tuple[float | None, str]:
+    """The share of predictions that stay the same under one grey level of noise."""
+    limits = rubric.training
+    count = min(int(limits["noise_images"]), splits.val_images.shape[0])
+    level = float(limits["noise_level"])
+    noise = np.random.default_rng(int(limits["heldout_seed"])).uniform(-level, level, splits.val_images[:count].shape)
+    noisy, problem = _student_predictions(worker, rubric, saved, (splits.val_images[:count] + noise).astype(np.float32))
+    if noisy is None:
+        return None, problem
+    return float(np.mean(noisy == clean[:count])), ""
+
+
+def gather_training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None, weights: Path | None,
+                             weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, str | None]:
+    """Everything score_training needs, and the first conv layer's weight name (for the filters item)."""
+    limits = rubric.training
+    evidence = TrainingEvidence()
+    if findings is not None:
+        evidence.reported, evidence.reported_last = findings.reported_best, findings.reported_last
+        if findings.reported_extra:
+            evidence.problems.append(f"other cells print a validation accuracy ({', '.join(f'{v:.4f}' for v in findings.reported_extra[:5])}); "
+                                     "only the training cell's epoch lines are read")
+    architecture, header, failure = describe(worker, rubric)
+    first_conv_w = header.get("first_conv_w") if isinstance(header.get("first_conv_w"), str) else None
+    if architecture is not None:
+        evidence.kinds = architecture.kinds
+        evidence.output_shape = list(architecture.output_shape) if architecture.output_shape else None
+        evidence.architecture = architecture.as_json()
+        evidence.violation = rule_violation(architecture, limits)
+        evidence.layer_notes = list(header.get("layer_checks", []))
+        evidence.layer_notes += [f"{layer.path}: class {layer.cls} not recognised ({layer.note})"
+                                 for layer in architecture.layers if layer.kind in ("unknown", "outside")]
+    if weights is None:
+        evidence.unverified = f"no {WEIGHTS_NAME} was submitted"
+    elif data_dir is None:
+        evidence.unverified = "weights were submitted, but no --data was given to check them on"
+    if failure:
+        evidence.problems.append(failure)
+    if evidence.unverified or evidence.violation:  # a violation scores 0 whatever the weights do
+        return evidence, first_conv_w
+    try:
+        splits = grading_splits(Path(data_dir), limits)
+    except DataError as exc:
+        evidence.unverified = f"the grader's data folder could not give the validation split ({exc})"
+        return evidence, first_conv_w
+    try:
+        saved = load_weights(weights)
+    except (OSError, ValueError, EOFError) as exc:  # a corrupt or pickled .npz alike
+        evidence.unevaluable = f"{weights.name} could not be read as arrays ({type(exc).__name__}: {str(exc)[:200]})"
+        return evidence, first_conv_w
+    if architecture is None:
+        evidence.unevaluable = failure
+        return evidence, first_conv_w
+    where = f"{weights_how} on the {len(splits.val_labels)} validation images of the rubric's split"
+    evidence.verified_how = where
+    trusted = _trusted(architecture, saved, splits, rubric, evidence)
+    if evidence.unevaluable:
+        return evidence, first_conv_w
+    student, problem = _student_predictions(worker, rubric, saved, splits.val_images)
+    if student is not None:
+        evidence.student_forward = float(np.mean(student == splits.val_labels))
+    if trusted is not None:
+        if student is not None:
+            evidence.disagreements = int(np.sum(student != trusted))
+        else:
+            evidence.problems.append(f"your own forward could not be compared with the grader's: {problem}")
+        return evidence, first_conv_w
+    # Only the student's own forward can say anything.
+    if student is None:
+        evidence.unevaluable = problem
+        return evidence, first_conv_w
+    agreement, problem = _noise_check(worker, rubric, saved, splits, student)
+    evidence.noise_agreement = agreement
+    if agreement is None:
+        evidence.unevaluable = problem
+    elif agreement < float(limits["min_noise_agreement"]):
+        evidence.unevaluable = (f"your network's own forward changed its prediction for {1 - agreement:.0%} of "
+                                f"{min(int(limits['noise_images']), len(splits.val_labels))} validation images when each "
+                                f"pixel moved by at most one grey level; a trained network's predictions do not, so its "
+                                f"accuracy cannot be taken as measured")
+    return evidence, first_conv_w
+
+
+def _trusted(architecture: Architecture, saved: dict[str, np.ndarray], splits: GradingSplits, rubric: Rubric,
+             evidence: TrainingEvidence) -> np.ndarray | None:
+    """The trusted forward's validation predictions (accuracies into `evidence`), or None when the
+    network cannot be rebuilt (the reasons into `evidence.not_rebuilt`)."""
+    try:
+        from autograder.trusted_eval import TrustedNet, weight_problems
+    except ImportError:
+        evidence.not_rebuilt = ["this copy of the grader has no trusted forward (the student handout)"]
+        return None
+    evidence.not_rebuilt = why_not_rebuildable(architecture, rubric.training)
+    if evidence.not_rebuilt:
+        return None
+    problems = weight_problems(architecture, saved)
+    if problems:
+        evidence.unevaluable = "the saved weights do not fit your network: " + "; ".join(problems[:8])
+        return None
+    net = TrustedNet.build(architecture, saved)
+    try:
+        predictions = net.predict(splits.val_images)
+        heldout = net.predict(splits.heldout_images) if splits.heldout_images is not None else None
+    except (ValueError, MemoryError) as exc:
+        evidence.unevaluable = f"the grader's forward could not run your network on its weights ({exc})"
+        return None
+    evidence.verified = float(np.mean(predictions == splits.val_labels))
+    if heldout is not None:
+        evidence.heldout = float(np.mean(heldout == splits.heldout_labels))
+        evidence.heldout_size = int(heldout.shape[0])
+    elif splits.note:
+        evidence.problems.append(splits.note)
+    return predictions
