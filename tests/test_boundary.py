@@ -316,8 +316,8 @@ def test_small_cnn_variant_predicts_in_the_worker_what_it_predicts_here(name, tm
     weights, expected = _small_cnn_expectation(folder, images)
     sent = {key: value.copy() for key, value in weights.items()}
     with Worker(folder, quick_limits(call_timeout=60)) as worker:
-        answer = worker.call("small_cnn", {"seed": 123, "batch": 5}, dict(sent, images=images))
-    assert answer.header.get("missing") == [] and answer.header.get("unused") == []
+        answer = worker.call("small_cnn_predict", {"seed": 123, "batch": 5}, dict(sent, images=images))
+    assert not answer.header.get("missing") and answer.header.get("unused") == []
     assert np.array_equal(answer.value("predictions"), expected)
 
 

@@ -90,8 +90,9 @@ def _results(out: Path) -> dict:
 
 
 def _hidden_cases(document: dict) -> int:
-    return sum(1 for test in document["tests"] for case in test.get("extra_data", {}).get("cases", [])
-               if case["visibility"] == "hidden")
+    """Distinct hidden cases graded (an item split into components lists a case once per component)."""
+    return len({(test["tags"][0], case["case"]) for test in document["tests"]
+                for case in test.get("extra_data", {}).get("cases", []) if case["visibility"] == "hidden"})
 
 
 # ---------------------------------------------------------------------------------------------- in-process
