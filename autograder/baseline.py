@@ -21,9 +21,9 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.intake import IntakeError, find_root, safe_unzip
-from autograder.notebook import NotebookError, choose_notebook, read_notebook, text_units
+from autograder.notebook.reading import NotebookError, choose_notebook, read_notebook, text_units
 from autograder.rubric import load_rubric
-from autograder.similarity import baseline_lines
+from autograder.reports.similarity import baseline_lines
 
 #: The handout we give out; absent inside the handout and the Gradescope bundle themselves.
 DEFAULT_BASELINE = REPO_ROOT / "student_template"

@@ -14,23 +14,23 @@ from pathlib import Path
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, BaselineError, default_baseline, load_baseline
 from autograder.batch import run_batch
-from autograder.confinement import REQUIRE_VARIABLE, SECRET_PATHS, available_mode, explain_mode, unmet_requirement
-from autograder.execute import run_unit_checks
-from autograder.exposure import SecretsExposed, guard_secrets
+from autograder.sandbox.confinement import REQUIRE_VARIABLE, SECRET_PATHS, available_mode, explain_mode, unmet_requirement
+from autograder.notebook.execute import run_unit_checks
+from autograder.sandbox.exposure import SecretsExposed, guard_secrets
 from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
 from autograder.grading import HarnessError, grade_submission, summary
-from autograder.grading_log import GRADING_LOG
-from autograder.gradescope import build_bundle
-from autograder.handout import build_handout, leaks
-from autograder.manual import merge_manual
-from autograder.notebook import NotebookError, extract, read_notebook
-from autograder.notebook_items import answer_text
-from autograder.pdf import build_pdf
-from autograder.synthetic import write_synthetic_svhn
-from autograder.regions import RegionError
+from autograder.reports.grading_log import GRADING_LOG
+from autograder.staff.gradescope import build_bundle
+from autograder.staff.handout import build_handout, leaks
+from autograder.reports.manual import merge_manual
+from autograder.notebook.reading import NotebookError, extract, read_notebook
+from autograder.notebook.items import answer_text
+from autograder.notebook.pdf import build_pdf
+from autograder.staff.synthetic import write_synthetic_svhn
+from autograder.staff.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
-from autograder.similarity import PAIRS, read_pairs
-from autograder.template import build_template, template_differences, write_template
+from autograder.reports.similarity import PAIRS, read_pairs
+from autograder.staff.template import build_template, template_differences, write_template
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"

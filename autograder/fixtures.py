@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from autograder.attributes import Geometry, separates
-from autograder.lib_loader import imported_lib
+from autograder.staff.lib_loader import imported_lib
 from autograder.numerics import STENCILS, numerical_gradient, numerical_gradient_array, scaled_error
 from autograder.rubric import Rubric
 

@@ -24,25 +24,25 @@ import numpy as np
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import CaseResult, case_sides, result_order, run_checks
-from autograder.confinement import SECRET_PATHS
+from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
-from autograder.execute import execute_notebook
-from autograder.exposure import guard_secrets, trust_note
-from autograder.grading_log import captured, write_log
+from autograder.notebook.execute import execute_notebook
+from autograder.sandbox.exposure import guard_secrets, trust_note
+from autograder.reports.grading_log import captured, write_log
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
-from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
-from autograder.notebook_items import score_filters, score_inline_answer, score_training
+from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
+from autograder.notebook.items import score_filters, score_inline_answer, score_training
 from autograder.outcomes import HarnessFault, Outcome, StudentException
-from autograder.notebook_items import answer_text
-from autograder.pdf import SECTIONS, build_pdf
-from autograder.pdf_check import Consistency, compare
-from autograder.replay import annotate, replay_log
-from autograder.report import GradeResult, terminal_table, write_atomically, write_reports
+from autograder.notebook.items import answer_text
+from autograder.notebook.pdf import SECTIONS, build_pdf
+from autograder.notebook.pdf_check import Consistency, compare
+from autograder.notebook.replay import annotate, replay_log
+from autograder.reports.results import GradeResult, terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
-from autograder.sandbox import Limits, Worker
+from autograder.sandbox.parent import Limits, Worker
 from autograder.score import ItemScore, score_submission
-from autograder.similarity import FINGERPRINT, fingerprint
-from autograder.training_evidence import gather_training_evidence
+from autograder.reports.similarity import FINGERPRINT, fingerprint
+from autograder.notebook.training_evidence import gather_training_evidence
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 

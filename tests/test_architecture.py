@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from autograder.architecture import parse_description, rule_violation, why_not_rebuildable
-from autograder.probe import describe_layer, describe_model
+from autograder.notebook.architecture import parse_description, rule_violation, why_not_rebuildable
+from autograder.sandbox.probe import describe_layer, describe_model
 from autograder.rubric import load_rubric
 
 RUBRIC = load_rubric()

@@ -17,12 +17,12 @@ import inspect
 import numpy as np
 import pytest
 
-from autograder import worker as worker_module
+from autograder.sandbox import worker as worker_module
 from autograder.checks.plugin import run_checks
 from autograder.fixtures import load_cases
-from autograder.lib_loader import imported_lib
+from autograder.staff.lib_loader import imported_lib
 from autograder.rubric import load_rubric
-from autograder.sandbox import Worker, WorkerFault
+from autograder.sandbox.parent import Worker, WorkerFault
 from conftest import FIXTURES, REFERENCE
 from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission, quick_limits
 

@@ -15,7 +15,7 @@ from autograder.fixtures import (EXACT_ROLES, ROLES, FixtureError, _npz_bytes, c
                                  draw_cases, float_limits, load_case_arrays, load_cases, read_manifest,
                                  pool_reach, pool_windows_of_test_cnn, reference_outputs, verify_fixtures,
                                  write_fixtures)
-from autograder.lib_loader import imported_lib
+from autograder.staff.lib_loader import imported_lib
 from autograder.numerics import numerical_gradient, rel_error, scaled_error
 from autograder.rubric import load_rubric
 from conftest import FIXTURES, REFERENCE, run_grade

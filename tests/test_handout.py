@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from autograder.handout import leaks
+from autograder.staff.handout import leaks
 from autograder.rubric import load_rubric
 from conftest import REFERENCE, run_grade
 

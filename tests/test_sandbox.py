@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from autograder import protocol
-from autograder.confinement import SECRET_PATHS
-from autograder.sandbox import Worker
+from autograder.sandbox import protocol
+from autograder.sandbox.confinement import SECRET_PATHS
+from autograder.sandbox.parent import Worker
 from conftest import FIXTURES, REFERENCE, need_mode
 from submissions import LAYERS, grade, make_submission, quick_limits
 

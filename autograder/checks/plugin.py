@@ -27,7 +27,7 @@ from autograder.fixtures import Case
 from autograder.outcomes import (CheckFailed, HarnessFault, NotRunAfterTimeouts, Outcome, Passed, TimedOut,
                                  WrongStructure)
 from autograder.rubric import Rubric
-from autograder.sandbox import Worker
+from autograder.sandbox.parent import Worker
 
 CHECKS_DIR = Path(__file__).resolve().parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.sandbox import Worker
+from autograder.sandbox.parent import Worker
 from conftest import need_mode
 from submissions import LAYERS, make_submission, quick_limits
 from processes import no_survivors

@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from autograder.architecture import Architecture, Layer
+from autograder.notebook.architecture import Architecture, Layer
 
 DTYPE = np.float32
 

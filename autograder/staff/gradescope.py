@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.reproducible_zip import write_zip
+from autograder.staff.reproducible_zip import write_zip
 
 SETUP_SH = """#!/usr/bin/env bash
 # Runs once when Gradescope builds the image: Python, a virtual environment, the pinned packages.
@@ -38,7 +38,7 @@ mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
 chmod -R go-rwx "$SOURCE/fixtures" 2>/dev/null
 cd "$SOURCE" || exit 0
-"$PYTHON" -c "from autograder.gradescope import run; run('$ROOT')"
+"$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT')"
 if [ ! -s "$ROOT/results/results.json" ]; then
     printf '{"score": 0, "output": "The grader could not start (%s); staff have been told.", "tests": []}\\n' \\
         "$PYTHON" > "$ROOT/results/results.json"

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 
 from autograder import REPO_ROOT
-from autograder.regions import find_regions
-from autograder.reproducible_zip import write_zip
+from autograder.staff.regions import find_regions
+from autograder.staff.reproducible_zip import write_zip
 from autograder.rubric import Rubric, load_rubric
 
 #: Harness files that are staff-only: the demo plants bugs into reference code; the trusted forward

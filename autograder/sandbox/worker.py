@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder import probe, protocol
+from autograder.sandbox import probe, protocol
 
 #: The notebook's import list, in its order. A failure in one module is reported only for
 #: the requests that need it (a broken Problem-1 loader must not cost the conv items).

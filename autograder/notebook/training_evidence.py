@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from autograder.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
-from autograder.notebook import Findings
-from autograder.notebook_items import TrainingEvidence
+from autograder.notebook.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
+from autograder.notebook.reading import Findings
+from autograder.notebook.items import TrainingEvidence
 from autograder.outcomes import CheckFailed
 from autograder.rubric import Rubric
-from autograder.sandbox import Worker
-from autograder.svhn import DataError, GradingSplits, grading_splits
+from autograder.sandbox.parent import Worker
+from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 
 WEIGHTS_NAME = "svhn_cnn_params.npz"
 _PROBE_SEED = 20221  # the probe images the layers are described on (not a grading figure)
@@ -58,7 +58,7 @@ def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[
     architecture = parse_description(answer.header, limits)
     header = dict(answer.header, layer_checks=[])
     try:
-        from autograder.trusted_eval import layer_disagreements
+        from autograder.notebook.trusted_eval import layer_disagreements
     except ImportError:  # the student handout has no trusted forward
         return architecture, header, ""
     header["layer_checks"] = layer_disagreements(architecture, probe, answer.arrays, limits["chain_tolerance"])
@@ -171,7 +171,7 @@ def _trusted(architecture: Architecture, saved: dict[str, np.ndarray], splits: G
     """The trusted forward's validation predictions (accuracies into `evidence`), or None when the
     network cannot be rebuilt (the reasons into `evidence.not_rebuilt`)."""
     try:
-        from autograder.trusted_eval import TrustedNet, weight_problems
+        from autograder.notebook.trusted_eval import TrustedNet, weight_problems
     except ImportError:
         evidence.not_rebuilt = ["this copy of the grader has no trusted forward (the student handout)"]
         return None

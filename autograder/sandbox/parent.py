@@ -25,12 +25,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from autograder import REPO_ROOT, protocol
-from autograder.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder import REPO_ROOT
+from autograder.sandbox import protocol
+from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 from autograder.outcomes import (CheckFailed, HarnessFault, Outcome, OutOfMemory, ProcessExited, StudentException,
                                  TimedOut)
 
-_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.worker import main; main(sys.argv[1:])"
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.sandbox.worker import main; main(sys.argv[1:])"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from autograder.notebook import Findings
+from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
 from autograder.score import ItemScore, round_points
 
