@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     template = commands.add_parser(
         "template", help="regenerate student_template/ from reference_solution/",
         description="Write the student template: the reference with every solution region replaced by its "
-                    "handout text (see autograder/regions.py for the markers).")
+                    "handout text (see autograder/staff/regions.py for the markers).")
     template.add_argument("--check", action="store_true",
                           help="change nothing; exit 1 and list the differences when the template is stale")
     template.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")

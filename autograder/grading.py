@@ -125,7 +125,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
               "inline_answer": score_inline_answer(rubric, findings)}
     if replay and weights is None and data_dir is not None and not execute and findings is not None:
-        # No weights to verify: check at least that this code prints this log (autograder/replay.py).
+        # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
         scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, data_dir, rubric, secret))
     if unreadable:  # say why first: "no accuracy found" alone would send the student looking in the wrong place
         scores = {item: replace(score, note=f"{unreadable}; {score.note}") if score.score == 0 else score
@@ -156,7 +156,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
     `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
-    its first logged losses are printed again (autograder/replay.py; minutes per submission).
+    its first logged losses are printed again (autograder/notebook/replay.py; minutes per submission).
     `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
     the submission is unpacked.
     Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden

@@ -30,7 +30,7 @@ FIXTURES = REPO_ROOT / "fixtures"
 
 @pytest.fixture(scope="module")
 def ref():
-    """The reference solution's modules (see autograder.lib_loader.MODULES)."""
+    """The reference solution's modules (see autograder.staff.lib_loader.MODULES)."""
     with imported_lib(REFERENCE) as lib:
         yield lib
 

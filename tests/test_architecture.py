@@ -1,6 +1,6 @@
 """Describing a network by what its layers hold and do, and reading that description as a claim.
 
-The probe (autograder/probe.py) runs in the worker on student objects; here it runs in-process on the
+The probe (autograder/sandbox/probe.py) runs in the worker on student objects; here it runs in-process on the
 reference's trusted layers and on small layer classes written for the test, which is enough to check
 what it measures. The description then goes through the grader's validation (architecture.py).
 """

@@ -7,7 +7,7 @@ autograder/baseline.py: our student template, or the official handout staff name
   (so renaming variables changes nothing), and every line that also occurs in the baseline's
   `lib/cnn` removed (so the handed-out skeleton counts for no one);
 - the inline answers, as lowercase words, as grading found them: without the baseline
-  notebook's text (autograder/notebook.py `own_text`), so an answer left empty, or holding only
+  notebook's text (autograder/notebook/reading.py `own_text`), so an answer left empty, or holding only
   the handout's prompts, is no answer at all.
 Each side becomes a set of overlapping k-grams (of tokens, or of words); the score of a pair is
 their Jaccard index, from 0 (nothing shared) to 1 (the same after normalisation). Sides with too

@@ -371,7 +371,7 @@ class Worker:
         return self._run(model_class)
 
     def op_small_cnn(self, args, arrays):
-        """Describe the student's own network by what its layers hold and do (autograder/probe.py)."""
+        """Describe the student's own network by what its layers hold and do (autograder/sandbox/probe.py)."""
         model = self._small_cnn(args)
         header, found = probe.describe_model(model, arrays["probe"], args["limits"], args["tolerance"])
         header["kinds"] = [layer.get("kind") for layer in header["layers"] if layer.get("chain")]

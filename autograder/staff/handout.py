@@ -23,7 +23,7 @@ from autograder.rubric import Rubric, load_rubric
 
 #: Harness files that are staff-only: the demo plants bugs into reference code; the trusted forward
 #: is a working convolution and max-pooling, part of what students write.
-_STAFF_ONLY = {"autograder/demo.py", "autograder/trusted_eval.py"}
+_STAFF_ONLY = {"autograder/demo.py", "autograder/notebook/trusted_eval.py"}
 
 STUDENT_README = """# Problem 2: Incorporating CNNs
 
