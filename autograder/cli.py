@@ -17,7 +17,7 @@ from autograder.batch import run_batch
 from autograder.sandbox.confinement import REQUIRE_VARIABLE, SECRET_PATHS, available_mode, explain_mode, unmet_requirement
 from autograder.notebook.execute import run_unit_checks
 from autograder.sandbox.exposure import SecretsExposed, guard_secrets
-from autograder.fixtures import FixtureError, verify_fixtures, write_fixtures
+from autograder.fixtures import FixtureError
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.staff.gradescope import build_bundle
@@ -30,6 +30,7 @@ from autograder.staff.synthetic import write_synthetic_svhn
 from autograder.staff.regions import RegionError
 from autograder.rubric import RubricError, load_rubric
 from autograder.reports.similarity import PAIRS, read_pairs
+from autograder.staff.fixture_build import verify_fixtures, write_fixtures
 from autograder.staff.template import build_template, template_differences, write_template
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"

@@ -39,7 +39,7 @@ from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.replay import annotate, replay_log
 from autograder.reports.results import GradeResult, terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
-from autograder.sandbox.parent import Limits, Worker
+from autograder.sandbox.parent import Limits, WorkerProcess
 from autograder.score import ItemScore, score_submission
 from autograder.reports.similarity import FINGERPRINT, fingerprint
 from autograder.notebook.training_evidence import gather_training_evidence
@@ -65,7 +65,7 @@ def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]
     return sorted(results, key=lambda r: result_order(rubric, r))
 
 
-def _module_notes(worker: Worker) -> list[str]:
+def _module_notes(worker: WorkerProcess) -> list[str]:
     notes = []
     for module, error in worker.import_errors.items():
         notes.append(f"importing {module} raised {error.get('type')}: {error.get('message', '')[:300]}")
@@ -82,7 +82,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     return [compare(pdf, sections) for pdf in theirs]
 
 
-def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
+def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, data_dir: Path | None,
                     execute: bool, quick: bool, secret: list[Path], notes: list[str],
                     checks: list[Consistency], baseline: Baseline, replay: bool = True) -> dict[str, ItemScore]:
     """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
@@ -216,11 +216,11 @@ def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Pa
             if write_fingerprint:
                 code_lines = _code_lines(submission.root, out_dir, baseline)
             secret = [*SECRET_PATHS, Path(fixtures_dir).resolve(), out_dir.resolve(), Path(path).resolve(), *hidden]
-            with Worker(submission.root, limits, hidden=secret) as worker:
+            with WorkerProcess(submission.root, limits, hidden=secret) as worker:
                 worker.start()  # a failure is remembered and ends every case with its reason
                 metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
                 try:
-                    results = run_checks(worker, cases, rubric, public_only)
+                    results = run_checks(worker, cases, rubric)
                 except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise
                     harness_fault = exc
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))

@@ -263,9 +263,10 @@ def bench_similarity(count: int = 200) -> None:
     import random
 
     from autograder.rubric import load_rubric
+    from autograder.baseline import default_baseline
     from autograder.reports.similarity import fingerprint, similar_pairs
 
-    lines = fingerprint(REPO_ROOT / "reference_solution")["code"]
+    lines = fingerprint(REPO_ROOT / "reference_solution", default_baseline().code)["code"]
     chance = random.Random(0)
     prints = {}
     for index in range(count):  # each student keeps a different 70 % of the reference's own lines
@@ -439,7 +440,7 @@ def bench_trusted_evaluation() -> None:
     import scipy.io
 
     from autograder.rubric import load_rubric
-    from autograder.sandbox.parent import Limits, Worker
+    from autograder.sandbox.parent import Limits, WorkerProcess
     from autograder.notebook.svhn import grading_splits
     from autograder.notebook.training_evidence import gather_training_evidence, load_weights
 
@@ -467,7 +468,7 @@ def bench_trusted_evaluation() -> None:
         start = time.perf_counter()
         splits = grading_splits(data, rubric.training)
         read_s = time.perf_counter() - start
-        with Worker(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
+        with WorkerProcess(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
             worker.start()
             saved = load_weights(folder / "svhn_cnn_params.npz")
             start = time.perf_counter()

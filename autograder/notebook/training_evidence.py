@@ -25,7 +25,7 @@ from autograder.notebook.reading import Findings
 from autograder.notebook.items import TrainingEvidence
 from autograder.outcomes import CheckFailed
 from autograder.rubric import Rubric
-from autograder.sandbox.parent import Worker
+from autograder.sandbox.parent import WorkerProcess
 from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 
 WEIGHTS_NAME = "svhn_cnn_params.npz"
@@ -43,7 +43,7 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
         return {name: np.asarray(saved[name]) for name in saved.files}
 
 
-def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
+def describe(worker: WorkerProcess, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
     """The student's network as the grader reads it, the worker's header, and why it failed (or "")."""
     limits = rubric.training
     args = {"seed": 123, "tolerance": limits["chain_tolerance"],
@@ -65,7 +65,7 @@ def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[
     return architecture, header, ""
 
 
-def _student_predictions(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
+def _student_predictions(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
                          ) -> tuple[np.ndarray | None, str]:
     """The student's own forward on `images` with the saved weights, or why it gave none."""
     try:
@@ -82,7 +82,7 @@ def _student_predictions(worker: Worker, rubric: Rubric, saved: dict[str, np.nda
     return predictions, ""
 
 
-def _noise_check(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
+def _noise_check(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
                  clean: np.ndarray) -> tuple[float | None, str]:
     """The share of predictions that stay the same under one grey level of noise."""
     limits = rubric.training
@@ -95,7 +95,7 @@ def _noise_check(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], s
     return float(np.mean(noisy == clean[:count])), ""
 
 
-def gather_training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None, weights: Path | None,
+def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Findings | None, weights: Path | None,
                              weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, str | None]:
     """Everything score_training needs, and the first conv layer's weight name (for the filters item)."""
     limits = rubric.training

@@ -107,12 +107,9 @@ def baseline_lines(folder: Path) -> frozenset[str]:
     return frozenset(code_lines(folder)) | frozenset(code_lines(folder, text_form=True))
 
 
-def fingerprint(root: Path, baseline_code: frozenset[str] | None = None) -> dict:
+def fingerprint(root: Path, baseline_code: frozenset[str]) -> dict:
     """What a submission's code is compared by: its own normalised `lib/cnn` lines, those of the
-    baseline left out (default: the default baseline's; grading adds the inline answer)."""
-    if baseline_code is None:
-        from autograder.baseline import default_baseline  # baseline.py builds on this module
-        baseline_code = default_baseline().code
+    baseline (`Baseline.code`, autograder/baseline.py) left out; grading adds the inline answer."""
     own = [line for line in code_lines(root / "lib" / "cnn") if line not in baseline_code]
     return {"code": own}
 

@@ -1,7 +1,9 @@
 """The worker: a child process that imports a student's `lib/` and answers requests.
 
-It runs in a scratch copy of the submission, with resource limits, a scrubbed environment and
-(when the grader runs as root) an unprivileged user; see sandbox.py for the parent's side. It
+It runs in a scratch copy of the submission, confined (confinement.py: its own mount, PID and
+network namespace and user id where the machine allows), with resource limits and a scrubbed
+environment; parent.py is the grader's side (`WorkerProcess`). Besides the layers it answers
+`describe` with probe.py, which describes the student's network by what its layers hold. It
 receives inputs only: expected values never come here. Answers are plain JSON and .npy arrays
 (protocol.py); the parent checks every one of them itself, so nothing here needs to be trusted.
 
