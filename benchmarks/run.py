@@ -5,10 +5,12 @@
    vectorisations and beside loops (loops timed on a few images and scaled per image).
 2. One training iteration of the reference SmallConvolutionalNetwork at the notebook's batch
    size, and the projected time of the notebook's full SVHN run with its own settings.
-3. PyTorch CPU on the same network, float64 and float32, if torch is importable.
-4. Grading, batches, similarity, the PDF, a headless run, training on synthetic data, log replay.
-5. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
+3. PyTorch CPU on the same network and layers, float64 and float32, if torch is importable.
+4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker.
+5. Grading the code items (the reference and a loop-based submission), a batch of 30 with --jobs 1
+   and 2, the similarity check on 200 submissions, the PDF, the reference graded with --execute
+   --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
 
 Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
 """
