@@ -9,12 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast bench template fixtures pythons clean
+.PHONY: help setup demo test test-fast lint bench template fixtures pythons clean
 
 help:
 	@echo "make demo       set up, then run the main job on the bundled reference and template"
 	@echo "make test       set up, then run the whole test suite (slow tests included)"
 	@echo "make test-fast  the tests not marked slow"
+	@echo "make lint       ruff check (settings in pyproject.toml)"
 	@echo "make bench      performance figures (see benchmarks/)"
 	@echo "make template   regenerate student_template/ from reference_solution/"
 	@echo "make fixtures   regenerate fixtures/ from reference_solution/"
@@ -36,6 +37,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.intake import IntakeError, find_root, safe_unzip
-from autograder.notebook import NotebookError, choose_notebook, read_notebook, text_units
+from autograder.notebook.reading import NotebookError, choose_notebook, read_notebook, text_units
 from autograder.rubric import load_rubric
 
 #: The handout we give out; absent inside the handout and the Gradescope bundle themselves.
@@ -56,7 +56,7 @@ def _from_folder(folder: Path, label: str, shown: str) -> Baseline:
         root, _ = find_root(folder, shown)
     except IntakeError as exc:
         raise BaselineError(f"baseline {exc}") from None
-    from autograder.similarity import baseline_lines  # a staff tool: the student handout has no baseline folder
+    from autograder.reports.similarity import baseline_lines  # a staff tool: the student handout has no baseline folder
     code = baseline_lines(root / "lib" / "cnn")
     if not code:
         raise BaselineError(f"baseline {shown}: no lib/cnn/*.py with code in it; a handout holds the layer skeletons")

@@ -25,12 +25,12 @@ from tqdm import tqdm
 
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
-from autograder.class_report import build_class_report
-from autograder.exposure import guard_secrets
+from autograder.reports.class_report import build_class_report
+from autograder.sandbox.exposure import guard_secrets
 from autograder.intake import input_digest, student_id_for
-from autograder.report import write_atomically
+from autograder.reports.results import write_atomically
 from autograder.rubric import load_rubric
-from autograder.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
+from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 
 STAMP = ".graded-input"
 

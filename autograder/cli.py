@@ -17,15 +17,15 @@ from typing import Iterator
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline, load_baseline
-from autograder.confinement import REQUIRE_VARIABLE
-from autograder.exposure import SecretsExposed
+from autograder.sandbox.confinement import REQUIRE_VARIABLE
+from autograder.sandbox.exposure import SecretsExposed
 from autograder.fixtures import FixtureError
 from autograder.grading import HarnessError, grade_submission, summary
-from autograder.grading_log import GRADING_LOG
-from autograder.notebook import extract, read_notebook
+from autograder.reports.grading_log import GRADING_LOG
+from autograder.notebook.reading import extract, read_notebook
 from autograder.rubric import load_rubric
-from autograder.notebook_items import answer_text
-from autograder.pdf import build_pdf
+from autograder.notebook.items import answer_text
+from autograder.notebook.pdf import build_pdf
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
@@ -58,7 +58,7 @@ def _report(problems: list[str], headline: str, in_sync: str) -> int:
 
 def _cmd_template(args: argparse.Namespace) -> int:
     with _staff_tool("template"):
-        from autograder.template import build_template, template_differences, write_template
+        from autograder.staff.template import build_template, template_differences, write_template
     files = build_template(args.reference)
     if args.check:
         return _report(template_differences(files, args.out),
@@ -71,7 +71,7 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
     with _staff_tool("fixtures"):
-        from autograder.fixtures import verify_fixtures, write_fixtures
+        from autograder.staff.fixture_build import verify_fixtures, write_fixtures
         from autograder.rubric import load_rubric
     rubric = load_rubric()
     if args.verify:
@@ -90,8 +90,8 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebook_checks(args: argparse.Namespace) -> int:
-    from autograder.confinement import SECRET_PATHS  # in the handout: grading needs both
-    from autograder.execute import run_unit_checks
+    from autograder.sandbox.confinement import SECRET_PATHS  # in the handout: grading needs both
+    from autograder.notebook.execute import run_unit_checks
     notebook = args.folder / args.notebook
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
@@ -143,7 +143,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     with _staff_tool("batch"):
         from autograder.batch import run_batch
-        from autograder.similarity import PAIRS, read_pairs
+        from autograder.reports.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
         raise FileNotFoundError(f"{args.input}: not a folder of submissions")
     if args.quick and not args.execute:
@@ -171,8 +171,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from autograder.confinement import available_mode, explain_mode, unmet_requirement  # in the handout
-    from autograder.exposure import guard_secrets
+    from autograder.sandbox.confinement import available_mode, explain_mode, unmet_requirement  # in the handout
+    from autograder.sandbox.exposure import guard_secrets
     mode = available_mode()
     print("How student code can be confined here (strongest first):")
     print("\n".join(f"  {line}" for line in explain_mode().splitlines()))
@@ -192,7 +192,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 def _cmd_handout(args: argparse.Namespace) -> int:
     with _staff_tool("handout"):
-        from autograder.handout import build_handout, leaks
+        from autograder.staff.handout import build_handout, leaks
     entries = build_handout(args.output)
     problems = leaks(args.output)
     if problems:
@@ -204,7 +204,7 @@ def _cmd_handout(args: argparse.Namespace) -> int:
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:
     with _staff_tool("gradescope"):
-        from autograder.gradescope import build_bundle
+        from autograder.staff.gradescope import build_bundle
     entries = build_bundle(args.output)
     print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)")
     return 0
@@ -246,7 +246,7 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     with _staff_tool("data"):
-        from autograder.synthetic import write_synthetic_svhn
+        from autograder.staff.synthetic import write_synthetic_svhn
     if not args.synthetic:
         raise UsageError("only synthetic data can be made here: pass --synthetic (the real SVHN files come from "
                          "get_datasets.sh on a machine with network access)")
@@ -258,7 +258,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_merge_manual(args: argparse.Namespace) -> int:
     with _staff_tool("merge-manual"):
-        from autograder.manual import merge_manual
+        from autograder.reports.manual import merge_manual
     merged, problems = merge_manual(args.scores, args.graded)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     template = commands.add_parser(
         "template", help="regenerate student_template/ from reference_solution/",
         description="Write the student template: the reference with every solution region replaced by its "
-                    "handout text (see autograder/regions.py for the markers).")
+                    "handout text (see autograder/staff/regions.py for the markers).")
     template.add_argument("--check", action="store_true",
                           help="change nothing; exit 1 and list the differences when the template is stale")
     template.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")

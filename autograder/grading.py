@@ -24,24 +24,24 @@ import numpy as np
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import CaseResult, case_sides, result_order, run_checks
-from autograder.confinement import SECRET_PATHS
+from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
-from autograder.execute import execute_notebook
-from autograder.exposure import guard_secrets, trust_note
-from autograder.grading_log import captured, write_log
+from autograder.notebook.execute import execute_notebook
+from autograder.sandbox.exposure import guard_secrets, trust_note
+from autograder.reports.grading_log import captured, write_log
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
-from autograder.notebook import Findings, NotebookError, choose_notebook, extract, read_notebook
-from autograder.notebook_items import score_filters, score_inline_answer, score_training
+from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
+from autograder.notebook.items import score_filters, score_inline_answer, score_training
 from autograder.outcomes import HarnessFault, Outcome, StudentException
-from autograder.notebook_items import answer_text
-from autograder.pdf import SECTIONS, build_pdf
-from autograder.pdf_check import Consistency, compare
-from autograder.replay import annotate, replay_log
-from autograder.report import GradeResult, terminal_table, write_atomically, write_reports
+from autograder.notebook.items import answer_text
+from autograder.notebook.pdf import SECTIONS, build_pdf
+from autograder.notebook.pdf_check import Consistency, compare
+from autograder.notebook.replay import annotate, replay_log
+from autograder.reports.results import GradeResult, terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
-from autograder.sandbox import Limits, Worker
+from autograder.sandbox.parent import Limits, WorkerProcess
 from autograder.score import ItemScore, score_submission
-from autograder.training_evidence import gather_training_evidence
+from autograder.notebook.training_evidence import gather_training_evidence
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 
@@ -64,7 +64,7 @@ def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]
     return sorted(results, key=lambda r: result_order(rubric, r))
 
 
-def _module_notes(worker: Worker) -> list[str]:
+def _module_notes(worker: WorkerProcess) -> list[str]:
     notes = []
     for module, error in worker.import_errors.items():
         notes.append(f"importing {module} raised {error.get('type')}: {error.get('message', '')[:300]}")
@@ -81,7 +81,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     return [compare(pdf, sections) for pdf in theirs]
 
 
-def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_dir: Path, data_dir: Path | None,
+def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, data_dir: Path | None,
                     execute: bool, quick: bool, secret: list[Path], notes: list[str],
                     checks: list[Consistency], baseline: Baseline, replay: bool = True) -> dict[str, ItemScore]:
     """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
@@ -124,7 +124,7 @@ def _grade_notebook(submission: Submission, worker: Worker, rubric: Rubric, out_
     scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
               "inline_answer": score_inline_answer(rubric, findings)}
     if replay and weights is None and data_dir is not None and not execute and findings is not None:
-        # No weights to verify: check at least that this code prints this log (autograder/replay.py).
+        # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
         scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, data_dir, rubric, secret))
     if unreadable:  # say why first: "no accuracy found" alone would send the student looking in the wrong place
         scores = {item: replace(score, note=f"{unreadable}; {score.note}") if score.score == 0 else score
@@ -136,7 +136,7 @@ def _code_lines(root: Path, out_dir: Path, baseline: Baseline) -> list[str] | No
     """The submission's own normalised lib/cnn lines (the baseline's left out); on a fault, None and
     the trace beside the results (the grade stands; only this submission's similarity comparison is lost)."""
     try:
-        from autograder.similarity import fingerprint  # a batch's tool: not in the student handout
+        from autograder.reports.similarity import fingerprint  # a batch's tool: not in the student handout
         return fingerprint(root, baseline.code)["code"]
     except Exception:  # noqa: BLE001
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
     `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
-    its first logged losses are printed again (autograder/replay.py; minutes per submission).
+    its first logged losses are printed again (autograder/notebook/replay.py; minutes per submission).
     `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
     the submission is unpacked.
     Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden
@@ -216,11 +216,11 @@ def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Pa
             if write_fingerprint:
                 code_lines = _code_lines(submission.root, out_dir, baseline)
             secret = [*SECRET_PATHS, Path(fixtures_dir).resolve(), out_dir.resolve(), Path(path).resolve(), *hidden]
-            with Worker(submission.root, limits, hidden=secret) as worker:
+            with WorkerProcess(submission.root, limits, hidden=secret) as worker:
                 worker.start()  # a failure is remembered and ends every case with its reason
                 metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
                 try:
-                    results = run_checks(worker, cases, rubric, public_only)
+                    results = run_checks(worker, cases, rubric)
                 except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise
                     harness_fault = exc
                     results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
@@ -242,7 +242,7 @@ def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Pa
     write_reports(result, out_dir)
     if code_lines is not None:
         answer = next((item.extra.get("answer", "") for item in items if item.item.id == "inline_answer"), "")
-        from autograder.similarity import FINGERPRINT
+        from autograder.reports.similarity import FINGERPRINT
         write_atomically(out_dir / FINGERPRINT, json.dumps({"code": code_lines, "answer": answer}) + "\n")
     return result, out_dir, harness_fault
 

@@ -5,10 +5,12 @@
    vectorisations and beside loops (loops timed on a few images and scaled per image).
 2. One training iteration of the reference SmallConvolutionalNetwork at the notebook's batch
    size, and the projected time of the notebook's full SVHN run with its own settings.
-3. PyTorch CPU on the same network, float64 and float32, if torch is importable.
-4. Grading, batches, similarity, the PDF, a headless run, training on synthetic data, log replay.
-5. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
+3. PyTorch CPU on the same network and layers, float64 and float32, if torch is importable.
+4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker.
+5. Grading the code items (the reference and a loop-based submission), a batch of 30 with --jobs 1
+   and 2, the similarity check on 200 submissions, the PDF, the reference graded with --execute
+   --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
 
 Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
 """
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import variants  # noqa: E402
 from autograder import REPO_ROOT  # noqa: E402
-from autograder.lib_loader import imported_lib  # noqa: E402
+from autograder.staff.lib_loader import imported_lib  # noqa: E402
 
 N_TRAIN, N_VAL = 70000, 3257
 
@@ -224,7 +226,7 @@ def bench_headless() -> None:
     import tempfile
 
     from autograder.grading import grade_submission
-    from autograder.synthetic import write_synthetic_svhn
+    from autograder.staff.synthetic import write_synthetic_svhn
 
     print("\n## The reference graded with --execute --quick (synthetic data; goal: under 60 s)")
     with tempfile.TemporaryDirectory() as scratch:
@@ -263,9 +265,10 @@ def bench_similarity(count: int = 200) -> None:
     import random
 
     from autograder.rubric import load_rubric
-    from autograder.similarity import fingerprint, similar_pairs
+    from autograder.baseline import default_baseline
+    from autograder.reports.similarity import fingerprint, similar_pairs
 
-    lines = fingerprint(REPO_ROOT / "reference_solution")["code"]
+    lines = fingerprint(REPO_ROOT / "reference_solution", default_baseline().code)["code"]
     chance = random.Random(0)
     prints = {}
     for index in range(count):  # each student keeps a different 70 % of the reference's own lines
@@ -289,8 +292,8 @@ def bench_pdf() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from autograder.notebook import Findings
-    from autograder.pdf import build_pdf
+    from autograder.notebook.reading import Findings
+    from autograder.notebook.pdf import build_pdf
 
     rng = np.random.default_rng(0)
     figure = plt.figure(figsize=(15, 12))  # the notebook's curves: two stacked subplots
@@ -325,8 +328,8 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
     """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
     import tempfile
 
-    from autograder.synthetic import write_synthetic_svhn
-    from autograder.svhn import read_mat
+    from autograder.staff.synthetic import write_synthetic_svhn
+    from autograder.notebook.svhn import read_mat
 
     settings = notebook_settings()
     print(f"\n## The reference network on {train} synthetic training images ({epochs} epochs, "
@@ -366,10 +369,10 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
 
     import nbformat
 
-    from autograder.execute import execute_notebook
-    from autograder.replay import replay_log
+    from autograder.notebook.execute import execute_notebook
+    from autograder.notebook.replay import replay_log
     from autograder.rubric import load_rubric
-    from autograder.synthetic import write_synthetic_svhn
+    from autograder.staff.synthetic import write_synthetic_svhn
 
     rubric = load_rubric()
     print(f"\n## Log replay of the reference ({int(rubric.training['replay_lines'])} loss lines, synthetic data, "
@@ -398,10 +401,10 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
 def _trusted_one_core() -> None:
     """Run in a child with one BLAS thread: the trusted forward, and the reference's layers, on the
     images one submission is evaluated on (the rubric's validation rows plus the held-out set)."""
-    from autograder.architecture import parse_description
-    from autograder.probe import describe_model
+    from autograder.notebook.architecture import parse_description
+    from autograder.sandbox.probe import describe_model
     from autograder.rubric import load_rubric
-    from autograder.trusted_eval import TrustedNet
+    from autograder.notebook.trusted_eval import TrustedNet
 
     training = load_rubric().training
     count = int(training["validation_rows"]) + int(training["heldout_rows"])
@@ -439,9 +442,9 @@ def bench_trusted_evaluation() -> None:
     import scipy.io
 
     from autograder.rubric import load_rubric
-    from autograder.sandbox import Limits, Worker
-    from autograder.svhn import grading_splits
-    from autograder.training_evidence import gather_training_evidence, load_weights
+    from autograder.sandbox.parent import Limits, WorkerProcess
+    from autograder.notebook.svhn import grading_splits
+    from autograder.notebook.training_evidence import gather_training_evidence, load_weights
 
     one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     done = subprocess.run([sys.executable, __file__, "trusted-one-core"], env=one_core, capture_output=True,
@@ -467,7 +470,7 @@ def bench_trusted_evaluation() -> None:
         start = time.perf_counter()
         splits = grading_splits(data, rubric.training)
         read_s = time.perf_counter() - start
-        with Worker(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
+        with WorkerProcess(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
             worker.start()
             saved = load_weights(folder / "svhn_cnn_params.npz")
             start = time.perf_counter()

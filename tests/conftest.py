@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.confinement import MODES, REQUIRE_VARIABLE, available_mode, explain_mode, unmet_requirement
-from autograder.exposure import TRUST_VARIABLE
-from autograder.lib_loader import imported_lib
+from autograder.sandbox.confinement import MODES, REQUIRE_VARIABLE, available_mode, explain_mode, unmet_requirement
+from autograder.sandbox.exposure import TRUST_VARIABLE
+from autograder.staff.lib_loader import imported_lib
 
 # The suite's own submissions are trusted: it grades them even where the worker could read the hidden
 # fixtures (a developer who is not root). The tests of that refusal clear this in their subprocesses.
@@ -30,7 +30,7 @@ FIXTURES = REPO_ROOT / "fixtures"
 
 @pytest.fixture(scope="module")
 def ref():
-    """The reference solution's modules (see autograder.lib_loader.MODULES)."""
+    """The reference solution's modules (see autograder.staff.lib_loader.MODULES)."""
     with imported_lib(REFERENCE) as lib:
         yield lib
 

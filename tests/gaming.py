@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder.lib_loader import imported_lib
+from autograder.staff.lib_loader import imported_lib
 from conftest import REFERENCE
 from notebooks import official_notebook
 from submissions import MODELS, make_submission

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autograder.grading import grade_submission
 from autograder.rubric import load_rubric
-from autograder.sandbox import Limits
+from autograder.sandbox.parent import Limits
 from conftest import REFERENCE
 
 LAYERS = "lib/cnn/layer_utils.py"

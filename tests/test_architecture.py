@@ -1,6 +1,6 @@
 """Describing a network by what its layers hold and do, and reading that description as a claim.
 
-The probe (autograder/probe.py) runs in the worker on student objects; here it runs in-process on the
+The probe (autograder/sandbox/probe.py) runs in the worker on student objects; here it runs in-process on the
 reference's trusted layers and on small layer classes written for the test, which is enough to check
 what it measures. The description then goes through the grader's validation (architecture.py).
 """
@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from autograder.architecture import parse_description, rule_violation, why_not_rebuildable
-from autograder.probe import describe_layer, describe_model
+from autograder.notebook.architecture import parse_description, rule_violation, why_not_rebuildable
+from autograder.sandbox.probe import describe_layer, describe_model
 from autograder.rubric import load_rubric
 
 RUBRIC = load_rubric()

@@ -13,9 +13,9 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from autograder.grading_log import GRADING_LOG
+from autograder.reports.grading_log import GRADING_LOG
 from autograder.rubric import load_rubric
-from autograder.similarity import PAIRS
+from autograder.reports.similarity import PAIRS
 from conftest import REFERENCE, TEMPLATE, run_grade
 from loop_submission import LOOP_LAYERS
 from notebooks import broken_pdf, official_2023_notebook, official_handout

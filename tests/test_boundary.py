@@ -17,12 +17,12 @@ import inspect
 import numpy as np
 import pytest
 
-from autograder import worker as worker_module
+from autograder.sandbox import worker as worker_module
 from autograder.checks.plugin import run_checks
 from autograder.fixtures import load_cases
-from autograder.lib_loader import imported_lib
+from autograder.staff.lib_loader import imported_lib
 from autograder.rubric import load_rubric
-from autograder.sandbox import Worker, WorkerFault
+from autograder.sandbox.parent import WorkerProcess, WorkerFault
 from conftest import FIXTURES, REFERENCE
 from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission, quick_limits
 
@@ -315,7 +315,7 @@ def test_small_cnn_variant_predicts_in_the_worker_what_it_predicts_here(name, tm
     images = np.random.RandomState(3).randn(17, 32, 32, 3).astype(np.float32)
     weights, expected = _small_cnn_expectation(folder, images)
     sent = {key: value.copy() for key, value in weights.items()}
-    with Worker(folder, quick_limits(call_timeout=60)) as worker:
+    with WorkerProcess(folder, quick_limits(call_timeout=60)) as worker:
         answer = worker.call("small_cnn_predict", {"seed": 123, "batch": 5}, dict(sent, images=images))
     assert not answer.header.get("missing") and answer.header.get("unused") == []
     assert np.array_equal(answer.value("predictions"), expected)
@@ -327,7 +327,7 @@ def test_an_input_edited_in_place_changes_neither_the_fixtures_nor_the_next_case
     folder = _variant("forward subtracts its input's mean in place", tmp_path / "sub")
     cases = load_cases(FIXTURES)
     before = copy.deepcopy([case.arrays for case in cases])
-    with Worker(folder, quick_limits(call_timeout=30)) as worker:
+    with WorkerProcess(folder, quick_limits(call_timeout=30)) as worker:
         results = run_checks(worker, cases, load_rubric())
     failing = [(r.item, r.case, r.outcome.message()) for r in results if not r.outcome.passed]
     assert not failing
@@ -401,7 +401,7 @@ def test_a_reply_with_a_value_not_captured_is_our_bug_not_the_students():
 
 def test_a_fault_of_ours_in_the_worker_reaches_the_parent_as_ours(tmp_path):
     """Not as the student's exception: the checks grade it as a harness fault."""
-    with Worker(make_submission(tmp_path / "sub"), quick_limits(call_timeout=30)) as worker:
+    with WorkerProcess(make_submission(tmp_path / "sub"), quick_limits(call_timeout=30)) as worker:
         with pytest.raises(WorkerFault, match="no op 'no_such_op'"):
             worker.call("no_such_op")
         assert worker.call("output_size", {"input_size": [1, 8, 8, 3], "input_channels": 3, "kernel_size": 3,

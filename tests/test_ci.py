@@ -26,7 +26,7 @@ def _executable(path: Path, body: str) -> None:
 
 
 def _run_ci(tmp_path: Path, *, tools: bool, apt: str = "install", uid: int = 0, ci: bool = True,
-            sandbox_status: int = 0) -> tuple[subprocess.CompletedProcess, list[str]]:
+            sandbox_status: int = 0, lint_status: int = 0) -> tuple[subprocess.CompletedProcess, list[str]]:
     """Run a copy of .ci/run; returns the run and the calls it made (make, python, apt-get)."""
     repo, bin_dir, calls = tmp_path / "repo", tmp_path / "bin", tmp_path / "calls"
     (repo / ".ci").mkdir(parents=True)
@@ -46,7 +46,7 @@ def _run_ci(tmp_path: Path, *, tools: bool, apt: str = "install", uid: int = 0, 
         "install": f'[ "$1" = install ] && {{ {installs}; }}; exit 0',
         "fail": 'echo "E: Unable to locate package chromium" >&2; [ "$1" = update ] || exit 100',
     }[apt])
-    _executable(bin_dir / "make", _RECORD)
+    _executable(bin_dir / "make", f'{_RECORD}\n[ "$1" = lint ] && exit {lint_status}; exit 0')
     _executable(repo / ".venv" / "bin" / "python", f"{_RECORD}\nexit {sandbox_status}")
     env = {"PATH": str(bin_dir), "CALLS": str(calls), "HOME": str(tmp_path)}
     if ci:
@@ -61,7 +61,8 @@ def test_in_ci_the_tools_are_installed_and_every_gate_is_required(tmp_path):
     assert done.returncode == 0, done.stderr
     assert any(c.startswith("apt-get install -y -qq --no-install-recommends chromium poppler-utils") for c in calls)
     gated = "BROWSER=1 PDFTOPPM=1 CONFINEMENT=namespace"
-    assert calls[-3:] == [f"make setup {gated}", f"python grade.py sandbox {gated}", f"make test {gated}"]
+    assert calls[-4:] == [f"make setup {gated}", f"python grade.py sandbox {gated}", f"make lint {gated}",
+                          f"make test {gated}"]
 
 
 def test_in_ci_a_tool_that_cannot_be_installed_fails_the_run_saying_why(tmp_path):
@@ -84,7 +85,8 @@ def test_outside_ci_a_missing_tool_is_a_note_and_nothing_is_required(tmp_path):
     done, calls = _run_ci(tmp_path, tools=False, uid=1000, ci=False)
     assert done.returncode == 0, done.stderr
     assert "note: missing chromium poppler-utils" in done.stderr
-    assert calls == ["make setup BROWSER= PDFTOPPM= CONFINEMENT=", "make test BROWSER= PDFTOPPM= CONFINEMENT="]
+    assert calls == ["make setup BROWSER= PDFTOPPM= CONFINEMENT=", "make lint BROWSER= PDFTOPPM= CONFINEMENT=",
+                     "make test BROWSER= PDFTOPPM= CONFINEMENT="]
 
 
 def test_in_ci_not_as_root_the_confinement_is_not_required_and_that_is_said(tmp_path):
@@ -92,3 +94,9 @@ def test_in_ci_not_as_root_the_confinement_is_not_required_and_that_is_said(tmp_
     assert done.returncode == 0, done.stderr
     assert "not running as root" in done.stderr
     assert calls[-1] == "make test BROWSER=1 PDFTOPPM=1 CONFINEMENT="
+
+
+def test_lint_findings_fail_the_run_before_the_tests(tmp_path):
+    done, calls = _run_ci(tmp_path, tools=True, lint_status=2)
+    assert done.returncode == 2
+    assert calls[-1].startswith("make lint") and not any(c.startswith("make test") for c in calls)

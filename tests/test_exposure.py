@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.confinement import (CAP_VARIABLE, REQUIRE_VARIABLE, Confinement, ConfinementError, _probe,
+from autograder.sandbox.confinement import (CAP_VARIABLE, REQUIRE_VARIABLE, Confinement, ConfinementError, _probe,
                                     _unprivileged_ids, interpreter_paths, probes, unmet_requirement)
-from autograder.exposure import TRUST_VARIABLE, SecretsExposed, guard_secrets, secret_files
+from autograder.sandbox.exposure import TRUST_VARIABLE, SecretsExposed, guard_secrets, secret_files
 from autograder.fixtures import MANIFEST, read_manifest
-from autograder.gradescope import build_bundle
+from autograder.staff.gradescope import build_bundle
 from autograder.grading import grade_submission
 from conftest import FIXTURES, REFERENCE, need_mode, run_grade
 from submissions import make_submission

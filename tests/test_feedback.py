@@ -15,7 +15,7 @@ import re
 import nbformat
 import pytest
 
-from autograder.class_report import build_class_report
+from autograder.reports.class_report import build_class_report
 from autograder.grading import grade_submission
 from autograder.rubric import load_rubric
 from conftest import REFERENCE

@@ -11,11 +11,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from autograder.fixtures import (EXACT_ROLES, ROLES, FixtureError, _npz_bytes, compute_cases,
-                                 draw_cases, float_limits, load_case_arrays, load_cases, read_manifest,
-                                 pool_reach, pool_windows_of_test_cnn, reference_outputs, verify_fixtures,
-                                 write_fixtures)
-from autograder.lib_loader import imported_lib
+from autograder.fixtures import EXACT_ROLES, ROLES, FixtureError, load_case_arrays, load_cases, read_manifest
+from autograder.staff.fixture_build import (_npz_bytes, compute_cases, draw_cases, float_limits, pool_reach,
+                                            pool_windows_of_test_cnn, reference_outputs, verify_fixtures,
+                                            write_fixtures)
+from autograder.staff.lib_loader import imported_lib
 from autograder.numerics import numerical_gradient, rel_error, scaled_error
 from autograder.rubric import load_rubric
 from conftest import FIXTURES, REFERENCE, run_grade

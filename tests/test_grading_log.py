@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import warnings
 
-from autograder.grading_log import GRADING_LOG, captured, write_log
-from autograder.pdf_check import compare
+from autograder.reports.grading_log import GRADING_LOG, captured, write_log
+from autograder.notebook.pdf_check import compare
 from notebooks import broken_pdf
 
 

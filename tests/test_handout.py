@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from pypdf import PdfReader
 
 from autograder import REPO_ROOT
-from autograder.handout import leaks, student_modules
+from autograder.staff.handout import leaks, student_modules
 from autograder.rubric import load_rubric
 from conftest import FIXTURES, REFERENCE, TEMPLATE, run_grade
 from notebooks import official_notebook
@@ -93,7 +93,7 @@ def test_the_handout_holds_what_students_need_and_nothing_else(handout):
     assert names == template | set(student_modules()) | data | tops | public
     for module in STAFF_MODULES:
         assert f"autograder/{module}.py" not in names
-    assert {"autograder/cli.py", "autograder/grading.py", "autograder/pdf.py", "autograder/worker.py",
+    assert {"autograder/cli.py", "autograder/grading.py", "autograder/notebook/pdf.py", "autograder/sandbox/worker.py",
             "autograder/checks/plugin.py", "lib/cnn/layer_utils.py", "Problem_2.ipynb"} <= names
     assert not any(name.startswith(("fixtures/hidden", "tests/", "reference_solution/")) for name in names)
     assert "seed" not in manifest and {c["visibility"] for c in manifest["cases"]} == {"public"}
@@ -173,7 +173,7 @@ def test_pdf_from_an_executed_notebook(runtime_venv, assignment):
 
 def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime_venv, assignment):
     """What the handout ships of the harness is what `check` and `pdf` load, with what the worker process
-    that `check` starts loads (`python -c 'from autograder.worker import main'`, as sandbox.py starts it)."""
+    that `check` starts loads (`python -c 'from autograder.sandbox.worker import main'`, as sandbox.py starts it)."""
     nbformat.write(official_notebook(), str(assignment / "executed.ipynb"))
     report = ("import json, sys\n"
               "from pathlib import Path\n"
@@ -183,12 +183,12 @@ def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime
               "                        if f.is_relative_to(here / 'autograder'))))\n")
     loaded = set()
     for start in ("from autograder.cli import main\nmain(['check']); main(['pdf', 'executed.ipynb'])\n",
-                  "from autograder.worker import main\n"):
+                  "from autograder.sandbox.worker import main\n"):
         done = run([runtime_venv / "bin" / "python", "-c", start + report],
                    env=clean_environment(assignment.parent / "home"), cwd=assignment)
         loaded |= set(json.loads(done.stdout.strip().splitlines()[-1]))
     shipped = {p.relative_to(assignment).as_posix() for p in (assignment / "autograder").rglob("*.py")}
-    assert "autograder/grading.py" in loaded and "autograder/worker.py" in loaded
+    assert "autograder/grading.py" in loaded and "autograder/sandbox/worker.py" in loaded
     assert shipped == loaded
 
 

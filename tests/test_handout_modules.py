@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.handout import NEVER_SHIPPED, student_modules
+from autograder.staff.handout import NEVER_SHIPPED, student_modules
 
 STAFF = ("batch", "class_report", "demo", "gradescope", "handout", "manual", "regions", "reproducible_zip",
          "similarity", "synthetic", "template", "trusted_eval")
@@ -15,7 +15,7 @@ STAFF = ("batch", "class_report", "demo", "gradescope", "handout", "manual", "re
 
 def test_the_student_commands_need_the_grader_and_no_staff_tool():
     modules = set(student_modules())
-    assert {"autograder/cli.py", "autograder/grading.py", "autograder/pdf.py", "autograder/worker.py",
+    assert {"autograder/cli.py", "autograder/grading.py", "autograder/notebook/pdf.py", "autograder/sandbox/worker.py",
             "autograder/checks/plugin.py", "autograder/checks/test_layers.py", "autograder/rubric.py"} <= modules
     assert not modules & {f"autograder/{name}.py" for name in STAFF}
 
@@ -38,11 +38,11 @@ def test_imports_at_import_time_are_followed_and_imports_in_functions_are_not(tm
     assert student_modules(root) == ["autograder/__init__.py", "autograder/a.py", "autograder/c.py",
                                      "autograder/checks/__init__.py", "autograder/checks/helper.py",
                                      "autograder/checks/test_x.py", "autograder/cli.py", "autograder/sub/__init__.py",
-                                     "autograder/sub/e.py", "autograder/worker.py"]
+                                     "autograder/sub/e.py", "autograder/sandbox/worker.py"]
 
 
 def test_a_module_that_must_never_ship_fails_the_build_when_imported_at_import_time(tmp_path):
-    assert "autograder/trusted_eval.py" in NEVER_SHIPPED
-    root = package(tmp_path, {"cli.py": "from autograder.trusted_eval import TrustedNet\n", "trusted_eval.py": ""})
+    assert "autograder/notebook/trusted_eval.py" in NEVER_SHIPPED
+    root = package(tmp_path, {"cli.py": "from autograder.notebook.trusted_eval import TrustedNet\n", "trusted_eval.py": ""})
     with pytest.raises(RuntimeError, match="trusted_eval.py"):
         student_modules(root)

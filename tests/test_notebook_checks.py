@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from autograder.execute import run_unit_checks
+from autograder.notebook.execute import run_unit_checks
 from conftest import REFERENCE, TEMPLATE, run_grade
 
 pytestmark = pytest.mark.slow

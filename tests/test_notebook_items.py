@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from autograder.grading import grade_submission
-from autograder.lib_loader import imported_lib
-from autograder.notebook_items import TrainingEvidence, credit, score_training
+from autograder.staff.lib_loader import imported_lib
+from autograder.notebook.items import TrainingEvidence, credit, score_training
 from autograder.rubric import load_rubric
-from autograder.synthetic import write_synthetic_svhn
+from autograder.staff.synthetic import write_synthetic_svhn
 from conftest import REFERENCE, run_grade
 from notebooks import official_notebook
 from submissions import MODELS, grade, make_submission

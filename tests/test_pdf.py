@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from autograder.pdf import SECTIONS
+from autograder.notebook.pdf import SECTIONS
 from conftest import need_tool, run_grade
 from notebooks import _image, official_notebook, png
 from submissions import grade, make_submission

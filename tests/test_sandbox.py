@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from autograder import protocol
-from autograder.confinement import SECRET_PATHS
-from autograder.sandbox import Worker
+from autograder.sandbox import protocol
+from autograder.sandbox.confinement import SECRET_PATHS
+from autograder.sandbox.parent import WorkerProcess
 from conftest import FIXTURES, REFERENCE, need_mode
 from submissions import LAYERS, grade, make_submission, quick_limits
 
@@ -76,7 +76,7 @@ def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
         "    return _original(self, size)\n"
         "ConvLayer2D.get_output_size = _slow_for_big\n")})
     args = {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
-    with Worker(sub, quick_limits(1.0)) as worker:
+    with WorkerProcess(sub, quick_limits(1.0)) as worker:
         from autograder.outcomes import CheckFailed, TimedOut
         with pytest.raises(CheckFailed) as failure:
             worker.call("output_size", dict(args, input_size=[32, 8, 8, 3]))

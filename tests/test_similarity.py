@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 
 from autograder.baseline import default_baseline, load_baseline
-from autograder.notebook import extract
-from autograder.notebook_items import answer_text
+from autograder.notebook.reading import extract
+from autograder.notebook.items import answer_text
 from autograder.rubric import load_rubric
-from autograder.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
+from autograder.reports.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
 from conftest import REFERENCE, TEMPLATE
 from loop_submission import LOOP_LAYERS
 from notebooks import official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
 
 SETTINGS = load_rubric().raw["similarity"]
+#: Our student template's `lib/cnn` lines: nobody's own.
+BASELINE = default_baseline().code
 ANSWER = ("Gradient descent with a larger batch gives a smoother estimate of the gradient, so the loss curve "
           "is less noisy; smaller batches add noise that can help escape sharp minima but slow convergence.")
 
@@ -36,27 +38,27 @@ def _pairs(prints: dict) -> dict:
 
 
 def test_renamed_and_recommented_code_is_still_the_same(tmp_path):
-    original = fingerprint(make_submission(tmp_path / "a"))
+    original = fingerprint(make_submission(tmp_path / "a"), BASELINE)
     copy = make_submission(tmp_path / "b")
     for path in (copy / "lib" / "cnn").glob("*.py"):
         path.write_text(_disguised(path.read_text()))
     assert (copy / LAYERS).read_text() != (REFERENCE / LAYERS).read_text()
-    disguised = fingerprint(copy)
+    disguised = fingerprint(copy, BASELINE)
     assert disguised["code"] == original["code"]
     assert _pairs({"a": original, "b": disguised}) == {("code", "a", "b"): 1.0}
 
 
 def test_template_lines_count_for_no_one(tmp_path):
-    assert fingerprint(TEMPLATE)["code"] == []
-    untouched = {"a": fingerprint(make_submission(tmp_path / "a", source=TEMPLATE)),
-                 "b": fingerprint(make_submission(tmp_path / "b", source=TEMPLATE))}
+    assert fingerprint(TEMPLATE, BASELINE)["code"] == []
+    untouched = {"a": fingerprint(make_submission(tmp_path / "a", source=TEMPLATE), BASELINE),
+                 "b": fingerprint(make_submission(tmp_path / "b", source=TEMPLATE), BASELINE)}
     assert _pairs(untouched) == {}  # identical, but nothing of their own to compare
 
 
 def test_independent_implementations_are_not_flagged(tmp_path):
     """The loop-based layers share only the interface's idioms with the vectorised reference."""
-    reference = fingerprint(make_submission(tmp_path / "ref"))
-    loops = {"code": fingerprint(make_submission(tmp_path / "loops", append={LAYERS: LOOP_LAYERS}))["code"]}
+    reference = fingerprint(make_submission(tmp_path / "ref"), BASELINE)
+    loops = {"code": fingerprint(make_submission(tmp_path / "loops", append={LAYERS: LOOP_LAYERS}), BASELINE)["code"]}
     own_loops = [line for line in loops["code"] if line not in set(reference["code"])]
     assert len(" ".join(own_loops).split()) >= SETTINGS["min_code_tokens"]
     scores = {p.second: p.score for p in similar_pairs({"ref": reference, "z": {"code": own_loops}},
@@ -66,9 +68,9 @@ def test_independent_implementations_are_not_flagged(tmp_path):
 
 
 def test_a_small_change_ranks_below_a_copy(tmp_path):
-    prints = {"a": fingerprint(make_submission(tmp_path / "a")),
-              "b": fingerprint(make_submission(tmp_path / "b")),
-              "c": fingerprint(make_submission(tmp_path / "c", append={LAYERS: LOOP_LAYERS}))}
+    prints = {"a": fingerprint(make_submission(tmp_path / "a"), BASELINE),
+              "b": fingerprint(make_submission(tmp_path / "b"), BASELINE),
+              "c": fingerprint(make_submission(tmp_path / "c", append={LAYERS: LOOP_LAYERS}), BASELINE)}
     ranked = similar_pairs(prints, dict(SETTINGS, code_threshold=0.3))
     assert [(p.first, p.second) for p in ranked] == [("a", "b"), ("a", "c"), ("b", "c")]
     assert ranked[0].score == 1.0 and 0.3 <= ranked[1].score < 1.0
@@ -80,10 +82,10 @@ def test_unparsable_source_is_compared_as_text(tmp_path):
     folder = make_submission(tmp_path / "py2")
     layers = folder / LAYERS
     layers.write_text(layers.read_text() + "\nprint 'done'\n    def broken(:\n\tpass\n")
-    lines = fingerprint(folder)["code"]
+    lines = fingerprint(folder, BASELINE)["code"]
     assert "print'done'" in lines and "defbroken(:" in lines  # the text form: spaces removed
     assert "classConvLayer2D(object):" not in lines  # template lines go in either form
-    assert lines[0] == fingerprint(REFERENCE)["code"][0]  # cnn_models.py still tokenizes
+    assert lines[0] == fingerprint(REFERENCE, BASELINE)["code"][0]  # cnn_models.py still tokenizes
 
 
 def test_links_and_huge_files_are_not_read(tmp_path):
@@ -92,7 +94,7 @@ def test_links_and_huge_files_are_not_read(tmp_path):
     secret.write_text("expected = [1.0, 2.0, 3.0]\n" * 20)
     os.symlink(secret, folder / "lib" / "cnn" / "zz_link.py")
     (folder / "lib" / "cnn" / "zz_huge.py").write_text("x = 1\n" * 400_000)
-    assert fingerprint(folder)["code"] == fingerprint(REFERENCE)["code"]
+    assert fingerprint(folder, BASELINE)["code"] == fingerprint(REFERENCE, BASELINE)["code"]
 
 
 def test_answers_copied_with_new_punctuation_are_flagged_paraphrases_not():

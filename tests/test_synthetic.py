@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.io
 
-from autograder.svhn import validation_split
-from autograder.synthetic import write_synthetic_svhn
+from autograder.notebook.svhn import validation_split
+from autograder.staff.synthetic import write_synthetic_svhn
 from conftest import run_grade
 
 

@@ -8,9 +8,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.lib_loader import imported_lib
-from autograder.regions import RegionError, find_regions, strip_solutions
-from autograder.template import build_template, template_differences, write_template
+from autograder.staff.lib_loader import imported_lib
+from autograder.staff.regions import RegionError, find_regions, strip_solutions
+from autograder.staff.template import build_template, template_differences, write_template
 from conftest import REFERENCE, TEMPLATE, run_grade
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.synthetic import write_synthetic_svhn
+from autograder.staff.synthetic import write_synthetic_svhn
 from gaming import (BLOCK_CLASS, CONTAINER_THIRD_CONV, COPIED_CLASS_THIRD_CONV, ORACLE_END, ORACLE_FORWARD,
                     ORACLE_LAYERS, ORACLE_NET, SCALE_END, SCALE_LAYER, answers_module, build, handout_split,
                     notebook, reference_scores, ridge_weights, untrained_weights)

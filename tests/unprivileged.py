@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autograder import REPO_ROOT
-from autograder.confinement import interpreter_paths
+from autograder.sandbox.confinement import interpreter_paths
 
 #: An unprivileged user id for a grader that is not root (no account needs to exist).
 STUDENT_UID = 4242

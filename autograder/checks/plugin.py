@@ -27,7 +27,7 @@ from autograder.fixtures import Case
 from autograder.outcomes import (CheckFailed, HarnessFault, NotRunAfterTimeouts, Outcome, Passed, TimedOut,
                                  WrongStructure)
 from autograder.rubric import Rubric
-from autograder.sandbox import Worker
+from autograder.sandbox.parent import WorkerProcess
 
 CHECKS_DIR = Path(__file__).resolve().parent
 
@@ -97,10 +97,9 @@ def describe_case(case: Case) -> str:
 class GradingPlugin:
     """Supplies the fixtures to the checks and collects one CaseResult per case."""
 
-    def __init__(self, worker: Worker, cases: list[Case], rubric: Rubric, public_only: bool):
+    def __init__(self, worker: WorkerProcess, cases: list[Case], rubric: Rubric):
         self._worker = worker
         self._rubric = rubric
-        self.public_only = public_only
         self.cases: dict[str, list[Case]] = {}
         for case in cases:
             self.cases.setdefault(case.item, []).append(case)
@@ -108,7 +107,7 @@ class GradingPlugin:
         self.timeouts: dict[str, int] = {}
 
     @pytest.fixture
-    def worker(self) -> Worker:
+    def worker(self) -> WorkerProcess:
         return self._worker
 
     @pytest.fixture
@@ -174,9 +173,9 @@ class GradingPlugin:
         return True
 
 
-def run_checks(worker: Worker, cases: list[Case], rubric: Rubric, public_only: bool = False) -> list[CaseResult]:
+def run_checks(worker: WorkerProcess, cases: list[Case], rubric: Rubric) -> list[CaseResult]:
     """Run every check against `worker`; one CaseResult per case, in the rubric's item order."""
-    plugin = GradingPlugin(worker, cases, rubric, public_only)
+    plugin = GradingPlugin(worker, cases, rubric)
     arguments = [str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR), "-q", "-s",
                  "-p", "no:cacheprovider", "-p", "no:randomly", "--import-mode=importlib"]
     with contextlib.redirect_stdout(io.StringIO()) as transcript:

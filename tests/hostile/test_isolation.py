@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.sandbox import Worker
+from autograder.sandbox.parent import WorkerProcess
 from conftest import need_mode
 from submissions import LAYERS, make_submission, quick_limits
 from processes import no_survivors
@@ -32,14 +32,14 @@ def test_a_fork_bomb_does_not_starve_a_worker_graded_beside_it(tmp_path):
     need_mode("user")  # without a user switch the process limit is the grader's own
     limits = quick_limits(2.0)
     bomb = make_submission(tmp_path / "bomb", append={LAYERS: FORK_BOMB})
-    with Worker(bomb, limits) as greedy:
+    with WorkerProcess(bomb, limits) as greedy:
         assert greedy.start() is None
         forks = int(greedy.printed()[0].split("SPY forks ")[1].split()[0])
         assert 0 < forks < limits.max_processes  # it ran into its own process limit
         # An honest neighbour that starts a thread at import (tqdm's monitor does; so does a kernel):
         # with one user id shared by all workers the bomb has used up its threads too.
         honest = make_submission(tmp_path / "honest", append={LAYERS: THREAD_AT_IMPORT})
-        with Worker(honest, limits) as neighbour:
+        with WorkerProcess(honest, limits) as neighbour:
             assert neighbour.start() is None
             assert neighbour.import_errors == {}  # "can't start new thread" would be an import error here
             answer = neighbour.call("output_size", {"input_channels": 3, "kernel_size": 3, "number_filters": 4,

@@ -1,6 +1,6 @@
 """The grader's own forward pass: the student's saved weights in a network rebuilt by trusted code.
 
-Why a small NumPy forward here rather than the reference's layer classes (autograder/lib_loader.py):
+Why a small NumPy forward here rather than the reference's layer classes (autograder/staff/lib_loader.py):
 the reference layers are written to teach and to train (float64, `meta` kept for backward, leaky
 ReLU by `np.where`); evaluating the validation split and the held-out set with them takes 6-10 s
 per submission on one core, over the 3 s budget. This forward does only what evaluation needs, in
@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from autograder.architecture import Architecture, Layer
+from autograder.notebook.architecture import Architecture, Layer
 
 DTYPE = np.float32
 

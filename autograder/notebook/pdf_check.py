@@ -5,7 +5,7 @@ hash of their decoded pixels (a DCT hash of the grey-scale image, robust to resc
 re-encoding). Each section is matched, mismatched (the PDF has images, none of them this
 notebook's) or not found (the PDF has no images at all). What pypdf says about a damaged file
 ("Ignoring wrong pointing object ...") it logs; grading keeps that in the submission's
-grading.log (autograder/grading_log.py), away from the terminal.
+grading.log (autograder/reports/grading_log.py), away from the terminal.
 """
 
 from __future__ import annotations

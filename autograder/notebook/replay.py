@@ -34,9 +34,9 @@ import nbformat
 from jupyter_core.utils import run_sync
 
 from autograder import REPO_ROOT
-from autograder.confinement import Confinement, confinement_for
-from autograder.execute import ConfinedKernelManager, is_download_cell, kernel_environment, provide_data, scratch_copy
-from autograder.notebook import NotebookError, extract, read_notebook
+from autograder.sandbox.confinement import Confinement, confinement_for
+from autograder.notebook.execute import ConfinedKernelManager, is_download_cell, kernel_environment, provide_data, scratch_copy
+from autograder.notebook.reading import NotebookError, extract, read_notebook
 from autograder.rubric import Rubric, RubricError
 from autograder.score import ItemScore
 
@@ -58,7 +58,7 @@ _KERNEL_SETUP = """\
 import sys as _sys
 _sys.path.insert(0, {harness!r})
 try:
-    import autograder.worker as _worker
+    import autograder.sandbox.worker as _worker
     _worker.install_numpy_shims()
     _sys.meta_path.append(_worker._OptionalModuleFinder())
     del _worker

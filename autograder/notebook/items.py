@@ -1,7 +1,7 @@
 """Points for the notebook items: training (25), filters (5), inline answer (5, by staff).
 
 Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course announced. Where
-`acc` comes from (autograder/training_evidence.py gathers it, this module only scores):
+`acc` comes from (autograder/notebook/training_evidence.py gathers it, this module only scores):
 
 - *verified*: the grader's trusted forward on the student's saved weights, on the rubric's
   validation split; a held-out figure, the student's own forward and the log are compared with it
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from autograder.notebook import Findings
+from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
 from autograder.score import ItemScore, round_points
 
@@ -192,7 +192,7 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
 
 def answer_text(findings: Findings | None) -> str:
     """The inline answer without HTML comments and placeholders (the handout's own text is already
-    gone: autograder/notebook.py `own_text`)."""
+    gone: autograder/notebook/reading.py `own_text`)."""
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.answer, flags=re.DOTALL).strip()

@@ -12,7 +12,7 @@ import csv
 import json
 from pathlib import Path
 
-from autograder.report import write_atomically
+from autograder.reports.results import write_atomically
 
 REQUIRED = ("student_id", "item", "points")
 

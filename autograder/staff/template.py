@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.regions import strip_solutions
+from autograder.staff.regions import strip_solutions
 
 #: Names never copied from the reference: run products, caches, data, local PDFs.
 _SKIP_DIRS = {"data", "__pycache__", ".ipynb_checkpoints"}

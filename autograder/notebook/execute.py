@@ -23,7 +23,7 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
 
@@ -46,7 +46,6 @@ class Execution:
     problem: str = ""  # why it stopped early, in words
     weights: Path | None = None  # svhn_cnn_params.npz written by the run, if any
     notes: list[str] = field(default_factory=list)
-    mode: str = "none"
 
 
 class ConfinedKernelManager(AsyncKernelManager):
@@ -219,4 +218,4 @@ def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir:
         if (workdir / "svhn_cnn_params.npz").is_file() and not (workdir / "svhn_cnn_params.npz").is_symlink():
             weights = out_dir / "executed_svhn_cnn_params.npz"
             shutil.copyfile(workdir / "svhn_cnn_params.npz", weights)
-    return Execution(executed, not problem, problem, weights, notes + list(confinement.notes), confinement.mode)
+    return Execution(executed, not problem, problem, weights, notes + list(confinement.notes))

@@ -1,7 +1,9 @@
 """The worker: a child process that imports a student's `lib/` and answers requests.
 
-It runs in a scratch copy of the submission, with resource limits, a scrubbed environment and
-(when the grader runs as root) an unprivileged user; see sandbox.py for the parent's side. It
+It runs in a scratch copy of the submission, confined (confinement.py: its own mount, PID and
+network namespace and user id where the machine allows), with resource limits and a scrubbed
+environment; parent.py is the grader's side (`WorkerProcess`). Besides the layers it answers
+`describe` with probe.py, which describes the student's network by what its layers hold. It
 receives inputs only: expected values never come here. Answers are plain JSON and .npy arrays
 (protocol.py); the parent checks every one of them itself, so nothing here needs to be trusted.
 
@@ -28,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder import probe, protocol
+from autograder.sandbox import probe, protocol
 
 #: The notebook's import list, in its order. A failure in one module is reported only for
 #: the requests that need it (a broken Problem-1 loader must not cost the conv items).
@@ -371,7 +373,7 @@ class Worker:
         return self._run(model_class)
 
     def op_small_cnn(self, args, arrays):
-        """Describe the student's own network by what its layers hold and do (autograder/probe.py)."""
+        """Describe the student's own network by what its layers hold and do (autograder/sandbox/probe.py)."""
         model = self._small_cnn(args)
         header, found = probe.describe_model(model, arrays["probe"], args["limits"], args["tolerance"])
         header["kinds"] = [layer.get("kind") for layer in header["layers"] if layer.get("chain")]

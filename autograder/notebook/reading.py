@@ -36,7 +36,6 @@ class Findings:
     """What grading needs from one notebook."""
 
     path: Path
-    others: list[str] = field(default_factory=list)
     has_outputs: bool = False
     epochs: list[tuple[int, int, float | None, float]] = field(default_factory=list)  # (epoch, of, train, val)
     reported_extra: list[float] = field(default_factory=list)  # other cells' printouts: shown, never scored

@@ -7,7 +7,7 @@ autograder/baseline.py: our student template, or the official handout staff name
   (so renaming variables changes nothing), and every line that also occurs in the baseline's
   `lib/cnn` removed (so the handed-out skeleton counts for no one);
 - the inline answers, as lowercase words, as grading found them: without the baseline
-  notebook's text (autograder/notebook.py `own_text`), so an answer left empty, or holding only
+  notebook's text (autograder/notebook/reading.py `own_text`), so an answer left empty, or holding only
   the handout's prompts, is no answer at all.
 Each side becomes a set of overlapping k-grams (of tokens, or of words); the score of a pair is
 their Jaccard index, from 0 (nothing shared) to 1 (the same after normalisation). Sides with too
@@ -107,12 +107,9 @@ def baseline_lines(folder: Path) -> frozenset[str]:
     return frozenset(code_lines(folder)) | frozenset(code_lines(folder, text_form=True))
 
 
-def fingerprint(root: Path, baseline_code: frozenset[str] | None = None) -> dict:
+def fingerprint(root: Path, baseline_code: frozenset[str]) -> dict:
     """What a submission's code is compared by: its own normalised `lib/cnn` lines, those of the
-    baseline left out (default: the default baseline's; grading adds the inline answer)."""
-    if baseline_code is None:
-        from autograder.baseline import default_baseline  # baseline.py builds on this module
-        baseline_code = default_baseline().code
+    baseline (`Baseline.code`, autograder/baseline.py) left out; grading adds the inline answer."""
     own = [line for line in code_lines(root / "lib" / "cnn") if line not in baseline_code]
     return {"code": own}
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from autograder.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
-from autograder.notebook import Findings
-from autograder.notebook_items import TrainingEvidence
+from autograder.notebook.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
+from autograder.notebook.reading import Findings
+from autograder.notebook.items import TrainingEvidence
 from autograder.outcomes import CheckFailed
 from autograder.rubric import Rubric
-from autograder.sandbox import Worker
-from autograder.svhn import DataError, GradingSplits, grading_splits
+from autograder.sandbox.parent import WorkerProcess
+from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 
 WEIGHTS_NAME = "svhn_cnn_params.npz"
 _PROBE_SEED = 20221  # the probe images the layers are described on (not a grading figure)
@@ -43,7 +43,7 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
         return {name: np.asarray(saved[name]) for name in saved.files}
 
 
-def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
+def describe(worker: WorkerProcess, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
     """The student's network as the grader reads it, the worker's header, and why it failed (or "")."""
     limits = rubric.training
     args = {"seed": 123, "tolerance": limits["chain_tolerance"],
@@ -58,14 +58,14 @@ def describe(worker: Worker, rubric: Rubric) -> tuple[Architecture | None, dict[
     architecture = parse_description(answer.header, limits)
     header = dict(answer.header, layer_checks=[])
     try:
-        from autograder.trusted_eval import layer_disagreements
+        from autograder.notebook.trusted_eval import layer_disagreements
     except ImportError:  # the student handout has no trusted forward
         return architecture, header, ""
     header["layer_checks"] = layer_disagreements(architecture, probe, answer.arrays, limits["chain_tolerance"])
     return architecture, header, ""
 
 
-def _student_predictions(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
+def _student_predictions(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
                          ) -> tuple[np.ndarray | None, str]:
     """The student's own forward on `images` with the saved weights, or why it gave none."""
     try:
@@ -82,7 +82,7 @@ def _student_predictions(worker: Worker, rubric: Rubric, saved: dict[str, np.nda
     return predictions, ""
 
 
-def _noise_check(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
+def _noise_check(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
                  clean: np.ndarray) -> tuple[float | None, str]:
     """The share of predictions that stay the same under one grey level of noise."""
     limits = rubric.training
@@ -95,7 +95,7 @@ def _noise_check(worker: Worker, rubric: Rubric, saved: dict[str, np.ndarray], s
     return float(np.mean(noisy == clean[:count])), ""
 
 
-def gather_training_evidence(worker: Worker, rubric: Rubric, findings: Findings | None, weights: Path | None,
+def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Findings | None, weights: Path | None,
                              weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, str | None]:
     """Everything score_training needs, and the first conv layer's weight name (for the filters item)."""
     limits = rubric.training
@@ -171,7 +171,7 @@ def _trusted(architecture: Architecture, saved: dict[str, np.ndarray], splits: G
     """The trusted forward's validation predictions (accuracies into `evidence`), or None when the
     network cannot be rebuilt (the reasons into `evidence.not_rebuilt`)."""
     try:
-        from autograder.trusted_eval import TrustedNet, weight_problems
+        from autograder.notebook.trusted_eval import TrustedNet, weight_problems
     except ImportError:
         evidence.not_rebuilt = ["this copy of the grader has no trusted forward (the student handout)"]
         return None

@@ -30,7 +30,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (Image, KeepTogether, ListFlowable, ListItem, Paragraph, Preformatted,
                                 SimpleDocTemplate, Spacer, Table, TableStyle)
 
-from autograder.notebook import Findings
+from autograder.notebook.reading import Findings
 
 SECTIONS = ("1. Training loss and accuracy curves", "2. Visualisation of the first convolutional layer's filters",
             "3. Inline question: what kinds of filters do you see?")

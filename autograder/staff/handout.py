@@ -20,15 +20,15 @@ from pathlib import Path
 import nbformat
 
 from autograder import REPO_ROOT
-from autograder.regions import find_regions
-from autograder.reproducible_zip import write_zip
+from autograder.staff.regions import find_regions
+from autograder.staff.reproducible_zip import write_zip
 from autograder.rubric import Rubric, load_rubric
 
 PACKAGE = "autograder"
 
 #: Where the student commands start: the command line, the worker process that `check` starts by
 #: module name, and the grading checks, which pytest collects from their folder by path.
-STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/worker.py", "autograder/checks")
+STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/sandbox/worker.py", "autograder/checks")
 
 #: The requirements files students install, at the top of the handout.
 REQUIREMENTS = ("requirements.txt", "requirements-notebook.txt")
@@ -36,7 +36,7 @@ REQUIREMENTS = ("requirements.txt", "requirements-notebook.txt")
 #: Harness files that must never ship, whatever imports them: the demo plants bugs into reference code;
 #: the trusted forward is a working convolution and max-pooling, part of what students write. (Grading
 #: imports the trusted forward only inside the functions that use it, and does without it here.)
-NEVER_SHIPPED = {"autograder/demo.py", "autograder/trusted_eval.py"}
+NEVER_SHIPPED = {"autograder/demo.py", "autograder/notebook/trusted_eval.py"}
 
 STUDENT_README = """# Problem 2: Incorporating CNNs
 

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.reproducible_zip import write_zip
+from autograder.staff.reproducible_zip import write_zip
 
 #: The oldest Python the pins install on and the grader runs on (Ubuntu 22.04's).
 MIN_PYTHON = (3, 10)
@@ -64,7 +64,7 @@ mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
 chmod -R go-rwx "$SOURCE/fixtures" 2>/dev/null
 cd "$SOURCE" || exit 0
-"$PYTHON" -c "from autograder.gradescope import run; run('$ROOT')"
+"$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT')"
 if [ ! -s "$ROOT/results/results.json" ]; then
     printf '{"score": 0, "output": "The grader could not start (%s); staff have been told.", "tests": []}\\n' \\
         "$PYTHON" > "$ROOT/results/results.json"

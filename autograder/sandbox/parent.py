@@ -1,12 +1,14 @@
-"""The parent's side of the worker: start it confined, call it with a deadline, restart it.
+"""The grader's side of the worker: start it confined, call it with a deadline, restart it.
 
-The worker (worker.py) is a separate Python process in a scratch copy of the submission's
-`lib/`, with limits on address space, CPU time, file size and (as an unprivileged user when
-the grader runs as root) processes; its own process group, killed whole on a timeout; a
-scrubbed environment; stdout and stderr drained by a thread that keeps only the first
-`output_kb`. A call that times out or kills the worker ends its case with that outcome and
-the next call gets a fresh worker. If the student's `lib/` cannot even be imported, that
-failure is remembered and returned for every later call instead of retrying.
+`WorkerProcess` runs the worker (sandbox/worker.py) as a separate Python process in a scratch
+copy of the submission's `lib/`, confined as confinement.py finds possible on this machine (a
+private mount, PID and network namespace with a user id of its own; else a user id of its own;
+else, when the grader is not root, the same user), always with limits on address space, CPU
+time, file size and processes, in its own session, killed whole on a timeout, with a scrubbed
+environment; stdout and stderr are drained by a thread that keeps only the first `output_kb`.
+A call that times out or kills the worker ends its case with that outcome and the next call
+gets a fresh worker. If the student's `lib/` cannot even be imported, that failure is
+remembered and returned for every later call instead of retrying.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from autograder import REPO_ROOT, protocol
-from autograder.confinement import Confinement, confinement_for, scrubbed_environment
-from autograder.outcomes import (CheckFailed, HarnessFault, Outcome, OutOfMemory, ProcessExited, StudentException,
+from autograder import REPO_ROOT
+from autograder.sandbox import protocol
+from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.outcomes import (CheckFailed, Outcome, OutOfMemory, ProcessExited, StudentException,
                                  TimedOut)
 
-_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.worker import main; main(sys.argv[1:])"
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.sandbox.worker import main; main(sys.argv[1:])"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class WorkerFault(RuntimeError):
     """A bug of ours inside the worker (not the student's code): graded as a harness fault."""
 
 
-class Worker:
+class WorkerProcess:
     """A confined process that answers requests about one submission's `lib/`."""
 
     def __init__(self, submission_root: Path, limits: Limits, hidden: list[Path] = ()):
@@ -207,7 +210,7 @@ class Worker:
             self._kill()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> "WorkerProcess":
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -255,8 +258,3 @@ class Worker:
         """The first `output_kb` of everything the student's code printed, and the total bytes."""
         head = b"".join(bytes(tap.head) for tap in self.taps)[: self.limits.output_kb * 1024]
         return head.decode("utf-8", "replace"), sum(tap.total for tap in self.taps)
-
-
-def harness_fault(exc: BaseException) -> Outcome:
-    """A bug of ours met while grading one case, as an outcome that says so."""
-    return HarnessFault(f"{type(exc).__name__}: {exc}")

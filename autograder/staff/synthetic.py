@@ -89,14 +89,3 @@ def write_synthetic_svhn(folder: Path, train: int = 6000, test: int = 1000, seed
         scipy.io.savemat(str(path), {"X": images, "y": labels}, do_compression=False)
         written[split] = path
     return written
-
-
-def sample_grid(images: np.ndarray, labels: np.ndarray, columns: int = 10, rows: int = 6) -> Image.Image:
-    """A grid of the first images with their labels, for looking at what the generator makes."""
-    count = min(columns * rows, images.shape[-1])
-    scale = 3
-    grid = Image.new("RGB", (columns * 32 * scale, rows * 32 * scale), (255, 255, 255))
-    for index in range(count):
-        tile = Image.fromarray(images[..., index]).resize((32 * scale, 32 * scale), Image.NEAREST)
-        grid.paste(tile, ((index % columns) * 32 * scale, (index // columns) * 32 * scale))
-    return grid

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.confinement import SECRET_PATHS, ConfinementError, available_mode, probes, readable_by_worker
+from autograder.sandbox.confinement import SECRET_PATHS, ConfinementError, available_mode, probes, readable_by_worker
 from autograder.fixtures import MANIFEST, read_manifest
 
 #: "1": grade even where the worker could read the secrets, with a note in every result. Only for
