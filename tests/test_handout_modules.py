@@ -9,8 +9,9 @@ import pytest
 
 from autograder.staff.handout import NEVER_SHIPPED, student_modules
 
-STAFF = ("batch", "class_report", "demo", "gradescope", "handout", "manual", "regions", "reproducible_zip",
-         "similarity", "synthetic", "template", "trusted_eval")
+STAFF = ("batch", "reports/class_report", "demo", "staff/gradescope", "staff/handout", "reports/manual",
+         "staff/regions", "staff/reproducible_zip", "reports/similarity", "staff/synthetic", "staff/template",
+         "staff/fixture_build", "notebook/trusted_eval")
 
 
 def test_the_student_commands_need_the_grader_and_no_staff_tool():
@@ -22,7 +23,8 @@ def test_the_student_commands_need_the_grader_and_no_staff_tool():
 
 def package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "autograder"
-    for name, text in {"__init__.py": "", "worker.py": "", "checks/__init__.py": "", **files}.items():
+    for name, text in {"__init__.py": "", "sandbox/__init__.py": "", "sandbox/worker.py": "", "checks/__init__.py": "",
+                       **files}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
@@ -37,12 +39,14 @@ def test_imports_at_import_time_are_followed_and_imports_in_functions_are_not(tm
     })
     assert student_modules(root) == ["autograder/__init__.py", "autograder/a.py", "autograder/c.py",
                                      "autograder/checks/__init__.py", "autograder/checks/helper.py",
-                                     "autograder/checks/test_x.py", "autograder/cli.py", "autograder/sub/__init__.py",
-                                     "autograder/sub/e.py", "autograder/sandbox/worker.py"]
+                                     "autograder/checks/test_x.py", "autograder/cli.py", "autograder/sandbox/__init__.py",
+                                     "autograder/sandbox/worker.py",
+                                     "autograder/sub/__init__.py", "autograder/sub/e.py"]
 
 
 def test_a_module_that_must_never_ship_fails_the_build_when_imported_at_import_time(tmp_path):
     assert "autograder/notebook/trusted_eval.py" in NEVER_SHIPPED
-    root = package(tmp_path, {"cli.py": "from autograder.notebook.trusted_eval import TrustedNet\n", "trusted_eval.py": ""})
+    root = package(tmp_path, {"cli.py": "from autograder.notebook.trusted_eval import TrustedNet\n", "notebook/__init__.py": "",
+                                "notebook/trusted_eval.py": ""})
     with pytest.raises(RuntimeError, match="trusted_eval.py"):
         student_modules(root)
