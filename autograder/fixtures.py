@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from autograder import UserInputError
 from autograder.attributes import Geometry, separates
 from autograder.lib_loader import imported_lib
 from autograder.numerics import STENCILS, numerical_gradient, numerical_gradient_array, scaled_error
@@ -68,7 +69,7 @@ EXACT_ROLES = ("input", "size", "selection")
 FLOAT_ROLES = {"forward": "forward", "gradient": "gradient", "loss": "loss_abs"}
 
 
-class FixtureError(RuntimeError):
+class FixtureError(UserInputError, RuntimeError):
     """Fixtures could not be generated or do not match what the reference computes."""
 
 
