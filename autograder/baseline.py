@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, UserInputError
 from autograder.intake import IntakeError, find_root, safe_unzip
 from autograder.notebook.reading import NotebookError, choose_notebook, read_notebook, text_units
 from autograder.rubric import load_rubric
@@ -28,7 +28,7 @@ from autograder.rubric import load_rubric
 DEFAULT_BASELINE = REPO_ROOT / "student_template"
 
 
-class BaselineError(ValueError):
+class BaselineError(UserInputError):
     """The baseline cannot be used; the message names the path and what is wrong."""
 
 
@@ -62,7 +62,7 @@ def _from_folder(folder: Path, label: str, shown: str) -> Baseline:
         raise BaselineError(f"baseline {shown}: no lib/cnn/*.py with code in it; a handout holds the layer skeletons")
     notebook, _ = choose_notebook(root)
     if notebook is None:
-        raise BaselineError(f"baseline {shown}: no .ipynb notebook; a handout holds Problem_2.ipynb")
+        raise BaselineError(f"baseline {shown}: no .ipynb notebook; a handout holds {load_rubric().assignment.notebook}")
     try:
         text = text_units(read_notebook(notebook))
     except NotebookError as exc:
@@ -80,7 +80,7 @@ def load_baseline(path: Path) -> Baseline:
         return _from_folder(path, str(path), str(path))
     if path.suffix.lower() != ".zip":
         raise BaselineError(f"baseline {path}: not a folder or a .zip file")
-    intake = load_rubric().raw["intake"]
+    intake = load_rubric().intake
     with tempfile.TemporaryDirectory(prefix="cnn-grader-baseline-") as scratch:
         try:
             safe_unzip(path, Path(scratch), intake["max_unpacked_mb"] << 20, intake["max_files"])

@@ -29,6 +29,7 @@ from autograder.reports.class_report import build_class_report
 from autograder.sandbox.exposure import guard_secrets
 from autograder.intake import input_digest, student_id_for
 from autograder.reports.results import write_atomically
+from autograder.model import BatchStatus, ReasonCode
 from autograder.rubric import load_rubric
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 
@@ -41,7 +42,7 @@ class BatchEntry:
 
     student_id: str
     source: Path
-    status: str = "pending"  # "graded", "unchanged", "harness fault"
+    status: BatchStatus = BatchStatus.PENDING
     score: float | None = None
     seconds: float = 0.0
     detail: str = ""
@@ -70,15 +71,15 @@ def _stamp(source: Path, baseline: Baseline) -> str:
     return f"{input_digest(source)} {__version__} {baseline.digest}"
 
 
-def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float | None, str]:
+def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus, float | None, str]:
     """Runs in a pool process: grade, stamp, and report (status, score, detail); never raises."""
     from autograder.grading import HarnessError, grade_submission  # imported in the pool process
 
     try:
         result, _ = grade_submission(source, out_dir, write_fingerprint=True, **options)
-        status, score, detail = "graded", result.score, ""
+        status, score, detail = BatchStatus.GRADED, result.score, ""
     except HarnessError as exc:  # results.json was written, with the fault in it
-        status, score, detail = "harness fault", None, str(exc)
+        status, score, detail = BatchStatus.HARNESS_FAULT, None, str(exc)
     except Exception:  # noqa: BLE001 - anything at all: record it for this student, go on
         trace = traceback.format_exc()
         try:
@@ -86,7 +87,7 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[str, float |
             (out_dir / "harness_fault.txt").write_text(trace, encoding="utf-8")
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
-        return "harness fault", None, trace.strip().splitlines()[-1]
+        return BatchStatus.HARNESS_FAULT, None, trace.strip().splitlines()[-1]
     (out_dir / STAMP).write_text(_stamp(source, options["baseline"]), encoding="utf-8")
     return status, score, detail
 
@@ -99,7 +100,7 @@ def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
         if path.is_file():
             prints[entry.student_id] = json.loads(path.read_text(encoding="utf-8"))
     path = out_dir / PAIRS
-    write_pairs(path, similar_pairs(prints, load_rubric().raw["similarity"]))
+    write_pairs(path, similar_pairs(prints, load_rubric().similarity))
     return path
 
 
@@ -120,7 +121,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
         if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source, baseline):
-            entry.status = "unchanged"
+            entry.status = BatchStatus.UNCHANGED
         else:
             todo.append(entry)
     started = {}
@@ -136,7 +137,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
             try:
                 entry.status, entry.score, entry.detail = future.result()
             except Exception as exc:  # noqa: BLE001 - the pool process itself died
-                entry.status, entry.detail = "harness fault", f"the grading process died: {exc}"
+                entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"the grading process died: {exc}"
             entry.seconds = time.monotonic() - started[entry.student_id]
     compare_submissions(out_dir, entries)
     write_gradebook(out_dir, entries)
@@ -148,7 +149,9 @@ def _flags(document: dict) -> list[str]:
     flags = []
     every = [t for t in document.get("tests", []) if t.get("tags")]  # an item with components has several
     tests = {t["tags"][0]: t for t in every}
-    if any(case.get("outcome") == "timed out" for t in every for case in t.get("extra_data", {}).get("cases", [])):
+    codes = {case.get("reason_code") for t in every for case in t.get("extra_data", {}).get("cases", [])}
+    codes |= {t.get("extra_data", {}).get("reason_code") for t in every}
+    if ReasonCode.TIMED_OUT in codes:
         flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
@@ -164,7 +167,7 @@ def _flags(document: dict) -> list[str]:
             flags.append("architecture violation")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
-    if any(case.get("outcome") == "harness fault" for t in every for case in t.get("extra_data", {}).get("cases", [])):
+    if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
     return sorted(set(flags), key=flags.index)
 

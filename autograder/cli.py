@@ -15,11 +15,10 @@ from typing import Iterator
 
 # Module level: only what the student commands (`check`, `pdf`) need, all of it in the handout.
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
-from autograder import REPO_ROOT, __version__
+from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.baseline import Baseline, default_baseline, load_baseline
 from autograder.sandbox.confinement import REQUIRE_VARIABLE
 from autograder.sandbox.exposure import SecretsExposed
-from autograder.fixtures import FixtureError
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.notebook.reading import extract, read_notebook
@@ -92,10 +91,11 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
 def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     from autograder.sandbox.confinement import SECRET_PATHS  # in the handout: grading needs both
     from autograder.notebook.execute import run_unit_checks
-    notebook = args.folder / args.notebook
+    name = args.notebook or load_rubric().assignment.notebook
+    notebook = args.folder / name
     if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook}: no such notebook")
-    runs = run_unit_checks(args.folder, args.notebook, hidden=list(SECRET_PATHS))
+        raise UsageError(f"{notebook}: no such notebook")
+    runs = run_unit_checks(args.folder, name, hidden=list(SECRET_PATHS))
     for run in runs:
         print(f"== {run.section}")
         if run.text.strip():
@@ -124,7 +124,7 @@ def _baseline(path: Path | None) -> Baseline:
 
 def _cmd_grade(args: argparse.Namespace) -> int:
     if not args.path.exists():
-        raise FileNotFoundError(f"{args.path}: no such file or folder")
+        raise UsageError(f"{args.path}: no such file or folder")
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
@@ -134,10 +134,16 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                                            execute=args.execute, quick=args.quick, baseline=baseline,
                                            replay=not args.no_replay)
     except HarnessError as exc:
-        print(f"harness fault: {exc} (results were still written)", file=sys.stderr)
-        return 3
+        return _harness_fault(exc, "results were still written")
     print(summary(result, out_dir))
     return 0
+
+
+def _harness_fault(exc: BaseException, what: str) -> int:
+    """A fault of the harness itself: its traceback and exit 3 (never mistaken for the user's input)."""
+    traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
+    print(f"harness fault: {exc} ({what})", file=sys.stderr)
+    return 3
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -145,7 +151,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         from autograder.batch import run_batch
         from autograder.reports.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
-        raise FileNotFoundError(f"{args.input}: not a folder of submissions")
+        raise UsageError(f"{args.input}: not a folder of submissions")
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
@@ -213,8 +219,12 @@ def _cmd_gradescope(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     folder = args.folder
     if not (folder / "lib").is_dir():
-        raise FileNotFoundError(f"{folder.resolve()}: no lib/ folder here; run `grade.py check` in your assignment folder")
-    result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
+        raise UsageError(f"{folder.resolve()}: no lib/ folder here; run `grade.py check` in your assignment folder")
+    try:
+        result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
+    except HarnessError as exc:
+        return _harness_fault(exc, f"the grader itself failed, not your code; {folder / 'self_check'} says so; "
+                                   "tell the course staff")
     print(summary(result, out_dir))
     code = [item for item in result.items if item.item.kind == "code"]
     runs = {(item.item.id, case.case) for item in code for case in item.cases}
@@ -230,13 +240,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_pdf(args: argparse.Namespace) -> int:
-    notebook = args.notebook
+    notebook = args.notebook or Path(load_rubric().assignment.notebook)
     if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook}: no such notebook")
+        raise UsageError(f"{notebook}: no such notebook")
     findings = extract(read_notebook(notebook), notebook, default_baseline().text)
     if not findings.has_outputs:
         raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
-    output = args.output or notebook.with_name("problem_2_solution.pdf")
+    output = args.output or notebook.with_name(load_rubric().assignment.pdf)
     made = build_pdf(findings, answer_text(findings), output, args.student)
     for message in made.missing:
         print(f"error: missing part: {message}", file=sys.stderr)
@@ -271,12 +281,23 @@ BASELINE_HELP = ("the handout the students received, as a folder or .zip (defaul
                  "similarity check")
 
 
-class UsageError(ValueError):
+class UsageError(UserInputError):
     """Arguments that do not fit together; reported like argparse's own errors."""
+
+
+def _file_names() -> dict[str, str]:
+    """The rubric's [assignment] file names for help texts; words instead when the rubric is broken
+    (the command that loads it then says what is wrong)."""
+    try:
+        assignment = load_rubric().assignment
+    except RubricError:
+        return {"notebook": "the rubric's [assignment] notebook", "pdf": "the rubric's [assignment] pdf"}
+    return {"notebook": assignment.notebook, "pdf": assignment.pdf}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from main() so that tests can inspect it."""
+    names = _file_names()
     parser = argparse.ArgumentParser(
         prog="grade.py",
         description="Grading harness for 'Problem 2: Incorporating CNNs' (NumPy conv and pooling layers, "
@@ -377,13 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_cmd_check)
 
     pdf = commands.add_parser(
-        "pdf", help="make problem_2_solution.pdf from an executed notebook",
+        "pdf", help=f"make {names['pdf']} from an executed notebook",
         description="Write the PDF the assignment asks for, in its strict order: the training curves, the filter "
                     "visualisation, the inline answer. Needs nothing beyond pip (no LaTeX, no browser). A missing "
                     "part is a framed note in the PDF and an error here (exit 1 unless --allow-missing).")
-    pdf.add_argument("notebook", type=Path, nargs="?", default=Path("Problem_2.ipynb"),
-                     help="the executed notebook (default: Problem_2.ipynb in the current folder)")
-    pdf.add_argument("-o", "--output", type=Path, help="default: problem_2_solution.pdf beside the notebook")
+    pdf.add_argument("notebook", type=Path, nargs="?",
+                     help=f"the executed notebook (default: {names['notebook']} in the current folder)")
+    pdf.add_argument("-o", "--output", type=Path, help=f"default: {names['pdf']} beside the notebook")
     pdf.add_argument("--student", help="your student id, printed in the header")
     pdf.add_argument("--allow-missing", action="store_true", help="exit 0 even when a part is missing")
     pdf.set_defaults(run=_cmd_pdf)
@@ -424,14 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "check printed. Exit 1 when a cell raised an error.")
     checks.add_argument("folder", type=Path, nargs="?", default=Path("."),
                         help="assignment folder holding lib/ and the notebook (default: the current folder)")
-    checks.add_argument("--notebook", default="Problem_2.ipynb", help="default: %(default)s")
+    checks.add_argument("--notebook", help=f"default: {names['notebook']}")
     checks.set_defaults(run=_cmd_notebook_checks)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on bad input, 3 on a harness fault,
-    4 when grading is refused because student code could read the expected values."""
+    """Run one subcommand; exit 0 on success, 1 when a check fails, 2 on the user's bad input (a
+    UserInputError: a missing path, a bad zip, --data, --baseline, arguments that do not fit), 3 on a fault
+    of the harness (anything else, with its traceback), 4 when grading is refused because student code
+    could read the expected values."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -439,10 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FixtureError, FileNotFoundError, ValueError) as exc:  # RegionError, RubricError, NotebookError,
-        # BaselineError and UsageError are ValueErrors
+    except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SecretsExposed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 4
+    except HarnessError as exc:
+        return _harness_fault(exc, "results were still written")
+    except Exception as exc:  # noqa: BLE001 - our own bug: say so, with the traceback
+        return _harness_fault(exc, "a bug in the grader, not in the input")

@@ -15,11 +15,13 @@ part returned None; where others returned arrays the cases say "returned None in
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from autograder.attributes import BY_ITEM, SIDE_TEXT
-from autograder.checks.plugin import CaseResult
 from autograder.outcomes import HarnessFault, NotImplementedYet, NotRunAfterTimeouts, ReturnedNone
+
+if TYPE_CHECKING:
+    from autograder.model import CaseResult
 
 #: Usual causes, by (item, component, side); "*" matches any item or component. Only consulted
 #: when the side explains every failure of the part.

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from autograder import UserInputError
+
 MANIFEST = "manifest.json"
 
 #: The notebook's TestCNN case: the seed and scale of its initial weights.
@@ -49,7 +51,7 @@ EXACT_ROLES = ("input", "size", "selection")
 FLOAT_ROLES = {"forward": "forward", "gradient": "gradient", "loss": "loss_abs"}
 
 
-class FixtureError(RuntimeError):
+class FixtureError(UserInputError, RuntimeError):
     """Fixtures could not be generated or do not match what the reference computes."""
 
 

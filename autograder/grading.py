@@ -16,14 +16,14 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
-from autograder.checks.plugin import CaseResult, case_sides, result_order, run_checks
+from autograder.checks.plugin import case_sides, result_order, run_checks
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.notebook.execute import execute_notebook
@@ -37,10 +37,12 @@ from autograder.notebook.items import answer_text
 from autograder.notebook.pdf import SECTIONS, build_pdf
 from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.replay import annotate, replay_log
-from autograder.reports.results import GradeResult, terminal_table, write_atomically, write_reports
+from autograder.reports.results import terminal_table, write_atomically, write_reports
+from autograder.model import (CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome,
+                                ReasonCode)
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox.parent import Limits, WorkerProcess
-from autograder.score import ItemScore, score_submission
+from autograder.score import score_submission
 from autograder.notebook.training_evidence import gather_training_evidence
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
@@ -48,6 +50,34 @@ DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 
 class HarnessError(RuntimeError):
     """The grader itself failed; the result written says so for every item."""
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """What one grade runs, besides the submission and the output folder.
+
+    `hidden`: further folders the student's code must not see (a batch's input folder, say).
+    `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
+    `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
+    `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
+    `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
+    its first logged losses are printed again (autograder/notebook/replay.py; minutes per submission).
+    `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
+    the submission is unpacked.
+    `baseline`: the handout students received (default: our student template), whose text is never
+    the student's answer and whose lib/cnn lines count for no one in the similarity check.
+    """
+
+    public_only: bool = False
+    fixtures_dir: Path = DEFAULT_FIXTURES
+    hidden: tuple[Path, ...] | list[Path] = ()
+    limits: Limits | None = None
+    data_dir: Path | None = None
+    execute: bool = False
+    quick: bool = False
+    write_fingerprint: bool = False
+    baseline: Baseline | None = None
+    replay: bool = True
 
 
 def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]:
@@ -71,65 +101,70 @@ def _module_notes(worker: WorkerProcess) -> list[str]:
     return notes
 
 
-def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Path, notes: list[str]
-                         ) -> list[Consistency]:
-    """Write the staff's copy of the PDF; compare every PDF the student handed in with the notebook."""
-    made = build_pdf(findings, answer_text(findings), out_dir / "problem_2_solution.pdf", submission.student_id)
-    notes.extend(f"PDF: missing part: {message}" for message in made.missing)
+def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Path, rubric: Rubric
+                         ) -> tuple[list[Consistency], list[str]]:
+    """Write the staff's copy of the PDF; compare every PDF the student handed in with the notebook.
+    Returns the comparisons and the notes on parts missing from the notebook."""
+    made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id)
+    notes = [f"PDF: missing part: {message}" for message in made.missing]
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
-    return [compare(pdf, sections) for pdf in theirs]
+    return [compare(pdf, sections) for pdf in theirs], notes
 
 
-def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, data_dir: Path | None,
-                    execute: bool, quick: bool, secret: list[Path], notes: list[str],
-                    checks: list[Consistency], baseline: Baseline, replay: bool = True) -> dict[str, ItemScore]:
-    """Scores of the training, filters and inline-answer items; PDF checks are appended to `checks`."""
+def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, options: GradeOptions,
+                    secret: list[Path], baseline: Baseline) -> NotebookOutcome:
+    """Scores of the training, filters and inline-answer items, with the notes on the notebook read
+    and the findings the PDF is made from (None when no notebook could be read)."""
+    outcome = NotebookOutcome()
+    notes = outcome.notes
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
-    unreadable = ""  # why the notebook could not be read, for the notebook items' reasons
-    weights = submission.root / "svhn_cnn_params.npz"
-    weights_how = "the saved svhn_cnn_params.npz"
+    weights = submission.root / rubric.assignment.weights_file
+    weights_how = f"the saved {rubric.assignment.weights_file}"
     if chosen is None:
         notes.append("no .ipynb notebook found in the submission")
     else:
         notes.append(f"notebook graded: {chosen.relative_to(submission.root).as_posix()}"
                      + (f" (also found: {', '.join(others)})" if others else ""))
-        limit_mb = rubric.raw["intake"]["max_notebook_mb"]
+        limit_mb = rubric.intake.max_notebook_mb
         size = chosen.stat().st_size
         if size > limit_mb << 20:
-            unreadable = (f"{chosen.name} is {size / (1 << 20):.0f} MB, over the {limit_mb} MB a notebook may "
-                          f"have (clear large outputs, save, resubmit); it was not read")
-            notes.append(unreadable)
+            outcome.unreadable = (f"{chosen.name} is {size / (1 << 20):.0f} MB, over the {limit_mb} MB a notebook may "
+                                  f"have (clear large outputs, save, resubmit); it was not read")
+            notes.append(outcome.unreadable)
         else:
             source = chosen
-            if execute:
-                run = execute_notebook(submission.root, chosen, data_dir, out_dir, rubric.raw["execution"],
-                                       rubric.raw["execution"]["quick"] if quick else None, secret)
+            if options.execute:
+                run = execute_notebook(submission.root, chosen, options.data_dir, out_dir, rubric.execution,
+                                       rubric.execution.quick if options.quick else None, secret)
                 notes.extend(run.notes)
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
                 findings = extract(read_notebook(source), source, baseline.text)
-                checks.extend(_pdf_and_consistency(submission, findings, out_dir, notes))
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
                 if not findings.has_outputs:
                     notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
             except NotebookError as exc:
-                unreadable = str(exc)
-                notes.append(unreadable)
+                outcome.unreadable = str(exc)
+                notes.append(outcome.unreadable)
     if weights is not None and not weights.is_file():
         weights = None
-    evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, data_dir)
+    evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
     scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
               "inline_answer": score_inline_answer(rubric, findings)}
-    if replay and weights is None and data_dir is not None and not execute and findings is not None:
+    if options.replay and weights is None and options.data_dir is not None and not options.execute \
+            and findings is not None:
         # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
-        scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, data_dir, rubric, secret))
-    if unreadable:  # say why first: "no accuracy found" alone would send the student looking in the wrong place
-        scores = {item: replace(score, note=f"{unreadable}; {score.note}") if score.score == 0 else score
+        scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, options.data_dir, rubric,
+                                                                     secret))
+    if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
+        scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
+                                code=ReasonCode.NOTEBOOK_UNREADABLE) if score.score == 0 else score
                   for item, score in scores.items()}
-    return scores
+    outcome.scores, outcome.findings = scores, findings
+    return outcome
 
 
 def _code_lines(root: Path, out_dir: Path, baseline: Baseline) -> list[str] | None:
@@ -144,32 +179,24 @@ def _code_lines(root: Path, out_dir: Path, baseline: Baseline) -> list[str] | No
         return None
 
 
-def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool = False,
-                     fixtures_dir: Path = DEFAULT_FIXTURES, hidden: list[Path] = (),
-                     limits: Limits | None = None, data_dir: Path | None = None, execute: bool = False,
-                     quick: bool = False, write_fingerprint: bool = False,
-                     baseline: Baseline | None = None, replay: bool = True) -> tuple[GradeResult, Path]:
+def grade_submission(path: Path, out_dir: Path | None = None, options: GradeOptions | None = None,
+                     **fields) -> tuple[GradeResult, Path]:
     """Grade `path` (folder or zip) and write its reports; returns the result and the output folder.
 
-    `hidden`: further folders the student's code must not see (a batch's input folder, say).
-    `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
-    `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
-    `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
-    `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
-    its first logged losses are printed again (autograder/notebook/replay.py; minutes per submission).
-    `write_fingerprint`: also write OUT/fingerprint.json for a batch's similarity check, taken here while
-    the submission is unpacked.
-    Raises SecretsExposed, before the submission is even opened, where the worker could read the hidden
-    fixtures (a weaker confinement than `namespace` with readable files; see exposure.py).
-    `baseline`: the handout students received (default: our student template), whose text is never
-    the student's answer and whose lib/cnn lines count for no one in the similarity check.
-    Warnings that libraries log or raise meanwhile (a broken PDF, an old notebook) go to
+    `options` (or its fields as keywords, see GradeOptions) say what to run. Raises SecretsExposed,
+    before the submission is even opened, where the worker could read the hidden fixtures (a weaker
+    confinement than `namespace` with readable files; see exposure.py). Any other failure of the harness,
+    however early (the rubric, the fixtures, the worker's start), still writes a complete results.json
+    (every item 0 with the reason, reason_code harness_fault) and the traceback to OUT/grading.log, then
+    raises HarnessError. Warnings that libraries log meanwhile (a broken PDF, an old notebook) go to
     OUT/grading.log, not to the terminal.
     """
+    options = replace(options or GradeOptions(), **fields)
     with captured() as log:
-        result, out_dir, harness_fault = _grade(path, out_dir, public_only, fixtures_dir, hidden, limits, data_dir,
-                                                execute, quick, write_fingerprint, baseline or default_baseline(),
-                                                replay)
+        result, out_dir, harness_fault = _grade(path, out_dir, options)
+    if harness_fault is not None:
+        for line in "".join(traceback.format_exception(harness_fault)).rstrip().splitlines():
+            log.add(line)
     try:
         write_log(out_dir, log, f"warnings while grading {Path(path).name} (cnn-grader {__version__})")
     except OSError:  # the results were written; a log that cannot be is no reason to fail the grade
@@ -179,72 +206,123 @@ def grade_submission(path: Path, out_dir: Path | None = None, public_only: bool 
     return result, out_dir
 
 
-def _grade(path: Path, out_dir: Path | None, public_only: bool, fixtures_dir: Path, hidden: list[Path],
-           limits: Limits | None, data_dir: Path | None, execute: bool, quick: bool, write_fingerprint: bool,
-           baseline: Baseline, replay: bool) -> tuple[GradeResult, Path, Exception | None]:
-    """`grade_submission` without the log: the result, the output folder, and the harness's own fault."""
+def _grade(path: Path, out_dir: Path | None, options: GradeOptions) -> tuple[GradeResult, Path, Exception | None]:
+    """`grade_submission` without the log: the result (written), the output folder, and the harness's fault."""
     started = time.monotonic()
-    exposure = guard_secrets(fixtures_dir, public_only)
-    rubric = load_rubric()
-    limits = limits or Limits.from_rubric(rubric.raw["worker"])
+    exposure = guard_secrets(options.fixtures_dir, options.public_only)  # a refusal writes nothing
     out_dir = Path(out_dir) if out_dir is not None else Path("graded") / student_id_for(path)
-    cases = load_cases(fixtures_dir, public_only)
-    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-intake-"))
-    notes: list[str] = [note for note in [trust_note(exposure)] if note]
-    printed, printed_bytes = "", 0
-    metadata = {"harness_version": __version__, "fixtures_manifest_sha256": manifest_digest(fixtures_dir),
-                "python": platform.python_version(), "numpy": np.__version__, "secrets_check": exposure.metadata(),
-                "baseline": baseline.label, "baseline_sha256": baseline.digest}
-    harness_fault: Exception | None = None
-    notebook_scores: dict[str, ItemScore] = {}
-    pdf_checks: list[Consistency] = []
-    missing_reason = ""
+    run = _Run(Path(path), out_dir, options, started, notes=[note for note in [trust_note(exposure)] if note],
+               metadata={"harness_version": __version__, "python": platform.python_version(),
+                         "numpy": np.__version__, "secrets_check": exposure.metadata()})
     code_lines: list[str] | None = None
     try:
-        submission: Submission | None = None
-        try:
-            submission = open_submission(Path(path), scratch, rubric.raw["intake"]["max_unpacked_mb"] << 20,
-                                         rubric.raw["intake"]["max_files"])
-        except IntakeError as exc:
-            notes.append(str(exc))
-            metadata["intake_error"] = str(exc)
-            missing_reason = f"0: {exc}"
-            results = _all_cases_fail(cases, rubric, StudentException("SubmissionError", str(exc)))
-        if submission is not None:
-            notes += submission.notes
-            metadata["submission_sha256"] = submission.sha256
-            if write_fingerprint:
-                code_lines = _code_lines(submission.root, out_dir, baseline)
-            secret = [*SECRET_PATHS, Path(fixtures_dir).resolve(), out_dir.resolve(), Path(path).resolve(), *hidden]
-            with WorkerProcess(submission.root, limits, hidden=secret) as worker:
-                worker.start()  # a failure is remembered and ends every case with its reason
-                metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
-                try:
-                    results = run_checks(worker, cases, rubric)
-                except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise
-                    harness_fault = exc
-                    results = _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}"))
-                try:
-                    notebook_scores = _grade_notebook(submission, worker, rubric, out_dir, data_dir, execute, quick,
-                                                      secret, notes, pdf_checks, baseline, replay)
-                except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
-                    harness_fault = harness_fault or exc
-                    missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
-                notes += _module_notes(worker) + list(worker.confinement.notes)
-                metadata["sandbox"] = worker.confinement.mode
-                metadata["worker_restarts"] = worker.restarts
-                printed, printed_bytes = worker.printed()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    items = score_submission(rubric, results, notebook_scores, missing_reason, public_only)
-    result = GradeResult(student_id_for(Path(path)), items, time.monotonic() - started,
-                         public_only, notes, printed, printed_bytes, metadata, pdf_checks)
+        run.rubric = load_rubric()
+        result, fault, code_lines = _grade_stages(run)
+    except Exception as exc:  # noqa: BLE001 - our fault, however early: a complete result says so
+        result, fault = _fault_result(run, exc), exc
     write_reports(result, out_dir)
     if code_lines is not None:
-        answer = next((item.extra.get("answer", "") for item in items if item.item.id == "inline_answer"), "")
+        answer = next((item.extra.get("answer", "") for item in result.items if item.item.id == "inline_answer"), "")
         from autograder.reports.similarity import FINGERPRINT
         write_atomically(out_dir / FINGERPRINT, json.dumps({"code": code_lines, "answer": answer}) + "\n")
-    return result, out_dir, harness_fault
+    return result, out_dir, fault
+
+
+@dataclass
+class _Run:
+    """What one grading run knows so far, for the result a fault still has to write."""
+
+    path: Path
+    out_dir: Path
+    options: GradeOptions
+    started: float
+    notes: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    rubric: Rubric | None = None
+
+    def result(self, items: list[ItemScore], printed: str = "", printed_bytes: int = 0,
+               pdf_checks: list[Consistency] = ()) -> GradeResult:
+        return GradeResult(student_id_for(self.path), items, time.monotonic() - self.started, self.options.public_only,
+                           self.notes, printed, printed_bytes, self.metadata, list(pdf_checks))
+
+
+def _fault_result(run: _Run, exc: Exception) -> GradeResult:
+    """Every rubric item at 0 with the harness's fault as its reason (none at all when the rubric itself failed)."""
+    what = f"{type(exc).__name__}: {exc}"
+    run.metadata.update(harness_fault=what, reason_code=str(ReasonCode.HARNESS_FAULT))
+    run.notes.append(f"the grader itself failed before grading this submission (not your fault; staff are told): {what}")
+    items = [ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED, f"0: harness fault before grading ({what})",
+                       code=ReasonCode.HARNESS_FAULT) for item in (run.rubric.items if run.rubric else ())]
+    return run.result(items)
+
+
+def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] | None]:
+    """Intake, checks, notebook, PDF and score, each stage returning what the next needs."""
+    rubric, options = run.rubric, run.options
+    baseline = options.baseline or default_baseline()
+    run.metadata.update(baseline=baseline.label, baseline_sha256=baseline.digest)
+    limits = options.limits or Limits.from_rubric(rubric.worker)
+    cases = load_cases(options.fixtures_dir, options.public_only)
+    run.metadata["fixtures_manifest_sha256"] = manifest_digest(options.fixtures_dir)
+    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-intake-"))
+    try:
+        try:
+            submission = open_submission(run.path, scratch, rubric.intake.max_unpacked_mb << 20,
+                                         rubric.intake.max_files)
+        except IntakeError as exc:
+            run.notes.append(str(exc))
+            run.metadata["intake_error"] = str(exc)
+            results = _all_cases_fail(cases, rubric, StudentException("SubmissionError", str(exc)))
+            items = score_submission(rubric, results, None, f"0: {exc}", options.public_only,
+                                     ReasonCode.UNREADABLE_SUBMISSION, ReasonCode.UNREADABLE_SUBMISSION)
+            return run.result(items), None, None
+        return _grade_opened(run, submission, cases, limits, baseline)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _code_checks(worker: WorkerProcess, cases, rubric: Rubric, public_only: bool
+                 ) -> tuple[list[CaseResult], Exception | None]:
+    """Every code item's cases, run in the worker; on our own fault, every case ends with it."""
+    try:
+        return run_checks(worker, cases, rubric), None
+    except Exception as exc:  # noqa: BLE001 - our fault: say so in the result, then raise
+        return _all_cases_fail(cases, rubric, HarnessFault(f"{type(exc).__name__}: {exc}")), exc
+
+
+def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, baseline: Baseline
+                  ) -> tuple[GradeResult, Exception | None, list[str] | None]:
+    """The stages that need the unpacked submission and its worker."""
+    rubric, options = run.rubric, run.options
+    run.notes += submission.notes
+    run.metadata["submission_sha256"] = submission.sha256
+    code_lines = _code_lines(submission.root, run.out_dir, baseline) if options.write_fingerprint else None
+    secret = [*SECRET_PATHS, Path(options.fixtures_dir).resolve(), run.out_dir.resolve(), run.path.resolve(),
+              *options.hidden]
+    missing_reason, missing_code = "", ReasonCode.NOTEBOOK_UNREADABLE
+    pdf_checks: list[Consistency] = []
+    with WorkerProcess(submission.root, limits, hidden=secret) as worker:
+        worker.start()  # a failure is remembered and ends every case with its reason
+        run.metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
+        results, fault = _code_checks(worker, cases, rubric, options.public_only)
+        try:
+            notebook = _grade_notebook(submission, worker, rubric, run.out_dir, options, secret, baseline)
+            if notebook.findings is not None:
+                pdf_checks, pdf_notes = _pdf_and_consistency(submission, notebook.findings, run.out_dir, rubric)
+                notebook.notes += pdf_notes
+        except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
+            fault = fault or exc
+            notebook = NotebookOutcome()
+            missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
+            missing_code = ReasonCode.HARNESS_FAULT
+        run.notes += notebook.notes + _module_notes(worker) + list(worker.confinement.notes)
+        run.metadata["sandbox"] = worker.confinement.mode
+        run.metadata["worker_restarts"] = worker.restarts
+        printed, printed_bytes = worker.printed()
+    checks_failed = fault is not None and any(isinstance(r.outcome, HarnessFault) for r in results)
+    items = score_submission(rubric, results, notebook.scores, missing_reason, options.public_only, missing_code,
+                             ReasonCode.HARNESS_FAULT if checks_failed else None)
+    return run.result(items, printed, printed_bytes, pdf_checks), fault, code_lines
 
 
 def summary(result: GradeResult, out_dir: Path) -> str:

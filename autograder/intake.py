@@ -17,11 +17,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder import UserInputError
+
 _CHUNK = 1 << 20
 _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 
 
-class IntakeError(ValueError):
+class IntakeError(UserInputError):
     """The submission cannot be graded as handed in; the message says why, naming the file."""
 
 

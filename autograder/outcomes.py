@@ -16,6 +16,7 @@ class Outcome:
 
     passed = False
     label = "failed"
+    code = "wrong_structure"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         raise NotImplementedError
@@ -26,6 +27,7 @@ class Passed(Outcome):
     detail: str = ""
     passed = True
     label = "passed"
+    code = "passed"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"passed{': ' + self.detail if self.detail else ''}"
@@ -39,6 +41,7 @@ class NotImplementedYet(Outcome):
     what: str
     how: str = "returned None"
     label = "not implemented"
+    code = "not_implemented"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"not implemented: {self.what} {self.how} (is the TODO still empty?)"
@@ -52,6 +55,7 @@ class ReturnedNone(Outcome):
     what: str
     how: str = "returned None"
     label = "returned None"
+    code = "returned_none"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"{self.what} {self.how} in this case"
@@ -63,6 +67,7 @@ class WrongType(Outcome):
     got: str
     expected: str
     label = "wrong type"
+    code = "wrong_type"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"{self.what} is {self.got}; expected {self.expected}"
@@ -74,6 +79,7 @@ class WrongShape(Outcome):
     got: tuple
     expected: tuple
     label = "wrong shape"
+    code = "wrong_shape"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"{self.what} has shape {self.got}; expected {self.expected}"
@@ -84,6 +90,7 @@ class NotFinite(Outcome):
     what: str
     count: int
     label = "NaN or inf"
+    code = "not_finite"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"{self.what} holds {self.count} NaN or infinite value(s)"
@@ -98,6 +105,7 @@ class WrongValue(Outcome):
     got: float | None = None
     expected: float | None = None
     label = "wrong value"
+    code = "wrong_value"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         text = f"wrong values in {self.what}: relative error {self.error:.2e} (allowed {self.tolerance:.0e})"
@@ -114,6 +122,7 @@ class WrongNumbers(Outcome):
     got: str
     expected: str
     label = "wrong value"
+    code = "wrong_value"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"{self.what} is {self.got}; expected {self.expected}"
@@ -123,6 +132,7 @@ class WrongNumbers(Outcome):
 class WrongStructure(Outcome):
     detail: str
     label = "wrong structure"
+    code = "wrong_structure"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return self.detail
@@ -134,6 +144,7 @@ class StudentException(Outcome):
     text: str
     traceback: tuple[str, ...] = field(default_factory=tuple)
     label = "exception"
+    code = "student_exception"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         lines = [f"your code raised {self.type}: {self.text}" if self.text else f"your code raised {self.type}"]
@@ -145,6 +156,7 @@ class StudentException(Outcome):
 class TimedOut(Outcome):
     seconds: float
     label = "timed out"
+    code = "timed_out"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"timed out after {self.seconds:g} s (an endless loop, or far too slow?)"
@@ -154,6 +166,7 @@ class TimedOut(Outcome):
 class NotRunAfterTimeouts(Outcome):
     count: int
     label = "timed out"
+    code = "timed_out"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"not run: {self.count} earlier cases of this item timed out"
@@ -163,6 +176,7 @@ class NotRunAfterTimeouts(Outcome):
 class OutOfMemory(Outcome):
     limit_mb: int
     label = "out of memory"
+    code = "out_of_memory"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"ran out of memory (limit {self.limit_mb} MB)"
@@ -172,6 +186,7 @@ class OutOfMemory(Outcome):
 class ProcessExited(Outcome):
     detail: str
     label = "process exited"
+    code = "process_exited"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"exited the process: {self.detail}"
@@ -181,6 +196,7 @@ class ProcessExited(Outcome):
 class HarnessFault(Outcome):
     detail: str
     label = "harness fault"
+    code = "harness_fault"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
         return f"the grader itself failed on this case (not your fault; staff are told): {self.detail}"

@@ -11,7 +11,9 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Union, get_type_hints
+
+from autograder import UserInputError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,7 +23,7 @@ else:  # Python 3.10 (Gradescope's Ubuntu 22.04 image): the same parser, from Py
 RUBRIC_PATH = Path(__file__).with_name("rubric.toml")
 
 
-class RubricError(ValueError):
+class RubricError(UserInputError):
     """The rubric file is missing a field or holds an inconsistent value."""
 
 
@@ -58,16 +60,244 @@ class Item:
         raise KeyError(f"item {self.id!r} has no component {component_id!r}")
 
 
+class Section:
+    """A rubric table as a frozen dataclass: attributes (`rubric.worker.call_timeout`), and read-only
+    mapping access (`rubric.worker["call_timeout"]`, `dict(rubric.worker)`) for code that takes a table."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.__dataclass_fields__)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__dataclass_fields__
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(key, self[key]) for key in self.keys()]
+
+
+Pair = tuple[int, int]
+Policy = Union[str, float]
+
+
 @dataclass(frozen=True)
-class Rubric:
-    """The whole rubric; `raw` keeps the parsed file for sections read by one module only."""
+class Assignment(Section):
+    """[assignment]: the handout's title and the names of the files a submission holds."""
 
     title: str
+    notebook: str  # the notebook students hand in
+    pdf: str  # the PDF the assignment asks for (and the staff's copy we build)
+    weights_file: str  # where the notebook saves the trained network's parameters
+
+
+@dataclass(frozen=True)
+class Tolerances(Section):
+    """[tolerances]: how close an answer must be, and how fixtures are checked when written."""
+
+    forward: float
+    gradient: float
+    numeric_check: float
+    numeric_step: float
+    numeric_order: int
+    verify_fraction: float
+    near_zero: float
+    init_std_fraction: float
+    loss_abs: float
+
+
+@dataclass(frozen=True)
+class Training(Section):
+    """[training]: thresholds and budgets of the training item's verification."""
+
+    threshold: float
+    chance: float
+    mismatch: float
+    max_conv_layers: int
+    max_pool_layers: int
+    validation_rows: int
+    small_file_validation_fraction: float
+    heldout_rows: int
+    heldout_seed: int
+    heldout_gap: float
+    max_disagreements: int
+    noise_images: int
+    noise_level: float
+    min_noise_agreement: float
+    unverified_policy: Policy
+    max_trusted_parameters: int
+    max_trusted_mmacs_per_image: float
+    describe_calls: float
+    evaluate_timeout: float
+    chain_tolerance: float
+    probe_max_kernel: int
+    probe_max_stride: int
+    probe_max_padding: int
+    replay_seconds: float
+    replay_lines: int
+    replay_rtol: float
+    network_seed: int
+
+
+@dataclass(frozen=True)
+class WorkerLimits(Section):
+    """[worker]: limits of the process that runs student code."""
+
+    call_timeout: float
+    timeouts_per_item: int
+    start_timeout: float
+    memory_mb: int
+    cpu_seconds: int
+    file_size_mb: int
+    max_processes: int
+    output_kb: int
+
+
+@dataclass(frozen=True)
+class Execution(Section):
+    """[execution]: limits of a headless notebook run (and of the log replay's kernel)."""
+
+    cell_timeout: float
+    quick_cell_timeout: float
+    memory_mb: int
+    cpu_seconds: int
+    file_size_mb: int
+    max_processes: int
+    check_cells_timeout: float
+    check_cells_memory_mb: int
+    check_cells_cpu_seconds: int
+    check_cells_file_size_mb: int
+    quick: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Intake(Section):
+    """[intake]: limits of a submitted zip and of the notebook in it."""
+
+    max_unpacked_mb: int
+    max_files: int
+    max_notebook_mb: int
+
+
+@dataclass(frozen=True)
+class Fixtures(Section):
+    """[fixtures]: the hidden cases' seed, counts and ranges."""
+
+    seed: int
+    hidden_cases: Mapping[str, int]
+    cases_per_side: int
+    batch: Pair
+    channels: Pair
+    height: Pair
+    width: Pair
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    filters: Pair
+    pool_size: Pair
+
+
+@dataclass(frozen=True)
+class Similarity(Section):
+    """[similarity]: what counts as near-identical code or answers in a batch."""
+
+    code_kgram: int
+    code_threshold: float
+    min_code_tokens: int
+    answer_kgram: int
+    answer_threshold: float
+    min_answer_words: int
+    report_pairs: int
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
+    "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity,
+}
+ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
+COMPONENT_KEYS = ("id", "title", "points", "check")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """`value` checked against the field's type: an int is a float too (kept as written), a pair is two
+    integers, a table is a table of integers."""
+    if kind is str:
+        ok = isinstance(value, str)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = _is_number(value)
+    elif kind == Pair:
+        ok = (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                  for v in value) and value[0] <= value[1])
+        value = tuple(value) if ok else value
+    elif kind == Policy:
+        ok = isinstance(value, str) or _is_number(value)
+    else:  # Mapping[str, int]
+        ok = isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+        value = dict(value) if ok else value
+    if not ok:
+        expected = {str: "a string", int: "an integer", float: "a number", Pair: "[low, high] integers, low <= high",
+                    Policy: "a string or a number"}.get(kind, "a table of integers")
+        raise RubricError(f"{where}: must be {expected}, not {value!r}")
+    return value
+
+
+def _known_keys(table: Any, allowed: tuple[str, ...] | list[str], where: str) -> Mapping[str, Any]:
+    if not isinstance(table, Mapping):
+        raise RubricError(f"{where}: must be a table, not {table!r}")
+    unknown = [key for key in table if key not in allowed]
+    if unknown:
+        raise RubricError(f"{where} {unknown[0]}: unknown key (known: {', '.join(allowed)})")
+    return table
+
+
+def _section(data: Mapping[str, Any], name: str, source: str) -> Section:
+    """[name] of the rubric as its typed section: every key known, present and of its type."""
+    cls = SECTIONS[name]
+    where = f"{source}: [{name}]"
+    table = _known_keys(_require(data, name, source), list(cls.__dataclass_fields__), where)
+    hints = get_type_hints(cls)
+    values = {}
+    for key in cls.__dataclass_fields__:
+        if key not in table:
+            raise RubricError(f"{where} {key}: missing")
+        values[key] = _typed(table[key], hints[key], f"{where} {key}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The whole rubric, every table typed (rubric.worker.call_timeout, rubric.assignment.notebook, ...)."""
+
     items: tuple[Item, ...]
-    tolerances: Mapping[str, float]
-    training: Mapping[str, Any]
-    fixtures: Mapping[str, Any]
-    raw: Mapping[str, Any]
+    assignment: Assignment
+    tolerances: Tolerances
+    training: Training
+    worker: WorkerLimits
+    execution: Execution
+    intake: Intake
+    fixtures: Fixtures
+    similarity: Similarity
+
+    @property
+    def title(self) -> str:
+        return self.assignment.title
 
     @property
     def total(self) -> float:
@@ -124,6 +354,7 @@ def _components(table: Mapping[str, Any], points: float, kind: str, title: str, 
     components = []
     for index, entry in enumerate(listed):
         at = f"{where}.components[{index}]"
+        _known_keys(entry, COMPONENT_KEYS, at)
         component = Component(str(_require(entry, "id", at)), str(_require(entry, "title", at)),
                               float(_require(entry, "points", at)), bool(entry.get("check", False)))
         if not component.id or component.points < 0:
@@ -146,9 +377,14 @@ def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
 
 def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     """Validate a parsed rubric so that a typo fails at start-up, not halfway through a batch."""
+    unknown = [name for name in data if name not in SECTIONS and name != "items"]
+    if unknown:
+        raise RubricError(f"{source}: [{unknown[0]}]: unknown table (known: {', '.join([*SECTIONS, 'items'])})")
+    sections = {name: _section(data, name, source) for name in SECTIONS}
     items = []
     for index, table in enumerate(_require(data, "items", source)):
         where = f"{source}: items[{index}]"
+        _known_keys(table, ITEM_KEYS, where)
         kind = _require(table, "kind", where)
         if kind not in ("code", "notebook", "manual"):
             raise RubricError(f"{where}: kind must be code, notebook or manual, not {kind!r}")
@@ -173,25 +409,16 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
         raise RubricError(f"{source}: item ids repeat: {ids}")
-    fixtures = _require(data, "fixtures", source)
+    fixtures = sections["fixtures"]
     for item in items:
-        if item.kind == "code" and item.id not in _require(fixtures, "hidden_cases", f"{source}: fixtures"):
-            raise RubricError(f"{source}: fixtures.hidden_cases has no count for code item {item.id!r}")
-    training = dict(_require(data, "training", source))
-    policy = training.get("unverified_policy", "reported")
+        if item.kind == "code" and item.id not in fixtures.hidden_cases:
+            raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
+    policy = sections["training"].unverified_policy
     training_points = next((item.points for item in items if item.id == "training"), 0.0)
-    if not (policy in ("reported", "pending") or (isinstance(policy, (int, float)) and not isinstance(policy, bool)
-                                                  and 0 <= policy <= training_points)):
-        raise RubricError(f"{source}: training.unverified_policy must be \"reported\", \"pending\" or a number of "
-                          f"points from 0 to {training_points:g}, not {policy!r}")
-    return Rubric(
-        title=_require(_require(data, "assignment", source), "title", f"{source}: assignment"),
-        items=tuple(items),
-        tolerances=dict(_require(data, "tolerances", source)),
-        training=training,
-        fixtures=dict(fixtures),
-        raw=data,
-    )
+    if not (policy in ("reported", "pending") or (_is_number(policy) and 0 <= policy <= training_points)):
+        raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
+                          f"of points from 0 to {training_points:g}, not {policy!r}")
+    return Rubric(items=tuple(items), **sections)
 
 
 @lru_cache(maxsize=None)

@@ -201,7 +201,7 @@ def bench_grading() -> None:
     from autograder.rubric import load_rubric
     from loop_submission import LOOP_LAYERS
 
-    timeout = load_rubric().raw["worker"]["call_timeout"]
+    timeout = load_rubric().worker.call_timeout
     print("\n## Grading the six code items (wall time, worker start-up included)")
     with tempfile.TemporaryDirectory() as scratch:
         loops = Path(scratch) / "loops"
@@ -276,7 +276,7 @@ def bench_similarity(count: int = 200) -> None:
                               "answer": " ".join(chance.choice(("filters", "edges", "colour", "blobs", "detect"))
                                                  for _ in range(40))}
     start = time.perf_counter()
-    pairs = similar_pairs(prints, load_rubric().raw["similarity"])
+    pairs = similar_pairs(prints, load_rubric().similarity)
     seconds = time.perf_counter() - start
     print(f"\n## Similarity of {count} submissions ({count * (count - 1) // 2} pairs)")
     print(f"{seconds:.2f} s for all pairs ({len(pairs)} above the thresholds); "
@@ -389,7 +389,7 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
         nbformat.write(notebook, str(folder / "Problem_2.ipynb"))
         start = time.perf_counter()
         run = execute_notebook(folder, folder / "Problem_2.ipynb", scratch / "data", scratch / "executed",
-                               rubric.raw["execution"])
+                               rubric.execution)
         executed = time.perf_counter() - start
         shutil.copyfile(run.notebook, folder / "Problem_2.ipynb")
         replay = replay_log(folder, folder / "Problem_2.ipynb", scratch / "data", rubric)
@@ -470,7 +470,7 @@ def bench_trusted_evaluation() -> None:
         start = time.perf_counter()
         splits = grading_splits(data, rubric.training)
         read_s = time.perf_counter() - start
-        with WorkerProcess(folder, Limits.from_rubric(rubric.raw["worker"])) as worker:
+        with WorkerProcess(folder, Limits.from_rubric(rubric.worker)) as worker:
             worker.start()
             saved = load_weights(folder / "svhn_cnn_params.npz")
             start = time.perf_counter()

@@ -44,7 +44,7 @@ def make_submission(folder: Path, changes: list[tuple[str, str, str]] = (), appe
 
 def quick_limits(call_timeout: float = 1.5, **overrides) -> Limits:
     """The rubric's worker limits with a short time-out, so hangs cost the tests little."""
-    table = dict(load_rubric().raw["worker"], call_timeout=call_timeout, **overrides)
+    table = dict(load_rubric().worker, call_timeout=call_timeout, **overrides)
     return Limits.from_rubric(table)
 
 

@@ -195,5 +195,5 @@ def test_the_gradebook_takes_the_training_items_own_flags():
 @pytest.mark.parametrize("policy", ["trust me", 26, -1, True])
 def test_a_bad_unverified_policy_is_refused(policy):
     from autograder.rubric import RubricError
-    with pytest.raises(RubricError, match="training.unverified_policy must be"):
+    with pytest.raises(RubricError, match=r"\[training\] unverified_policy: must be"):
         _rubric_with(unverified_policy=policy)

@@ -228,7 +228,7 @@ def honest(tmp_path_factory, data):
 
     _edit(folder, short)
     run = execute_notebook(folder, folder / "Problem_2.ipynb", data, tmp_path_factory.mktemp("executed"),
-                           RUBRIC.raw["execution"], hidden=list(SECRET_PATHS))
+                           RUBRIC.execution, hidden=list(SECRET_PATHS))
     assert run.completed, run.problem
     shutil.copyfile(run.notebook, folder / "Problem_2.ipynb")
     assert not (folder / "svhn_cnn_params.npz").exists()

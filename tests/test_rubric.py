@@ -1,8 +1,11 @@
-"""The rubric file: the assignment's 60 points, and clear errors for a broken edit."""
+"""The rubric file: the assignment's 60 points, typed sections, and clear errors for a broken edit
+(an unknown, missing or mistyped key is named with its table)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import tokenize
 import tomllib
 
 import pytest
@@ -64,3 +67,57 @@ def test_broken_rubric_is_refused_with_the_reason(edit, message):
 def test_missing_rubric_file_is_named(tmp_path):
     with pytest.raises(RubricError, match="rubric file not found"):
         load_rubric(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d["worker"].update(call_timout=5), r"\[worker\] call_timout: unknown key"),
+    (lambda d: d["items"][0].update(weight=1), r"items\[0\] weight: unknown key"),
+    (lambda d: d["items"][2]["components"][0].update(checks=True), r"components\[0\] checks: unknown key"),
+    (lambda d: d.update(grading={"x": 1}), r"\[grading\]: unknown table"),
+    (lambda d: d["worker"].pop("call_timeout"), r"\[worker\] call_timeout: missing"),
+    (lambda d: d["assignment"].pop("weights_file"), r"\[assignment\] weights_file: missing"),
+    (lambda d: d.pop("similarity"), r"missing 'similarity'"),
+    (lambda d: d["worker"].update(call_timeout="5"), r"\[worker\] call_timeout: must be a number, not '5'"),
+    (lambda d: d["intake"].update(max_files=2.5), r"\[intake\] max_files: must be an integer, not 2.5"),
+    (lambda d: d["training"].update(heldout_seed=True), r"\[training\] heldout_seed: must be an integer"),
+    (lambda d: d["fixtures"].update(kernel=[5, 1]), r"\[fixtures\] kernel: must be \[low, high\] integers"),
+    (lambda d: d["assignment"].update(notebook=2), r"\[assignment\] notebook: must be a string"),
+])
+def test_every_key_is_known_present_and_typed(edit, message):
+    data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))
+    edit(data)
+    with pytest.raises(RubricError, match=message):
+        parse_rubric(data, source="rubric.toml")
+
+
+def test_sections_are_typed_and_read_only():
+    rubric = load_rubric()
+    assert rubric.worker.call_timeout == 5 and rubric.worker["call_timeout"] == 5
+    assert dict(rubric.intake) == {"max_unpacked_mb": 200, "max_files": 2000, "max_notebook_mb": 50}
+    assert rubric.fixtures.kernel == (1, 5) and rubric.training.network_seed == 123
+    assert (rubric.assignment.notebook, rubric.assignment.pdf, rubric.assignment.weights_file) == (
+        "Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rubric.worker.call_timeout = 1
+    assert not hasattr(rubric, "raw")
+
+
+FILE_NAMES = ("Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz")
+
+
+def _data_literals(path):
+    """String literals of a module that are data, not prose: no whitespace in them (a file name, a path
+    piece); sentences, help texts and docstrings may name the files, code may not spell them."""
+    with open(path, "rb") as handle:
+        for token in tokenize.tokenize(handle.readline):
+            if token.type == tokenize.STRING and not any(c.isspace() for c in token.string):
+                yield token.start[0], token.string
+
+
+def test_the_assignments_file_names_are_spelled_only_in_the_rubric():
+    root = RUBRIC_PATH.parent
+    found = [f"{path.relative_to(root.parent)}:{line}: {text}" for path in sorted(root.rglob("*.py"))
+             for line, text in _data_literals(path) if any(name in text for name in FILE_NAMES)]
+    assert found == []
+    assert not [path for path in root.rglob("*.py") if ".raw[" in path.read_text() or ".raw\n" in path.read_text()]
+    assert all(name in RUBRIC_PATH.read_text() for name in FILE_NAMES)

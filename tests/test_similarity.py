@@ -18,7 +18,7 @@ from loop_submission import LOOP_LAYERS
 from notebooks import official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
 
-SETTINGS = load_rubric().raw["similarity"]
+SETTINGS = load_rubric().similarity
 #: Our student template's `lib/cnn` lines: nobody's own.
 BASELINE = default_baseline().code
 ANSWER = ("Gradient descent with a larger batch gives a smoother estimate of the gradient, so the loss curve "

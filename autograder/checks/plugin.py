@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -26,25 +25,11 @@ from autograder.attributes import geometry, sides
 from autograder.fixtures import Case
 from autograder.outcomes import (CheckFailed, HarnessFault, NotRunAfterTimeouts, Outcome, Passed, TimedOut,
                                  WrongStructure)
+from autograder.model import CaseResult
 from autograder.rubric import Rubric
 from autograder.sandbox.parent import WorkerProcess
 
 CHECKS_DIR = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    """One graded case of one rubric item's component ("" for an item without components)."""
-
-    item: str
-    case: str
-    visibility: str  # "public", "hidden", or "check" (a fixed check such as TestCNN's layers)
-    weight: float
-    description: str
-    outcome: Outcome
-    seconds: float = 0.0
-    component: str = ""
-    sides: tuple[str, ...] = ()  # the case's attribute sides (autograder/attributes.py), for diagnosis
 
 
 def case_sides(case: Case) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.rubric import load_rubric
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
 
@@ -44,7 +45,7 @@ class Execution:
     notebook: Path  # the executed copy
     completed: bool
     problem: str = ""  # why it stopped early, in words
-    weights: Path | None = None  # svhn_cnn_params.npz written by the run, if any
+    weights: Path | None = None  # the rubric's weights_file written by the run, if any
     notes: list[str] = field(default_factory=list)
 
 
@@ -147,14 +148,20 @@ def scratch_copy(folder: Path, scratch: Path) -> Path:
     return workdir
 
 
-def run_unit_checks(folder: Path, notebook_name: str = "Problem_2.ipynb", timeout: int = 120,
+def run_unit_checks(folder: Path, notebook_name: str | None = None, timeout: float | None = None,
                     hidden: list[Path] = ()) -> list[CellRun]:
-    """Execute the notebook's unit-check cells against the folder's own lib/."""
+    """Execute the notebook's unit-check cells against the folder's own lib/ (default: the rubric's
+    notebook, cell time-out and limits, [execution] check_cells_*)."""
+    limits = load_rubric().execution
+    notebook_name = notebook_name or load_rubric().assignment.notebook
+    timeout = timeout or limits.check_cells_timeout
     source = nbformat.read(folder / notebook_name, as_version=4)
     selected = unit_check_cells(source)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-run-") as scratch:
         workdir = scratch_copy(folder, Path(scratch))
-        confinement = confinement_for(Path(scratch), list(hidden), 4096, 600, 64, 256)
+        confinement = confinement_for(Path(scratch), list(hidden), limits.check_cells_memory_mb,
+                                      limits.check_cells_cpu_seconds, limits.check_cells_file_size_mb,
+                                      limits.max_processes)
         notebook = nbformat.v4.new_notebook(cells=[cell for _, cell in selected], metadata=source.metadata)
         _run(notebook, workdir, Path(scratch), confinement, timeout)
     return [CellRun(section, *_cell_text(cell)) for (section, _), cell in zip(selected, notebook.cells)]
@@ -209,13 +216,14 @@ def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir:
         workdir = scratch_copy(folder, scratch)
         provide_data(workdir, data_dir)
         confinement = confinement_for(scratch, list(hidden), limits["memory_mb"], limits["cpu_seconds"],
-                                      limits["file_size_mb"], 256)
+                                      limits["file_size_mb"], limits["max_processes"])
         timeout = int(limits["quick_cell_timeout"] if quick else limits["cell_timeout"])
         problem = _run(notebook, workdir, scratch, confinement, timeout)
         executed = out_dir / f"executed_{notebook_name}"
         nbformat.write(notebook, str(executed))
         weights = None
-        if (workdir / "svhn_cnn_params.npz").is_file() and not (workdir / "svhn_cnn_params.npz").is_symlink():
-            weights = out_dir / "executed_svhn_cnn_params.npz"
-            shutil.copyfile(workdir / "svhn_cnn_params.npz", weights)
+        saved = workdir / load_rubric().assignment.weights_file
+        if saved.is_file() and not saved.is_symlink():
+            weights = out_dir / f"executed_{saved.name}"
+            shutil.copyfile(saved, weights)
     return Execution(executed, not problem, problem, weights, notes + list(confinement.notes))

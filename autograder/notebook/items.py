@@ -28,7 +28,8 @@ from PIL import Image, UnidentifiedImageError
 
 from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
-from autograder.score import ItemScore, round_points
+from autograder.model import ItemScore, ReasonCode
+from autograder.score import round_points
 
 _PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:", "todo"}
 
@@ -83,7 +84,8 @@ def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str,
     if evidence.kinds == []:
         why = "SmallConvolutionalNetwork().net has no layers (not implemented); " + why
     if evidence.reported is None:
-        return ItemScore(item, 0.0, (), "graded", f"0: no validation accuracy found ({why})", extra)
+        return ItemScore(item, 0.0, (), "graded", f"0: no validation accuracy found ({why})", extra,
+                         code=ReasonCode.NO_ACCURACY)
     policy = limits.get("unverified_policy", "reported")
     earned = item.points * credit(evidence.reported, limits["threshold"], limits["chance"])
     extra.update(accuracy=evidence.reported, accuracy_source="reported", unverified_policy=policy)
@@ -93,15 +95,16 @@ def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str,
     if policy == "pending":
         extra["accuracy_source"] = "pending"
         flags.append("accuracy pending")
-        return ItemScore(item, 0.0, (), "pending", f"pending staff confirmation: {claim}", extra)
+        return ItemScore(item, 0.0, (), "pending", f"pending staff confirmation: {claim}", extra,
+                         code=ReasonCode.PENDING_STAFF)
     if policy == "reported":
         flags.append("accuracy unverified")
-        return ItemScore(item, round_points(earned), (), "graded", claim, extra)
+        return ItemScore(item, round_points(earned), (), "graded", claim, extra, code=ReasonCode.UNVERIFIED)
     cap = float(policy)
     flags.append("accuracy unverified (capped)")
     points = round_points(min(earned, cap))
     return ItemScore(item, points, (), "graded", claim + (f"; at most {cap:g} points without verification"
-                                                         if earned > cap else ""), extra)
+                                                         if earned > cap else ""), extra, code=ReasonCode.UNVERIFIED)
 
 
 def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
@@ -123,11 +126,11 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
     if violation:
         extra["architecture_violation"] = violation
         flags.append("architecture violation")
-        return ItemScore(item, 0.0, (), "graded", f"0: {violation}", extra)
+        return ItemScore(item, 0.0, (), "graded", f"0: {violation}", extra, code=ReasonCode.RULE_VIOLATION)
     if evidence.unevaluable:
         flags.append("weights not evaluable")
         return ItemScore(item, 0.0, (), "graded", f"0: your saved weights could not be evaluated: {evidence.unevaluable}",
-                         extra)
+                         extra, code=ReasonCode.WEIGHTS_NOT_EVALUABLE)
     if evidence.verified is not None:
         accuracy, source = evidence.verified, "verified"
         flags.append("accuracy verified")
@@ -159,7 +162,8 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         note += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
     if evidence.problems:
         note += f"; {'; '.join(evidence.problems)}"
-    return ItemScore(item, points, (), "graded", note, extra)
+    return ItemScore(item, points, (), "graded", note, extra,
+                     code=ReasonCode.PASSED if points >= item.points else ReasonCode.BELOW_THRESHOLD)
 
 
 def _blank(png: bytes) -> bool:
@@ -175,19 +179,22 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     item = rubric.item("filters")
     extra = {"images": 0, "first_conv_weights": first_conv_w}
     if findings is None or not findings.filter_source:
-        return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra)
+        return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra,
+                         code=ReasonCode.NO_FILTERS)
     images = [png for png in findings.filter_images if not _blank(png)]
     extra["images"] = len(findings.filter_images)
     if not images:
         why = "its image is blank" if findings.filter_images else "it has no image output (run it and save the notebook)"
-        return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra)
+        return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra,
+                         code=ReasonCode.NO_FILTERS)
     source = findings.filter_source
     reads_first = (first_conv_w is not None and first_conv_w in source) or re.search(r"layers\s*\[\s*0\s*\]", source)
     if first_conv_w is not None and not reads_first:
         return ItemScore(item, 0.0, (), "graded",
-                         f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D", extra)
+                         f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D", extra,
+                         code=ReasonCode.NO_FILTERS)
     return ItemScore(item, item.points, (), "graded", f"{len(images)} filter image(s) of {first_conv_w or 'the first layer'}",
-                     extra)
+                     extra, code=ReasonCode.PASSED)
 
 
 def answer_text(findings: Findings | None) -> str:
@@ -206,5 +213,6 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
     extra = {"answer": text, "words": len(text.split())}
     if not text:
         return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
-                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra)
-    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words", extra)
+                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra, code=ReasonCode.NO_ANSWER)
+    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words", extra,
+                     code=ReasonCode.PENDING_STAFF)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-OFFICIAL_NAME = "Problem_2.ipynb"
+from autograder import UserInputError
+from autograder.rubric import load_rubric
+
 # A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _EPOCH = re.compile(r"\(Epoch\s+(\d{1,9})\s*/\s*(\d{1,9})\)\s*Training Accuracy:\s*(" + _NUMBER + r")\s*(%?)\.?\s*,?\s*"
@@ -27,7 +29,7 @@ _SUBMISSION = re.compile(r"^\s*#+\s*[*_]*\s*Submission\b", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
-class NotebookError(ValueError):
+class NotebookError(UserInputError):
     """The notebook cannot be read; the message names the file."""
 
 
@@ -65,7 +67,7 @@ def choose_notebook(root: Path) -> tuple[Path | None, list[str]]:
                         if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts)
     if not candidates:
         return None, []
-    ranked = sorted(candidates, key=lambda p: (p.name != OFFICIAL_NAME, "problem_2" not in p.name.lower().replace(" ", "_"),
+    ranked = sorted(candidates, key=lambda p: (p.name != load_rubric().assignment.notebook, "problem_2" not in p.name.lower().replace(" ", "_"),
                                                 "2" not in p.name, len(p.relative_to(root).parts), p.name))
     chosen = ranked[0]
     return chosen, [p.relative_to(root).as_posix() for p in ranked[1:]]

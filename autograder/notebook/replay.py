@@ -404,7 +404,7 @@ def replay_log(submission_root: Path, notebook: Path, data_dir: Path | None, rub
     if missing:
         return ended("not replayed", f"the staff's data folder lacks {', '.join(missing)}", "no data")
     watch = LogWatch(claimed, settings.rtol)
-    limits = rubric.raw["execution"]
+    limits = rubric.execution
     with tempfile.TemporaryDirectory(prefix="cnn-grader-replay-") as scratch_name:
         scratch = Path(scratch_name)
         try:
@@ -413,7 +413,7 @@ def replay_log(submission_root: Path, notebook: Path, data_dir: Path | None, rub
         except OSError as exc:  # no lib/, an unreadable file
             return ended("not replayed", f"the submission could not be copied for the kernel: {exc}", "error")
         confinement = confinement_for(scratch, list(hidden), limits["memory_mb"], limits["cpu_seconds"],
-                                      limits["file_size_mb"], 256)
+                                      limits["file_size_mb"], limits["max_processes"])
         run = run_sync(_replay_cells)(cells_to_replay(cells, training), training, watch, workdir, scratch,
                                       confinement, settings.seconds)
     status, reason, detail = _verdict(run, watch, training, settings)

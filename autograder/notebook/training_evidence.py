@@ -28,7 +28,6 @@ from autograder.rubric import Rubric
 from autograder.sandbox.parent import WorkerProcess
 from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 
-WEIGHTS_NAME = "svhn_cnn_params.npz"
 _PROBE_SEED = 20221  # the probe images the layers are described on (not a grading figure)
 
 
@@ -46,7 +45,7 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
 def describe(worker: WorkerProcess, rubric: Rubric) -> tuple[Architecture | None, dict[str, Any], str]:
     """The student's network as the grader reads it, the worker's header, and why it failed (or "")."""
     limits = rubric.training
-    args = {"seed": 123, "tolerance": limits["chain_tolerance"],
+    args = {"seed": limits.network_seed, "tolerance": limits["chain_tolerance"],
             "limits": {"max_kernel": int(limits["probe_max_kernel"]), "max_stride": int(limits["probe_max_stride"]),
                        "max_padding": int(limits["probe_max_padding"])}}
     probe = probe_images()
@@ -69,7 +68,7 @@ def _student_predictions(worker: WorkerProcess, rubric: Rubric, saved: dict[str,
                          ) -> tuple[np.ndarray | None, str]:
     """The student's own forward on `images` with the saved weights, or why it gave none."""
     try:
-        answer = worker.call("small_cnn_predict", {"seed": 123}, dict(saved, images=images),
+        answer = worker.call("small_cnn_predict", {"seed": rubric.training.network_seed}, dict(saved, images=images),
                              timeout=rubric.training["evaluate_timeout"])
     except CheckFailed as failure:
         return None, f"your network's forward failed on the saved weights: {failure.outcome.message()}"
@@ -116,7 +115,7 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
         evidence.layer_notes += [f"{layer.path}: class {layer.cls} not recognised ({layer.note})"
                                  for layer in architecture.layers if layer.kind in ("unknown", "outside")]
     if weights is None:
-        evidence.unverified = f"no {WEIGHTS_NAME} was submitted"
+        evidence.unverified = f"no {rubric.assignment.weights_file} was submitted"
     elif data_dir is None:
         evidence.unverified = "weights were submitted, but no --data was given to check them on"
     if failure:

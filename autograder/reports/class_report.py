@@ -43,19 +43,24 @@ def _histogram(totals: list[float], maximum: float) -> bytes:
 
 
 def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
+    """Item -> how often each reason code ended its failing cases (or, for an item without cases that
+    lost points, the item itself): counted from results.json's codes, never from its prose."""
     reasons: dict[str, Counter] = {}
     for document in documents.values():
         for test in document.get("tests", []):
             item = (test.get("tags") or ["?"])[0]
-            for case in test.get("extra_data", {}).get("cases", []):
-                if not case.get("passed"):
-                    reasons.setdefault(item, Counter())[case.get("outcome", "failed")] += 1
             extra = test.get("extra_data", {})
-            reason = extra.get("reason") or ""
+            for case in extra.get("cases", []):
+                if not case.get("passed"):
+                    reasons.setdefault(item, Counter())[_code_text(case.get("reason_code"))] += 1
             if not extra.get("cases") and extra.get("grading") == "graded" and test.get("score", 0) < test.get("max_score", 0):
-                short = reason.removeprefix("0: ").split(" (")[0].split(";")[0][:80]
-                reasons.setdefault(item, Counter())[short] += 1
+                reasons.setdefault(item, Counter())[_code_text(extra.get("reason_code"))] += 1
     return reasons
+
+
+def _code_text(code: str | None) -> str:
+    """A reason code as a table shows it: "wrong_value" -> "wrong value"."""
+    return (code or "unknown").replace("_", " ")
 
 
 def _patterns(documents: dict[str, dict]) -> dict[str, list[str]]:
@@ -131,7 +136,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     markdown += [f"- {pattern_text(code, rubric)}: {len(who)} student{'' if len(who) == 1 else 's'} ("
                  + ", ".join(map(_markdown_link, who)) + f") `{code}`" for code, who in patterns.items()] or ["none"]
     pairs = read_pairs(out_dir / PAIRS)
-    alike_groups, shown = groups(pairs), rubric.raw["similarity"]["report_pairs"]
+    alike_groups, shown = groups(pairs), rubric.similarity.report_pairs
     markdown += ["", "## Similar submissions", "", _SIMILAR_NOTE, ""]
     markdown += [f"- {kind}, {len(members)} submissions (pairs ≥ {lowest:.2f}): "
                  + ", ".join(map(_markdown_link, members)) for kind, members, lowest in alike_groups]

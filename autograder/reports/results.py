@@ -14,36 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.score import ComponentScore, ItemScore, round_points
+from autograder.model import ComponentScore, GradeResult, ItemScore
 
 _MAX_CASE_TEXT = 1500
-
-
-@dataclass
-class GradeResult:
-    """Everything known about one graded submission."""
-
-    student_id: str
-    items: list[ItemScore]
-    execution_time: float
-    public_only: bool = False
-    notes: list[str] = field(default_factory=list)
-    printed: str = ""
-    printed_bytes: int = 0
-    metadata: dict[str, Any] = field(default_factory=dict)
-    pdf_checks: list = field(default_factory=list)  # pdf_check.Consistency, one per PDF handed in
-
-    @property
-    def score(self) -> float:
-        return round_points(sum(item.score for item in self.items))
-
-    @property
-    def max_score(self) -> float:
-        return round_points(sum(item.item.points for item in self.items))
 
 
 _VISIBILITY = {"public": "public, no points", "hidden": "hidden", "check": "check"}
@@ -91,7 +67,7 @@ def _scope(result: GradeResult) -> str:
 
 def _case_data(case) -> dict[str, Any]:
     return {"case": case.case, "visibility": case.visibility, "weight": case.weight, "passed": case.outcome.passed,
-            "outcome": case.outcome.label, "message": case.outcome.message()[:_MAX_CASE_TEXT],
+            "outcome": case.outcome.label, "reason_code": str(case.reason_code), "message": case.outcome.message()[:_MAX_CASE_TEXT],
             **({"component": case.component} if case.component else {})}
 
 
@@ -111,8 +87,9 @@ def _component_tests(item: ItemScore) -> list[dict[str, Any]]:
             "tags": [item.item.id],
             "visibility": "visible",
             "extra_data": {
-                "item": item.item.id, "component": part.component.id, "grading": item.status,
+                "item": item.item.id, "component": part.component.id, "grading": str(item.status),
                 "reason": part.diagnosis.summary or _component_reason(part),
+                "reason_code": str(item.code or part.reason_code),
                 "patterns": list(part.diagnosis.patterns),
                 "cases": [_case_data(case) for case in part.cases],
             },
@@ -138,7 +115,8 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             "visibility": "visible",
             "extra_data": {
                 **item.extra,
-                "item": item.item.id, "grading": item.status, "reason": item.reason,
+                "item": item.item.id, "grading": str(item.status), "reason": item.reason,
+                "reason_code": str(item.reason_code),
                 "cases": [_case_data(c) for c in item.cases],
             },
         })

@@ -369,7 +369,7 @@ class Worker:
     # ------------------------------------------------------------------ SmallConvolutionalNetwork
     def _small_cnn(self, args):
         model_class = self._need("lib.cnn.cnn_models", "SmallConvolutionalNetwork")
-        np.random.seed(args.get("seed", 123))
+        np.random.seed(args["seed"])
         return self._run(model_class)
 
     def op_small_cnn(self, args, arrays):

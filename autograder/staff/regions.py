@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from autograder import UserInputError
+
 _PATTERNS = {
     "python": {
         "begin": re.compile(r"^(\s*)# BEGIN SOLUTION\s*$"),
@@ -39,7 +41,7 @@ _PATTERNS = {
 _DEFAULT_PLACEHOLDER = {"python": "pass", "markdown": None}
 
 
-class RegionError(ValueError):
+class RegionError(UserInputError):
     """Markers that do not pair up; the message names the file and line."""
 
 

@@ -1,0 +1,197 @@
+"""The model of a grade: what a case, a component, an item and a submission came to, with codes.
+
+These types are the grade's vocabulary, shared by the stages that make it (checks, notebook,
+score) and those that read it (reports, gradebook, class report, manual merge). The module
+imports neither pytest nor the sandbox, so that reading or rewriting a grade never loads what
+runs student code. Every status and reason has a machine-readable code (`ReasonCode`,
+`ItemStatus`), written to results.json's extra_data as `reason_code` and `grading`: readers
+count codes, never parse the prose meant for students.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from autograder.attributes import SIDE_TEXT
+from autograder.diagnosis import Diagnosis, split_code
+from autograder.outcomes import Outcome
+from autograder.rubric import Component, Item
+
+
+class ReasonCode(StrEnum):
+    """Why a case, a component or an item ended as it did (results.json `reason_code`)."""
+
+    PASSED = "passed"
+    # a case's outcome (autograder/outcomes.py `code`)
+    NOT_IMPLEMENTED = "not_implemented"
+    RETURNED_NONE = "returned_none"
+    WRONG_TYPE = "wrong_type"
+    WRONG_SHAPE = "wrong_shape"
+    NOT_FINITE = "not_finite"
+    WRONG_VALUE = "wrong_value"
+    WRONG_STRUCTURE = "wrong_structure"
+    STUDENT_EXCEPTION = "student_exception"
+    TIMED_OUT = "timed_out"
+    OUT_OF_MEMORY = "out_of_memory"
+    PROCESS_EXITED = "process_exited"
+    HARNESS_FAULT = "harness_fault"
+    # an item that could not be graded, or a notebook item's verdict
+    UNREADABLE_SUBMISSION = "unreadable_submission"
+    NOTEBOOK_UNREADABLE = "notebook_unreadable"
+    NOT_RUN = "not_run"
+    NO_ACCURACY = "no_accuracy"
+    BELOW_THRESHOLD = "below_threshold"
+    UNVERIFIED = "unverified"
+    RULE_VIOLATION = "rule_violation"
+    WEIGHTS_NOT_EVALUABLE = "weights_not_evaluable"
+    NO_FILTERS = "no_filters"
+    PENDING_STAFF = "pending_staff"
+    NO_ANSWER = "no_answer"
+
+
+class ItemStatus(StrEnum):
+    """How far an item was graded (results.json `grading`)."""
+
+    GRADED = "graded"
+    SELF_CHECK = "self-check"  # public cases only, no points
+    PENDING = "pending"  # staff grade it
+    NOT_GRADED = "not graded"
+
+
+class BatchStatus(StrEnum):
+    """What a batch did with one submission (gradebook `status`)."""
+
+    PENDING = "pending"
+    GRADED = "graded"
+    UNCHANGED = "unchanged"
+    HARNESS_FAULT = "harness fault"
+
+
+def outcome_code(outcome: Outcome) -> ReasonCode:
+    """The code of a case's outcome."""
+    return ReasonCode(outcome.code)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One graded case of one rubric item's component ("" for an item without components)."""
+
+    item: str
+    case: str
+    visibility: str  # "public", "hidden", or "check" (a fixed check such as TestCNN's layers)
+    weight: float
+    description: str
+    outcome: Outcome
+    seconds: float = 0.0
+    component: str = ""
+    sides: tuple[str, ...] = ()  # the case's attribute sides (autograder/attributes.py), for diagnosis
+
+    @property
+    def reason_code(self) -> ReasonCode:
+        return outcome_code(self.outcome)
+
+
+def _common_failure(cases: tuple[CaseResult, ...] | list[CaseResult]) -> ReasonCode:
+    failures = Counter(case.reason_code for case in cases if not case.outcome.passed)
+    return failures.most_common(1)[0][0] if failures else ReasonCode.PASSED
+
+
+@dataclass(frozen=True)
+class ComponentScore:
+    """One component's points, its cases and what they show together."""
+
+    component: Component
+    score: float
+    cases: tuple[CaseResult, ...]
+    diagnosis: Diagnosis = Diagnosis()
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for case in self.cases if case.outcome.passed)
+
+    @property
+    def reason_code(self) -> ReasonCode:
+        """The most common failure among its cases, or passed."""
+        return _common_failure(self.cases)
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """One rubric item's points and why."""
+
+    item: Item
+    score: float
+    cases: tuple[CaseResult, ...]  # every component's cases, in report order
+    status: ItemStatus | str  # an ItemStatus (its value, when written as a string)
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # figures for results.json's extra_data
+    components: tuple[ComponentScore, ...] = ()
+    code: ReasonCode | None = None  # why, for items without cases; else from the cases
+
+    @property
+    def reason_code(self) -> ReasonCode:
+        """The item's code: given (notebook items, items not graded), else its cases' commonest failure."""
+        if self.code is not None:
+            return self.code
+        if self.cases:
+            return _common_failure(self.cases)
+        return ReasonCode.PASSED if self.score >= self.item.points else ReasonCode.NOT_RUN
+
+    @property
+    def reason(self) -> str:
+        """One line for tables: passed counts, or what fails where."""
+        if self.status not in (ItemStatus.GRADED, ItemStatus.SELF_CHECK) or not self.cases:
+            return self.note
+        prefix = "self-check, no points: " if self.status == ItemStatus.SELF_CHECK else ""
+        if all(case.outcome.passed for case in self.cases):
+            count = len({case.case for case in self.cases})
+            return f"{prefix}{'its one case' if count == 1 else f'all {count} cases'} passed"
+        found: dict[str, list[str]] = {}  # what failed -> the components it describes
+        for part in self.components:
+            if part.passed == len(part.cases):
+                continue
+            failures = Counter(case.outcome.label for case in part.cases if not case.outcome.passed)
+            label, count = failures.most_common(1)[0]
+            what = f"{count} {label}"
+            if len(part.diagnosis.patterns) == 1:
+                what += f", exactly those with {SIDE_TEXT[split_code(part.diagnosis.patterns[0])[2]]}"
+            found.setdefault(f"{part.passed}/{len(part.cases)} passed; {what}", []).append(part.component.id)
+        return prefix + "; ".join(f"{', '.join(ids)}: {text}" if any(ids) else text for text, ids in found.items())
+
+
+@dataclass
+class GradeResult:
+    """Everything known about one graded submission."""
+
+    student_id: str
+    items: list[ItemScore]
+    execution_time: float
+    public_only: bool = False
+    notes: list[str] = field(default_factory=list)
+    printed: str = ""
+    printed_bytes: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    pdf_checks: list = field(default_factory=list)  # pdf_check.Consistency, one per PDF handed in
+
+    @property
+    def score(self) -> float:
+        return round(sum(item.score for item in self.items) + 0.0, 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(item.item.points for item in self.items) + 0.0, 2)
+
+
+@dataclass
+class NotebookOutcome:
+    """What grading the notebook gave: the notebook items' scores, notes for the student, the PDF
+    checks, and why the notebook could not be read ("" when it was)."""
+
+    scores: dict[str, ItemScore] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    pdf_checks: list = field(default_factory=list)  # pdf_check.Consistency
+    unreadable: str = ""
+    findings: Any = None  # notebook.Findings the PDF is made from; None when no notebook was read
