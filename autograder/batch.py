@@ -25,13 +25,13 @@ from tqdm import tqdm
 
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
-from autograder.reports.class_report import build_class_report
-from autograder.sandbox.exposure import guard_secrets
 from autograder.intake import input_digest, student_id_for
-from autograder.reports.results import write_atomically
 from autograder.model import BatchStatus, ReasonCode
-from autograder.rubric import load_rubric
+from autograder.reports.class_report import build_class_report
+from autograder.reports.results import write_atomically
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
+from autograder.rubric import load_rubric
+from autograder.sandbox.exposure import guard_secrets
 
 STAMP = ".graded-input"
 

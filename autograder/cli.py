@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,14 +18,14 @@ from typing import Iterator
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.baseline import Baseline, default_baseline, load_baseline
-from autograder.sandbox.confinement import REQUIRE_VARIABLE
-from autograder.sandbox.exposure import SecretsExposed
 from autograder.grading import HarnessError, grade_submission, summary
-from autograder.reports.grading_log import GRADING_LOG
-from autograder.notebook.reading import extract, read_notebook
-from autograder.rubric import load_rubric
 from autograder.notebook.items import answer_text
 from autograder.notebook.pdf import build_pdf
+from autograder.notebook.reading import extract, read_notebook
+from autograder.reports.grading_log import GRADING_LOG
+from autograder.rubric import RubricError, load_rubric
+from autograder.sandbox.confinement import REQUIRE_VARIABLE
+from autograder.sandbox.exposure import SecretsExposed
 
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
@@ -70,8 +71,8 @@ def _cmd_template(args: argparse.Namespace) -> int:
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
     with _staff_tool("fixtures"):
-        from autograder.staff.fixture_build import verify_fixtures, write_fixtures
         from autograder.rubric import load_rubric
+        from autograder.staff.fixture_build import verify_fixtures, write_fixtures
     rubric = load_rubric()
     if args.verify:
         return _report(verify_fixtures(args.reference, args.out, rubric),
@@ -89,8 +90,8 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebook_checks(args: argparse.Namespace) -> int:
-    from autograder.sandbox.confinement import SECRET_PATHS  # in the handout: grading needs both
     from autograder.notebook.execute import run_unit_checks
+    from autograder.sandbox.confinement import SECRET_PATHS  # in the handout: grading needs both
     name = args.notebook or load_rubric().assignment.notebook
     notebook = args.folder / name
     if not notebook.is_file():

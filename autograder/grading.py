@@ -24,26 +24,24 @@ import numpy as np
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import case_sides, result_order, run_checks
-from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.fixtures import load_cases, manifest_digest
-from autograder.notebook.execute import execute_notebook
-from autograder.sandbox.exposure import guard_secrets, trust_note
-from autograder.reports.grading_log import captured, write_log
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
-from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
-from autograder.notebook.items import score_filters, score_inline_answer, score_training
-from autograder.outcomes import HarnessFault, Outcome, StudentException
-from autograder.notebook.items import answer_text
+from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
+from autograder.notebook.execute import execute_notebook
+from autograder.notebook.items import answer_text, score_filters, score_inline_answer, score_training
 from autograder.notebook.pdf import SECTIONS, build_pdf
 from autograder.notebook.pdf_check import Consistency, compare
+from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook.replay import annotate, replay_log
+from autograder.notebook.training_evidence import gather_training_evidence
+from autograder.outcomes import HarnessFault, Outcome, StudentException
+from autograder.reports.grading_log import captured, write_log
 from autograder.reports.results import terminal_table, write_atomically, write_reports
-from autograder.model import (CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome,
-                                ReasonCode)
 from autograder.rubric import Rubric, load_rubric
+from autograder.sandbox.confinement import SECRET_PATHS
+from autograder.sandbox.exposure import guard_secrets, trust_note
 from autograder.sandbox.parent import Limits, WorkerProcess
 from autograder.score import score_submission
-from autograder.notebook.training_evidence import gather_training_evidence
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
 

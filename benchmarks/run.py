@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import variants  # noqa: E402
+
 from autograder import REPO_ROOT  # noqa: E402
 from autograder.staff.lib_loader import imported_lib  # noqa: E402
 
@@ -197,9 +198,10 @@ def bench_grading() -> None:
     import shutil
     import tempfile
 
+    from loop_submission import LOOP_LAYERS
+
     from autograder.grading import grade_submission
     from autograder.rubric import load_rubric
-    from loop_submission import LOOP_LAYERS
 
     timeout = load_rubric().worker.call_timeout
     print("\n## Grading the six code items (wall time, worker start-up included)")
@@ -264,9 +266,9 @@ def bench_similarity(count: int = 200) -> None:
     """The batch's pair-wise comparison at the size of a large class (all pairs, one process)."""
     import random
 
-    from autograder.rubric import load_rubric
     from autograder.baseline import default_baseline
     from autograder.reports.similarity import fingerprint, similar_pairs
+    from autograder.rubric import load_rubric
 
     lines = fingerprint(REPO_ROOT / "reference_solution", default_baseline().code)["code"]
     chance = random.Random(0)
@@ -292,8 +294,8 @@ def bench_pdf() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from autograder.notebook.reading import Findings
     from autograder.notebook.pdf import build_pdf
+    from autograder.notebook.reading import Findings
 
     rng = np.random.default_rng(0)
     figure = plt.figure(figsize=(15, 12))  # the notebook's curves: two stacked subplots
@@ -328,8 +330,8 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
     """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
     import tempfile
 
-    from autograder.staff.synthetic import write_synthetic_svhn
     from autograder.notebook.svhn import read_mat
+    from autograder.staff.synthetic import write_synthetic_svhn
 
     settings = notebook_settings()
     print(f"\n## The reference network on {train} synthetic training images ({epochs} epochs, "
@@ -402,9 +404,9 @@ def _trusted_one_core() -> None:
     """Run in a child with one BLAS thread: the trusted forward, and the reference's layers, on the
     images one submission is evaluated on (the rubric's validation rows plus the held-out set)."""
     from autograder.notebook.architecture import parse_description
-    from autograder.sandbox.probe import describe_model
-    from autograder.rubric import load_rubric
     from autograder.notebook.trusted_eval import TrustedNet
+    from autograder.rubric import load_rubric
+    from autograder.sandbox.probe import describe_model
 
     training = load_rubric().training
     count = int(training["validation_rows"]) + int(training["heldout_rows"])
@@ -441,10 +443,10 @@ def bench_trusted_evaluation() -> None:
 
     import scipy.io
 
-    from autograder.rubric import load_rubric
-    from autograder.sandbox.parent import Limits, WorkerProcess
     from autograder.notebook.svhn import grading_splits
     from autograder.notebook.training_evidence import gather_training_evidence, load_weights
+    from autograder.rubric import load_rubric
+    from autograder.sandbox.parent import Limits, WorkerProcess
 
     one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     done = subprocess.run([sys.executable, __file__, "trusted-one-core"], env=one_core, capture_output=True,

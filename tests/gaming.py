@@ -15,11 +15,11 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-
-from autograder.staff.lib_loader import imported_lib
 from conftest import REFERENCE
 from notebooks import official_notebook
 from submissions import MODELS, make_submission
+
+from autograder.staff.lib_loader import imported_lib
 
 #: The copied-class trick: a third convolution that `isinstance` does not see.
 COPIED_CLASS_THIRD_CONV = (

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from conftest import REFERENCE
+
 from autograder.grading import grade_submission
 from autograder.rubric import load_rubric
 from autograder.sandbox.parent import Limits
-from conftest import REFERENCE
 
 LAYERS = "lib/cnn/layer_utils.py"
 MODELS = "lib/cnn/cnn_models.py"

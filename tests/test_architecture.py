@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from autograder.notebook.architecture import parse_description, rule_violation, why_not_rebuildable
-from autograder.sandbox.probe import describe_layer, describe_model
 from autograder.rubric import load_rubric
+from autograder.sandbox.probe import describe_layer, describe_model
 
 RUBRIC = load_rubric()
 LIMITS = {"max_kernel": RUBRIC.training["probe_max_kernel"], "max_stride": RUBRIC.training["probe_max_stride"],

@@ -7,11 +7,11 @@ import zipfile
 
 import nbformat
 import pytest
-
-from autograder.baseline import BaselineError, default_baseline, load_baseline
 from conftest import TEMPLATE, run_grade
 from notebooks import EXTRA_CREDIT, official_2023_notebook, official_handout
 from submissions import make_submission
+
+from autograder.baseline import BaselineError, default_baseline, load_baseline
 
 
 def zip_folder(folder, archive, prefix=""):

@@ -12,14 +12,14 @@ from html.parser import HTMLParser
 
 import nbformat
 import pytest
-
-from autograder.reports.grading_log import GRADING_LOG
-from autograder.rubric import load_rubric
-from autograder.reports.similarity import PAIRS
 from conftest import REFERENCE, TEMPLATE, run_grade
 from loop_submission import LOOP_LAYERS
 from notebooks import broken_pdf, official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
+
+from autograder.reports.grading_log import GRADING_LOG
+from autograder.reports.similarity import PAIRS
+from autograder.rubric import load_rubric
 
 pytestmark = pytest.mark.slow
 

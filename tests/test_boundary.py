@@ -16,15 +16,15 @@ import inspect
 
 import numpy as np
 import pytest
-
-from autograder.sandbox import worker as worker_module
-from autograder.checks.plugin import run_checks
-from autograder.fixtures import load_cases
-from autograder.staff.lib_loader import imported_lib
-from autograder.rubric import load_rubric
-from autograder.sandbox.parent import WorkerProcess, WorkerFault
 from conftest import FIXTURES, REFERENCE
 from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission, quick_limits
+
+from autograder.checks.plugin import run_checks
+from autograder.fixtures import load_cases
+from autograder.rubric import load_rubric
+from autograder.sandbox import worker as worker_module
+from autograder.sandbox.parent import WorkerFault, WorkerProcess
+from autograder.staff.lib_loader import imported_lib
 
 MLP = "lib/mlp/layer_utils.py"
 MODULE = "lib/mlp/fully_conn.py"

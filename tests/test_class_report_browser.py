@@ -16,7 +16,6 @@ import subprocess
 import zipfile
 
 import pytest
-
 from conftest import REFERENCE, TEMPLATE, need_tool, run_grade
 from submissions import LAYERS, make_submission
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import FIXTURES
 
 from autograder.attributes import BY_ITEM, SIDE_TEXT, Geometry, geometry, separates, sides
 from autograder.checks.plugin import CaseResult
 from autograder.diagnosis import diagnose, hint, pattern_code, split_code
 from autograder.outcomes import NotImplementedYet, NotRunAfterTimeouts, Passed, ReturnedNone, WrongShape, WrongValue
 from autograder.rubric import load_rubric
-from conftest import FIXTURES
 
 WRONG = WrongValue("backward(dout)", 0.5, 1e-6)
 

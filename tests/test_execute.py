@@ -6,13 +6,13 @@ import json
 
 import nbformat
 import pytest
-
-from autograder.sandbox.confinement import SECRET_PATHS, available_mode
-from autograder.grading import grade_submission
-from autograder.rubric import load_rubric
-from autograder.staff.synthetic import write_synthetic_svhn
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, make_submission
+
+from autograder.grading import grade_submission
+from autograder.rubric import load_rubric
+from autograder.sandbox.confinement import SECRET_PATHS, available_mode
+from autograder.staff.synthetic import write_synthetic_svhn
 
 pytestmark = pytest.mark.slow
 

@@ -19,17 +19,26 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from autograder import REPO_ROOT
-from autograder.sandbox.confinement import (CAP_VARIABLE, REQUIRE_VARIABLE, Confinement, ConfinementError, _probe,
-                                    _unprivileged_ids, interpreter_paths, probes, unmet_requirement)
-from autograder.sandbox.exposure import TRUST_VARIABLE, SecretsExposed, guard_secrets, secret_files
-from autograder.fixtures import MANIFEST, read_manifest
-from autograder.staff.gradescope import build_bundle
-from autograder.grading import grade_submission
 from conftest import FIXTURES, REFERENCE, need_mode, run_grade
 from submissions import make_submission
 from unprivileged import STUDENT_UID, wrapped
+
+from autograder import REPO_ROOT
+from autograder.fixtures import MANIFEST, read_manifest
+from autograder.grading import grade_submission
+from autograder.sandbox.confinement import (
+    CAP_VARIABLE,
+    REQUIRE_VARIABLE,
+    Confinement,
+    ConfinementError,
+    _probe,
+    _unprivileged_ids,
+    interpreter_paths,
+    probes,
+    unmet_requirement,
+)
+from autograder.sandbox.exposure import TRUST_VARIABLE, SecretsExposed, guard_secrets, secret_files
+from autograder.staff.gradescope import build_bundle
 
 HIDDEN_CASES = sum(1 for case in read_manifest(FIXTURES)["cases"] if case["visibility"] == "hidden")
 

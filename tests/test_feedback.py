@@ -14,12 +14,12 @@ import re
 
 import nbformat
 import pytest
-
-from autograder.reports.class_report import build_class_report
-from autograder.grading import grade_submission
-from autograder.rubric import load_rubric
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, LAYERS, grade, make_submission
+
+from autograder.grading import grade_submission
+from autograder.reports.class_report import build_class_report
+from autograder.rubric import load_rubric
 
 pytestmark = pytest.mark.slow
 

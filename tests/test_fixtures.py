@@ -10,15 +10,23 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, REFERENCE, run_grade
 
 from autograder.fixtures import EXACT_ROLES, ROLES, FixtureError, load_case_arrays, load_cases, read_manifest
-from autograder.staff.fixture_build import (_npz_bytes, compute_cases, draw_cases, float_limits, pool_reach,
-                                            pool_windows_of_test_cnn, reference_outputs, verify_fixtures,
-                                            write_fixtures)
-from autograder.staff.lib_loader import imported_lib
 from autograder.numerics import numerical_gradient, rel_error, scaled_error
 from autograder.rubric import load_rubric
-from conftest import FIXTURES, REFERENCE, run_grade
+from autograder.staff.fixture_build import (
+    _npz_bytes,
+    compute_cases,
+    draw_cases,
+    float_limits,
+    pool_reach,
+    pool_windows_of_test_cnn,
+    reference_outputs,
+    verify_fixtures,
+    write_fixtures,
+)
+from autograder.staff.lib_loader import imported_lib
 
 #: The reference with every sum reordered: numpy's own einsum loops instead of BLAS matrix
 #: products, sums and pool windows taken backwards. Correct, and different in the last bits.

@@ -17,13 +17,23 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import REFERENCE, TEMPLATE, run_grade
+from submissions import CODE_ITEMS, LAYERS, make_submission
+from venvs import (
+    SYSTEM_PATH,
+    built_once,
+    clean_environment,
+    folder_megabytes,
+    install_environment,
+    installed,
+    locked,
+    pins,
+    python_or_skip,
+    run,
+)
 
 from autograder import REPO_ROOT
 from autograder.grading import grade_submission
-from conftest import REFERENCE, TEMPLATE, run_grade
-from submissions import CODE_ITEMS, LAYERS, make_submission
-from venvs import (SYSTEM_PATH, built_once, clean_environment, folder_megabytes, install_environment, installed, locked,
-                   pins, python_or_skip, run)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test of a Python installs it
 

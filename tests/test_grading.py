@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from autograder.grading import grade_submission
 from conftest import REFERENCE, TEMPLATE, run_grade
 from submissions import CODE_ITEMS, LAYERS, RESULT_TESTS, grade, item_tags, make_submission
+
+from autograder.grading import grade_submission
 
 GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "tags", "visibility", "extra_data"}
 

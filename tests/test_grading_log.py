@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import warnings
 
-from autograder.reports.grading_log import GRADING_LOG, captured, write_log
-from autograder.notebook.pdf_check import compare
 from notebooks import broken_pdf
+
+from autograder.notebook.pdf_check import compare
+from autograder.reports.grading_log import GRADING_LOG, captured, write_log
 
 
 def test_pypdf_and_python_warnings_are_captured_then_released(tmp_path):
@@ -15,7 +16,7 @@ def test_pypdf_and_python_warnings_are_captured_then_released(tmp_path):
     showwarning = warnings.showwarning
     with captured() as log:
         result = compare(broken_pdf(tmp_path / "problem_2_solution.pdf"), {"curves": []})
-        warnings.warn("an old notebook format", DeprecationWarning)
+        warnings.warn("an old notebook format", DeprecationWarning, stacklevel=1)
         logging.getLogger("some.library").info("chatter below WARNING is not kept")
     assert not result.problem  # pypdf repaired it; only its complaint is kept
     assert any("pypdf" in line and "Ignoring wrong pointing object" in line for line in log.lines)

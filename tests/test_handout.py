@@ -16,15 +16,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import FIXTURES, REFERENCE, TEMPLATE, run_grade
 from nbformat.v4 import new_code_cell, new_notebook
+from notebooks import official_notebook
 from pypdf import PdfReader
+from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
 
 from autograder import REPO_ROOT
-from autograder.staff.handout import leaks, student_modules
 from autograder.rubric import load_rubric
-from conftest import FIXTURES, REFERENCE, TEMPLATE, run_grade
-from notebooks import official_notebook
-from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
+from autograder.staff.handout import leaks, student_modules
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test to need an environment builds it
 

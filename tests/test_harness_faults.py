@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TEMPLATE
 
 import autograder.grading as grading
 from autograder import cli
@@ -13,7 +14,6 @@ from autograder.grading import HarnessError, grade_submission
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.rubric import load_rubric
 from autograder.sandbox.parent import WorkerProcess
-from conftest import TEMPLATE
 
 
 def _boom(*args, **kwargs):

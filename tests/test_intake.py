@@ -7,10 +7,10 @@ import stat
 import zipfile
 
 import pytest
-
-from autograder.intake import IntakeError, open_submission, student_id_for
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, grade
+
+from autograder.intake import IntakeError, open_submission, student_id_for
 
 MB = 1 << 20
 

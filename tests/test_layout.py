@@ -19,10 +19,11 @@ from autograder import REPO_ROOT as REPO
 #: Lowest first.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("autograder", "autograder.rubric", "autograder.numerics", "autograder.attributes",
-              "autograder.outcomes", "autograder.intake", "autograder.fixtures")),
+              "autograder.outcomes", "autograder.diagnosis", "autograder.model", "autograder.intake",
+              "autograder.fixtures")),
     ("sandbox", ("autograder.sandbox",)),
     ("checks", ("autograder.checks",)),
-    ("scoring", ("autograder.diagnosis", "autograder.score")),
+    ("scoring", ("autograder.score",)),
     ("notebook", ("autograder.notebook",)),
     ("reports", ("autograder.reports",)),
     ("grading", ("autograder.baseline", "autograder.grading")),

@@ -8,14 +8,21 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO_ROOT
 
-from autograder.outcomes import (HarnessFault, NotImplementedYet, NotRunAfterTimeouts, Passed, StudentException,
-                                 TimedOut, WrongValue)
-from autograder.reports.results import results_json
 from autograder.model import CaseResult, GradeResult, ItemStatus, ReasonCode
+from autograder.outcomes import (
+    HarnessFault,
+    NotImplementedYet,
+    NotRunAfterTimeouts,
+    Passed,
+    StudentException,
+    TimedOut,
+    WrongValue,
+)
+from autograder.reports.results import results_json
 from autograder.rubric import load_rubric
 from autograder.score import score_submission
-from conftest import REPO_ROOT
 
 
 @pytest.mark.parametrize("module", ["autograder.model", "autograder.score", "autograder.reports.results",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from loop_submission import LOOP_LAYERS
 from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission
 

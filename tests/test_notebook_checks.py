@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import REFERENCE, TEMPLATE, run_grade
 
 from autograder.notebook.execute import run_unit_checks
-from conftest import REFERENCE, TEMPLATE, run_grade
 
 pytestmark = pytest.mark.slow
 

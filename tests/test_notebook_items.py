@@ -7,15 +7,15 @@ import json
 import nbformat
 import numpy as np
 import pytest
-
-from autograder.grading import grade_submission
-from autograder.staff.lib_loader import imported_lib
-from autograder.notebook.items import TrainingEvidence, credit, score_training
-from autograder.rubric import load_rubric
-from autograder.staff.synthetic import write_synthetic_svhn
 from conftest import REFERENCE, run_grade
 from notebooks import official_notebook
 from submissions import MODELS, grade, make_submission
+
+from autograder.grading import grade_submission
+from autograder.notebook.items import TrainingEvidence, credit, score_training
+from autograder.rubric import load_rubric
+from autograder.staff.lib_loader import imported_lib
+from autograder.staff.synthetic import write_synthetic_svhn
 
 RUBRIC = load_rubric()
 
@@ -145,6 +145,7 @@ def test_empty_answer_is_said_plainly(tmp_path):
 
 def _rubric_with(**training):
     import copy
+
     import tomllib
 
     from autograder.rubric import RUBRIC_PATH, parse_rubric

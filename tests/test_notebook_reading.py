@@ -8,13 +8,13 @@ import random
 
 import nbformat
 import pytest
-
-from autograder.baseline import default_baseline, load_baseline
-from autograder.notebook.reading import NotebookError, choose_notebook, extract, read_notebook
-from autograder.notebook.items import TrainingEvidence, answer_text, score_inline_answer, score_training
-from autograder.rubric import load_rubric
 from conftest import REFERENCE, TEMPLATE
 from notebooks import EXTRA_CREDIT, SUBMISSION, official_2023_notebook, official_handout, official_notebook
+
+from autograder.baseline import default_baseline, load_baseline
+from autograder.notebook.items import TrainingEvidence, answer_text, score_inline_answer, score_training
+from autograder.notebook.reading import NotebookError, choose_notebook, extract, read_notebook
+from autograder.rubric import load_rubric
 
 
 def findings_of(notebook, tmp_path, name="Problem_2.ipynb", handout=frozenset()):

@@ -8,13 +8,13 @@ import subprocess
 import nbformat
 import numpy as np
 import pytest
-from PIL import Image
-from pypdf import PdfReader
-
-from autograder.notebook.pdf import SECTIONS
 from conftest import need_tool, run_grade
 from notebooks import _image, official_notebook, png
+from PIL import Image
+from pypdf import PdfReader
 from submissions import grade, make_submission
+
+from autograder.notebook.pdf import SECTIONS
 
 ANSWER = """### What I see
 

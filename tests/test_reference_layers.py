@@ -9,10 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.signal import correlate
+from variants import (
+    conv_backward_loops,
+    conv_backward_offsets,
+    conv_forward_einsum,
+    conv_forward_loops,
+    conv_forward_offsets,
+    pool_backward_loops,
+    pool_forward_loops,
+)
 
 from autograder.numerics import numerical_gradient_array, rel_error
-from variants import (conv_backward_loops, conv_backward_offsets, conv_forward_einsum, conv_forward_loops,
-                      conv_forward_offsets, pool_backward_loops, pool_forward_loops)
 
 
 def random_conv_config(rng):

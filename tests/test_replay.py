@@ -18,22 +18,32 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import REFERENCE, run_grade
+from notebooks import official_notebook
+from submissions import make_submission
 
 from autograder import REPO_ROOT
 from autograder.batch import BatchEntry, write_gradebook
 from autograder.cli import build_parser
-from autograder.sandbox.confinement import SECRET_PATHS
-from autograder.notebook.execute import execute_notebook
 from autograder.grading import grade_submission
+from autograder.notebook.execute import execute_notebook
 from autograder.notebook.reading import extract
-from autograder.notebook.replay import (_KERNEL_SETUP, LogWatch, LossLine, Replay, ReplaySettings, agree, annotate,
-                               cells_to_replay, loss_lines, replay_log)
+from autograder.notebook.replay import (
+    _KERNEL_SETUP,
+    LogWatch,
+    LossLine,
+    Replay,
+    ReplaySettings,
+    agree,
+    annotate,
+    cells_to_replay,
+    loss_lines,
+    replay_log,
+)
 from autograder.rubric import RubricError, load_rubric
+from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.score import ItemScore
 from autograder.staff.synthetic import write_synthetic_svhn
-from conftest import REFERENCE, run_grade
-from notebooks import official_notebook
-from submissions import make_submission
 
 RUBRIC = load_rubric()
 RTOL = ReplaySettings.from_rubric(RUBRIC).rtol

@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tokenize
-import tomllib
 
 import pytest
+import tomllib
 
 from autograder.rubric import RUBRIC_PATH, RubricError, load_rubric, parse_rubric
 

@@ -7,12 +7,12 @@ import os
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, REFERENCE, need_mode
+from submissions import LAYERS, grade, make_submission, quick_limits
 
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.parent import WorkerProcess
-from conftest import FIXTURES, REFERENCE, need_mode
-from submissions import LAYERS, grade, make_submission, quick_limits
 
 SPY = '''
 import os

@@ -7,16 +7,16 @@ import re
 from pathlib import Path
 
 import pytest
-
-from autograder.baseline import default_baseline, load_baseline
-from autograder.notebook.reading import extract
-from autograder.notebook.items import answer_text
-from autograder.rubric import load_rubric
-from autograder.reports.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
 from conftest import REFERENCE, TEMPLATE
 from loop_submission import LOOP_LAYERS
 from notebooks import official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
+
+from autograder.baseline import default_baseline, load_baseline
+from autograder.notebook.items import answer_text
+from autograder.notebook.reading import extract
+from autograder.reports.similarity import answer_words, fingerprint, flags_by_student, similar_pairs
+from autograder.rubric import load_rubric
 
 SETTINGS = load_rubric().similarity
 #: Our student template's `lib/cnn` lines: nobody's own.

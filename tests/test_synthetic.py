@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.io
+from conftest import run_grade
 
 from autograder.notebook.svhn import validation_split
 from autograder.staff.synthetic import write_synthetic_svhn
-from conftest import run_grade
 
 
 def test_layout_classes_and_seed(tmp_path):

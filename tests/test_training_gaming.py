@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gaming import (
+    BLOCK_CLASS,
+    CONTAINER_THIRD_CONV,
+    COPIED_CLASS_THIRD_CONV,
+    ORACLE_END,
+    ORACLE_FORWARD,
+    ORACLE_LAYERS,
+    ORACLE_NET,
+    SCALE_END,
+    SCALE_LAYER,
+    answers_module,
+    build,
+    handout_split,
+    notebook,
+    reference_scores,
+    ridge_weights,
+    untrained_weights,
+)
+from submissions import MODELS, grade
 
 from autograder.staff.synthetic import write_synthetic_svhn
-from gaming import (BLOCK_CLASS, CONTAINER_THIRD_CONV, COPIED_CLASS_THIRD_CONV, ORACLE_END, ORACLE_FORWARD,
-                    ORACLE_LAYERS, ORACLE_NET, SCALE_END, SCALE_LAYER, answers_module, build, handout_split,
-                    notebook, reference_scores, ridge_weights, untrained_weights)
-from submissions import MODELS, grade
 
 TRAIN_ROWS, TEST_ROWS = 1500, 400
 VALIDATION_ROWS = 300  # the rubric's rule for a small file: its last fifth

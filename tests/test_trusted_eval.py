@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from autograder.notebook.architecture import parse_description
-from autograder.numerics import rel_error
-from autograder.sandbox.probe import describe_model
-from autograder.rubric import load_rubric
 from autograder.notebook.svhn import grading_splits, validation_start
-from autograder.staff.synthetic import write_synthetic_svhn
 from autograder.notebook.trusted_eval import TrustedNet, conv_forward, layer_disagreements, max_pool, weight_problems
+from autograder.numerics import rel_error
+from autograder.rubric import load_rubric
+from autograder.sandbox.probe import describe_model
+from autograder.staff.synthetic import write_synthetic_svhn
 
 RUBRIC = load_rubric()
 LIMITS = {"max_kernel": RUBRIC.training["probe_max_kernel"], "max_stride": RUBRIC.training["probe_max_stride"],

@@ -11,8 +11,15 @@ from typing import Any
 import numpy as np
 
 from autograder.numerics import rel_error, worst_position
-from autograder.outcomes import (CheckFailed, NotFinite, NotImplementedYet, WrongNumbers, WrongShape, WrongType,
-                                 WrongValue)
+from autograder.outcomes import (
+    CheckFailed,
+    NotFinite,
+    NotImplementedYet,
+    WrongNumbers,
+    WrongShape,
+    WrongType,
+    WrongValue,
+)
 
 
 def _describe(value: dict[str, Any]) -> str:

@@ -23,9 +23,16 @@ import pytest
 
 from autograder.attributes import geometry, sides
 from autograder.fixtures import Case
-from autograder.outcomes import (CheckFailed, HarnessFault, NotRunAfterTimeouts, Outcome, Passed, TimedOut,
-                                 WrongStructure)
 from autograder.model import CaseResult
+from autograder.outcomes import (
+    CheckFailed,
+    HarnessFault,
+    NotRunAfterTimeouts,
+    Outcome,
+    Passed,
+    TimedOut,
+    WrongStructure,
+)
 from autograder.rubric import Rubric
 from autograder.sandbox.parent import WorkerProcess
 

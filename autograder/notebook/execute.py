@@ -23,8 +23,8 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 from autograder.rubric import load_rubric
+from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
 

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from autograder.model import ItemScore, ReasonCode
 from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
-from autograder.model import ItemScore, ReasonCode
 from autograder.score import round_points
 
 _PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:", "todo"}

@@ -34,10 +34,16 @@ import nbformat
 from jupyter_core.utils import run_sync
 
 from autograder import REPO_ROOT
-from autograder.sandbox.confinement import Confinement, confinement_for
-from autograder.notebook.execute import ConfinedKernelManager, is_download_cell, kernel_environment, provide_data, scratch_copy
+from autograder.notebook.execute import (
+    ConfinedKernelManager,
+    is_download_cell,
+    kernel_environment,
+    provide_data,
+    scratch_copy,
+)
 from autograder.notebook.reading import NotebookError, extract, read_notebook
 from autograder.rubric import Rubric, RubricError
+from autograder.sandbox.confinement import Confinement, confinement_for
 from autograder.score import ItemScore
 
 Status = Literal["reproduced", "not reproduced", "not replayed"]

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from autograder.notebook.architecture import Architecture, parse_description, rule_violation, why_not_rebuildable
-from autograder.notebook.reading import Findings
 from autograder.notebook.items import TrainingEvidence
+from autograder.notebook.reading import Findings
+from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 from autograder.outcomes import CheckFailed
 from autograder.rubric import Rubric
 from autograder.sandbox.parent import WorkerProcess
-from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 
 _PROBE_SEED = 20221  # the probe images the layers are described on (not a grading figure)
 

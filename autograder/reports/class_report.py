@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.attributes import SIDE_TEXT  # noqa: E402
 from autograder.diagnosis import split_code  # noqa: E402
-from autograder.rubric import Rubric, load_rubric  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
+from autograder.rubric import Rubric, load_rubric  # noqa: E402
 
 
 def _histogram(totals: list[float], maximum: float) -> bytes:

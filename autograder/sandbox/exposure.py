@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.sandbox.confinement import SECRET_PATHS, ConfinementError, available_mode, probes, readable_by_worker
 from autograder.fixtures import MANIFEST, read_manifest
+from autograder.sandbox.confinement import SECRET_PATHS, ConfinementError, available_mode, probes, readable_by_worker
 
 #: "1": grade even where the worker could read the secrets, with a note in every result. Only for
 #: submissions that are trusted: the harness's own test suite sets it, so that it runs for a

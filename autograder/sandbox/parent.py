@@ -28,10 +28,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from autograder import REPO_ROOT
+from autograder.outcomes import CheckFailed, Outcome, OutOfMemory, ProcessExited, StudentException, TimedOut
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
-from autograder.outcomes import (CheckFailed, Outcome, OutOfMemory, ProcessExited, StudentException,
-                                 TimedOut)
 
 _BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.sandbox.worker import main; main(sys.argv[1:])"
 

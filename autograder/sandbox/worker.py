@@ -326,7 +326,7 @@ class Worker:
             })
         roles = {}
         for role, kind in (("conv", "conv"), ("fc", "fc")):
-            layer = next((l for l in layers if self._layer_kind(l) == kind), None)
+            layer = next((each for each in layers if self._layer_kind(each) == kind), None)
             if layer is not None:
                 roles[role] = (layer, getattr(layer, "w_name", None), getattr(layer, "b_name", None))
         return model, described, roles
@@ -342,7 +342,7 @@ class Worker:
     def op_test_cnn_run(self, args, arrays):
         model, _, roles = self._test_cnn(args["init_seed"])
         keys = {}
-        for role, (layer, w_name, b_name) in roles.items():
+        for role, (_, w_name, b_name) in roles.items():
             keys[f"{role}_w"], keys[f"{role}_b"] = w_name, b_name
         missing = [role for role in ("conv_w", "conv_b", "fc_w", "fc_b") if role not in keys]
         if missing:

@@ -25,8 +25,19 @@ from typing import Any
 import numpy as np
 
 from autograder.attributes import Geometry, separates
-from autograder.fixtures import (EXACT_ROLES, FLOAT_ROLES, MANIFEST, ROLES, TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD,
-                                 TEST_CNN_SHAPES, Case, FixtureError, load_case_arrays, read_manifest)
+from autograder.fixtures import (
+    EXACT_ROLES,
+    FLOAT_ROLES,
+    MANIFEST,
+    ROLES,
+    TEST_CNN_INIT_SEED,
+    TEST_CNN_INIT_STD,
+    TEST_CNN_SHAPES,
+    Case,
+    FixtureError,
+    load_case_arrays,
+    read_manifest,
+)
 from autograder.numerics import STENCILS, numerical_gradient, numerical_gradient_array, scaled_error
 from autograder.rubric import Rubric
 from autograder.staff.lib_loader import imported_lib
@@ -249,7 +260,7 @@ def _test_cnn(lib, args, inputs):
     dense = next(layer for layer in model.net.layers if isinstance(layer, lib.mlp_layers.fc))
     roles = {"conv_w": (conv, conv.w_name), "conv_b": (conv, conv.b_name),
              "fc_w": (dense, dense.w_name), "fc_b": (dense, dense.b_name)}
-    for role, (layer, key) in roles.items():
+    for role, (_, key) in roles.items():
         model.net.assign(key, inputs[role])
     return model, lib.mlp_layers.cross_entropy(), roles
 

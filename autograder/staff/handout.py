@@ -20,9 +20,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import REPO_ROOT
+from autograder.rubric import Rubric, load_rubric
 from autograder.staff.regions import find_regions
 from autograder.staff.reproducible_zip import write_zip
-from autograder.rubric import Rubric, load_rubric
 
 PACKAGE = "autograder"
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from autograder import REPO_ROOT
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, LAYERS, MODELS, make_submission
+
+from autograder import REPO_ROOT
 
 NOTEBOOK_ITEMS = ["training", "filters", "inline_answer"]
 ALL_POINTS = 25  # the code items' total; the reference's notebook has no validation run to credit

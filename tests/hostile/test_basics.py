@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from submissions import CODE_ITEMS, LAYERS, RESULT_TESTS, grade, item_tags, make_submission, quick_limits
 
 pytestmark = pytest.mark.slow

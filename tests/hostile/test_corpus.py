@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from autograder.grading import grade_submission
-from autograder.intake import input_digest
 from conftest import harness_digest, need_mode
 from corpus import CASES, NOTEBOOK_ITEMS
 from processes import no_survivors, survivors
 from submissions import CODE_ITEMS, RESULT_TESTS, item_tags, quick_limits
+
+from autograder.grading import grade_submission
+from autograder.intake import input_digest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -9,14 +9,14 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, REFERENCE, run_grade
+from corpus import CONV_FORWARD
+from submissions import LAYERS, make_submission, quick_limits
 
 from autograder import __version__
 from autograder.fixtures import manifest_digest
 from autograder.grading import grade_submission
 from autograder.intake import input_digest
-from conftest import FIXTURES, REFERENCE, run_grade
-from corpus import CONV_FORWARD
-from submissions import LAYERS, make_submission, quick_limits
 
 pytestmark = pytest.mark.slow
 

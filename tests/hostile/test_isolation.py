@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import need_mode
+from processes import no_survivors
+from submissions import LAYERS, make_submission, quick_limits
 
 from autograder.sandbox.parent import WorkerProcess
-from conftest import need_mode
-from submissions import LAYERS, make_submission, quick_limits
-from processes import no_survivors
 
 pytestmark = pytest.mark.slow
 

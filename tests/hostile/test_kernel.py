@@ -7,13 +7,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograder.sandbox.confinement import SHARED_WRITABLE, SYSTEM_PATHS, interpreter_paths
-from autograder.grading import grade_submission
-from autograder.staff.synthetic import write_synthetic_svhn
 from conftest import harness_digest, need_mode
 from processes import no_survivors
 from submissions import make_submission
+
+from autograder.grading import grade_submission
+from autograder.sandbox.confinement import SHARED_WRITABLE, SYSTEM_PATHS, interpreter_paths
+from autograder.staff.synthetic import write_synthetic_svhn
 
 pytestmark = pytest.mark.slow
 
