@@ -62,7 +62,8 @@ def _from_folder(folder: Path, label: str, shown: str) -> Baseline:
         raise BaselineError(f"baseline {shown}: no lib/cnn/*.py with code in it; a handout holds the layer skeletons")
     notebook, _ = choose_notebook(root)
     if notebook is None:
-        raise BaselineError(f"baseline {shown}: no .ipynb notebook; a handout holds {load_rubric().assignment.notebook}")
+        raise BaselineError(f"baseline {shown}: no .ipynb notebook; "
+                            f"a handout holds {load_rubric().assignment.notebook}")
     try:
         text = text_units(read_notebook(notebook))
     except NotebookError as exc:

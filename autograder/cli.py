@@ -162,7 +162,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                                replay=not args.no_replay)
     for note in notes:
         print(f"note: {note}")
-    counts = {status: sum(1 for e in entries if e.status == status) for status in ("graded", "unchanged", "harness fault")}
+    counts = {status: sum(1 for e in entries if e.status == status)
+              for status in ("graded", "unchanged", "harness fault")}
     for entry in entries:
         if entry.status == "harness fault":
             print(f"harness fault: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
@@ -173,7 +174,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
     if logged:
         print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
-              f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}" + (" ..." if len(logged) > 5 else ""))
+              f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}"
+              + (" ..." if len(logged) > 5 else ""))
     return 3 if counts["harness fault"] else 0
 
 

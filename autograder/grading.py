@@ -248,7 +248,8 @@ def _fault_result(run: _Run, exc: Exception) -> GradeResult:
     """Every rubric item at 0 with the harness's fault as its reason (none at all when the rubric itself failed)."""
     what = f"{type(exc).__name__}: {exc}"
     run.metadata.update(harness_fault=what, reason_code=str(ReasonCode.HARNESS_FAULT))
-    run.notes.append(f"the grader itself failed before grading this submission (not your fault; staff are told): {what}")
+    run.notes.append("the grader itself failed before grading this submission (not your fault; staff are told): "
+                     f"{what}")
     items = [ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED, f"0: harness fault before grading ({what})",
                        code=ReasonCode.HARNESS_FAULT) for item in (run.rubric.items if run.rubric else ())]
     return run.result(items)

@@ -109,7 +109,8 @@ def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
             candidates.append(current)
         if len(current.relative_to(folder).parts) < 4:
             queue.extend(sorted(p for p in current.iterdir()
-                                if p.is_dir() and not p.is_symlink() and p.name not in _IGNORED_DIRS and p.name != "lib"))
+                                if p.is_dir() and not p.is_symlink() and p.name not in _IGNORED_DIRS
+                                and p.name != "lib"))
     if not candidates:
         archives = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.zip") if "__MACOSX" not in p.parts)
         inside = (f"; it holds {', '.join(archives[:3])}: submit what is inside instead of a zip in a zip"

@@ -47,7 +47,8 @@ def score_item(item: Item, cases: list[CaseResult], public_only: bool = False) -
     if weights <= 0:
         return ItemScore(item, 0.0, ordered, ItemStatus.NOT_GRADED, "no hidden cases were run", components=parts,
                          code=ReasonCode.NOT_RUN)
-    return ItemScore(item, round_points(sum(part.score for part in parts)), ordered, ItemStatus.GRADED, components=parts)
+    return ItemScore(item, round_points(sum(part.score for part in parts)), ordered, ItemStatus.GRADED,
+                     components=parts)
 
 
 def score_submission(rubric: Rubric, results: list[CaseResult],

@@ -34,7 +34,8 @@ def _loop_conv_backward(self, dprev):
             patch = padded[:, i * s:i * s + k, j * s:j * s + k, :]
             for q in range(w.shape[3]):
                 dw[:, :, :, q] += np.einsum("nuvc,n->uvc", patch, dprev[:, i, j, q])
-                dpadded[:, i * s:i * s + k, j * s:j * s + k, :] += w[None, :, :, :, q] * dprev[:, i, j, q][:, None, None, None]
+                dpadded[:, i * s:i * s + k, j * s:j * s + k, :] += \
+w[None, :, :, :, q] * dprev[:, i, j, q][:, None, None, None]
     self.grads[self.w_name] = dw
     self.grads[self.b_name] = dprev.sum(axis=(0, 1, 2)).reshape(1, -1)  # shaped (1, F): tolerated
     self.meta = None

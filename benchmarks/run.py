@@ -101,7 +101,8 @@ def bench_layers(lib, rng) -> dict[str, float]:
     reshape_fwd = median_ms(lambda: variants.pool_forward_reshape(x14, 2, 2))
     ref_fwd = median_ms(lambda: pool.forward(x14))
     reference_ms["pool 2x2 s2, 15x15x32"] = ref_ms
-    print(f"{'pool 2x2 s2, 15x15x32':34s} {ref_ms:10.1f} {'':>9s} {'':>9s} {loops:10.0f} {'':>15s} {loops / ref_ms:10.0f}")
+    print(f"{'pool 2x2 s2, 15x15x32':34s} {ref_ms:10.1f} {'':>9s} {'':>9s} {loops:10.0f} {'':>15s} "
+          f"{loops / ref_ms:10.0f}")
     print(f"  pool forward only, 14x14x32: reference {ref_fwd:.2f} ms, reshape trick {reshape_fwd:.2f} ms "
           f"(ratio {ref_fwd / reshape_fwd:.2f}; the trick only works for stride == size)")
     return reference_ms
@@ -318,7 +319,8 @@ def bench_pdf() -> None:
         notebook.write_text("{}")
         findings = Findings(notebook, curve_images=images[:1], filter_images=images[1:])
         answer = "Most filters are **oriented edges** and *colour blobs*.\n\n- bars\n- blobs\n"
-        seconds = median_ms(lambda: build_pdf(findings, answer, Path(scratch) / "out.pdf", "4916525888"), repeat=3) / 1000
+        seconds = median_ms(lambda: build_pdf(findings, answer, Path(scratch) / "out.pdf", "4916525888"),
+                            repeat=3) / 1000
         size = (Path(scratch) / "out.pdf").stat().st_size
     image_bytes = sum(len(png) for png in images)
     print("\n## problem_2_solution.pdf for notebook-sized figures (goal: under 2 s, size close to the images')")
@@ -378,7 +380,8 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
 
     rubric = load_rubric()
     print(f"\n## Log replay of the reference ({int(rubric.training['replay_lines'])} loss lines, synthetic data, "
-          f"{train} training images, the notebook's batch and optimizer; budget {rubric.training['replay_seconds']:g} s)")
+          f"{train} training images, the notebook's batch and optimizer; "
+          f"budget {rubric.training['replay_seconds']:g} s)")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         write_synthetic_svhn(scratch / "data", train=train + validation, test=100, seed=3)

@@ -87,5 +87,6 @@ def need_tool(command: str, variable: str, package: str) -> str:
     if found is None:
         if os.environ.get(variable):
             pytest.fail(f"{variable} is set but `{command}` is not on PATH (Debian: apt-get install {package})")
-        pytest.skip(f"`{command}` is not installed (Debian: apt-get install {package}; {variable}=1 makes this a failure)")
+        pytest.skip(f"`{command}` is not installed (Debian: apt-get install {package}; "
+                    f"{variable}=1 makes this a failure)")
     return found

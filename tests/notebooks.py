@@ -44,7 +44,8 @@ def _image(data: str):
 
 def official_notebook(accuracies=(0.7, 0.86, 0.891, 0.885), percent=False, answer="They look like edges.",
                       curve_png: str | None = "curve", filter_png: str | None = "filter",
-                      filter_source='filters = model.net.get_params("conv1_w")\nim_array = filters[:, :, :, 0]\nplt.imshow(im_array)',
+                      filter_source='filters = model.net.get_params("conv1_w")\nim_array = filters[:, :, :, 0]\n'
+                                    'plt.imshow(im_array)',
                       extra_cells: bool = False, error_in_checks: bool = False) -> nbformat.NotebookNode:
     """The official 2022 layout: no tags, headings and content only."""
     cells = [

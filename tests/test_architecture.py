@@ -53,7 +53,8 @@ def test_the_reference_network_described_by_behaviour(ref):
     assert [name for layer in architecture.layers for name, _ in layer.params] == [
         "conv1_w", "conv1_b", "conv2_w", "conv2_b", "fc1_w", "fc1_b", "fc2_w", "fc2_b"]
     assert header["first_conv_w"] == "conv1_w"
-    assert rule_violation(architecture, RUBRIC.training) == "" and why_not_rebuildable(architecture, RUBRIC.training) == []
+    assert (rule_violation(architecture, RUBRIC.training) == ""
+            and why_not_rebuildable(architecture, RUBRIC.training) == [])
     assert arrays["out.8"].shape == (2, 10)
 
 
@@ -153,7 +154,8 @@ def test_a_model_whose_forward_is_not_its_layers_cannot_be_rebuilt(ref):
     architecture, _, _ = describe(Skip(ref, conv(3, 3, 3, padding=1), ref.mlp_layers.flatten(),
                                        ref.mlp_layers.fc(3072, 10)))
     assert not architecture.faithful
-    assert why_not_rebuildable(architecture, RUBRIC.training) == ["its forward does not equal its layers applied in order"]
+    assert why_not_rebuildable(architecture, RUBRIC.training) == [
+        "its forward does not equal its layers applied in order"]
 
 
 def test_a_network_that_computes_in_float32_is_still_its_layers(ref):

@@ -59,7 +59,8 @@ def test_the_command_line_refuses_a_bad_baseline_before_grading(tmp_path):
     assert done.returncode == 2 and f"error: baseline {missing}: no such file or folder" in done.stderr
     assert not (tmp_path / "out").exists()  # nothing graded half-way
     (tmp_path / "in").mkdir()
-    done = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "graded"), "--baseline", str(tmp_path / "in"))
+    done = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "graded"),
+                     "--baseline", str(tmp_path / "in"))
     assert done.returncode == 2 and f"baseline {tmp_path / 'in'}: no lib/ folder found" in done.stderr
 
 

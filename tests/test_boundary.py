@@ -70,7 +70,8 @@ BACKWARD_EDITS_DOUT = [
     (LAYERS, "        dout = dprev.reshape(n * out_h * out_w, n_filters)\n",
      "        dprev.shape = (n * out_h * out_w, n_filters)\n        dout = dprev\n"),
     (MLP, "        dfeat = dprev.reshape(feat.shape)\n", "        dprev.shape = feat.shape\n        dfeat = dprev\n"),
-    (LAYERS, "                dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winner == u * p + v, dprev, 0)\n",
+    (LAYERS,
+     "                dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winner == u * p + v, dprev, 0)\n",
      "                dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winner == u * p + v, dprev, 0)\n"
      "        dprev[...] = 0.0  # consumed\n"),
 ]
@@ -79,7 +80,8 @@ VIEWS_OF_META = [  # conv forward returns an array it keeps in meta; backward re
     (LAYERS, "        self.meta = (img, cols)\n",
      "        self.meta = (img, cols, output, np.zeros((self.input_channels, n, img.shape[1] + 2 * p, "
      "img.shape[2] + 2 * p)))\n"),
-    (LAYERS, "        img, cols = self.meta\n", "        img, cols, _, dimg_pad = self.meta\n        dimg_pad[...] = 0.0\n"),
+    (LAYERS, "        img, cols = self.meta\n",
+     "        img, cols, _, dimg_pad = self.meta\n        dimg_pad[...] = 0.0\n"),
     (LAYERS, "        dimg_pad = np.zeros((n_channels, n, in_h + 2 * p, in_w + 2 * p), dtype=dcols.dtype)\n", ""),
     (LAYERS, "        dimg = np.ascontiguousarray(dimg_pad[:, :, p:p + in_h, p:p + in_w].transpose(1, 2, 3, 0))\n",
      "        dimg = dimg_pad[:, :, p:p + in_h, p:p + in_w].transpose(1, 2, 3, 0)\n"),
@@ -129,14 +131,16 @@ UNUSED_ARGUMENTS = [
 ]
 
 MODULE_BASE = [
-    (MODELS, "class TestCNN(Module):\n    def __init__(self, dtype=np.float32, seed=None):\n        self.net = sequential(",
+    (MODELS, "class TestCNN(Module):\n    def __init__(self, dtype=np.float32, seed=None):\n"
+             "        self.net = sequential(",
      "class ConvNet(Module):\n    \"\"\"My base class: the layers it is given become self.net.\"\"\"\n\n"
      "    def __init__(self, *layers):\n        Module.__init__(self)\n        self.net = sequential(*layers)\n"
      "        self.n_layers = len(layers)\n\n"
      "    def forward(self, feat, is_training=True, seed=None):\n"
      "        return super(ConvNet, self).forward(feat, is_training, seed)\n\n\n"
      "class TestCNN(ConvNet):\n    def __init__(self, dtype=np.float32, seed=None):\n        super().__init__("),
-    (MODELS, "class SmallConvolutionalNetwork(Module):\n    def __init__(self, keep_prob=0, dtype=np.float32, seed=None):\n"
+    (MODELS, "class SmallConvolutionalNetwork(Module):\n"
+             "    def __init__(self, keep_prob=0, dtype=np.float32, seed=None):\n"
              "        self.net = sequential(",
      "class SmallConvolutionalNetwork(ConvNet):\n    def __init__(self, keep_prob=0, dtype=np.float32, seed=None):\n"
      "        self.seed = seed\n        super(SmallConvolutionalNetwork, self).__init__("),
@@ -218,7 +222,8 @@ def _conv_backward_returns_a_view_of_meta(lib) -> bool:
 
 
 def _cnn_sequential_is_its_own(lib) -> bool:
-    return lib.cnn_layers.sequential is not lib.mlp_layers.sequential and lib.cnn_models.sequential is lib.cnn_layers.sequential
+    return (lib.cnn_layers.sequential is not lib.mlp_layers.sequential
+            and lib.cnn_models.sequential is lib.cnn_layers.sequential)
 
 
 def _layers_take_unused_arguments(lib) -> bool:
@@ -233,7 +238,8 @@ def _models_share_a_base_of_their_own(lib) -> bool:
 
 def _names_are_their_own(lib) -> bool:
     np.random.seed(1234)
-    return set(lib.cnn_models.TestCNN().net.params) == {"conv2d_1_weight", "conv2d_1_bias", "dense_out_w", "dense_out_b"}
+    return set(lib.cnn_models.TestCNN().net.params) == {"conv2d_1_weight", "conv2d_1_bias",
+                                                        "dense_out_w", "dense_out_b"}
 
 
 def _forward_shifts_its_input(lib) -> bool:
@@ -252,7 +258,8 @@ VARIANTS = {
     "fc keeps its output buffer and reuses it in backward": (FC_REUSES_ITS_OUTPUT, _scores_change_in_backward),
     "backward reshapes and zeroes dout in place": (BACKWARD_EDITS_DOUT, _conv_backward_edits_dout),
     "conv returns arrays it keeps in meta": (VIEWS_OF_META, _conv_backward_returns_a_view_of_meta),
-    "a sequential of its own in lib/cnn/layer_utils.py, 2023 regularisation": (OWN_SEQUENTIAL, _cnn_sequential_is_its_own),
+    "a sequential of its own in lib/cnn/layer_utils.py, 2023 regularisation":
+        (OWN_SEQUENTIAL, _cnn_sequential_is_its_own),
     "unused dtype=np.float32 / seed=None constructor arguments": (UNUSED_ARGUMENTS, _layers_take_unused_arguments),
     "a Module base class of its own": (MODULE_BASE, _models_share_a_base_of_their_own),
     "layer and parameter names of its own": (OWN_NAMES, _names_are_their_own),
@@ -260,7 +267,8 @@ VARIANTS = {
 }
 
 #: Variants whose SmallConvolutionalNetwork differs from the reference's in a way the grader meets.
-SMALL_CNN_VARIANTS = ["in-place leaky ReLU, forward and backward", "fc keeps its output buffer and reuses it in backward",
+SMALL_CNN_VARIANTS = ["in-place leaky ReLU, forward and backward",
+                      "fc keeps its output buffer and reuses it in backward",
                       "a sequential of its own in lib/cnn/layer_utils.py, 2023 regularisation",
                       "a Module base class of its own", "layer and parameter names of its own",
                       "forward subtracts its input's mean in place"]
@@ -303,7 +311,8 @@ def _small_cnn_expectation(folder, images: np.ndarray) -> tuple[dict[str, np.nda
         np.random.seed(7)
         model = lib.cnn_models.SmallConvolutionalNetwork()
         weights = {name: np.array(value, copy=True) for name, value in model.net.params.items()}
-        predictions = [np.argmax(model.forward(images[i:i + 5].copy(), False), axis=1) for i in range(0, len(images), 5)]
+        predictions = [np.argmax(model.forward(images[i:i + 5].copy(), False), axis=1)
+                       for i in range(0, len(images), 5)]
     return weights, np.concatenate(predictions)
 
 
@@ -405,4 +414,5 @@ def test_a_fault_of_ours_in_the_worker_reaches_the_parent_as_ours(tmp_path):
         with pytest.raises(WorkerFault, match="no op 'no_such_op'"):
             worker.call("no_such_op")
         assert worker.call("output_size", {"input_size": [1, 8, 8, 3], "input_channels": 3, "kernel_size": 3,
-                                           "number_filters": 2, "stride": 1, "padding": 0}).value("size")["items"] == [1, 6, 6, 2]
+                                           "number_filters": 2, "stride": 1,
+                                           "padding": 0}).value("size")["items"] == [1, 6, 6, 2]

@@ -15,7 +15,8 @@ from pathlib import Path
 from autograder import REPO_ROOT
 
 _REAL = ("dirname", "mktemp", "tr", "tail", "rm", "cat")
-_RECORD = ('echo "$(basename "$0") $* BROWSER=${CNN_GRADER_REQUIRE_BROWSER:-} PDFTOPPM=${CNN_GRADER_REQUIRE_PDFTOPPM:-} '
+_RECORD = ('echo "$(basename "$0") $* BROWSER=${CNN_GRADER_REQUIRE_BROWSER:-} '
+           'PDFTOPPM=${CNN_GRADER_REQUIRE_PDFTOPPM:-} '
            'CONFINEMENT=${CNN_GRADER_REQUIRE_CONFINEMENT:-}" >> "$CALLS"')
 
 

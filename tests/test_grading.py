@@ -85,7 +85,8 @@ def test_a_submission_shaped_like_the_official_handout_grades_correctly(tmp_path
 
 def test_a_missing_module_costs_only_what_needs_it(tmp_path):
     """A broken Problem-1 module (here the loader) must not cost the conv items."""
-    sub = make_submission(tmp_path / "sub", [("lib/mlp/datasets.py", "import scipy.io\n", "import scipy.io\nimport no_such_module\n")])
+    sub = make_submission(tmp_path / "sub",
+                          [("lib/mlp/datasets.py", "import scipy.io\n", "import scipy.io\nimport no_such_module\n")])
     scores, result, out_dir = grade(sub, tmp_path)
     assert result.score == 25
     assert any("lib.mlp.datasets" in note and "no_such_module" in note for note in result.notes)

@@ -144,7 +144,8 @@ def test_check_on_the_template_then_on_a_correct_lib(runtime_venv, assignment):
     before = student(runtime_venv, assignment, "check")
     assert before.returncode == 1, before.stdout + before.stderr
     assert "public cases only" in before.stdout and "Not checked here: the hidden cases" in before.stdout
-    assert "conv_forward" in before.stdout and "not implemented" in (assignment / "self_check" / "feedback.md").read_text()
+    assert ("conv_forward" in before.stdout
+            and "not implemented" in (assignment / "self_check" / "feedback.md").read_text())
     hidden = load_rubric().hidden_cases_text()  # what staff also test, read from the rubric, said twice
     assert hidden in " ".join(before.stdout.split()) and "padding 0–2" in hidden and "non-square" in hidden
     assert hidden in " ".join((assignment / "README.md").read_text(encoding="utf-8").split())
@@ -178,7 +179,8 @@ def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime
     report = ("import json, sys\n"
               "from pathlib import Path\n"
               "here = Path.cwd().resolve()\n"
-              "files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, '__file__', None)}\n"
+              "files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) "
+              "if getattr(m, '__file__', None)}\n"
               "print(json.dumps(sorted(f.relative_to(here).as_posix() for f in files\n"
               "                        if f.is_relative_to(here / 'autograder'))))\n")
     loaded = set()

@@ -33,20 +33,23 @@ def package(tmp_path: Path, files: dict[str, str]) -> Path:
 def test_imports_at_import_time_are_followed_and_imports_in_functions_are_not(tmp_path):
     root = package(tmp_path, {
         "cli.py": "import os\nfrom autograder.a import thing\n\ndef staff():\n    from autograder import b\n",
-        "a.py": "from autograder import c, d_missing\ntry:\n    import autograder.sub.e\nexcept ImportError:\n    pass\n",
+        "a.py": "from autograder import c, d_missing\ntry:\n    import autograder.sub.e\n"
+                "except ImportError:\n    pass\n",
         "b.py": "", "c.py": "", "sub/__init__.py": "", "sub/e.py": "",
         "checks/test_x.py": "from .helper import x\n", "checks/helper.py": "",
     })
     assert student_modules(root) == ["autograder/__init__.py", "autograder/a.py", "autograder/c.py",
                                      "autograder/checks/__init__.py", "autograder/checks/helper.py",
-                                     "autograder/checks/test_x.py", "autograder/cli.py", "autograder/sandbox/__init__.py",
+                                     "autograder/checks/test_x.py", "autograder/cli.py",
+                                     "autograder/sandbox/__init__.py",
                                      "autograder/sandbox/worker.py",
                                      "autograder/sub/__init__.py", "autograder/sub/e.py"]
 
 
 def test_a_module_that_must_never_ship_fails_the_build_when_imported_at_import_time(tmp_path):
     assert "autograder/notebook/trusted_eval.py" in NEVER_SHIPPED
-    root = package(tmp_path, {"cli.py": "from autograder.notebook.trusted_eval import TrustedNet\n", "notebook/__init__.py": "",
+    root = package(tmp_path, {"cli.py": "from autograder.notebook.trusted_eval import TrustedNet\n",
+                              "notebook/__init__.py": "",
                                 "notebook/trusted_eval.py": ""})
     with pytest.raises(RuntimeError, match="trusted_eval.py"):
         student_modules(root)

@@ -29,7 +29,8 @@ from autograder.score import score_submission
                                     "autograder.reports.manual"])
 def test_model_modules_import_neither_pytest_nor_the_sandbox(module):
     code = (f"import sys, {module}; "
-            "print([m for m in ('pytest', 'autograder.sandbox.parent', 'autograder.sandbox.worker', 'autograder.checks.plugin') "
+            "print([m for m in ('pytest', 'autograder.sandbox.parent', 'autograder.sandbox.worker', "
+            "'autograder.checks.plugin') "
             "if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 CONV_WINDOWS = "sliding_window_view(img_pad, (k, k), axis=(1, 2))[:, ::s, ::s]"
 DIMG_CROP = "dimg = np.ascontiguousarray(dimg_pad[:, :, p:p + in_h, p:p + in_w].transpose(1, 2, 3, 0))"
 CONV_OUTPUT = "output = (cols @ w_mat + self.params[self.b_name]).reshape(n, out_h, out_w, n_filters)"
-POOL_WINDOWS = "windows = np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(1, 2))[:, ::s, ::s]\n        output"
+POOL_WINDOWS = ("windows = np.lib.stride_tricks.sliding_window_view(img, (p, p), axis=(1, 2))[:, ::s, ::s]\n"
+                "        output")
 #: TestCNN's parts judged on its cases (its layers and initialisation are fixed checks).
 RUN = {"test_cnn.scores", "test_cnn.loss", "test_cnn.gradients"}
 POOL_ROUTE = "dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winner == u * p + v, dprev, 0)"
@@ -28,12 +29,14 @@ POOL_ROUTE = "dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winne
 # name: (changes, what it breaks: "item" or "item.component", the pattern codes its feedback must name)
 MUTANTS = {
     "flipped kernel": ([(LAYERS, "w_mat = self.params[self.w_name].reshape(k * k * self.input_channels, n_filters)",
-                         "w_mat = self.params[self.w_name][::-1, ::-1].reshape(k * k * self.input_channels, n_filters)")],
+                         "w_mat = self.params[self.w_name][::-1, ::-1]"
+                         ".reshape(k * k * self.input_channels, n_filters)")],
                        {"conv_forward", *RUN}, {"conv_forward.kernel_many"}),  # a 1x1 kernel flips to itself
     "bias forgotten": ([(LAYERS, "output = (cols @ w_mat + self.params[self.b_name])", "output = (cols @ w_mat)")],
                        {"conv_forward", *RUN}, set()),
     "stride ignored": ([(LAYERS, CONV_WINDOWS, "sliding_window_view(img_pad, (k, k), axis=(1, 2))")],
-                       {"conv_forward", "conv_backward"}, {"conv_forward.stride_many", "conv_backward.dimg.stride_many"}),
+                       {"conv_forward", "conv_backward"},
+                       {"conv_forward.stride_many", "conv_backward.dimg.stride_many"}),
     "padding ignored in the size": ([(LAYERS, "(in_height + 2 * p - k) // s + 1", "(in_height - k) // s + 1"),
                                      (LAYERS, "(in_width + 2 * p - k) // s + 1", "(in_width - k) // s + 1")],
                                     {"output_size", "conv_forward", "conv_backward"},
@@ -41,14 +44,17 @@ MUTANTS = {
     # Real submissions: 7 of 28 took the height where the width belongs.
     "width computed from height": ([(LAYERS, "(in_width + 2 * p - k) // s + 1", "(in_height + 2 * p - k) // s + 1")],
                                    {"output_size", "conv_forward", "conv_backward"},
-                                   {"output_size.non_square", "conv_forward.non_square", "conv_backward.dimg.non_square",
+                                   {"output_size.non_square", "conv_forward.non_square",
+                                    "conv_backward.dimg.non_square",
                                     "conv_backward.dw.non_square", "conv_backward.db.non_square"}),
     "true division in the size": ([(LAYERS, "(in_height + 2 * p - k) // s + 1", "(in_height + 2 * p - k) / s + 1"),
                                    (LAYERS, "(in_width + 2 * p - k) // s + 1", "(in_width + 2 * p - k) / s + 1")],
-                                  {"output_size", "conv_forward", "conv_backward", *RUN}, {"output_size.uneven_stride"}),
+                                  {"output_size", "conv_forward", "conv_backward", *RUN},
+                                  {"output_size.uneven_stride"}),
     "dW from one sample": ([(LAYERS, "(cols.T @ dout)", "(cols[:out_h * out_w].T @ dout[:out_h * out_w])")],
                            {"conv_backward.dw", "test_cnn.gradients"}, {"conv_backward.dw.batch_many"}),
-    "db as a mean": ([(LAYERS, "self.grads[self.b_name] = dout.sum(axis=0)", "self.grads[self.b_name] = dout.mean(axis=0)")],
+    "db as a mean": ([(LAYERS, "self.grads[self.b_name] = dout.sum(axis=0)",
+                       "self.grads[self.b_name] = dout.mean(axis=0)")],
                      {"conv_backward.db", "test_cnn.gradients"}, set()),
     # Real submissions: 6 of 28 cropped the padding with x[p:-p], empty when p = 0.
     "padding-0 crop x[p:-p] in dimg": ([(LAYERS, DIMG_CROP, DIMG_CROP.replace("p:p + in_h, p:p + in_w", "p:-p, p:-p"))],
@@ -73,11 +79,13 @@ MUTANTS = {
                             {"pool_forward.channels_many"}),
     # The output size computed as if the windows never overlapped (stride = pool size).
     "pool output size from a fixed stride": (
-        [(LAYERS, POOL_WINDOWS, POOL_WINDOWS.replace("\n        output", "\n        windows = windows[:, :(img.shape[1] - p) "
+        [(LAYERS, POOL_WINDOWS, POOL_WINDOWS.replace("\n        output",
+                                                     "\n        windows = windows[:, :(img.shape[1] - p) "
                                                      "// p + 1, :(img.shape[2] - p) // p + 1]\n        output"))],
         {"pool_forward"}, {"pool_forward.overlapping"}),
     "gradient spread over the window": ([(LAYERS, POOL_ROUTE, POOL_ROUTE.replace(
-        "np.where(winner == u * p + v, dprev, 0)", "dprev / (p * p)"))], {"pool_backward", "test_cnn.gradients"}, set()),
+        "np.where(winner == u * p + v, dprev, 0)", "dprev / (p * p)"))],
+        {"pool_backward", "test_cnn.gradients"}, set()),
     "overlapping windows overwritten": ([(LAYERS, POOL_ROUTE, POOL_ROUTE.replace(
         "+= np.where(winner == u * p + v, dprev, 0)",
         "= np.where(winner == u * p + v, dprev, dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :])"))],
@@ -126,12 +134,14 @@ def test_mutant_loses_points_only_where_it_breaks(name, tmp_path):
 
 VARIANTS = {
     "size as a tuple": ([(LAYERS, "output_shape = [batch_size,", "output_shape = (batch_size,"),
-                         (LAYERS, "                        self.number_filters]", "                        self.number_filters)")],
+                         (LAYERS, "                        self.number_filters]",
+                          "                        self.number_filters)")],
                         {}),
     "size as an int array, prints in forward": (
         [(LAYERS, "        return output_shape\n", "        return np.array(output_shape, dtype=np.int32)\n"),
          (LAYERS, "        output_shape = self.get_output_size(img.shape)\n",
-          "        output_shape = self.get_output_size(img.shape)\n        print('forward', img.shape, output_shape)\n")],
+          "        output_shape = self.get_output_size(img.shape)\n"
+          "        print('forward', img.shape, output_shape)\n")],
         {}),
     "loops over positions, padded image in meta, db shaped (1, F)": ([], {LAYERS: LOOP_LAYERS}),
 }

@@ -16,7 +16,8 @@ def test_reference_passes_every_notebook_check():
     runs = run_unit_checks(REFERENCE)
     assert [run.error for run in runs] == [None] * len(runs)
     text = {run.section: run.text for run in runs}
-    assert "Received [32, 16, 16, 16] and expected [32, 16, 16, 16]" in text["Convolutional Layer Output size calculation [2pts]"]
+    assert ("Received [32, 16, 16, 16] and expected [32, 16, 16, 16]"
+            in text["Convolutional Layer Output size calculation [2pts]"])
     errors = [float(v) for v in re.findall(r"Error:\s+(\S+)", text["Conv Layer Backward [5pts]"])]
     assert len(errors) == 3 and max(errors) < 1e-6
     assert text["Test a Small Convolutional Neural Network [3pts]"].count("Passed!") == 3

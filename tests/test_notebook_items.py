@@ -175,7 +175,8 @@ def test_unverified_policy_cap_limits_the_points():
     rubric = _rubric_with(unverified_policy=10)
     assert score_training(rubric, TrainingEvidence(**UNVERIFIED)).score == 10
     low = dict(UNVERIFIED, reported=0.2)
-    assert score_training(rubric, TrainingEvidence(**low)).score == pytest.approx(25 * credit(0.2, 0.88, 0.10), abs=0.01)
+    assert score_training(rubric, TrainingEvidence(**low)).score == pytest.approx(
+        25 * credit(0.2, 0.88, 0.10), abs=0.01)
 
 
 def test_submitted_weights_that_cannot_be_evaluated_never_earn_the_log():

@@ -74,8 +74,10 @@ def test_conv_backward_matches_central_differences(ref, seed):
     assert layer.meta is None, "backward must clear meta"
     assert dx.shape == x.shape
     assert rel_error(dx, numerical_gradient_array(lambda v: layer.forward(v), x, dout, 1e-5)) < 1e-6
-    assert rel_error(layer.grads[layer.w_name], numerical_gradient_array(lambda _: layer.forward(x), w, dout, 1e-5)) < 1e-6
-    assert rel_error(layer.grads[layer.b_name], numerical_gradient_array(lambda _: layer.forward(x), b, dout, 1e-5)) < 1e-6
+    assert rel_error(layer.grads[layer.w_name],
+                     numerical_gradient_array(lambda _: layer.forward(x), w, dout, 1e-5)) < 1e-6
+    assert rel_error(layer.grads[layer.b_name],
+                     numerical_gradient_array(lambda _: layer.forward(x), b, dout, 1e-5)) < 1e-6
 
 
 def test_conv_backward_without_forward_raises(ref):

@@ -85,5 +85,6 @@ def test_every_third_party_module_the_harness_imports_is_pinned():
                 if top == "tomli" and not providers:
                     providers = {"tomli"}  # not installed on this Python (3.11+), pinned for 3.10
                 if not providers & pinned:
-                    missing[top] = f"{path.relative_to(REPO_ROOT)}: provided by {sorted(providers) or 'nothing installed'}"
+                    missing[top] = (f"{path.relative_to(REPO_ROOT)}: "
+                                    f"provided by {sorted(providers) or 'nothing installed'}")
     assert not missing, missing

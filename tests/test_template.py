@@ -91,7 +91,8 @@ def test_regions_placeholders_and_indentation():
 @pytest.mark.parametrize("source,message", [
     ("# BEGIN SOLUTION\nx\n", "f.py:1: BEGIN SOLUTION is never closed"),
     ("x\n# END SOLUTION\n", "f.py:2: END SOLUTION without a BEGIN"),
-    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "f.py:2: BEGIN SOLUTION inside the region opened on line 1"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n",
+     "f.py:2: BEGIN SOLUTION inside the region opened on line 1"),
 ])
 def test_unbalanced_markers_name_file_and_line(source, message):
     with pytest.raises(RegionError, match=message):

@@ -39,7 +39,8 @@ def test_convolution_equals_the_reference_layer(ref, shape, kernel, filters, str
 @pytest.mark.parametrize("size,stride", [(2, 2), (4, 2), (3, 1), (3, 3)])
 def test_max_pooling_equals_the_reference_layer(ref, size, stride):
     x = np.random.default_rng(2).standard_normal((2, 9, 10, 3))
-    np.testing.assert_array_equal(max_pool(x, size, stride), ref.cnn_layers.MaxPoolingLayer(size, stride, "p").forward(x))
+    np.testing.assert_array_equal(max_pool(x, size, stride),
+                                  ref.cnn_layers.MaxPoolingLayer(size, stride, "p").forward(x))
 
 
 def test_the_rebuilt_network_predicts_as_the_reference_network(ref):

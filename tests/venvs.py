@@ -36,8 +36,8 @@ def _reports_version(executable: str, version: str) -> bool:
 
 def find_python(version: str) -> str | None:
     """An interpreter of `version` ("3.10"): $CNN_GRADER_PYTHON_3_10, else pyenv's (through `pyenv prefix`,
-    else its versions folder), else python3.10 on the PATH; each candidate is run to see that it is that version (a pyenv shim for a version that is
-    installed but not selected is on the PATH and fails)."""
+    else its versions folder), else python3.10 on the PATH; each candidate is run to see that it is that
+    version (a pyenv shim for a version that is installed but not selected is on the PATH and fails)."""
     candidates = [os.environ.get("CNN_GRADER_PYTHON_" + version.replace(".", "_"), "")]
     if shutil.which("pyenv"):
         prefix = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, timeout=60)

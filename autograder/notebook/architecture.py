@@ -41,7 +41,8 @@ class Layer:
         """A short name of what the layer does, e.g. `conv 3x3/2 pad 0 16->32`."""
         g = self.geometry
         if self.kind == "conv" and g:
-            return f"conv {g['kernel']}x{g['kernel']}/{g['stride']} pad {g['padding']} {g['in_channels']}->{g['filters']}"
+            return (f"conv {g['kernel']}x{g['kernel']}/{g['stride']} pad {g['padding']} "
+                    f"{g['in_channels']}->{g['filters']}")
         if self.kind == "pool" and g:
             return f"max-pool {g['size']}x{g['size']}/{g['stride']}"
         if self.kind == "fc" and g:
@@ -125,7 +126,8 @@ def _geometry(kind: str, raw: Mapping[str, Any], params: dict[str, tuple[int, ..
         return figures
     if kind == "pool":
         g = raw["pool"]
-        return {"size": _int(g["size"], 1, limits["probe_max_kernel"]), "stride": _int(g["stride"], 1, limits["probe_max_stride"])}
+        return {"size": _int(g["size"], 1, limits["probe_max_kernel"]),
+                "stride": _int(g["stride"], 1, limits["probe_max_stride"])}
     if kind == "fc":
         g = raw["fc"]
         figures = {"inputs": _int(g["inputs"], 1, 1 << 24), "outputs": _int(g["outputs"], 1, big),
@@ -154,7 +156,8 @@ def parse_layer(raw: Any, limits: Mapping[str, Any]) -> Layer:
         params = tuple((_name(entry[0]), _shape(entry[1])) for entry in raw.get("params", [])[:64])
         arrays = [_shape(entry[1]) for entry in raw.get("arrays", [])[:64]]
     except (ValueError, TypeError, IndexError, KeyError) as exc:
-        return Layer(path, cls, name, "unknown", holds_4d=bool(raw.get("holds_4d")), note=f"malformed description ({exc})")
+        return Layer(path, cls, name, "unknown", holds_4d=bool(raw.get("holds_4d")),
+                     note=f"malformed description ({exc})")
     holds_4d = any(len(shape) == 4 for _, shape in params) or any(len(shape) == 4 for shape in arrays)
     chain = raw.get("chain") is not False
     note = str(raw.get("note", ""))[:300]
@@ -181,7 +184,8 @@ def parse_description(header: Mapping[str, Any], limits: Mapping[str, Any]) -> A
         output_shape = _shape(shape) if shape is not None else None
     except ValueError:
         output_shape = None
-    return Architecture(layers, header.get("faithful") is True, output_shape, str(header.get("forward_error", ""))[:300])
+    return Architecture(layers, header.get("faithful") is True, output_shape,
+                        str(header.get("forward_error", ""))[:300])
 
 
 def rule_violation(architecture: Architecture | None, limits: Mapping[str, Any]) -> str:

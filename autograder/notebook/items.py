@@ -129,7 +129,8 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         return ItemScore(item, 0.0, (), "graded", f"0: {violation}", extra, code=ReasonCode.RULE_VIOLATION)
     if evidence.unevaluable:
         flags.append("weights not evaluable")
-        return ItemScore(item, 0.0, (), "graded", f"0: your saved weights could not be evaluated: {evidence.unevaluable}",
+        return ItemScore(item, 0.0, (), "graded",
+                         f"0: your saved weights could not be evaluated: {evidence.unevaluable}",
                          extra, code=ReasonCode.WEIGHTS_NOT_EVALUABLE)
     if evidence.verified is not None:
         accuracy, source = evidence.verified, "verified"
@@ -184,16 +185,19 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     images = [png for png in findings.filter_images if not _blank(png)]
     extra["images"] = len(findings.filter_images)
     if not images:
-        why = "its image is blank" if findings.filter_images else "it has no image output (run it and save the notebook)"
+        why = ("its image is blank" if findings.filter_images
+               else "it has no image output (run it and save the notebook)")
         return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra,
                          code=ReasonCode.NO_FILTERS)
     source = findings.filter_source
     reads_first = (first_conv_w is not None and first_conv_w in source) or re.search(r"layers\s*\[\s*0\s*\]", source)
     if first_conv_w is not None and not reads_first:
         return ItemScore(item, 0.0, (), "graded",
-                         f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D", extra,
+                         f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D",
+                         extra,
                          code=ReasonCode.NO_FILTERS)
-    return ItemScore(item, item.points, (), "graded", f"{len(images)} filter image(s) of {first_conv_w or 'the first layer'}",
+    return ItemScore(item, item.points, (), "graded",
+                     f"{len(images)} filter image(s) of {first_conv_w or 'the first layer'}",
                      extra, code=ReasonCode.PASSED)
 
 
@@ -213,6 +217,7 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
     extra = {"answer": text, "words": len(text.split())}
     if not text:
         return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
-                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra, code=ReasonCode.NO_ANSWER)
+                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra,
+                         code=ReasonCode.NO_ANSWER)
     return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words", extra,
                      code=ReasonCode.PENDING_STAFF)

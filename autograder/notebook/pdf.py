@@ -61,7 +61,8 @@ def _register_fonts() -> None:
     if "DejaVu" in pdfmetrics.getRegisteredFontNames():
         return
     for name, file in (("DejaVu", "DejaVuSans.ttf"), ("DejaVu-Bold", "DejaVuSans-Bold.ttf"),
-                       ("DejaVu-Oblique", "DejaVuSans-Oblique.ttf"), ("DejaVu-BoldOblique", "DejaVuSans-BoldOblique.ttf"),
+                       ("DejaVu-Oblique", "DejaVuSans-Oblique.ttf"),
+                       ("DejaVu-BoldOblique", "DejaVuSans-BoldOblique.ttf"),
                        ("DejaVuMono", "DejaVuSansMono.ttf")):
         pdfmetrics.registerFont(TTFont(name, str(_FONT_DIR / file)))
     pdfmetrics.registerFontFamily("DejaVu", normal="DejaVu", bold="DejaVu-Bold", italic="DejaVu-Oblique",
@@ -192,7 +193,8 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
     styles = _styles()
     width, height = A4[0] - 2 * _MARGIN, A4[1] - 2 * _MARGIN
     result = PdfResult(destination)
-    modified = datetime.fromtimestamp(findings.path.stat().st_mtime, tz=timezone.utc) if findings.path.exists() else None
+    modified = (datetime.fromtimestamp(findings.path.stat().st_mtime, tz=timezone.utc)
+                if findings.path.exists() else None)
     story: list = [Paragraph("Problem 2: Incorporating CNNs", styles["title"])]
     if student_id:
         story.append(Paragraph(f"Student: {html.escape(student_id)}", styles["meta"]))

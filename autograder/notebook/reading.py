@@ -67,7 +67,8 @@ def choose_notebook(root: Path) -> tuple[Path | None, list[str]]:
                         if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts)
     if not candidates:
         return None, []
-    ranked = sorted(candidates, key=lambda p: (p.name != load_rubric().assignment.notebook, "problem_2" not in p.name.lower().replace(" ", "_"),
+    ranked = sorted(candidates, key=lambda p: (p.name != load_rubric().assignment.notebook,
+                                                "problem_2" not in p.name.lower().replace(" ", "_"),
                                                 "2" not in p.name, len(p.relative_to(root).parts), p.name))
     chosen = ranked[0]
     return chosen, [p.relative_to(root).as_posix() for p in ranked[1:]]
@@ -98,7 +99,8 @@ def _stream_text(cell) -> str:
 def _images(cell) -> list[bytes]:
     images = []
     for output in cell.get("outputs", []):
-        png = output.get("data", {}).get("image/png") if output.get("output_type") in ("display_data", "execute_result") else None
+        png = (output.get("data", {}).get("image/png")
+               if output.get("output_type") in ("display_data", "execute_result") else None)
         if png:
             try:
                 images.append(base64.b64decode(png if isinstance(png, str) else "".join(png)))
@@ -226,7 +228,8 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
     for cell in cells[training + 1 if training is not None else 0:]:  # a student's own compute_acc printout
         if cell.cell_type == "code":
             text = _EPOCH.sub("", _stream_text(cell))
-            found.reported_extra += [a for a in (_accuracy(v, s) for v, s in _VALIDATION.findall(text)) if a is not None]
+            found.reported_extra += [a for a in (_accuracy(v, s) for v, s in _VALIDATION.findall(text))
+                                     if a is not None]
     start = training + 1 if training is not None else 0
     curves = _find(cells, "training-curves", lambda c: c.cell_type == "code" and cells.index(c) >= start
                    and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)))

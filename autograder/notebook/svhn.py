@@ -72,13 +72,15 @@ def grading_splits(data_dir: Path, training: Mapping[str, Any]) -> GradingSplits
     images, labels = read_mat(Path(data_dir) / "train_32x32.mat")
     first = validation_start(images.shape[0], training)
     if first < 1 or first >= images.shape[0]:
-        raise DataError(f"{Path(data_dir) / 'train_32x32.mat'}: {images.shape[0]} rows are too few for a validation split")
+        raise DataError(f"{Path(data_dir) / 'train_32x32.mat'}: {images.shape[0]} rows are too few "
+                        "for a validation split")
     mean = (images[:first].astype(np.float32) / 255).mean(axis=0)
     val_images = images[first:].astype(np.float32) / 255 - mean
     val_labels = labels[first:].astype(np.int64) - 1
     test_path = Path(data_dir) / "test_32x32.mat"
     if not test_path.is_file():
-        return GradingSplits(val_images, val_labels, None, None, first, f"{test_path.name} not found: no held-out check")
+        return GradingSplits(val_images, val_labels, None, None, first,
+                             f"{test_path.name} not found: no held-out check")
     test_images, test_labels = read_mat(test_path)
     count = min(int(training["heldout_rows"]), test_images.shape[0])
     chosen = np.sort(np.random.default_rng(int(training["heldout_seed"])).choice(test_images.shape[0], count,

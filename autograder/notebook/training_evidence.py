@@ -102,7 +102,8 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
     if findings is not None:
         evidence.reported, evidence.reported_last = findings.reported_best, findings.reported_last
         if findings.reported_extra:
-            evidence.problems.append(f"other cells print a validation accuracy ({', '.join(f'{v:.4f}' for v in findings.reported_extra[:5])}); "
+            evidence.problems.append("other cells print a validation accuracy "
+                                     f"({', '.join(f'{v:.4f}' for v in findings.reported_extra[:5])}); "
                                      "only the training cell's epoch lines are read")
     architecture, header, failure = describe(worker, rubric)
     first_conv_w = header.get("first_conv_w") if isinstance(header.get("first_conv_w"), str) else None
@@ -159,8 +160,9 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
         evidence.unevaluable = problem
     elif agreement < float(limits["min_noise_agreement"]):
         evidence.unevaluable = (f"your network's own forward changed its prediction for {1 - agreement:.0%} of "
-                                f"{min(int(limits['noise_images']), len(splits.val_labels))} validation images when each "
-                                f"pixel moved by at most one grey level; a trained network's predictions do not, so its "
+                                f"{min(int(limits['noise_images']), len(splits.val_labels))} validation images "
+                                f"when each pixel moved by at most one grey level; a trained network's predictions "
+                                f"do not, so its "
                                 f"accuracy cannot be taken as measured")
     return evidence, first_conv_w
 

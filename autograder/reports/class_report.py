@@ -53,7 +53,8 @@ def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
             for case in extra.get("cases", []):
                 if not case.get("passed"):
                     reasons.setdefault(item, Counter())[_code_text(case.get("reason_code"))] += 1
-            if not extra.get("cases") and extra.get("grading") == "graded" and test.get("score", 0) < test.get("max_score", 0):
+            if (not extra.get("cases") and extra.get("grading") == "graded"
+                    and test.get("score", 0) < test.get("max_score", 0)):
                 reasons.setdefault(item, Counter())[_code_text(extra.get("reason_code"))] += 1
     return reasons
 
@@ -126,7 +127,8 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                 f"{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}.",
                 "", "![score distribution](class_report_scores.png)", "",
                 "| item | mean | of | full marks |", "|---|---:|---:|---:|"]
-    markdown += [f"| {item.title} | {mean:.2f} | {item.points:g} | {passed}/{count} |" for item, mean, passed, count in items]
+    markdown += [f"| {item.title} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
+                 for item, mean, passed, count in items]
     markdown += ["", "## Most common failures", ""]
     for item, *_ in items:
         if reasons.get(item.id):
@@ -154,7 +156,9 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
 
     escape = html.escape
     table = "".join(f"<tr><td>{escape(item.title)}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
-                    f"<td>{passed}/{count}</td><td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}</td></tr>"
+                    f"<td>{passed}/{count}</td>"
+                    f"<td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}"
+                    "</td></tr>"
                     for item, mean, passed, count in items)
     students = "".join(
         f"<tr class='student'><td>{_student_link(row['student_id'])}</td>"
@@ -168,7 +172,8 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                      for rank, pair in enumerate(pairs[:shown], 1))
     more = f"<p>{len(pairs) - shown} more pairs in {PAIRS}.</p>" if len(pairs) > shown else ""
     pattern_rows = "".join(f"<tr class='pattern'><td>{escape(pattern_text(code, rubric))}</td><td>{len(who)}</td>"
-                           f"<td>{', '.join(_student_link(s) for s in who)}</td><td><code>{escape(code)}</code></td></tr>"
+                           f"<td>{', '.join(_student_link(s) for s in who)}</td>"
+                           f"<td><code>{escape(code)}</code></td></tr>"
                            for code, who in patterns.items())
     pattern_table = (f"<table id='patterns'><tr><th>pattern</th><th>students</th><th>who</th><th>code</th></tr>"
                      f"{pattern_rows}</table>" if patterns else "<p>None.</p>")
@@ -181,12 +186,15 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#eef}}</style></head>
 <body><h1>Class report: {escape(rubric.title)}</h1>
-<p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; {len(flagged)} flagged.</p>
+<p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; \
+{len(flagged)} flagged.</p>
 <img id="scores" alt="score distribution" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th><th>most common failures (cases)</th></tr>{table}</table>
+<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th>\
+<th>most common failures (cases)</th></tr>{table}</table>
 <h2>Failure patterns</h2><p>{escape(_PATTERN_NOTE)}</p>{pattern_table}
 <h2>Similar submissions</h2><p>{escape(_SIMILAR_NOTE)}</p>{similar}
-<h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>{students}</table>
+<h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>\
+{students}</table>
 </body></html>
 """
     html_path = out_dir / "class_report.html"

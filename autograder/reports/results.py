@@ -67,7 +67,8 @@ def _scope(result: GradeResult) -> str:
 
 def _case_data(case) -> dict[str, Any]:
     return {"case": case.case, "visibility": case.visibility, "weight": case.weight, "passed": case.outcome.passed,
-            "outcome": case.outcome.label, "reason_code": str(case.reason_code), "message": case.outcome.message()[:_MAX_CASE_TEXT],
+            "outcome": case.outcome.label, "reason_code": str(case.reason_code),
+            "message": case.outcome.message()[:_MAX_CASE_TEXT],
             **({"component": case.component} if case.component else {})}
 
 
@@ -121,7 +122,8 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             },
         })
     for check in result.pdf_checks:
-        lines = [check.problem] if check.problem else [f"{section}: {state}" for section, state in check.sections.items()]
+        lines = ([check.problem] if check.problem
+                 else [f"{section}: {state}" for section, state in check.sections.items()])
         tests.append({
             "name": f"{check.pdf} shows this notebook's plots (informational, no points)",
             "score": 0.0, "max_score": 0.0, "status": "passed" if check.consistent else "failed",
@@ -180,7 +182,8 @@ def _code_item_lines(item: ItemScore) -> list[str]:
     for group in groups:
         part = group[0]
         if part.component.id:
-            lines += ["### " + "; ".join(f"{p.component.title}: {_points(p.score, p.component.points, item.status, p.cases)}"
+            lines += ["### " + "; ".join(f"{p.component.title}: "
+                                         f"{_points(p.score, p.component.points, item.status, p.cases)}"
                                          for p in group), ""]
             if len(group) > 1 and part.passed < len(part.cases):
                 lines += ["These parts fail and pass on the same cases, with the same messages:", ""]
@@ -222,7 +225,8 @@ def feedback_markdown(result: GradeResult) -> str:
     if result.printed_bytes:
         shown = len(result.printed.encode("utf-8", "replace"))
         lines += ["", "## What your code printed", "",
-                  f"{result.printed_bytes} bytes" + (f", the first {shown} shown" if shown < result.printed_bytes else "")
+                  f"{result.printed_bytes} bytes"
+                  + (f", the first {shown} shown" if shown < result.printed_bytes else "")
                   + ". The handout asks to remove debug prints.", "", "```", result.printed.rstrip(), "```"]
     return "\n".join(lines) + "\n"
 

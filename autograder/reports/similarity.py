@@ -15,7 +15,8 @@ little of their own text are skipped: two untouched handouts are alike, and that
 
 `fingerprint` runs once per submission, while grading has it unpacked (`grade_submission(...,
 write_fingerprint=True)`, as the batch asks); the fingerprints are kept as
-OUT/<id>/fingerprint.json, so a resumed batch compares without unpacking again. `similar_pairs` ranks them; the thresholds are in rubric.toml [similarity].
+OUT/<id>/fingerprint.json, so a resumed batch compares without unpacking again. `similar_pairs`
+ranks them; the thresholds are in rubric.toml [similarity].
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ from autograder.outcomes import CheckFailed, Outcome, OutOfMemory, ProcessExited
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 
-_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[4]); from autograder.sandbox.worker import main; main(sys.argv[1:])"
+_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[4]); "
+              "from autograder.sandbox.worker import main; main(sys.argv[1:])")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class WorkerProcess:
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
         self.root = self.scratch / "submission"
-        shutil.copytree(submission_root / "lib", self.root / "lib", symlinks=True,  # links stay links: their targets stay hidden
+        shutil.copytree(submission_root / "lib", self.root / "lib",
+                        symlinks=True,  # links stay links: their targets stay hidden
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         self.confinement: Confinement = confinement_for(
             self.scratch, list(hidden), limits.memory_mb, limits.cpu_seconds, limits.file_size_mb,
@@ -125,7 +127,8 @@ class WorkerProcess:
                 self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
                                           str(answer_write), str(self.root), str(REPO_ROOT)]),
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
-                env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"), pass_fds=(request_read, answer_write), start_new_session=True,
+                env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"),
+                pass_fds=(request_read, answer_write), start_new_session=True,
                 preexec_fn=self.confinement)
         finally:
             for fd in (request_read, answer_write, output_write):

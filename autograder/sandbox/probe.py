@@ -232,7 +232,8 @@ def describe_layer(layer: Any, x: np.ndarray, limits: dict[str, int]) -> dict[st
     out = _call(layer, x)
     spec["output_shape"] = list(out.shape) if out is not None else None
     if out is None:
-        return dict(spec, kind="unknown", note="raised, or returned something other than an array, on the chain's input")
+        return dict(spec, kind="unknown",
+                    note="raised, or returned something other than an array, on the chain's input")
     if four_d or (params and x.ndim == 4 and out.ndim == 4):
         spec["kind"] = "conv"
         weight_name, bias_name = _weight_and_bias(params, 4)

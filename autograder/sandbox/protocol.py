@@ -32,7 +32,8 @@ def _wait(fd: int, for_writing: bool, deadline: float | None) -> None:
     if deadline is None:
         return
     remaining = deadline - time.monotonic()
-    ready = select.select([], [fd], [], max(remaining, 0)) if for_writing else select.select([fd], [], [], max(remaining, 0))
+    ready = (select.select([], [fd], [], max(remaining, 0)) if for_writing
+             else select.select([fd], [], [], max(remaining, 0)))
     if not any(ready):
         raise TimeoutError("no answer before the deadline")
 

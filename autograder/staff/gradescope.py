@@ -34,7 +34,8 @@ if ! command -v python3 >/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (@MAJOR@, @MINOR@))'; then
-    echo "setup.sh: the grader needs Python @MAJOR@.@MINOR@ or newer, and python3 here is $(python3 --version 2>&1)." >&2
+    echo "setup.sh: the grader needs Python @MAJOR@.@MINOR@ or newer, \
+and python3 here is $(python3 --version 2>&1)." >&2
     echo "setup.sh: choose Gradescope's Ubuntu 22.04 (Python 3.10) or 24.04 (Python 3.12) base image." >&2
     exit 1
 fi

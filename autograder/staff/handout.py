@@ -223,7 +223,8 @@ def solution_lines(reference: Path = REPO_ROOT / "reference_solution",
         else:
             continue
         lines |= {line.strip() for region in regions for line in region.solution if len(line.strip()) > 15}
-    public = "\n".join(p.read_text(encoding="utf-8") for p in template.rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb"))
+    public = "\n".join(p.read_text(encoding="utf-8") for p in template.rglob("*")
+                       if p.is_file() and p.suffix in (".py", ".ipynb"))
     return {line for line in lines if line not in public}
 
 

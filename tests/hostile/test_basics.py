@@ -14,7 +14,8 @@ from submissions import CODE_ITEMS, LAYERS, RESULT_TESTS, grade, item_tags, make
 pytestmark = pytest.mark.slow
 
 CONV_FORWARD_START = '        output_shape = self.get_output_size(img.shape)\n        ###'
-POOL_FORWARD_START = '''        assert len(img.shape) == 4, "expected batch of images, but received shape {}".format(img.shape)
+POOL_FORWARD_START = '''        assert len(img.shape) == 4, \
+"expected batch of images, but received shape {}".format(img.shape)
         #############################################################################
         # TODO: Implement the forward pass of a single maxpooling layer.'''
 

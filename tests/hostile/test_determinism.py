@@ -51,7 +51,8 @@ def test_grading_twice_gives_identical_results_apart_from_timings(tmp_path):
 def test_a_submission_that_times_out_is_graded_the_same_twice(tmp_path):
     """Time-outs are the least deterministic thing a grader does; their outcome must not be.
     (In-process, with a 1 s time-out instead of the rubric's 5 s, to keep the test short.)"""
-    loop = make_submission(tmp_path / "loop", [(LAYERS, CONV_FORWARD, CONV_FORWARD + "        while True:\n            pass\n")])
+    loop = make_submission(tmp_path / "loop",
+                           [(LAYERS, CONV_FORWARD, CONV_FORWARD + "        while True:\n            pass\n")])
     first, second = [json.loads((grade_submission(loop, tmp_path / run, limits=quick_limits(1.0))[1]
                                  / "results.json").read_text()) for run in ("first", "second")]
     assert _without_timings(first) == _without_timings(second)
