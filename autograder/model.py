@@ -12,7 +12,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
+
+try:
+    from enum import StrEnum
+except ImportError:  # Python 3.10 (Gradescope's Ubuntu 22.04 image): the same behaviour, spelled out
+    class StrEnum(str, Enum):  # type: ignore[no-redef]
+        """Members are their own string values: equal to them, printed and formatted as them."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
 from typing import Any
 
 from autograder.attributes import SIDE_TEXT
