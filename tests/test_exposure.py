@@ -22,6 +22,7 @@ import pytest
 from conftest import FIXTURES, REFERENCE, need_mode, run_grade
 from submissions import make_submission
 from unprivileged import STUDENT_UID, wrapped
+from venvs import SYSTEM_PATH, install_environment, python_or_skip, run
 
 from autograder import REPO_ROOT
 from autograder.fixtures import MANIFEST, read_manifest
@@ -252,8 +253,11 @@ def test_the_gradescope_bundle_grades_in_mode_user(tmp_path):
         with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
             bundle.extractall(root / "source")
         shutil.copytree(REFERENCE, root / "submission", ignore=shutil.ignore_patterns("data", "*.npz"))
-        env = _environment(**{CAP_VARIABLE: "user", "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable})
-        done = _run(["bash", root / "source" / "run_autograder"], env, reach=[root])
+        python = python_or_skip("3.11")  # setup.sh as Gradescope runs it: the image's python3 first on PATH
+        installing = install_environment(AUTOGRADER_ROOT=str(root), PATH=f"{Path(python).parent}:{SYSTEM_PATH}")
+        run(["bash", root / "source" / "setup.sh"], env=installing, timeout=1800)
+        env = _environment(**{CAP_VARIABLE: "user", "AUTOGRADER_ROOT": str(root)})
+        done = _run(["bash", root / "source" / "run_autograder"], env, reach=[root, Path(python).parent.parent])
         assert done.returncode == 0, done.stderr
         document = _results(root / "results")
         assert document["score"] == 25, document.get("output", "")[-2000:]
