@@ -123,11 +123,23 @@ def _baseline(path: Path | None) -> Baseline:
     return load_baseline(path) if path is not None else default_baseline()
 
 
+def _check_out(out: Path | None) -> None:
+    """An --out that is (or lies inside) a file would fail only after the grading was done: say so first."""
+    if out is None:
+        return
+    for place in (out, *out.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise UsageError(f"{out}: --out must be a folder, but {place} is a file")
+            return
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise UsageError(f"{args.path}: no such file or folder")
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
+    _check_out(args.out)
     _check_data(args.data, needed=args.execute)
     baseline = _baseline(args.baseline)
     try:
@@ -153,6 +165,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         from autograder.reports.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
         raise UsageError(f"{args.input}: not a folder of submissions")
+    _check_out(args.out)
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)

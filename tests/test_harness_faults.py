@@ -83,6 +83,8 @@ def test_an_internal_value_error_is_a_harness_fault_not_bad_input(monkeypatch, c
     (["grade", ".", "--data", "/nonexistent"], "missing train_32x32.mat"),
     (["grade", ".", "--baseline", "/nonexistent"], "baseline /nonexistent: no such file or folder"),
     (["data", "--out", "unused"], "only synthetic data"),
+    (["grade", ".", "--out", "README.md/graded"], "--out must be a folder, but README.md is a file"),
+    (["batch", ".", "--out", "README.md"], "--out must be a folder, but README.md is a file"),
 ])
 def test_the_users_bad_input_is_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
