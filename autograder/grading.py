@@ -260,7 +260,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
     rubric, options = run.rubric, run.options
     baseline = options.baseline or default_baseline()
     run.metadata.update(baseline=baseline.label, baseline_sha256=baseline.digest)
-    limits = options.limits or Limits.from_rubric(rubric.worker)
+    limits = options.limits or rubric.worker
     cases = load_cases(options.fixtures_dir, options.public_only)
     run.metadata["fixtures_manifest_sha256"] = manifest_digest(options.fixtures_dir)
     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-intake-"))

@@ -449,7 +449,7 @@ def bench_trusted_evaluation() -> None:
     from autograder.notebook.svhn import grading_splits
     from autograder.notebook.training_evidence import gather_training_evidence, load_weights
     from autograder.rubric import load_rubric
-    from autograder.sandbox.parent import Limits, WorkerProcess
+    from autograder.sandbox.parent import WorkerProcess
 
     one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     done = subprocess.run([sys.executable, __file__, "trusted-one-core"], env=one_core, capture_output=True,
@@ -475,7 +475,7 @@ def bench_trusted_evaluation() -> None:
         start = time.perf_counter()
         splits = grading_splits(data, rubric.training)
         read_s = time.perf_counter() - start
-        with WorkerProcess(folder, Limits.from_rubric(rubric.worker)) as worker:
+        with WorkerProcess(folder, rubric.worker) as worker:
             worker.start()
             saved = load_weights(folder / "svhn_cnn_params.npz")
             start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import REFERENCE
@@ -45,8 +46,7 @@ def make_submission(folder: Path, changes: list[tuple[str, str, str]] = (), appe
 
 def quick_limits(call_timeout: float = 1.5, **overrides) -> Limits:
     """The rubric's worker limits with a short time-out, so hangs cost the tests little."""
-    table = dict(load_rubric().worker, call_timeout=call_timeout, **overrides)
-    return Limits.from_rubric(table)
+    return replace(load_rubric().worker, call_timeout=call_timeout, **overrides)
 
 
 def grade(folder: Path, tmp_path: Path, **kwargs):

@@ -23,12 +23,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from autograder import REPO_ROOT
 from autograder.outcomes import CheckFailed, Outcome, OutOfMemory, ProcessExited, StudentException, TimedOut
+from autograder.rubric import WorkerLimits
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 
@@ -36,22 +37,8 @@ _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[4]); "
               "from autograder.sandbox.worker import main; main(sys.argv[1:])")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The worker's limits; read from the rubric's [worker] table."""
-
-    call_timeout: float
-    timeouts_per_item: int
-    start_timeout: float
-    memory_mb: int
-    cpu_seconds: int
-    file_size_mb: int
-    max_processes: int
-    output_kb: int
-
-    @classmethod
-    def from_rubric(cls, table: Mapping[str, Any]) -> "Limits":
-        return cls(**{name: table[name] for name in cls.__dataclass_fields__})
+#: The worker's limits are the rubric's [worker] table itself (one definition, validated when loaded).
+Limits = WorkerLimits
 
 
 @dataclass
