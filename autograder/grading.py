@@ -280,7 +280,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _code_checks(worker: WorkerProcess, cases, rubric: Rubric, public_only: bool
+def _code_checks(worker: WorkerProcess, cases, rubric: Rubric
                  ) -> tuple[list[CaseResult], Exception | None]:
     """Every code item's cases, run in the worker; on our own fault, every case ends with it."""
     try:
@@ -303,7 +303,7 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
     with WorkerProcess(submission.root, limits, hidden=secret) as worker:
         worker.start()  # a failure is remembered and ends every case with its reason
         run.metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
-        results, fault = _code_checks(worker, cases, rubric, options.public_only)
+        results, fault = _code_checks(worker, cases, rubric)
         try:
             notebook = _grade_notebook(submission, worker, rubric, run.out_dir, options, secret, baseline)
             if notebook.findings is not None:
