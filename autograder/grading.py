@@ -34,7 +34,7 @@ from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook.replay import annotate, replay_log
 from autograder.notebook.training_evidence import gather_training_evidence
-from autograder.outcomes import HarnessFault, Outcome, StudentException
+from autograder.outcomes import HarnessFault, Outcome, Unreadable
 from autograder.reports.grading_log import captured, write_log
 from autograder.reports.results import terminal_table, write_atomically, write_reports
 from autograder.rubric import Rubric, load_rubric
@@ -271,7 +271,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
         except IntakeError as exc:
             run.notes.append(str(exc))
             run.metadata["intake_error"] = str(exc)
-            results = _all_cases_fail(cases, rubric, StudentException("SubmissionError", str(exc)))
+            results = _all_cases_fail(cases, rubric, Unreadable(str(exc)))
             items = score_submission(rubric, results, None, f"0: {exc}", options.public_only,
                                      ReasonCode.UNREADABLE_SUBMISSION, ReasonCode.UNREADABLE_SUBMISSION)
             return run.result(items), None, None

@@ -193,6 +193,18 @@ class ProcessExited(Outcome):
 
 
 @dataclass(frozen=True)
+class Unreadable(Outcome):
+    """The submission itself could not be opened, so no case ran: the reason is the intake's."""
+
+    detail: str
+    label = "unreadable"
+    code = "unreadable_submission"  # autograder/model.py ReasonCode
+
+    def message(self) -> str:
+        return f"not run: the submission could not be read ({self.detail})"
+
+
+@dataclass(frozen=True)
 class HarnessFault(Outcome):
     detail: str
     label = "harness fault"

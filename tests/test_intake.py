@@ -58,6 +58,11 @@ def test_unsafe_or_incomplete_zips_score_zero_with_the_reason(tmp_path, name, en
     assert message in document["output"]
     for item_id in CODE_ITEMS:
         assert message in scores[item_id].cases[0].outcome.message()
+        # every case says why it did not run, in words and in its code; none blames "your code"
+        assert all(case.outcome.code == "unreadable_submission" for case in scores[item_id].cases)
+        assert not any("your code raised" in case.outcome.message() for case in scores[item_id].cases)
+    cases = [case for test in document["tests"] for case in test.get("extra_data", {}).get("cases", [])]
+    assert cases and {case["reason_code"] for case in cases} == {"unreadable_submission"}
     assert not (tmp_path.parent / "escape.py").exists()
 
 
