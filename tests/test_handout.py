@@ -100,6 +100,8 @@ def test_the_handout_holds_what_students_need_and_nothing_else(handout):
     every_public = json.loads((FIXTURES / "manifest.json").read_text())["cases"]
     assert len(public) == sum(1 for case in every_public if case["visibility"] == "public")
     assert leaks(handout / "handout.zip") == []
+    shipped = handout / "assignment" / "autograder" / "rubric.toml"  # the staff's held-out seed stays with staff
+    assert load_rubric(shipped).training.heldout_seed == 0 != load_rubric().training.heldout_seed
     assert (handout / "assignment" / "requirements.txt").read_bytes() == (REPO_ROOT / "requirements.txt").read_bytes()
 
 
@@ -120,7 +122,14 @@ def test_the_leak_check_catches_a_solution_line_a_hidden_fixture_and_a_staff_too
         bundle.write(REFERENCE / "lib" / "cnn" / "layer_utils.py", "notes/solution.py")
         bundle.writestr("fixtures/hidden/conv_forward/hidden_00.npz", b"x")
         bundle.write(REPO_ROOT / "autograder" / "batch.py", "autograder/batch.py")
+    staff_rubric = tmp_path / "staff.zip"  # the handout, its rubric swapped for the staff's own
+    with zipfile.ZipFile(bad) as source, zipfile.ZipFile(staff_rubric, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, (REPO_ROOT / "autograder" / "rubric.toml").read_bytes()
+                            if info.filename == "autograder/rubric.toml" else source.read(info))
+    assert "autograder/rubric.toml: holds the staff's held-out seed" in leaks(staff_rubric)
     problems = leaks(bad)
+    assert not any("held-out seed" in p for p in problems)
     assert any("notes/solution.py: holds the solution line" in p for p in problems)
     assert any("fixtures/hidden/conv_forward/hidden_00.npz: a hidden fixture" in p for p in problems)
     assert any(p.startswith("autograder/batch.py: not part of") for p in problems)

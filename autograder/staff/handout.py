@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import textwrap
 import zipfile
 from pathlib import Path
@@ -177,6 +178,20 @@ def student_modules(package_root: Path = REPO_ROOT / PACKAGE) -> list[str]:
     return modules
 
 
+RUBRIC = f"{PACKAGE}/rubric.toml"
+_HELDOUT_SEED = re.compile(rb"^heldout_seed = \d+[^\n]*", re.MULTILINE)
+
+
+def student_rubric(text: bytes) -> bytes:
+    """The rubric without the staff's held-out seed: with it a student could compute which test images
+    the held-out check draws and fit those too. The handout never runs that check (the trusted forward
+    stays with staff), so 0 stands in; the Gradescope bundle, which students never see, keeps the seed."""
+    replaced, count = _HELDOUT_SEED.subn(b"heldout_seed = 0  # the staff's seed is not in the handout", text)
+    if count != 1:
+        raise ValueError(f"{RUBRIC}: expected one 'heldout_seed = N' line, found {count}")
+    return replaced
+
+
 def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Path = REPO_ROOT / "fixtures"
                   ) -> dict[str, bytes]:
     """Every file of the handout by its path inside the zip."""
@@ -189,6 +204,7 @@ def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Pat
     for path in sorted((REPO_ROOT / PACKAGE).rglob("*")):  # the harness's data: the rubric, pytest.ini
         if path.is_file() and path.suffix not in (".py", ".pyc"):
             files[path.relative_to(REPO_ROOT).as_posix()] = path.read_bytes()
+    files[RUBRIC] = student_rubric(files[RUBRIC])
     for name in ("grade.py", *REQUIREMENTS):
         files[name] = (REPO_ROOT / name).read_bytes()
     manifest = json.loads((fixtures / "manifest.json").read_text(encoding="utf-8"))
@@ -232,6 +248,7 @@ def leaks(archive: Path) -> list[str]:
     """Everything in the handout that must not be there; empty when it is clean."""
     problems = []
     secret = solution_lines()
+    staff_seed = load_rubric().training.heldout_seed
     allowed_top = set(handout_files(REPO_ROOT / "student_template", REPO_ROOT / "fixtures"))
     with zipfile.ZipFile(archive) as bundle:
         for name in bundle.namelist():
@@ -241,6 +258,8 @@ def leaks(archive: Path) -> list[str]:
                 problems.append(f"{name}: a hidden fixture or reference file")
             text = bundle.read(name).decode("utf-8", "replace")
             problems += [f"{name}: holds the solution line {line!r}" for line in secret if line in text]
+            if name == RUBRIC and f"heldout_seed = {staff_seed}\n" in text.replace("  #", "\n#"):
+                problems.append(f"{RUBRIC}: holds the staff's held-out seed")
             if name == "fixtures/manifest.json":
                 manifest = json.loads(text)
                 if "seed" in manifest or any(c["visibility"] != "public" for c in manifest["cases"]):
