@@ -40,6 +40,7 @@ from autograder.sandbox.confinement import (
 )
 from autograder.sandbox.exposure import TRUST_VARIABLE, SecretsExposed, guard_secrets, secret_files
 from autograder.staff.gradescope import build_bundle
+from autograder.staff.gradescope import run as run_in_container
 
 HIDDEN_CASES = sum(1 for case in read_manifest(FIXTURES)["cases"] if case["visibility"] == "hidden")
 
@@ -141,6 +142,18 @@ def test_mode_none_refuses_a_full_grade_before_opening_the_submission(capped, tm
     assert not (tmp_path / "out").exists()
     # The fixes are only those that can work: as root with no user switch, chmod would not help.
     assert "chmod" not in message
+
+
+def test_a_refusal_in_the_gradescope_container_tells_the_student_it_is_not_their_fault(capped, tmp_path):
+    """On an image where the hidden tests cannot be hidden, the student reads a refusal, staff read the fix."""
+    capped("none")
+    make_submission(tmp_path / "submission")
+    run_in_container(str(tmp_path))
+    document = _results(tmp_path / "results")
+    assert document["score"] == 0 and document["tests"] == []
+    assert "refused to grade" in document["output"] and "not a problem with your submission" in document["output"]
+    assert "mode 'none'" in document["output"] and "namespace" in document["output"]  # the staff's fix
+    assert "failed on this submission" not in document["output"]
 
 
 def test_a_public_only_grade_is_not_refused_and_says_so(capped, tmp_path):

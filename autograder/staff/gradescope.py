@@ -99,11 +99,24 @@ def run(root: str) -> None:
     results = root_path / "results"
     try:
         from autograder.grading import grade_submission
-        grade_submission(root_path / "submission", results)
+        from autograder.sandbox.exposure import SecretsExposed
     except Exception:  # noqa: BLE001 - the container must always leave a result
-        if not (results / "results.json").is_file():
-            results.mkdir(parents=True, exist_ok=True)
-            fault = traceback.format_exc()
-            document = {"score": 0, "tests": [],
-                        "output": "The grader failed on this submission; staff have been told.\n\n" + fault[-3000:]}
-            (results / "results.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        _write_fault(results, "The grader could not start on this submission; staff have been told.")
+        return
+    try:
+        grade_submission(root_path / "submission", results)
+    except SecretsExposed as refusal:  # this image cannot hide the hidden tests: staff must change the image
+        _write_fault(results, "The grader refused to grade here: on this autograder image your code could have "
+                     "read the hidden tests, so nothing was graded. This is not a problem with your submission; "
+                     "staff have been told and will regrade it.", str(refusal))
+    except Exception:  # noqa: BLE001 - the container must always leave a result
+        _write_fault(results, "The grader failed on this submission; staff have been told.")
+
+
+def _write_fault(results: Path, message: str, detail: str | None = None) -> None:
+    """A results.json that says why nothing was graded, unless the grader already wrote one."""
+    if not (results / "results.json").is_file():
+        results.mkdir(parents=True, exist_ok=True)
+        detail = traceback.format_exc() if detail is None else detail
+        document = {"score": 0, "tests": [], "output": f"{message}\n\nFor staff:\n{detail[-3000:]}"}
+        (results / "results.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
