@@ -54,14 +54,14 @@ def _markdown() -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     md.validateLink = lambda url: url.strip().lower().startswith(_LINK_SCHEMES)
 
-    def link_open(tokens, index, options, env):
+    def link_open(renderer, tokens, index, options, env):  # bound to the renderer, as its own rules are
         token = tokens[index]
         token.attrSet("rel", "noopener noreferrer nofollow")
         token.attrSet("target", "_blank")
         token.attrSet("tabindex", "-1")  # Tab goes from field to field, not through the students' links
-        return md.renderer.renderToken(tokens, index, options, env)
+        return renderer.renderToken(tokens, index, options, env)
 
-    def image(tokens, index, options, env):
+    def image(renderer, tokens, index, options, env):
         token = tokens[index]
         alt = "".join(child.content for child in token.children or [])
         return (f"<span class='answer-image'>[image, not loaded: {html.escape(alt)} "
