@@ -138,7 +138,8 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
         about.append(f"match {match:.2f}")
     if shown is not None:
         about.append(f"{shown:g} filters shown")
-    kind = "provisional" if extra.get("provisional") else "grader's"
+    kind = ("staff's" if extra.get("grading") == "manual" else "provisional" if extra.get("provisional")
+            else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
@@ -231,7 +232,8 @@ header h1{font-size:1.15em;margin:0}
 #progress{font-weight:600}
 #download{font-size:1em;padding:.35em .9em;border-radius:4px;border:0;background:#ffd166;color:#1d2430;cursor:pointer}
 #download:focus{outline:3px solid #fff}
-#message{flex-basis:100%;min-height:1.2em;color:#ffe3a3}
+#message{flex-basis:100%;color:#ffe3a3}
+#message:empty{display:none}
 main{max-width:78em;margin:0 auto;padding:1em}
 .intro{font-size:.92em;color:#445}
 .card{background:#fff;border:1px solid #ccd3dc;border-radius:6px;margin:1em 0;padding:.6em 1.1em;
