@@ -5,8 +5,8 @@ Each is graded by `grade_submission` in a pool of `jobs` processes into OUT/<stu
 stamp there records what was graded (the input's sha256, the harness version and the baseline's
 digest), so a re-run skips submissions that did not change (`force` regrades them). A fault of the harness in one
 submission is written into that student's folder and the batch goes on. At the end
-OUT/gradebook.csv and the class report (class_report.html, .md) are rebuilt from every
-student's results.json.
+OUT/gradebook.csv, the class report (class_report.html, .md) and the staff's grading sheet
+(manual_grading.html) are rebuilt from every student's results.json.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from autograder.baseline import Baseline, default_baseline
 from autograder.intake import input_digest, student_id_for
 from autograder.model import BatchStatus, ReasonCode
 from autograder.reports.class_report import build_class_report
+from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import write_atomically
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 from autograder.rubric import load_rubric
@@ -142,6 +143,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     compare_submissions(out_dir, entries)
     write_gradebook(out_dir, entries)
     build_class_report(out_dir)
+    build_manual_sheet(out_dir)
     return entries, notes
 
 

@@ -184,6 +184,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
           f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
     pairs = read_pairs(args.out / PAIRS)
     print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
+    print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}")
     logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
     if logged:
         print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
@@ -376,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "graded is skipped (--force regrades). One broken submission never stops the batch. Writes "
                     "OUT/gradebook.csv, OUT/class_report.html (and .md), and OUT/similarity.json: pairs with "
                     "near-identical lib/cnn code or inline answers, ranked, for staff to look at (thresholds in "
-                    "rubric.toml [similarity]).")
+                    "rubric.toml [similarity]), and OUT/manual_grading.html: the staff's grading sheet for the filters "
+                    "and the inline answer (open it in a browser from OUT, type points and comments, download the "
+                    "CSV for merge-manual).")
     batch.add_argument("input", type=Path, metavar="INPUT", help="folder of submission folders and/or zips")
     batch.add_argument("--out", type=Path, required=True, help="output folder")
     batch.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")

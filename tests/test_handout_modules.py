@@ -11,7 +11,7 @@ from autograder.staff.handout import NEVER_SHIPPED, student_modules
 
 STAFF = ("batch", "reports/class_report", "demo", "staff/gradescope", "staff/handout", "reports/manual",
          "staff/regions", "staff/reproducible_zip", "reports/similarity", "staff/synthetic", "staff/template",
-         "staff/fixture_build", "notebook/trusted_eval")
+         "staff/fixture_build", "notebook/trusted_eval", "reports/manual_sheet")
 
 
 def test_the_student_commands_need_the_grader_and_no_staff_tool():

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("checks", ("autograder.checks",)),
     ("scoring", ("autograder.score",)),
     ("notebook", ("autograder.notebook",)),
-    ("reports", ("autograder.reports",)),
+    ("reports", ("autograder.reports", "autograder.reports.manual_sheet")),  # the grading sheet: results only
     ("grading", ("autograder.baseline", "autograder.grading")),
     ("class and staff", ("autograder.batch", "autograder.staff")),
     ("entry points", ("autograder.cli", "autograder.demo")),

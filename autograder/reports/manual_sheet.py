@@ -1,0 +1,418 @@
+"""The staff's grading sheet: OUT/manual_grading.html, one card per student for the items a person grades.
+
+Ten of the 60 points need a person: the filter visualisation (`filters`, scored provisionally by the
+grader) and the inline answer (`inline_answer`, pending until staff grade it). The sheet shows, per
+student (in the gradebook's order): the total so far, the notebook's filter image beside the grader's
+rendering of the filters from the weights (when grading wrote them), the provisional filter score with
+its note, the answer rendered from Markdown, who the answer is similar to, and for both items a points
+field and a comment. A button downloads what was typed as the CSV that `grade.py merge-manual` reads
+(`student_id,item,points,comment`, one row per filled-in points field).
+
+Like the class report it reads only files: OUT/gradebook.csv, OUT/similarity.json and each
+OUT/<id>/results.json with the images beside it, so it can be rebuilt at any time.
+
+The page works offline, opened from OUT as a file: no server, no external file. Its images are
+referred to by relative URL (`<id>/filters_notebook.png`), so it must stay beside the student folders
+(embedding them would make a 300-student page tens of megabytes). The answer is the student's text:
+it is rendered with raw HTML off, links only to http(s) and mailto, images shown as text (never
+loaded), and a Content-Security-Policy allows nothing remote and only the page's own script and style
+(by their sha256). What staff type is kept in the browser's localStorage under a key made of the
+page's own path, so two classes' sheets (two OUT folders) never mix and a rebuilt sheet keeps them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from markdown_it import MarkdownIt
+
+from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
+from autograder.rubric import Rubric, load_rubric
+
+SHEET = "manual_grading.html"  # OUT/
+NOTEBOOK_IMAGE = "filters_notebook.png"  # OUT/<id>/: the filter image the notebook shows
+RENDERED_IMAGE = "filters_from_weights.png"  # OUT/<id>/: the grader's rendering of the first layer's weights
+#: The items staff grade here, in the order of each card's fields.
+ITEMS = ("filters", "inline_answer")
+#: Points go in steps of this size (halves), from 0 to the item's points in the rubric.
+POINT_STEP = 0.5
+_SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def _markdown() -> MarkdownIt:
+    """CommonMark with tables and strikethrough; raw HTML off (shown as text), links only to
+    http(s) and mailto (others stay their source text), images never loaded (shown as text)."""
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.validateLink = lambda url: url.strip().lower().startswith(_LINK_SCHEMES)
+
+    def link_open(renderer, tokens, index, options, env):  # bound to the renderer, as its own rules are
+        token = tokens[index]
+        token.attrSet("rel", "noopener noreferrer nofollow")
+        token.attrSet("target", "_blank")
+        token.attrSet("tabindex", "-1")  # Tab goes from field to field, not through the students' links
+        return renderer.renderToken(tokens, index, options, env)
+
+    def image(renderer, tokens, index, options, env):
+        token = tokens[index]
+        alt = "".join(child.content for child in token.children or [])
+        return (f"<span class='answer-image'>[image, not loaded: {html.escape(alt)} "
+                f"{html.escape(token.attrGet('src') or '')}]</span>")
+
+    md.add_render_rule("link_open", link_open)
+    md.add_render_rule("image", image)
+    return md
+
+
+_MD = _markdown()
+
+
+def render_answer(text: str) -> str:
+    """The student's Markdown answer as HTML that cannot run, load or change anything on the page."""
+    return _MD.render(text)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _image_file(folder: Path, extra: dict, key: str, default: str) -> str | None:
+    """The file name of an image grading wrote beside results.json, or None. `extra[key]` names it
+    when grading recorded it (null: none); results from before the key look for the default name."""
+    name = extra.get(key, default) if isinstance(extra, dict) else default
+    if not isinstance(name, str) or not _SAFE_FILE.fullmatch(name) or not (folder / name).is_file():
+        return None
+    return name
+
+
+def _figure(student: str, name: str | None, caption: str, missing: str, css: str) -> str:
+    if name is None:
+        return f"<figure class='{css} missing'><div class='none'>{html.escape(missing)}</div>" \
+               f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    url = f"{quote(student, safe='')}/{quote(name, safe='')}"
+    return (f"<figure class='{css}'><a href='{url}' target='_blank' tabindex='-1'>"
+            f"<img src='{url}' alt='{html.escape(caption)} of {html.escape(student)}'></a>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _fields(student: str, item_id: str, maximum: float) -> str:
+    """The points field (0..maximum in POINT_STEP) and the comment of one item; the script reads
+    who and what from the data attributes."""
+    who = html.escape(student)
+    label = html.escape(f"{student} {item_id}")
+    return (f"<div class='fields'><label>points <input type='number' class='points' inputmode='decimal' "
+            f"min='0' max='{maximum:g}' step='{POINT_STEP:g}' data-student='{who}' data-item='{item_id}' "
+            f"data-max='{maximum:g}' aria-label='points for {label}'> / {maximum:g}</label>"
+            f"<span class='invalid-message' aria-live='polite'></span>"
+            f"<label class='comment-label'>comment <textarea class='comment' rows='2' data-student='{who}' "
+            f"data-item='{item_id}' aria-label='comment for {label}'></textarea></label></div>")
+
+
+def _merged(test: dict) -> str:
+    extra = test.get("extra_data") or {}
+    if extra.get("grading") != "manual":
+        return ""
+    comment, points = extra.get("staff_comment") or "", extra.get("staff_points", test.get("score"))
+    return (f"<p class='merged'>Already merged from a CSV: {html.escape(str(points))} points"
+            + (f" ({html.escape(str(comment))})" if comment else "") + ".</p>")
+
+
+def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubric) -> str:
+    item = rubric.item("filters")
+    if test is None:
+        return f"<div class='item'><h3>{html.escape(item.title)}</h3><p>not in the results</p></div>"
+    extra = test.get("extra_data") or {}
+    notebook = _image_file(folder, extra, "notebook_image", NOTEBOOK_IMAGE)
+    rendered = _image_file(folder, extra, "rendered_image", RENDERED_IMAGE)
+    about = []
+    match, shown = _number(extra.get("match")), _number(extra.get("shown"))
+    if match is not None:
+        about.append(f"match {match:.2f}")
+    if shown is not None:
+        about.append(f"{shown:g} filters shown")
+    kind = ("staff's" if extra.get("grading") == "manual" else "provisional" if extra.get("provisional")
+            else "grader's")
+    note = str(test.get("output") or "").split("\n\n")[0]
+    figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
+               + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
+                         "no weights to render", "rendered"))
+    return (f"<div class='item filters'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} points)"
+            f"</span></h3><div class='figures'>{figures}</div>"
+            f"<p class='provisional'>{kind} score: <b>{_number(test.get('score')) or 0:g} / {item.points:g}</b> "
+            f"&mdash; {html.escape(note)}</p>{_merged(test)}"
+            f"<p class='hint'>Blank points: no row in the CSV, the grader's score stays.</p>"
+            f"{_fields(student, 'filters', item.points)}</div>")
+
+
+def _answer_section(student: str, test: dict | None, similar: list[str], rubric: Rubric) -> str:
+    item = rubric.item("inline_answer")
+    if test is None:
+        return f"<div class='item'><h3>{html.escape(item.title)}</h3><p>not in the results</p></div>"
+    extra = test.get("extra_data") or {}
+    text = extra.get("answer") if isinstance(extra.get("answer"), str) else ""
+    words = len(text.split())
+    flags = "".join(f"<li>{html.escape(flag)}</li>" for flag in similar if flag.startswith("similar answer"))
+    body = (f"<div class='answer'>{render_answer(text)}</div>" if text.strip()
+            else "<p class='none'>no answer found</p>")
+    return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
+            f"points)</span> <span class='words'>{words} words</span></h3>"
+            + (f"<ul class='similar'>{flags}</ul>" if flags else "")
+            + f"{body}{_merged(test)}{_fields(student, 'inline_answer', item.points)}</div>")
+
+
+def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], rubric: Rubric) -> str:
+    student = row["student_id"]
+    folder = out_dir / student
+    results = folder / "results.json"
+    head = f"<h2><span class='student-id'>{html.escape(student)}</span>"
+    document = None
+    if results.is_file():
+        try:
+            document = json.loads(results.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            document = None
+    if not isinstance(document, dict):
+        why = row.get("flags") or row.get("status") or "no results"
+        return (f"<section class='card no-results' id='card-{index}'>{head}</h2><p class='warning'>No results "
+                f"to grade: {html.escape(why)}. Nothing here can be merged; see the student's folder.</p></section>")
+    tests = {}
+    for test in document.get("tests", []):
+        if test.get("tags") and test["tags"][0] in ITEMS:
+            tests[test["tags"][0]] = test
+    meta = document.get("extra_data") or {}
+    warnings = []
+    if meta.get("intake_error"):
+        warnings.append(f"Unreadable submission: {meta['intake_error']}")
+    if meta.get("harness_fault") or row.get("status") == "harness fault":
+        warnings.append(f"Harness fault while grading: {meta.get('harness_fault') or row.get('flags')}. "
+                        "What is shown may be incomplete; look at the submission itself.")
+    total = _number(document.get("score"))
+    return (f"<section class='card' id='card-{index}' data-student='{html.escape(student)}'>{head}"
+            f"<span class='total'>total so far {total or 0:g} / {rubric.total:g}</span>"
+            f"<span class='card-state'></span></h2>"
+            + "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in warnings)
+            + _filters_section(student, folder, tests.get("filters"), rubric)
+            + _answer_section(student, tests.get("inline_answer"), similar.get(student, []), rubric)
+            + "</section>")
+
+
+def _rows(out_dir: Path) -> list[dict]:
+    """The gradebook's rows (every student, in its order); without a gradebook, every folder with results."""
+    book = out_dir / "gradebook.csv"
+    if book.is_file():
+        with open(book, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    return [{"student_id": path.parent.name} for path in sorted(out_dir.glob("*/results.json"))]
+
+
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def content_security_policy(script: str, style: str) -> str:
+    """Nothing remote, nothing but the page's own script and style (by hash), images from the page's
+    own folder only, no forms, no base URL."""
+    return (f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
+            "img-src 'self' file:; base-uri 'none'; form-action 'none'")
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2430}
+header{position:sticky;top:0;z-index:2;background:#1f3b5b;color:#fff;padding:.6em 1.2em;display:flex;
+ flex-wrap:wrap;gap:.4em 1.2em;align-items:center}
+header h1{font-size:1.15em;margin:0}
+#progress{font-weight:600}
+#download{font-size:1em;padding:.35em .9em;border-radius:4px;border:0;background:#ffd166;color:#1d2430;cursor:pointer}
+#download:focus{outline:3px solid #fff}
+#message{flex-basis:100%;color:#ffe3a3}
+#message:empty{display:none}
+main{max-width:78em;margin:0 auto;padding:1em}
+.intro{font-size:.92em;color:#445}
+.card{background:#fff;border:1px solid #ccd3dc;border-radius:6px;margin:1em 0;padding:.6em 1.1em;
+ scroll-margin-top:5.5em}
+.card.done{border-left:6px solid #2a9d60}
+.card h2{font-size:1.1em;display:flex;gap:1em;align-items:baseline;margin:.3em 0}
+.total{font-weight:400;color:#445}
+.card-state{margin-left:auto;font-size:.85em;font-weight:400;color:#2a9d60}
+.item{border-top:1px solid #e4e8ee;padding:.4em 0}
+.item h3{font-size:1em;margin:.3em 0}
+.max,.words{font-weight:400;color:#667;font-size:.9em}
+.figures{display:flex;gap:1em;flex-wrap:wrap}
+figure{margin:0;text-align:center}
+figure img{max-width:30em;max-height:16em;border:1px solid #dde;image-rendering:pixelated;background:#fafafa}
+figure .none{width:16em;height:6em;display:flex;align-items:center;justify-content:center;border:1px dashed #bbc;
+ color:#778;background:#fafafa}
+figcaption{font-size:.85em;color:#556}
+.answer{background:#f8f9fb;border-left:3px solid #9ab;padding:.2em .9em;max-height:24em;overflow:auto;
+ overflow-wrap:anywhere}
+.answer h1,.answer h2,.answer h3,.answer h4,.answer h5,.answer h6{font-size:1em}
+.answer pre{white-space:pre-wrap}
+.answer-image{color:#777;font-style:italic}
+.similar{color:#9a4a00;margin:.2em 0}
+.warning{background:#fff1e6;border:1px solid #f0a060;padding:.4em .7em;border-radius:4px}
+.merged{color:#2a6d9d}
+.hint{font-size:.85em;color:#667;margin:.2em 0}
+.fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;align-items:flex-start;margin:.4em 0}
+.points{width:5em;font-size:1em}
+.points.invalid{outline:2px solid #d62828;background:#ffe5e5}
+.invalid-message{color:#d62828;font-size:.9em;min-width:10em}
+.comment-label{flex:1;display:flex;gap:.5em;min-width:20em}
+.comment{flex:1;font:inherit}
+input:focus,textarea:focus{outline:3px solid #ffd166}
+"""
+
+_SCRIPT = r"""
+(() => {
+  "use strict";
+  const KEY = "cnn-grader manual sheet v1 " + location.pathname;
+  const points = [...document.querySelectorAll("input.points")];
+  const comments = [...document.querySelectorAll("textarea.comment")];
+  const fields = [...document.querySelectorAll("input.points, textarea.comment")];
+  const cards = [...document.querySelectorAll("section.card")].filter(c => c.querySelector("input.points"));
+  const message = document.getElementById("message");
+  const id = f => JSON.stringify([f.dataset.student, f.dataset.item, f.classList.contains("points") ? "p" : "c"]);
+
+  let saved = {};
+  try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
+  for (const f of fields) if (typeof saved[id(f)] === "string") f.value = saved[id(f)];
+
+  function save() {
+    const values = {};
+    for (const f of fields) if (f.value !== "") values[id(f)] = f.value;
+    try { localStorage.setItem(KEY, JSON.stringify(values)); }
+    catch (e) { message.textContent = "Could not keep the scores in this browser (" + e + "): download them."; }
+  }
+
+  // "" for a blank field, a number for a valid one, or a string saying why it is invalid.
+  function check(f) {
+    if (f.validity.badInput) return "not a number";
+    const text = f.value.trim();
+    if (text === "") return "";
+    const value = Number(text), max = Number(f.dataset.max);
+    if (!Number.isFinite(value)) return "not a number";
+    if (value < 0 || value > max) return value + " is outside 0.." + max;
+    if (Math.abs(value * 2 - Math.round(value * 2)) > 1e-9) return value + " is not a whole or half point";
+    return value;
+  }
+
+  function show(f) {
+    const verdict = check(f);
+    const bad = typeof verdict === "string" && verdict !== "";
+    f.classList.toggle("invalid", bad);
+    f.setAttribute("aria-invalid", bad ? "true" : "false");
+    f.closest(".fields").querySelector(".invalid-message").textContent = bad ? verdict + ": not exported" : "";
+    return verdict;
+  }
+
+  function progress() {
+    let done = 0, entered = 0, invalid = 0;
+    for (const card of cards) {
+      const own = [...card.querySelectorAll("input.points")].map(show);
+      const filled = own.filter(v => typeof v === "number").length;
+      entered += filled;
+      invalid += own.filter(v => typeof v === "string" && v !== "").length;
+      card.classList.toggle("done", filled === own.length);
+      card.querySelector(".card-state").textContent = filled === own.length ? "graded" : filled + " of " + own.length;
+      if (filled === own.length) done += 1;
+    }
+    document.getElementById("progress").textContent =
+      "graded " + done + " of " + cards.length + " students (" + entered + " scores entered" +
+      (invalid ? ", " + invalid + " invalid" : "") + ")";
+  }
+
+  function quoteCsv(value) {
+    const text = String(value);
+    return /[",\r\n]/.test(text) || text.trim() !== text ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+
+  function download() {
+    const lines = [["student_id", "item", "points", "comment"]];
+    const invalid = [], commentOnly = [];
+    for (const f of points) {
+      const verdict = show(f);
+      const comment = f.closest(".fields").querySelector("textarea.comment").value;
+      if (typeof verdict === "number") lines.push([f.dataset.student, f.dataset.item, String(verdict), comment]);
+      else if (verdict !== "") invalid.push(f.dataset.student + " " + f.dataset.item);
+      else if (comment.trim() !== "") commentOnly.push(f.dataset.student + " " + f.dataset.item);
+    }
+    const csv = lines.map(row => row.map(quoteCsv).join(",")).join("\r\n") + "\r\n";
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([csv], {type: "text/csv;charset=utf-8"}));
+    link.download = "manual_scores.csv";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    let said = "Downloaded manual_scores.csv with " + (lines.length - 1) + " rows.";
+    if (invalid.length) said += " Not exported, invalid points: " + invalid.join(", ") + ".";
+    if (commentOnly.length) said += " Not exported, a comment without points: " + commentOnly.join(", ") + ".";
+    message.textContent = said;
+  }
+
+  function nextStudent(from) {
+    const card = from.closest("section.card");
+    const at = cards.indexOf(card);
+    const next = cards[at + 1];
+    const target = next ? next.querySelector("input.points") : document.getElementById("download");
+    target.focus({preventScroll: true});
+    (next || target).scrollIntoView({block: "start"});
+  }
+
+  document.addEventListener("input", event => {
+    if (!event.target.matches("input.points, textarea.comment")) return;
+    save();
+    progress();
+  });
+  document.addEventListener("keydown", event => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (!event.target.matches("input.points, textarea.comment")) return;
+    event.preventDefault();  // Shift+Enter makes a new line in a comment
+    nextStudent(event.target);
+  });
+  document.getElementById("download").addEventListener("click", download);
+  progress();
+})();
+"""
+
+
+def build_manual_sheet(out_dir: Path) -> Path:
+    """Write OUT/manual_grading.html from the batch's files (the gradebook, similarity.json, each
+    student's results.json and images); returns its path."""
+    rubric = load_rubric()
+    rows = _rows(out_dir)
+    similar = flags_by_student(read_pairs(out_dir / PAIRS))
+    cards = "".join(_card(index, row, out_dir, similar, rubric) for index, row in enumerate(rows))
+    title = f"Manual grading: {rubric.title}"
+    items = " and ".join(f"{rubric.item(i).title} ({rubric.item(i).points:g} points)" for i in ITEMS)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{content_security_policy(_SCRIPT, _STYLE)}">
+<meta name="referrer" content="no-referrer">
+<title>{html.escape(title)} ({html.escape(out_dir.name)})</title>
+<style>{_STYLE}</style></head>
+<body><header><h1>{html.escape(title)} <small>({html.escape(out_dir.name)})</small></h1>
+<span id="progress">graded 0 students</span>
+<button id="download" type="button">Download scores (CSV)</button>
+<div id="message" aria-live="polite"></div></header>
+<main><p class="intro">For staff: {html.escape(items)}, one card per student. Type points (0 to the item's
+points, in halves) and a comment; Tab goes from field to field, Enter to the next student (Shift+Enter: a new line
+in a comment). What you type stays in this browser for this file's location (localStorage) until you clear the
+browser's site data. <b>Download scores (CSV)</b> writes <code>manual_scores.csv</code> (one row per filled-in
+points field; blank points are not graded and leave the grader's score), then run
+<code>python grade.py merge-manual manual_scores.csv {html.escape(out_dir.name)}</code>. Keep this page in its
+folder, beside the student folders: the filter images are read from there.</p>
+<noscript><p class="warning">JavaScript is off: the scores cannot be kept or downloaded.</p></noscript>
+{cards or "<p>No submissions.</p>"}
+</main><script>{_SCRIPT}</script></body></html>
+"""
+    path = out_dir / SHEET
+    path.write_text(page, encoding="utf-8")
+    return path
