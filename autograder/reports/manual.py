@@ -14,7 +14,7 @@ and comments; a merge that changed nothing is logged too. The line is written be
 results.json (a crash half-way leaves the log naming the merge; the same CSV run again finishes it),
 in one `write` on a file opened for appending, then fsync'd; a torn last line (a crash inside that
 write) is skipped by readers and never glued to the next record. Merges in one GRADED_DIR take an
-exclusive lock (`LOCK`), so two staff merging at once run one after the other.
+exclusive lock (flock on the folder), so two staff merging at once run one after the other.
 
 The staff score replaces the grader's, never adds to it: the grader's own score, status and output
 are kept in the test's `extra_data.grader` the first time, and every merge rebuilds the test from
@@ -51,7 +51,6 @@ from autograder.rubric import Rubric, load_rubric
 COLUMNS = ("student_id", "item", "points", "comment")
 REQUIRED = COLUMNS[:3]
 MERGE_LOG = "manual_merges.jsonl"
-LOCK = ".manual_merges.lock"
 RESULTS = "results.json"
 FEEDBACK = "feedback.md"
 SECTION_BEGIN = "<!-- scores set by staff -->"
@@ -351,13 +350,14 @@ def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) 
 
 @contextmanager
 def merge_lock(graded_dir: Path) -> Iterator[None]:
-    """Hold GRADED_DIR's merge lock: merges (and a batch re-applying staff scores) run one at a time."""
-    with open(graded_dir / LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold GRADED_DIR's merge lock: merges (and a batch re-applying staff scores) run one at a time.
+    The lock is the folder's own (flock on its descriptor), so it leaves no file behind."""
+    descriptor = os.open(graded_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
