@@ -28,6 +28,7 @@ from autograder.baseline import Baseline, default_baseline
 from autograder.intake import input_digest, student_id_for
 from autograder.model import BatchStatus, ReasonCode
 from autograder.reports.class_report import build_class_report
+from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
 from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import write_atomically
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
@@ -140,6 +141,12 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
             except Exception as exc:  # noqa: BLE001 - the pool process itself died
                 entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"the grading process died: {exc}"
             entry.seconds = time.monotonic() - started[entry.student_id]
+    graded = [entry.student_id for entry in entries if (out_dir / entry.student_id / "results.json").is_file()]
+    restored, staff_notes = reapply_staff_scores(out_dir, graded)  # every run: a crash before it is healed
+    if restored:
+        notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "
+                     + ", ".join(restored))
+    notes += staff_notes
     compare_submissions(out_dir, entries)
     write_gradebook(out_dir, entries)
     build_class_report(out_dir)
@@ -171,7 +178,39 @@ def _flags(document: dict) -> list[str]:
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
+    kinds = {item.id: item.kind for item in load_rubric().items}
+    for item_id, test in tests.items():  # staff's part: what is still theirs to grade, what they overrode
+        extra = test.get("extra_data", {})
+        if extra.get("grading") == "pending" and not (item_id == "training" and "accuracy pending" in flags):
+            flags.append(f"{item_id} pending staff")
+        if extra.get("staff"):
+            if item_id == "training" and "accuracy pending" in flags:
+                flags.remove("accuracy pending")
+            if kinds.get(item_id) != "manual":
+                flags.append(f"{item_id} set by staff")
     return sorted(set(flags), key=flags.index)
+
+
+def refresh_reports(out_dir: Path) -> Path | None:
+    """Rebuild gradebook.csv, the class report and the grading sheet from the files on disk (after merge-manual changed
+    results.json): each row's submission and batch status come from the gradebook itself, so nothing is
+    re-graded. None when OUT has no gradebook (results graded one by one, not by a batch)."""
+    book = out_dir / "gradebook.csv"
+    if not book.is_file():
+        return None
+    with open(book, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    entries = []
+    for row in rows:
+        status = row.get("status", "")
+        entry = BatchEntry(row["student_id"], Path(row.get("source") or row["student_id"]),
+                           BatchStatus(status) if status in {s.value for s in BatchStatus} else BatchStatus.GRADED)
+        entry.detail = (row.get("flags") or "").removeprefix("harness fault: ")
+        entries.append(entry)
+    write_gradebook(out_dir, entries)
+    build_class_report(out_dir)
+    build_manual_sheet(out_dir)  # the merged cards now say so
+    return book
 
 
 def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:

@@ -285,12 +285,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_merge_manual(args: argparse.Namespace) -> int:
     with _staff_tool("merge-manual"):
+        from autograder.batch import refresh_reports
         from autograder.reports.manual import merge_manual
-    merged, problems = merge_manual(args.scores, args.graded)
-    for problem in problems:
-        print(f"skipped: {problem}", file=sys.stderr)
-    print(f"merged {merged} score(s) into {args.graded}")
-    return 1 if problems else 0
+    report = merge_manual(args.scores, args.graded, by=args.by)  # all or nothing: a bad row raises, exit 2
+    for change in report.changes:
+        old = f"{change['old_points']:g}" + ("" if change["old_by"] == "staff" else " (grader)")
+        print(f"  {change['student_id']} {change['item']}: {old} -> {change['new_points']:g}"
+              + (f" ({change['new_comment']})" if change["new_comment"] else ""))
+    print(f"{args.scores.name}: {len(report.changes)} changed, {report.unchanged} unchanged"
+          + (f", {report.blank} blank row(s) skipped" if report.blank else "") + f"; logged in {report.log}")
+    book = refresh_reports(args.graded)
+    print(f"gradebook, class report and grading sheet rebuilt: {book}" if book else
+          f"no gradebook.csv in {args.graded} (not a batch's output): only the students' results were updated")
+    return 0
 
 
 BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
@@ -440,11 +447,23 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=_cmd_data)
 
     merge = commands.add_parser(
-        "merge-manual", help="merge staff's scores (the inline answer) into graded results",
-        description="Read SCORES.csv (student_id,item,points,comment) and set those items' scores in "
-                    "GRADED_DIR/<student_id>/results.json. Bad rows are reported by line and skipped; exit 1 if any.")
+        "merge-manual", help="merge staff's scores (the inline answer, or any override) into graded results",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Set staff's scores in GRADED_DIR/<student_id>/results.json and feedback.md, then rebuild\n"
+                    "GRADED_DIR/gradebook.csv and the class report (when GRADED_DIR is a batch's output).\n\n"
+                    "SCORES.csv: UTF-8, header student_id,item,points[,comment], one row per student and item.\n"
+                    "A row with blank points (and no comment) is not graded yet and is skipped.\n\n"
+                    "All or nothing: every row is checked first (known student, known item, points a number\n"
+                    "within 0..the item's points, no student and item twice, the header's columns). If any\n"
+                    "row is bad, NOTHING is merged: every problem is listed as SCORES.csv:<line>, exit 2;\n"
+                    "fix the file and run it again.\n\n"
+                    "A staff score replaces the grader's (and an earlier staff score), never adds to it;\n"
+                    "merging the same file again changes nothing (\"0 changed\"). Each merge is appended to\n"
+                    "GRADED_DIR/manual_merges.jsonl (when, who, the file's name and sha256, every change\n"
+                    "old -> new); `grade.py batch` sets those scores again after re-grading a student.")
     merge.add_argument("scores", type=Path, metavar="SCORES.csv")
     merge.add_argument("graded", type=Path, metavar="GRADED_DIR")
+    merge.add_argument("--by", metavar="NAME", help="who merges, for the log (default: the login name)")
     merge.set_defaults(run=_cmd_merge_manual)
 
     sandbox = commands.add_parser(

@@ -62,6 +62,7 @@ class ReasonCode(StrEnum):
     NO_FILTERS = "no_filters"
     PENDING_STAFF = "pending_staff"
     NO_ANSWER = "no_answer"
+    STAFF_SCORE = "staff_score"  # set by staff with merge-manual (the grader's own code kept beside it)
 
 
 class ItemStatus(StrEnum):

@@ -125,15 +125,22 @@ def test_inline_answer_is_pending_and_shown_then_merged(tmp_path):
     scores_csv = tmp_path / "scores.csv"
     scores_csv.write_text("student_id,item,points,comment\n7777,inline_answer,4.5,Good but brief\n"
                           "9999,inline_answer,5,\n7777,inline_answer,7,too many\n7777,nonsense,1,\n")
+    refused = run_grade("merge-manual", str(scores_csv), str(graded))
+    assert refused.returncode == 2, refused.stdout + refused.stderr  # all or nothing: one bad row refuses the file
+    for expected in ("scores.csv:3: unknown student '9999'", "scores.csv:4: 7 points is outside 0..5",
+                     "scores.csv:4: 7777 inline_answer again (first at line 2)",
+                     "scores.csv:5: unknown item 'nonsense'"):
+        assert expected in refused.stderr
+    assert json.loads((out_dir / "results.json").read_text())["score"] == before
+    scores_csv.write_text("student_id,item,points,comment\n7777,inline_answer,4.5,Good but brief\n")
     done = run_grade("merge-manual", str(scores_csv), str(graded))
-    assert done.returncode == 1
-    assert "merged 1 score(s)" in done.stdout
-    for expected in ("scores.csv:3: no graded results for student '9999'", "scores.csv:4: 7 points is outside 0..5",
-                     "scores.csv:5: no item 'nonsense'"):
-        assert expected in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "1 changed, 0 unchanged" in done.stdout and "no gradebook.csv" in done.stdout
     document = json.loads((out_dir / "results.json").read_text())
     test = next(t for t in document["tests"] if t["tags"] == ["inline_answer"])
-    assert test["score"] == 4.5 and test["output"].startswith("Graded by staff: 4.5 / 5. Good but brief")
+    assert test["score"] == 4.5
+    assert test["output"].startswith("Score set by staff: 4.5 / 5. Staff's comment: Good but brief")
+    assert test["extra_data"]["grading"] == "graded" and test["extra_data"]["grader"]["grading"] == "pending"
     assert document["score"] == pytest.approx(before + 4.5)
 
 

@@ -53,8 +53,8 @@ def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
             for case in extra.get("cases", []):
                 if not case.get("passed"):
                     reasons.setdefault(item, Counter())[_code_text(case.get("reason_code"))] += 1
-            if (not extra.get("cases") and extra.get("grading") == "graded"
-                    and test.get("score", 0) < test.get("max_score", 0)):
+            if (not extra.get("cases") and extra.get("grading") == "graded" and not extra.get("staff")
+                    and test.get("score", 0) < test.get("max_score", 0)):  # a staff score is no failure pattern
                 reasons.setdefault(item, Counter())[_code_text(extra.get("reason_code"))] += 1
     return reasons
 

@@ -1,62 +1,483 @@
-"""Merging staff's manual scores (the inline answer, or any override) into graded results.
+"""Staff's scores merged into graded results: checked as a whole, logged, idempotent, kept on re-grade.
 
-SCORES.csv has a header `student_id,item,points,comment`. Each row sets that item's score in
-GRADED_DIR/<student_id>/results.json (status "passed" at full points), adds the comment to
-the item's output, recomputes the total, and records the merge in extra_data. A bad row is
-reported with its line number and skipped; the others are merged.
+Staff grade the inline answer by hand (and may override any item) in a CSV, UTF-8, with the header
+`student_id,item,points` and an optional `comment` column, one row per (student, item). A merge is
+all or nothing: every row is checked first against GRADED_DIR (the student's results.json exists,
+the item is in the rubric and in those results, the points are a finite number within 0..the item's
+points, no (student, item) twice); a single bad row refuses the whole file with every problem named
+as `SCORES.csv:<line>`, and nothing is written. A row whose points cell is blank is "not graded yet"
+and skipped (a grading sheet may list every student); a blank points cell with a comment is refused.
+
+Every merge appends one JSON line to GRADED_DIR/manual_merges.jsonl (`MERGE_LOG`): when (UTC),
+who, which file (name and sha256), and for each (student, item) it changed the old and new points
+and comments; a merge that changed nothing is logged too. The line is written before any
+results.json (a crash half-way leaves the log naming the merge; the same CSV run again finishes it),
+in one `write` on a file opened for appending, then fsync'd; a torn last line (a crash inside that
+write) is skipped by readers and never glued to the next record. Merges in one GRADED_DIR take an
+exclusive lock (flock on the folder), so two staff merging at once run one after the other.
+
+The staff score replaces the grader's, never adds to it: the grader's own score, status and output
+are kept in the test's `extra_data.grader` the first time, and every merge rebuilds the test from
+them, so merging the same CSV twice leaves results.json byte-identical. The log is also the record
+that `batch --force` re-applies after re-grading (`reapply_staff_scores`).
+
+This module reads and writes files under GRADED_DIR only; the gradebook and the class report are
+rebuilt by the caller (autograder/batch.py `refresh_reports`), which sits above it.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import fcntl
+import hashlib
+import io
 import json
+import math
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from autograder import UserInputError
+from autograder.model import ItemStatus, ReasonCode
 from autograder.reports.results import write_atomically
+from autograder.rubric import Rubric, load_rubric
 
-REQUIRED = ("student_id", "item", "points")
+COLUMNS = ("student_id", "item", "points", "comment")
+REQUIRED = COLUMNS[:3]
+MERGE_LOG = "manual_merges.jsonl"
+RESULTS = "results.json"
+FEEDBACK = "feedback.md"
+SECTION_BEGIN = "<!-- scores set by staff -->"
+SECTION_END = "<!-- end of scores set by staff -->"
 
 
-def merge_manual(scores_csv: Path, graded_dir: Path) -> tuple[int, list[str]]:
-    """Merge every valid row; returns how many were merged and a message per rejected row."""
-    problems: list[str] = []
-    merged = 0
+class ManualScoresError(UserInputError):
+    """A scores file that cannot be merged: every problem found, each naming the file and line."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(f"{source}: nothing merged, {len(self.problems)} problem(s); fix the file and run it "
+                         "again:\n" + "\n".join(f"  {problem}" for problem in self.problems))
+
+
+@dataclass(frozen=True)
+class StaffScore:
+    """One row of the scores file, checked."""
+
+    student_id: str
+    item: str
+    points: float
+    comment: str
+    line: int
+
+
+@dataclass
+class MergeReport:
+    """What one merge did: the changes (as logged), how many rows changed nothing, the log's record."""
+
+    changes: list[dict[str, Any]]
+    unchanged: int
+    blank: int
+    log: Path
+    record: dict[str, Any]
+
+
+# --- reading the scores file ---------------------------------------------------------------------
+
+def _decode(data: bytes, name: str) -> str:
     try:
-        handle = open(scores_csv, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        return 0, [f"{scores_csv}: cannot be read ({exc.strerror})"]
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in REQUIRED if column not in (reader.fieldnames or [])]
-        if missing:
-            return 0, [f"{scores_csv}: the header lacks {', '.join(missing)} (expected student_id,item,points,comment)"]
-        for row in reader:
-            where = f"{scores_csv.name}:{reader.line_num}"
-            student, item_id = (row.get("student_id") or "").strip(), (row.get("item") or "").strip()
-            results = graded_dir / student / "results.json"
-            if not student or not results.is_file():
-                problems.append(f"{where}: no graded results for student {student!r} in {graded_dir}")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ManualScoresError(name, [f"{name}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); expected a UTF-8 "
+                                       "file (a spreadsheet's \"CSV UTF-8\" export)"]) from None
+
+
+def _header(cells: list[str], name: str) -> tuple[list[str], list[str]]:
+    """The header's column names, and its problems."""
+    header = [cell.strip().lower() for cell in cells]
+    expected = f"expected {','.join(COLUMNS)} (comment optional)"
+    problems = []
+    missing = [column for column in REQUIRED if column not in header]
+    if missing:
+        problems.append(f"{name}:1: the header lacks {', '.join(missing)}; {expected}")
+    unknown = [column for column in header if column not in COLUMNS]
+    if unknown:
+        problems.append(f"{name}:1: unknown column(s) {', '.join(map(repr, unknown))}; {expected}")
+    repeated = sorted({column for column in header if header.count(column) > 1 and column in COLUMNS})
+    if repeated:
+        problems.append(f"{name}:1: column(s) {', '.join(repeated)} appear twice; {expected}")
+    return header, problems
+
+
+def _student_hint(student: str, students: set[str]) -> str:
+    """Why an id may not match: a spreadsheet dropped its leading zeros, or its case differs."""
+    if student.isdigit():
+        alike = sorted(s for s in students if s.isdigit() and s != student and s.lstrip("0") == student.lstrip("0"))
+        if alike:
+            return (f"; did a spreadsheet drop leading zeros? {alike[0]!r} exists (format the column as text, ids "
+                    "are compared exactly)")
+    alike = sorted(s for s in students if s.lower() == student.lower())
+    if alike:
+        return f"; ids are compared exactly: {alike[0]!r} exists"
+    return ""
+
+
+def item_tests(document: dict[str, Any], item_id: str) -> list[dict[str, Any]]:
+    """The tests of results.json that hold one rubric item (one, or one per component)."""
+    return [test for test in document.get("tests", []) if (test.get("tags") or [None])[0] == item_id]
+
+
+def _max_points(document: dict[str, Any], item_id: str) -> float:
+    return round(sum(test.get("max_score", 0.0) for test in item_tests(document, item_id)), 6)
+
+
+def _points(raw: str, maximum: float | None, item_id: str, where: str) -> tuple[float | None, str | None]:
+    """The points of a row, or why not; `maximum` None: the item is unknown, only the number is checked."""
+    expected = f"expected a number from 0 to {maximum:g}" if maximum is not None else "expected a number"
+    try:
+        points = float(raw)
+    except ValueError:
+        hint = " with a decimal point, not a comma" if re.fullmatch(r"\d+,\d+", raw) else ""
+        return None, f"{where}: points {raw!r} is not a number; {expected}{hint}"
+    if not math.isfinite(points):
+        return None, f"{where}: points {raw!r} is not a finite number; {expected}"
+    points += 0.0  # "-0" is 0
+    if maximum is not None and not 0 <= points <= maximum:
+        return None, f"{where}: {points:g} points is outside 0..{maximum:g} for {item_id}; {expected}"
+    return points, None
+
+
+def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
+                ) -> tuple[list[StaffScore], int, dict[str, dict[str, Any]]]:
+    """Every row of the scores file checked against GRADED_DIR; the scores, how many rows were blank
+    (skipped), and the results documents read. Raises ManualScoresError with every problem found."""
+    text = _decode(data, name)
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        first = next(rows, None)
+    except csv.Error as exc:
+        raise ManualScoresError(name, [f"{name}:1: not a CSV file ({exc})"]) from None
+    if first is None or not any(cell.strip() for cell in first):
+        raise ManualScoresError(name, [f"{name}:1: no header; expected {','.join(COLUMNS)} (comment optional)"])
+    header, problems = _header(first, name)
+    if problems:
+        raise ManualScoresError(name, problems)
+    students = {path.name for path in graded_dir.iterdir() if (path / RESULTS).is_file()}
+    items = [item.id for item in rubric.items]
+    documents: dict[str, dict[str, Any]] = {}
+    unreadable: set[str] = set()
+    scores, seen, blank = [], {}, 0
+    previous = rows.line_num
+    while True:
+        try:
+            cells = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(f"{name}:{previous + 1}: not valid CSV ({exc})")
+            break
+        line, previous = previous + 1, rows.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # an empty line
+        where = f"{name}:{line}"
+        if len(cells) > len(header):
+            problems.append(f"{where}: {len(cells)} fields, the header has {len(header)} (a comma inside a comment "
+                            "needs the comment in double quotes)")
+            continue
+        values = dict(zip(header, [cell.strip() for cell in cells]))
+        student, item_id = values.get("student_id", ""), values.get("item", "")
+        raw, comment = values.get("points", ""), values.get("comment", "")
+        document = None
+        if not student:
+            problems.append(f"{where}: no student_id")
+        elif student not in students:
+            problems.append(f"{where}: unknown student {student!r} (no {student}/{RESULTS} in {graded_dir})"
+                            + _student_hint(student, students))
+        elif student not in documents and student not in unreadable:
+            try:
+                documents[student] = json.loads((graded_dir / student / RESULTS).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                unreadable.add(student)
+                problems.append(f"{where}: {graded_dir / student / RESULTS} cannot be read ({exc})")
+        document = documents.get(student)
+        maximum = None
+        if not item_id:
+            problems.append(f"{where}: no item; expected one of: {', '.join(items)}")
+        elif item_id not in items:
+            problems.append(f"{where}: unknown item {item_id!r} (items: {', '.join(items)})")
+        elif document is not None:
+            if not item_tests(document, item_id):
+                problems.append(f"{where}: item {item_id!r} is not in {student}/{RESULTS} (graded without it?)")
+            else:
+                maximum = _max_points(document, item_id)
+        else:
+            maximum = rubric.item(item_id).points
+        if student and item_id:
+            if (student, item_id) in seen:
+                problems.append(f"{where}: {student} {item_id} again (first at line {seen[student, item_id]}); "
+                                "expected one row per student and item")
+            else:
+                seen[student, item_id] = line
+        if not raw:
+            if comment:
+                problems.append(f"{where}: a comment but no points; expected the points too (a row whose points "
+                                "and comment are both blank is skipped)")
+            else:
+                blank += 1
+            continue
+        points, problem = _points(raw, maximum, item_id, where)
+        if problem:
+            problems.append(problem)
+        elif maximum is not None and document is not None:
+            scores.append(StaffScore(student, item_id, points, comment, line))
+    if problems:
+        raise ManualScoresError(name, problems)
+    return scores, blank, documents
+
+
+# --- applying a staff score to results.json --------------------------------------------------------
+
+def staff_score(document: dict[str, Any], item_id: str) -> tuple[float, str] | None:
+    """The staff's (points, comment) on an item of these results, or None when the grader's score stands."""
+    tests = item_tests(document, item_id)
+    staff = tests[0].get("extra_data", {}).get("staff") if tests else None
+    return (staff["points"], staff["comment"]) if staff else None
+
+
+def item_score(document: dict[str, Any], item_id: str) -> float:
+    """An item's points in these results: the sum of its tests."""
+    return round(sum(test.get("score", 0.0) for test in item_tests(document, item_id)), 4)
+
+
+def _headline(output: str, score: float) -> str:
+    return re.sub(r"^(.*?: )-?[0-9.]+( / [0-9.]+ points)", lambda m: f"{m.group(1)}{score:g}{m.group(2)}", output,
+                  count=1)
+
+
+def apply_staff_score(document: dict[str, Any], item_id: str, points: float, comment: str) -> dict[str, Any]:
+    """A copy of results.json with the item's score set by staff (replacing, never adding to, an earlier
+    staff score) and the total recomputed. The grader's own score, status, output, grading and reason
+    code stay in each test's extra_data.grader, from which the test is rebuilt every time: applying the
+    same score twice gives the same document. An item with components (conv backward's dimg, dW, db)
+    gets the staff's points spread over its tests in proportion to their maxima."""
+    document = copy.deepcopy(document)
+    tests = item_tests(document, item_id)
+    maximum = sum(test["max_score"] for test in tests)
+    given = 0.0
+    for index, test in enumerate(tests):
+        extra = test.setdefault("extra_data", {})
+        grader = extra.setdefault("grader", {"score": test.get("score"), "status": test.get("status"),
+                                             "output": test.get("output", ""), "grading": extra.get("grading"),
+                                             "reason_code": extra.get("reason_code")})
+        share = points - given if index == len(tests) - 1 else round(points * test["max_score"] / maximum, 4)
+        share = round(share, 4)
+        given += share
+        line = f"Score set by staff: {points:g} / {maximum:g}"
+        if len(tests) > 1:
+            line += f" for the whole item ({share:g} / {test['max_score']:g} for this part)"
+        line += f". Staff's comment: {comment}" if comment else "."
+        test["score"] = share
+        test["status"] = "passed" if share >= test["max_score"] else "failed"
+        test["output"] = f"{line}\n\nThe grader's own output (its score is replaced):\n\n{grader['output']}"
+        extra.update(grading=str(ItemStatus.GRADED), reason_code=str(ReasonCode.STAFF_SCORE),
+                     staff={"points": points, "comment": comment})
+    document["score"] = round(sum(test.get("score", 0.0) for test in document.get("tests", [])), 2)
+    if isinstance(document.get("output"), str):
+        document["output"] = _headline(document["output"], document["score"])
+    return document
+
+
+def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
+    """feedback.md with the staff's scores in it: the total, each staff-set item's table row and heading,
+    and a section listing them with their comments (replaced, never repeated, on every merge)."""
+    start = text.find(SECTION_BEGIN)
+    if start >= 0:
+        end = text.find(SECTION_END, start)
+        if end >= 0:
+            text = text[:start] + text[end + len(SECTION_END):].removeprefix("\n\n")
+    lines = []
+    for item in rubric.items:
+        staff = staff_score(document, item.id)
+        if staff is None:
+            continue
+        points, comment = staff
+        maximum = _max_points(document, item.id)
+        lines.append(f"- {item.title}: {points:g} / {maximum:g}" + (f". Comment: {comment}" if comment else ""))
+        title = re.escape(item.title)
+        text = re.sub(rf"^\| {title} \| .*\|$", f"| {item.title} | {points:g} | {maximum:g} | set by staff |", text,
+                      count=1, flags=re.M)
+        text = re.sub(rf"^## {title}: .*$", f"## {item.title}: {points:g} / {maximum:g} (set by staff)", text,
+                      count=1, flags=re.M)
+    headline = re.search(r"^\*\*-?[0-9.]+ / ([0-9.]+) points\*\*.*\n\n", text, flags=re.M)
+    if headline is None:
+        return text
+    text = (text[:headline.start()] + re.sub(r"^\*\*-?[0-9.]+ /", f"**{document['score']:g} /", headline.group(0))
+            + text[headline.end():])
+    if lines:
+        headline = re.search(r"^\*\*-?[0-9.]+ / ([0-9.]+) points\*\*.*\n\n", text, flags=re.M)
+        section = "\n".join([SECTION_BEGIN, "**Scores set by staff** (they replace the grader's; the total above "
+                             "includes them):", "", *lines, SECTION_END]) + "\n\n"
+        text = text[:headline.end()] + section + text[headline.end():]
+    return text
+
+
+def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) -> bool:
+    """Write results.json (atomically) and then feedback.md; False when results.json was already so."""
+    text = json.dumps(document, indent=1) + "\n"
+    results = student_dir / RESULTS
+    if results.is_file() and results.read_text(encoding="utf-8") == text:
+        changed = False
+    else:
+        write_atomically(results, text)
+        changed = True
+    feedback = student_dir / FEEDBACK
+    if feedback.is_file():
+        old = feedback.read_text(encoding="utf-8")
+        new = staff_feedback(old, document, rubric)
+        if new != old:
+            write_atomically(feedback, new)
+    return changed
+
+
+# --- the log and the lock ---------------------------------------------------------------------------
+
+@contextmanager
+def merge_lock(graded_dir: Path) -> Iterator[None]:
+    """Hold GRADED_DIR's merge lock: merges (and a batch re-applying staff scores) run one at a time.
+    The lock is the folder's own (flock on its descriptor), so it leaves no file behind."""
+    descriptor = os.open(graded_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line in a single write, then fsync: a crash leaves the whole line or a torn
+    tail, never part of a record inside the file (a torn tail is ended before the next record)."""
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size and os.pread(descriptor, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        if os.write(descriptor, line) != len(line):
+            raise OSError(f"{path}: the merge record was written only in part")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def read_log(graded_dir: Path) -> list[dict[str, Any]]:
+    """Every complete record of GRADED_DIR's merge log, oldest first (a torn line is skipped)."""
+    path = graded_dir / MERGE_LOG
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def current_staff_scores(graded_dir: Path) -> dict[str, dict[str, tuple[float, str]]]:
+    """student -> item -> (points, comment): the latest staff score of each, replayed from the log."""
+    current: dict[str, dict[str, tuple[float, str]]] = {}
+    for record in read_log(graded_dir):
+        for change in record.get("changes", []):
+            try:
+                current.setdefault(str(change["student_id"]), {})[str(change["item"])] = (
+                    float(change["new_points"]), str(change.get("new_comment") or ""))
+            except (KeyError, TypeError, ValueError):
                 continue
-            document = json.loads(results.read_text(encoding="utf-8"))
-            test = next((t for t in document["tests"] if item_id in t.get("tags", [])), None)
-            if test is None:
-                problems.append(f"{where}: no item {item_id!r} in {results}")
+    return current
+
+
+def _login() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in this environment (getpass raises KeyError or OSError)
+        return "unknown"
+
+
+# --- the merge ----------------------------------------------------------------------------------------
+
+def merge_manual(scores_csv: Path, graded_dir: Path, by: str | None = None) -> MergeReport:
+    """Merge a scores file into GRADED_DIR, all or nothing (ManualScoresError lists every problem and
+    writes nothing). Order of writes: the log's record first, then each changed student's results.json
+    (atomically) and feedback.md; the caller rebuilds the gradebook last."""
+    try:
+        data = scores_csv.read_bytes()
+    except OSError as exc:
+        raise UserInputError(f"{scores_csv}: cannot be read ({exc.strerror})") from None
+    if not graded_dir.is_dir():
+        raise UserInputError(f"{graded_dir}: not a folder of graded results")
+    rubric = load_rubric()
+    name = scores_csv.name
+    with merge_lock(graded_dir):
+        scores, blank, documents = read_scores(data, name, graded_dir, rubric)
+        changes, updated, unchanged = [], {}, 0
+        for score in scores:
+            before = updated.get(score.student_id, documents[score.student_id])
+            after = apply_staff_score(before, score.item, score.points, score.comment)
+            old = staff_score(before, score.item)
+            if after == before:
+                unchanged += 1
+                continue
+            updated[score.student_id] = after
+            changes.append({"student_id": score.student_id, "item": score.item, "line": score.line,
+                            "old_points": item_score(before, score.item), "new_points": score.points,
+                            "old_by": "staff" if old else "grader", "old_comment": old[1] if old else None,
+                            "new_comment": score.comment})
+        record = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": by or _login(),
+                  "file": name, "sha256": hashlib.sha256(data).hexdigest(), "rows": len(scores) + blank,
+                  "blank_rows": blank, "changed": len(changes), "unchanged": unchanged, "changes": changes}
+        log = graded_dir / MERGE_LOG
+        append_record(log, record)
+        for student, document in updated.items():
+            _write_student(graded_dir / student, document, rubric)
+    return MergeReport(changes, unchanged, blank, log, record)
+
+
+def reapply_staff_scores(graded_dir: Path, students: list[str]) -> tuple[list[str], list[str]]:
+    """After a re-grade: set the log's current staff scores again in these students' results (a fresh
+    results.json holds the grader's scores only). Returns the students whose results changed and a note
+    per staff score that no longer fits (an item gone, points above a new maximum)."""
+    scores = current_staff_scores(graded_dir)
+    if not scores:
+        return [], []
+    rubric = load_rubric()
+    changed, notes = [], []
+    with merge_lock(graded_dir):
+        for student in students:
+            results = graded_dir / student / RESULTS
+            if student not in scores or not results.is_file():
                 continue
             try:
-                points = float(row["points"])
-            except (TypeError, ValueError):
-                problems.append(f"{where}: points {row.get('points')!r} is not a number")
+                document = json.loads(results.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                notes.append(f"{results}: staff scores not re-applied, it cannot be read ({exc})")
                 continue
-            if not 0 <= points <= test["max_score"]:
-                problems.append(f"{where}: {points:g} points is outside 0..{test['max_score']:g} for {item_id}")
-                continue
-            comment = (row.get("comment") or "").strip()
-            test["score"] = points
-            test["status"] = "passed" if points >= test["max_score"] else "failed"
-            test["output"] = f"Graded by staff: {points:g} / {test['max_score']:g}" + \
-                (f". {comment}" if comment else "") + "\n\n" + test["output"]
-            test.setdefault("extra_data", {}).update(grading="manual", staff_points=points, staff_comment=comment)
-            document["score"] = round(sum(t["score"] for t in document["tests"]), 2)
-            write_atomically(results, json.dumps(document, indent=1) + "\n")
-            merged += 1
-    return merged, problems
+            updated = document
+            for item_id, (points, comment) in sorted(scores[student].items()):
+                if not item_tests(updated, item_id) or not 0 <= points <= _max_points(updated, item_id):
+                    notes.append(f"{student}: the staff score {points:g} for {item_id!r} ({MERGE_LOG}) no longer "
+                                 "fits these results; not re-applied")
+                    continue
+                updated = apply_staff_score(updated, item_id, points, comment)
+            if _write_student(graded_dir / student, updated, rubric):
+                changed.append(student)
+    return changed, notes
