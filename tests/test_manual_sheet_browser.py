@@ -183,14 +183,18 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
         tests = {t["tags"][0]: t for t in json.loads((out / "2001" / "results.json").read_text())["tests"]
                  if t.get("tags")}
         assert tests["inline_answer"]["score"] == 3 and tests["filters"]["score"] == 4.5
-        assert tests["filters"]["extra_data"]["staff_comment"] == 'Clear filters, "edges", well shown'
-        again = run_grade("batch", str(submissions), "--out", str(out), "--jobs", "2")  # reports from the files
+        assert tests["filters"]["extra_data"]["staff"]["comment"] == 'Clear filters, "edges", well shown'
+        book = {row["student_id"]: row for row in csv.DictReader(io.StringIO((out / "gradebook.csv").read_text()))}
+        assert float(book["2001"]["inline_answer"]) == 3 and float(book["2002"]["inline_answer"]) == 2.5
+        again = run_grade("batch", str(submissions), "--out", str(out), "--jobs", "2")  # staff scores kept
         assert again.returncode == 0, again.stderr
         book = {row["student_id"]: row for row in csv.DictReader(io.StringIO((out / "gradebook.csv").read_text()))}
         assert float(book["2001"]["inline_answer"]) == 3 and float(book["2002"]["inline_answer"]) == 2.5
 
         # the rebuilt sheet, reloaded, keeps what was typed (and says what was merged)
         page.reload()
+        merged_notes = page.evaluate("[...document.querySelectorAll('.merged')].map(p => p.textContent)")
+        assert any('Clear filters, "edges", well shown' in note for note in merged_notes), merged_notes
         kept = page.evaluate("""[...document.querySelectorAll('input.points, textarea.comment')]
             .filter(f => f.value !== '').map(f => [f.dataset.student, f.dataset.item, f.value])""")
         assert kept == [["2001", "filters", "4.5"], ["2001", "filters", 'Clear filters, "edges", well shown'],
@@ -240,5 +244,5 @@ def test_the_merge_reads_back_every_comment_exactly_as_typed(graded_class, tmp_p
     document = json.loads((copy / "2004" / "results.json").read_text())
     tests = {t["tags"][0]: t for t in document["tests"] if t.get("tags")}
     assert tests["inline_answer"]["score"] == 0.5
-    assert tests["inline_answer"]["extra_data"]["staff_comment"] == comment
+    assert tests["inline_answer"]["extra_data"]["staff"]["comment"] == comment
     assert re.search(r"^2004,inline_answer,0\.5,\"=SUM", scores.read_text(), re.MULTILINE)

@@ -116,11 +116,17 @@ def _fields(student: str, item_id: str, maximum: float) -> str:
             f"data-item='{item_id}' aria-label='comment for {label}'></textarea></label></div>")
 
 
+def _staff(test: dict) -> dict | None:
+    """What merge-manual recorded when staff set this item (autograder/reports/manual.py), or None."""
+    staff = (test.get("extra_data") or {}).get("staff")
+    return staff if isinstance(staff, dict) else None
+
+
 def _merged(test: dict) -> str:
-    extra = test.get("extra_data") or {}
-    if extra.get("grading") != "manual":
+    staff = _staff(test)
+    if staff is None:
         return ""
-    comment, points = extra.get("staff_comment") or "", extra.get("staff_points", test.get("score"))
+    comment, points = staff.get("comment") or "", staff.get("points", test.get("score"))
     return (f"<p class='merged'>Already merged from a CSV: {html.escape(str(points))} points"
             + (f" ({html.escape(str(comment))})" if comment else "") + ".</p>")
 
@@ -138,7 +144,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
         about.append(f"match {match:.2f}")
     if shown is not None:
         about.append(f"{shown:g} filters shown")
-    kind = ("staff's" if extra.get("grading") == "manual" else "provisional" if extra.get("provisional")
+    kind = ("staff's" if _staff(test) is not None else "provisional" if extra.get("provisional")
             else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
