@@ -446,7 +446,8 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
 
 def _check_filters(filters: Filters, source: str) -> None:
     """[filters]: correlations and shares are fractions, sizes are positive."""
-    fractions = ("separator_share", "min_region_fill", "grid_edge_share", "tile_correlation", "min_shown_fraction", "same_figure_correlation")
+    fractions = ("separator_share", "min_region_fill", "grid_edge_share", "tile_correlation", "min_shown_fraction",
+                 "same_figure_correlation")
     for key in fractions:
         if not 0 < filters[key] <= 1:
             raise RubricError(f"{source}: [filters] {key}: must be in (0, 1], not {filters[key]!r}")

@@ -23,8 +23,14 @@ from submissions import grade, make_submission
 
 from autograder.batch import _flags
 from autograder.model import ReasonCode
-from autograder.notebook.filter_match import (FigureError, figure_similarity, match_filters, render_filters,
-                                              same_figure, tile_threshold)
+from autograder.notebook.filter_match import (
+    FigureError,
+    figure_similarity,
+    match_filters,
+    render_filters,
+    same_figure,
+    tile_threshold,
+)
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE, score_filters
 from autograder.notebook.reading import Findings
 from autograder.rubric import load_rubric

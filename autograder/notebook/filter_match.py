@@ -6,7 +6,8 @@ is taken apart without knowing its layout, and its tiles are compared with the f
 1. *Regions.* The background is the colour the border of the image has most; what differs from it
    by more than `background_tolerance` is content, and each connected piece of content is a region
    (a tile between white gaps, a whole grid, an axes frame with its image). Regions that fill less
-   than `min_region_fill` of their bounding box are outlines (letters, empty frames) and are skipped.
+   than `min_region_fill` of their bounding box are outlines (empty frames, curves) and are skipped;
+   those smaller than a tile of `min_block_pixels` per filter pixel (letters) too.
 2. *Cells.* Each region loses its edge rows and columns that are mostly background or of one colour
    (ticks, spines, padding), and is cut at the rows and columns of one colour that cross it (the gaps
    of a grid, white or black). What is left between the cuts is a cell.
@@ -218,10 +219,10 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
         rows, columns = found
         height, width = rows.stop - rows.start, columns.stop - columns.start
         if height < smallest or width < smallest or sizes[label] < fill * height * width:
-            continue  # too small for a tile, or an outline (a letter, an empty axes frame)
+            continue  # too small for a tile (a letter), or an outline (an empty axes frame, a curve)
         for top, bottom, left, right in _cells(pixels[found], background, limits):
-            boxes += _tiles(pixels, (rows.start + top, rows.start + bottom, columns.start + left, columns.start + right),
-                            kernel, count, limits)
+            where = (rows.start + top, rows.start + bottom, columns.start + left, columns.start + right)
+            boxes += _tiles(pixels, where, kernel, count, limits)
         if len(boxes) > int(limits["max_tiles"]):
             break
     if not boxes:
