@@ -174,6 +174,11 @@ def _flags(document: dict) -> list[str]:
             flags.append("accuracy mismatch")
         if training.get("architecture_violation"):
             flags.append("architecture violation")
+    filters = tests.get("filters", {}).get("extra_data", {})
+    if filters.get("provisional"):
+        flags.append("filters provisional")
+    if filters.get("reason_code") == ReasonCode.FILTERS_NOT_MATCHED:
+        flags.append("filters do not match weights")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):

@@ -28,12 +28,13 @@ from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
 from autograder.notebook.execute import execute_notebook
+from autograder.notebook.filter_match import render_filters
 from autograder.notebook.items import answer_text, score_filters, score_inline_answer, score_training
 from autograder.notebook.pdf import SECTIONS, build_pdf
 from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook.replay import annotate, replay_log
-from autograder.notebook.training_evidence import gather_training_evidence
+from autograder.notebook.training_evidence import gather_training_evidence, load_weights
 from autograder.outcomes import HarnessFault, Outcome, Unreadable
 from autograder.reports.grading_log import captured, write_log
 from autograder.reports.results import terminal_table, write_atomically, write_reports
@@ -150,8 +151,11 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     if weights is not None and not weights.is_file():
         weights = None
     evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
-    scores = {"training": score_training(rubric, evidence), "filters": score_filters(rubric, findings, first_conv_w),
+    filters = _first_layer(weights, first_conv_w)
+    scores = {"training": score_training(rubric, evidence),
+              "filters": score_filters(rubric, findings, first_conv_w, filters),
               "inline_answer": score_inline_answer(rubric, findings)}
+    _write_filter_images(out_dir, scores["filters"], findings, filters, rubric)
     if options.replay and weights is None and options.data_dir is not None and not options.execute \
             and findings is not None:
         # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
@@ -163,6 +167,35 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome
+
+
+def _first_layer(weights: Path | None, name: str | None) -> np.ndarray | None:
+    """The first conv layer's weights (K, K, C, F) from the saved or headless run's parameters, or None
+    when there are none to check the filter image against (no file, unreadable, no such 4-D array)."""
+    if weights is None or name is None:
+        return None
+    try:
+        saved = load_weights(weights)
+    except (OSError, ValueError, EOFError):  # the training item says why; the filters are then provisional
+        return None
+    array = saved.get(name)
+    if array is None or array.ndim != 4 or array.shape[0] != array.shape[1] or 0 in array.shape \
+            or not np.all(np.isfinite(array)):
+        return None
+    return np.array(array, dtype=np.float64)
+
+
+def _write_filter_images(out_dir: Path, score: ItemScore, findings: Findings | None, filters: np.ndarray | None,
+                         rubric: Rubric) -> None:
+    """Beside results.json, for the staff's grading sheet: the notebook image that was scored (its own
+    PNG bytes) and the grader's drawing of the first layer's filters, under the names `extra` gives."""
+    index = score.extra.get("image_index")
+    if findings is not None and index is not None and score.extra.get("notebook_image"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / score.extra["notebook_image"]).write_bytes(findings.filter_images[index])
+    if filters is not None and score.extra.get("rendered_image"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / score.extra["rendered_image"]).write_bytes(render_filters(filters, rubric.filters.rendered_width))
 
 
 def _code_lines(root: Path, out_dir: Path, baseline: Baseline) -> list[str] | None:

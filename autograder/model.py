@@ -60,6 +60,9 @@ class ReasonCode(StrEnum):
     RULE_VIOLATION = "rule_violation"
     WEIGHTS_NOT_EVALUABLE = "weights_not_evaluable"
     NO_FILTERS = "no_filters"
+    FILTERS_NOT_MATCHED = "filters_not_matched"  # weights to check against, and the image does not show them
+    FILTERS_PROVISIONAL = "filters_provisional"  # no weights to check against: staff confirm
+    SAME_FIGURE = "same_figure"  # the filter image is another figure of the notebook again
     PENDING_STAFF = "pending_staff"
     NO_ANSWER = "no_answer"
     STAFF_SCORE = "staff_score"  # set by staff with merge-manual (the grader's own code kept beside it)

@@ -221,9 +221,30 @@ class Similarity(Section):
     report_pairs: int
 
 
+@dataclass(frozen=True)
+class Filters(Section):
+    """[filters]: how the filters item reads the notebook's image and compares it with the weights."""
+
+    background_tolerance: float
+    uniform_tolerance: float
+    separator_share: float
+    min_region_fill: float
+    min_block_pixels: float
+    max_tile_aspect: float
+    grid_edge_share: float
+    max_tiles: int
+    tile_correlation: float
+    tile_significance: float
+    min_shown_fraction: float
+    same_figure_size: int
+    same_figure_blur: float
+    same_figure_correlation: float
+    rendered_width: int
+
+
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
-    "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity,
+    "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -294,6 +315,7 @@ class Rubric:
     intake: Intake
     fixtures: Fixtures
     similarity: Similarity
+    filters: Filters
 
     @property
     def title(self) -> str:
@@ -413,12 +435,31 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     for item in items:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
+    _check_filters(sections["filters"], source)
     policy = sections["training"].unverified_policy
     training_points = next((item.points for item in items if item.id == "training"), 0.0)
     if not (policy in ("reported", "pending") or (_is_number(policy) and 0 <= policy <= training_points)):
         raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
                           f"of points from 0 to {training_points:g}, not {policy!r}")
     return Rubric(items=tuple(items), **sections)
+
+
+def _check_filters(filters: Filters, source: str) -> None:
+    """[filters]: correlations and shares are fractions, sizes are positive."""
+    fractions = ("separator_share", "min_region_fill", "grid_edge_share", "tile_correlation", "min_shown_fraction",
+                 "same_figure_correlation")
+    for key in fractions:
+        if not 0 < filters[key] <= 1:
+            raise RubricError(f"{source}: [filters] {key}: must be in (0, 1], not {filters[key]!r}")
+    positive = ("tile_significance", "min_block_pixels", "max_tiles", "same_figure_size", "rendered_width")
+    for key in positive:
+        if filters[key] <= 0:
+            raise RubricError(f"{source}: [filters] {key}: must be positive, not {filters[key]!r}")
+    for key in ("background_tolerance", "uniform_tolerance", "same_figure_blur"):
+        if filters[key] < 0:
+            raise RubricError(f"{source}: [filters] {key}: must not be negative, not {filters[key]!r}")
+    if filters.max_tile_aspect < 1:
+        raise RubricError(f"{source}: [filters] max_tile_aspect: must be at least 1, not {filters.max_tile_aspect!r}")
 
 
 @lru_cache(maxsize=None)

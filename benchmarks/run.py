@@ -9,7 +9,7 @@
 4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker.
 5. Grading the code items (the reference and a loop-based submission), a batch of 30 with --jobs 1
-   and 2, the similarity check on 200 submissions, the PDF, the reference graded with --execute
+   and 2, the similarity check on 200 submissions, the filter image check, the PDF, the reference graded with --execute
    --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
 
 Timings are medians of repeated runs; the machine is shared, so read ratios, not absolutes.
@@ -286,6 +286,26 @@ def bench_similarity(count: int = 200) -> None:
           f"{seconds / (count * (count - 1)) * 2e6:.1f} us per pair")
 
 
+def bench_filter_match() -> None:
+    """The filters item's image check: one notebook image read back and compared with 16 filters."""
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    import filter_renderings as draw
+
+    from autograder.notebook.filter_match import match_filters, same_figure
+    from autograder.rubric import load_rubric
+
+    limits = load_rubric().filters
+    print("\n## Filter image against the first layer's weights (ms per image, median of 3; goal: well under 1 s)")
+    for name in ("trained_1", "trained5_1"):
+        filters = draw.weights(name)
+        for layout, png in draw.layouts(filters).items():
+            ms = median_ms(lambda: match_filters(png, filters, limits), repeat=3, warmup=0)
+            print(f"{name:11s} {layout:52s} {ms:7.1f} ms")
+    curves = draw.curves()
+    again = draw.curves(figsize=(14, 11), dpi=80)
+    print(f"same-figure check, curves at two sizes: {median_ms(lambda: same_figure(curves, again, limits)):.1f} ms")
+
+
 def bench_pdf() -> None:
     """Building problem_2_solution.pdf for notebook-sized figures: time and size against the images."""
     import io
@@ -502,6 +522,7 @@ def main() -> int:
     bench_grading()
     bench_batch()
     bench_similarity()
+    bench_filter_match()
     bench_pdf()
     bench_headless()
     bench_synthetic_training()

@@ -38,7 +38,9 @@ def test_quick_headless_run_of_the_reference(tmp_path, data):
     assert training.extra["verified"] == pytest.approx(training.extra["reported"], abs=tolerance)
     assert training.extra["heldout"] is not None and not training.extra["mismatch"]
     assert training.extra["verified"] > 0.2  # one short epoch already beats chance
-    assert items["filters"].score == 5
+    # the reference's filter cell, run headless, shows the headless run's own conv1_w (checked, not provisional)
+    assert items["filters"].score == 5 and "the image shows 16 of 16 filters of conv1_w" in items["filters"].note
+    assert (out_dir / "filters_notebook.png").is_file() and (out_dir / "filters_from_weights.png").is_file()
     executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
     tags = [c.metadata.get("tags", []) for c in executed.cells]
     assert ["injected-parameters"] in tags

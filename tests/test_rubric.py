@@ -56,6 +56,9 @@ def test_checked_texts_state_values_not_keys():
     (lambda d: d["items"][2]["components"][1].update(id="dimg"), "listed once each"),
     (lambda d: d["items"][6].update(components=[{"id": "a", "title": "a", "points": 25}]), "only code items"),
     (lambda d: d["items"][1].update(checked="within {tolerances.nope}"), r"\{tolerances.nope\} names no rubric value"),
+    (lambda d: d["filters"].update(tile_correlation=1.5), r"\[filters\] tile_correlation: must be in \(0, 1\]"),
+    (lambda d: d["filters"].update(max_tile_aspect=0.5), r"\[filters\] max_tile_aspect: must be at least 1"),
+    (lambda d: d["filters"].pop("min_shown_fraction"), r"\[filters\] min_shown_fraction: missing"),
 ])
 def test_broken_rubric_is_refused_with_the_reason(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))

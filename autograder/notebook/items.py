@@ -1,5 +1,9 @@
 """Points for the notebook items: training (25), filters (5), inline answer (5, by staff).
 
+Filters: full marks when the filter cell's image shows the first conv layer's saved weights
+(autograder/notebook/filter_match.py reads the image back into tiles); without weights, a non-blank
+image from a cell that reads them earns the points provisionally, for staff to confirm.
+
 Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course announced. Where
 `acc` comes from (autograder/notebook/training_evidence.py gathers it, this module only scores):
 
@@ -19,6 +23,7 @@ A network with more than two convolutions or two pooling layers (found by behavi
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from autograder.model import ItemScore, ReasonCode
+from autograder.notebook.filter_match import FigureError, FilterMatch, match_filters, same_figure
 from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
 from autograder.score import round_points
@@ -175,30 +181,97 @@ def _blank(png: bytes) -> bool:
     return pixels.size == 0 or float(pixels.std()) < 1.0
 
 
-def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str | None) -> ItemScore:
-    """Full marks for a non-blank image from a cell that reads the first conv layer's weights."""
+NOTEBOOK_IMAGE = "filters_notebook.png"  # the notebook's image that was scored, beside results.json
+RENDERED_IMAGE = "filters_from_weights.png"  # the grader's own drawing of the first layer's filters
+
+
+def _duplicate(png: bytes, findings: Findings, limits) -> str:
+    """What other figure of the notebook this image is again ("the training curves", ...), or ""."""
+    for what, other in [("the training curves", curve) for curve in findings.curve_images] + findings.other_images:
+        if same_figure(png, other, limits):
+            return what
+    return ""
+
+
+def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str | None,
+                  filters: np.ndarray | None = None) -> ItemScore:
+    """The filters item. With the first conv layer's weights (`filters`, K x K x C x F), full marks only
+    when an image of the filter cell shows them (autograder/notebook/filter_match.py); without weights,
+    a non-blank image from a cell that reads them earns the points provisionally (staff confirm). An
+    image that is another figure of the notebook again never counts without weights to vouch for it.
+    `extra` carries the contract of the staff's grading sheet: notebook_image, rendered_image, match,
+    shown, provisional (and image_index: which of the cell's images was scored)."""
     item = rubric.item("filters")
-    extra = {"images": 0, "first_conv_weights": first_conv_w}
+    limits = rubric.filters
+    name = first_conv_w or "the first layer"
+    extra: dict[str, Any] = {"images": 0, "first_conv_weights": first_conv_w, "notebook_image": None,
+                             "rendered_image": RENDERED_IMAGE if filters is not None else None, "match": None,
+                             "shown": None, "provisional": False, "image_index": None, "flags": []}
     if findings is None or not findings.filter_source:
         return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra,
                          code=ReasonCode.NO_FILTERS)
-    images = [png for png in findings.filter_images if not _blank(png)]
+    images = [(index, png) for index, png in enumerate(findings.filter_images) if not _blank(png)]
     extra["images"] = len(findings.filter_images)
     if not images:
         why = ("its image is blank" if findings.filter_images
                else "it has no image output (run it and save the notebook)")
         return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra,
                          code=ReasonCode.NO_FILTERS)
+    repeats = {index: _duplicate(png, findings, limits) for index, png in images}
+    if filters is not None:
+        return _checked_against_weights(item, limits, images, repeats, filters, name, extra)
+    own = [index for index, _ in images if not repeats[index]]
+    if not own:
+        index = images[0][0]
+        extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=index)
+        return ItemScore(item, 0.0, (), "graded", f"0: the filter image is the same figure as {repeats[index]}; "
+                         f"draw the filters of {name} themselves", extra, code=ReasonCode.SAME_FIGURE)
     source = findings.filter_source
     reads_first = (first_conv_w is not None and first_conv_w in source) or re.search(r"layers\s*\[\s*0\s*\]", source)
     if first_conv_w is not None and not reads_first:
         return ItemScore(item, 0.0, (), "graded",
                          f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D",
-                         extra,
-                         code=ReasonCode.NO_FILTERS)
+                         extra, code=ReasonCode.NO_FILTERS)
+    extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=own[0], provisional=True)
+    extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
-                     f"{len(images)} filter image(s) of {first_conv_w or 'the first layer'}",
-                     extra, code=ReasonCode.PASSED)
+                     f"provisional: no weights to check the image against; staff confirm on the grading sheet "
+                     f"({len(own)} filter image(s) of {name})", extra, code=ReasonCode.FILTERS_PROVISIONAL)
+
+
+def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repeats: dict[int, str],
+                             filters: np.ndarray, name: str, extra: dict[str, Any]) -> ItemScore:
+    """The filters item when the weights are known: the image that shows them best decides."""
+    best: tuple[int, FilterMatch] | None = None
+    for index, png in images:
+        try:
+            found = match_filters(png, filters, limits)
+        except FigureError:
+            continue
+        if best is None or (found.shown, found.match) > (best[1].shown, best[1].match):
+            best = (index, found)
+    count = int(filters.shape[3])
+    if best is None:  # every image unreadable (a blank one was already left out)
+        return ItemScore(item, 0.0, (), "graded", "0: the filter cell's images could not be read", extra,
+                         code=ReasonCode.NO_FILTERS)
+    index, found = best
+    extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=index, match=round(found.match, 4), shown=found.shown,
+                 reading=found.reading)
+    needed = math.ceil(float(limits["min_shown_fraction"]) * count - 1e-9)
+    if found.passed(limits):
+        how = "" if found.reading == "RGB, as saved" else f"; read as {found.reading}"
+        return ItemScore(item, item.points, (), "graded",
+                         f"the image shows {found.shown} of {count} filters of {name} "
+                         f"(mean correlation {found.match:.2f}{how})", extra, code=ReasonCode.PASSED)
+    extra["flags"].append("filters do not match weights")
+    if repeats.get(index):
+        why = f"the filter image is the same figure as {repeats[index]}"
+    else:
+        why = (f"the filter image does not show the filters of {name} in the saved weights: {found.shown} of "
+               f"{count} recognised, {needed} needed (mean correlation {found.match:.2f})")
+    return ItemScore(item, 0.0, (), "graded",
+                     f"0: {why}; draw the first convolutional layer's weights of the model you saved, one tile "
+                     f"per filter (compare the grader's drawing of them)", extra, code=ReasonCode.FILTERS_NOT_MATCHED)
 
 
 def answer_text(findings: Findings | None) -> str:

@@ -44,6 +44,10 @@ class Findings:
     curve_images: list[bytes] = field(default_factory=list)
     filter_images: list[bytes] = field(default_factory=list)
     filter_source: str = ""
+    filter_cell: int | None = None
+    # every other cell's images, each with what it is ("the training curves", "the figure of cell 12"):
+    # a filter image that is one of them again shows no filters
+    other_images: list[tuple[str, bytes]] = field(default_factory=list)
     answer: str = ""
     errors: list[str] = field(default_factory=list)  # "cell N: Name: value"
     parameters: dict[str, float] = field(default_factory=dict)
@@ -241,6 +245,11 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
     if filters is not None:
         found.filter_images = _images(cells[filters])
         found.filter_source = cells[filters].source
+        found.filter_cell = filters
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code" and index != filters:
+            what = "the training curves" if index == curves else f"the figure of cell {index}"
+            found.other_images += [(what, png) for png in _images(cell)]
     question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
     found.answer = _answer(cells, question, handout)
     return found
