@@ -176,3 +176,20 @@ def layouts(filters: np.ndarray) -> dict[str, bytes]:
         "channel sum, viridis, 4x4": channel_sum(filters, 4, 4),
         "per channel, grey, 16x3": per_channel(filters),
     }
+
+
+def show_filters(submission: Path, png: bytes, first_layer: np.ndarray | None, name: str = "conv1_w") -> Path:
+    """Make `submission`'s filter cell show `png` (its only output) and, with `first_layer`, save the
+    weights file holding it as the first conv layer's weights, as a student's notebook would."""
+    import base64
+
+    import nbformat
+
+    path = submission / "Problem_2.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and "im_array" in c.source)
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode()})]
+    nbformat.write(notebook, str(path))
+    if first_layer is not None:
+        np.savez(submission / "svhn_cnn_params.npz", **{name: first_layer.astype(np.float32)})
+    return submission

@@ -16,11 +16,11 @@ import re
 import shutil
 from pathlib import Path
 
+import filter_renderings as draw
 import nbformat
 import pytest
 from cdp import Browser
 from conftest import REFERENCE, TEMPLATE, need_tool, run_grade
-from filter_images import plant_filters
 from submissions import LAYERS, make_submission
 from test_manual_sheet import ADVERSARIAL
 
@@ -53,27 +53,22 @@ def set_answer(folder: Path, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    """A real batch: the reference, a copy of it (same answer), a mutant with its own answer, the
-    template, a corrupt zip, and an answer that tries to run script and fake the page's fields; then
-    the filter images planted (the filter matching will write them) and the batch run again, which
-    regrades nothing and rebuilds the reports, the sheet with them."""
+    """A real batch: the reference whose filter image shows its saved weights, a copy of it (same answer)
+    whose image shows another run's filters, a mutant with its own answer and no weights (provisional),
+    the template, a corrupt zip, and an answer that tries to run script and fake the page's fields."""
     root = tmp_path_factory.mktemp("sheet-browser")
     folder = root / "submissions"
-    make_submission(folder / "2001", source=REFERENCE)
-    make_submission(folder / "2002", source=REFERENCE)
-    set_answer(make_submission(folder / "2003", [(LAYERS, "windows.max(axis=(4, 5))", "windows.mean(axis=(4, 5))")]),
-               OWN_ANSWER)
+    mine, other = draw.weights("trained_1"), draw.weights("trained_2")
+    draw.show_filters(make_submission(folder / "2001", source=REFERENCE), draw.subplots(mine, 4, 4), mine)
+    draw.show_filters(make_submission(folder / "2002", source=REFERENCE), draw.handout(other, 2, 8), mine)
+    mutant = make_submission(folder / "2003", [(LAYERS, "windows.max(axis=(4, 5))", "windows.mean(axis=(4, 5))")])
+    set_answer(draw.show_filters(mutant, draw.handout(mine, 4, 4), None), OWN_ANSWER)
     make_submission(folder / "2004", source=TEMPLATE)
     (folder / "2005.zip").write_bytes(b"PK\x03\x04 cut short")
     set_answer(make_submission(folder / "2006", source=REFERENCE), ADVERSARIAL)
     out = root / "graded"
     done = run_grade("batch", str(folder), "--out", str(out), "--jobs", "2")
     assert done.returncode == 0, done.stderr
-    plant_filters(out / "2001", seed=1)
-    plant_filters(out / "2002", seed=1, match=0.41)
-    plant_filters(out / "2003", rendered=False, seed=3)
-    again = run_grade("batch", str(folder), "--out", str(out), "--jobs", "2")
-    assert again.returncode == 0 and "0 graded, 6 unchanged" in again.stdout, again.stdout + again.stderr
     return folder, out
 
 
@@ -124,6 +119,11 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
             "2001/filters_from_weights.png", "2001/filters_notebook.png", "2002/filters_from_weights.png",
             "2002/filters_notebook.png", "2003/filters_notebook.png"]
         assert all(complete and width > 0 for _, complete, width in state["images"]), state["images"]
+        scored = page.evaluate("""Object.fromEntries([...document.querySelectorAll('section.card')].map(c =>
+            [c.dataset.student, (c.querySelector('p.provisional') || {}).textContent || '']))""")
+        assert "grader's score: 5 / 5" in scored["2001"] and "16 of 16 filters" in scored["2001"], scored
+        assert "grader's score: 0 / 5" in scored["2002"], scored  # another run's filters
+        assert "provisional score: 5 / 5" in scored["2003"], scored  # no weights to check against
         assert state["inputs"] == 12 and state["points"] == [s for s in state["cards"] for _ in (0, 1)]
         assert state["scripts"] == 1 and state["pwned"] is None and state["jsLinks"] == 0
         assert state["hidden"] == "block"  # the answer's <style> is text, not a style
