@@ -242,9 +242,17 @@ class Filters(Section):
     rendered_width: int
 
 
+@dataclass(frozen=True)
+class GradingSheet(Section):
+    """[grading_sheet]: the staff's page for the items a person grades (autograder/reports/manual_sheet.py)."""
+
+    point_step: float
+
+
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
+    "grading_sheet": GradingSheet,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -316,6 +324,7 @@ class Rubric:
     fixtures: Fixtures
     similarity: Similarity
     filters: Filters
+    grading_sheet: GradingSheet
 
     @property
     def title(self) -> str:
@@ -436,6 +445,8 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
     _check_filters(sections["filters"], source)
+    if not 0 < sections["grading_sheet"].point_step <= min((i.points for i in items if i.kind == "manual"), default=1):
+        raise RubricError(f"{source}: [grading_sheet] point_step: must be above 0 and at most a manual item's points")
     policy = sections["training"].unverified_policy
     training_points = next((item.points for item in items if item.id == "training"), 0.0)
     if not (policy in ("reported", "pending") or (_is_number(policy) and 0 <= policy <= training_points)):

@@ -85,6 +85,8 @@ def test_missing_rubric_file_is_named(tmp_path):
     (lambda d: d["training"].update(heldout_seed=True), r"\[training\] heldout_seed: must be an integer"),
     (lambda d: d["fixtures"].update(kernel=[5, 1]), r"\[fixtures\] kernel: must be \[low, high\] integers"),
     (lambda d: d["assignment"].update(notebook=2), r"\[assignment\] notebook: must be a string"),
+    (lambda d: d["grading_sheet"].update(point_step=0), r"\[grading_sheet\] point_step: must be above 0"),
+    (lambda d: d["grading_sheet"].update(point_step=6), r"\[grading_sheet\] point_step: must be above 0"),
 ])
 def test_every_key_is_known_present_and_typed(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))

@@ -41,8 +41,6 @@ NOTEBOOK_IMAGE = "filters_notebook.png"  # OUT/<id>/: the filter image the noteb
 RENDERED_IMAGE = "filters_from_weights.png"  # OUT/<id>/: the grader's rendering of the first layer's weights
 #: The items staff grade here, in the order of each card's fields.
 ITEMS = ("filters", "inline_answer")
-#: Points go in steps of this size (halves), from 0 to the item's points in the rubric.
-POINT_STEP = 0.5
 _SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
 
@@ -103,13 +101,13 @@ def _figure(student: str, name: str | None, caption: str, missing: str, css: str
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _fields(student: str, item_id: str, maximum: float) -> str:
-    """The points field (0..maximum in POINT_STEP) and the comment of one item; the script reads
-    who and what from the data attributes."""
+def _fields(student: str, item_id: str, maximum: float, step: float) -> str:
+    """The points field (0..maximum, in the rubric's [grading_sheet] point_step) and the comment of one
+    item; the script reads who and what from the data attributes."""
     who = html.escape(student)
     label = html.escape(f"{student} {item_id}")
     return (f"<div class='fields'><label>points <input type='number' class='points' inputmode='decimal' "
-            f"min='0' max='{maximum:g}' step='{POINT_STEP:g}' data-student='{who}' data-item='{item_id}' "
+            f"min='0' max='{maximum:g}' step='{step:g}' data-student='{who}' data-item='{item_id}' "
             f"data-max='{maximum:g}' aria-label='points for {label}'> / {maximum:g}</label>"
             f"<span class='invalid-message' aria-live='polite'></span>"
             f"<label class='comment-label'>comment <textarea class='comment' rows='2' data-student='{who}' "
@@ -155,7 +153,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
             f"<p class='provisional'>{kind} score: <b>{_number(test.get('score')) or 0:g} / {item.points:g}</b> "
             f"&mdash; {html.escape(note)}</p>{_merged(test)}"
             f"<p class='hint'>Blank points: no row in the CSV, the grader's score stays.</p>"
-            f"{_fields(student, 'filters', item.points)}</div>")
+            f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step)}</div>")
 
 
 def _answer_section(student: str, test: dict | None, similar: list[str], rubric: Rubric) -> str:
@@ -171,7 +169,8 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
     return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
             f"points)</span> <span class='words'>{words} words</span></h3>"
             + (f"<ul class='similar'>{flags}</ul>" if flags else "")
-            + f"{body}{_merged(test)}{_fields(student, 'inline_answer', item.points)}</div>")
+            + f"{body}{_merged(test)}"
+            + f"{_fields(student, 'inline_answer', item.points, rubric.grading_sheet.point_step)}</div>")
 
 
 def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], rubric: Rubric) -> str:
@@ -305,7 +304,8 @@ _SCRIPT = r"""
     const value = Number(text), max = Number(f.dataset.max);
     if (!Number.isFinite(value)) return "not a number";
     if (value < 0 || value > max) return value + " is outside 0.." + max;
-    if (Math.abs(value * 2 - Math.round(value * 2)) > 1e-9) return value + " is not a whole or half point";
+    const step = Number(f.step) || 1;  // the rubric's [grading_sheet] point_step
+    if (Math.abs(value / step - Math.round(value / step)) > 1e-9) return value + " is not in steps of " + step;
     return value;
   }
 
@@ -409,10 +409,11 @@ def build_manual_sheet(out_dir: Path) -> Path:
 <button id="download" type="button">Download scores (CSV)</button>
 <div id="message" aria-live="polite"></div></header>
 <main><p class="intro">For staff: {html.escape(items)}, one card per student. Type points (0 to the item's
-points, in halves) and a comment; Tab goes from field to field, Enter to the next student (Shift+Enter: a new line
-in a comment). What you type stays in this browser for this file's location (localStorage) until you clear the
-browser's site data. <b>Download scores (CSV)</b> writes <code>manual_scores.csv</code> (one row per filled-in
-points field; blank points are not graded and leave the grader's score), then run
+points, in steps of {rubric.grading_sheet.point_step:g}) and a comment; Tab goes from field to field, Enter to
+the next student (Shift+Enter: a new line in a comment). What you type stays in this browser for this file's
+location (localStorage) until you clear the browser's site data. <b>Download scores (CSV)</b> writes
+<code>manual_scores.csv</code> (one row per filled-in points field; blank points are not graded and leave the
+grader's score), then run
 <code>python grade.py merge-manual manual_scores.csv {html.escape(out_dir.name)}</code>. Keep this page in its
 folder, beside the student folders: the filter images are read from there.</p>
 <noscript><p class="warning">JavaScript is off: the scores cannot be kept or downloaded.</p></noscript>
