@@ -5,6 +5,8 @@
 3. The reference notebook is executed headless in quick mode and graded, its accuracy verified.
 4. The untouched template and an example with two typical bugs (built here from the reference,
    so that no near-solution is ever committed) are graded as staff would.
+5. The three as a class: a batch (gradebook, class report, the staff's grading sheet), then a
+   CSV of staff scores merged into it, as staff finish the two items a person grades.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
+from autograder.rubric import load_rubric
 
 OUTPUT = Path("demo_output")
 #: Two typical bugs: the bias gradient averaged instead of summed, and average pooling.
@@ -34,6 +37,31 @@ def make_buggy_example(destination: Path) -> Path:
             raise RuntimeError(f"demo: {relative} no longer contains {old!r}; update autograder/demo.py")
         path.write_text(text.replace(old, new))
     return destination
+
+
+def make_class(folder: Path, reference_run: Path, buggy: Path) -> Path:
+    """The demo's three submissions as a class hands them in: the reference with the notebook and the
+    weights its headless run wrote (as a student saves them), the buggy example and the template."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    student = folder / "1001"
+    shutil.copytree(DEFAULT_REFERENCE, student, ignore=shutil.ignore_patterns("data", "*.npz", "__pycache__"))
+    rubric = load_rubric()
+    for name in (rubric.assignment.notebook, rubric.assignment.weights_file):
+        executed = reference_run / f"executed_{name}"
+        if executed.is_file():
+            shutil.copyfile(executed, student / name)
+    shutil.copytree(buggy, folder / "1002")
+    shutil.copytree(DEFAULT_TEMPLATE, folder / "1003", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def write_staff_scores(path: Path) -> Path:
+    """A CSV of staff scores, as the grading sheet downloads it."""
+    path.write_text("student_id,item,points,comment\n"
+                    "1001,inline_answer,4.5,\"Edges and colour blobs, well observed\"\n"
+                    "1002,inline_answer,2,Names edges only\n", encoding="utf-8")
+    return path
 
 
 def _step(title: str, argv: list[str]) -> int:
@@ -58,9 +86,19 @@ def run_demo() -> int:
     for title, folder, extra in runs:
         failures += _step(title, ["grade", str(folder), "--out", str(OUTPUT / "graded" / folder.name),
                                   "--data", str(data), *extra]) != 0
+    batch = OUTPUT / "batch"
+    shutil.rmtree(batch, ignore_errors=True)  # the same demo every time: no staff scores from an earlier run
+    make_class(OUTPUT / "class", OUTPUT / "graded" / DEFAULT_REFERENCE.name, buggy)
+    failures += _step("The three as a class: gradebook, class report and the grading sheet",
+                      ["batch", str(OUTPUT / "class"), "--out", str(batch), "--data", str(data)]) != 0
+    scores = write_staff_scores(OUTPUT / "staff_scores.csv")
+    failures += _step("Staff scores for the inline answer merged into the class",
+                      ["merge-manual", str(scores), str(batch), "--by", "demo"]) != 0
     print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md, "
           "problem_2_solution.pdf (the staff's copy, made from the notebook), and for the executed reference "
-          "executed_Problem_2.ipynb and its weights.")
+          "executed_Problem_2.ipynb and its weights. "
+          f"In {batch}/: gradebook.csv, class_report.html, "
+          "manual_grading.html (open it in a browser) and manual_merges.jsonl.")
     print("demo finished: all steps behaved as expected" if not failures
           else f"demo finished: {failures} step(s) did not behave as expected")
     return 1 if failures else 0
