@@ -477,7 +477,7 @@ def test_a_resubmission_keeps_the_staff_score_flagged_until_staff_merge_again(ba
                                              "earlier_submission": True}
     assert answer["output"].startswith("Score set by staff: 4.5 / 5, given for an earlier submission (the "
                                        "submission changed since; staff are to grade it again). Staff's comment")
-    assert filters["extra_data"]["flags"] == [] and filters["extra_data"]["grader"]["flags"] == ["filters provisional"]
+    assert filters["extra_data"]["staff"]["earlier_submission"] is True and filters["extra_data"]["flags"] == []
     flags = book(graded)["0042"]["flags"].split("; ")
     assert "inline_answer set by staff for an earlier submission" in flags
     assert "filters set by staff for an earlier submission" in flags
