@@ -6,7 +6,8 @@ stamp there records what was graded (the input's sha256, the harness version and
 digest), so a re-run skips submissions that did not change (`force` regrades them). A fault of the harness in one
 submission is written into that student's folder and the batch goes on. At the end
 OUT/gradebook.csv, the class report (class_report.html, .md) and the staff's grading sheet
-(manual_grading.html) are rebuilt from every student's results.json.
+(manual_grading.html) are rebuilt from every student's results.json, after the staff's scores of
+OUT/manual_merges.jsonl are set again in the new results (autograder/reports/manual.py).
 """
 
 from __future__ import annotations
@@ -142,11 +143,15 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
                 entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"the grading process died: {exc}"
             entry.seconds = time.monotonic() - started[entry.student_id]
     graded = [entry.student_id for entry in entries if (out_dir / entry.student_id / "results.json").is_file()]
-    restored, staff_notes = reapply_staff_scores(out_dir, graded)  # every run: a crash before it is healed
+    restored, staff_notes, earlier = reapply_staff_scores(out_dir, graded)  # every run: heals a crash before it
     if restored:
         notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "
                      + ", ".join(restored))
     notes += staff_notes
+    if earlier:
+        notes.append(f"staff scores given for an earlier submission of {len(earlier)} student(s) who resubmitted "
+                     f"since (flagged \"set by staff for an earlier submission\"; grade them again on the "
+                     f"grading sheet and merge): " + ", ".join(earlier))
     compare_submissions(out_dir, entries)
     write_gradebook(out_dir, entries)
     build_class_report(out_dir)
@@ -155,11 +160,18 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
 
 
 def _flags(document: dict) -> list[str]:
+    """The gradebook's flags of one student's results. An item set by staff keeps none of the grader's
+    doubts about it (the filters' "provisional", the training's accuracy flags, its timeouts): its flag
+    is "<item> set by staff" (computed items), or "<item> set by staff for an earlier submission"
+    when the student resubmitted since the merge (any item: staff are to grade it again)."""
     flags = []
     every = [t for t in document.get("tests", []) if t.get("tags")]  # an item with components has several
-    tests = {t["tags"][0]: t for t in every}
-    codes = {case.get("reason_code") for t in every for case in t.get("extra_data", {}).get("cases", [])}
-    codes |= {t.get("extra_data", {}).get("reason_code") for t in every}
+    staff = {t["tags"][0]: t["extra_data"]["staff"] for t in every
+             if isinstance((t.get("extra_data") or {}).get("staff"), dict)}
+    own = [t for t in every if t["tags"][0] not in staff]  # the items whose grader's flags still count
+    tests = {t["tags"][0]: t for t in own}
+    codes = {case.get("reason_code") for t in own for case in t.get("extra_data", {}).get("cases", [])}
+    codes |= {t.get("extra_data", {}).get("reason_code") for t in own}
     if ReasonCode.TIMED_OUT in codes:
         flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
@@ -184,15 +196,15 @@ def _flags(document: dict) -> list[str]:
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
     kinds = {item.id: item.kind for item in load_rubric().items}
-    for item_id, test in tests.items():  # staff's part: what is still theirs to grade, what they overrode
-        extra = test.get("extra_data", {})
-        if extra.get("grading") == "pending" and not (item_id == "training" and "accuracy pending" in flags):
+    for item_id, test in tests.items():  # staff's part: what is still theirs to grade
+        if test.get("extra_data", {}).get("grading") == "pending" and not (
+                item_id == "training" and "accuracy pending" in flags):
             flags.append(f"{item_id} pending staff")
-        if extra.get("staff"):
-            if item_id == "training" and "accuracy pending" in flags:
-                flags.remove("accuracy pending")
-            if kinds.get(item_id) != "manual":
-                flags.append(f"{item_id} set by staff")
+    for item_id, record in staff.items():  # and what they set
+        if record.get("earlier_submission"):
+            flags.append(f"{item_id} set by staff for an earlier submission")
+        elif kinds.get(item_id) != "manual":
+            flags.append(f"{item_id} set by staff")
     return sorted(set(flags), key=flags.index)
 
 

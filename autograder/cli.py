@@ -386,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "near-identical lib/cnn code or inline answers, ranked, for staff to look at (thresholds in "
                     "rubric.toml [similarity]), and OUT/manual_grading.html: the staff's grading sheet for the filters "
                     "and the inline answer (open it in a browser from OUT, type points and comments, download the "
-                    "CSV for merge-manual).")
+                    "CSV for merge-manual). Staff scores merged before (OUT/manual_merges.jsonl) are set again in "
+                    "the new results after grading; one given for an earlier submission of a student who "
+                    "resubmitted is kept but flagged for staff to grade again.")
     batch.add_argument("input", type=Path, metavar="INPUT", help="folder of submission folders and/or zips")
     batch.add_argument("--out", type=Path, required=True, help="output folder")
     batch.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: %(default)s)")
@@ -450,19 +452,27 @@ def build_parser() -> argparse.ArgumentParser:
         "merge-manual", help="merge staff's scores (the inline answer, or any override) into graded results",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Set staff's scores in GRADED_DIR/<student_id>/results.json and feedback.md, then rebuild\n"
-                    "GRADED_DIR/gradebook.csv and the class report (when GRADED_DIR is a batch's output).\n\n"
-                    "SCORES.csv: UTF-8, header student_id,item,points[,comment], one row per student and item.\n"
-                    "A row with blank points (and no comment) is not graded yet and is skipped.\n\n"
+                    "GRADED_DIR/gradebook.csv, the class report and the grading sheet (manual_grading.html)\n"
+                    "when GRADED_DIR is a batch's output.\n\n"
+                    "SCORES.csv: CSV UTF-8 (in Excel: 'CSV UTF-8 (Comma delimited)'), header\n"
+                    "student_id,item,points[,comment] (case, spaces, '-' and '_' in the names do not matter),\n"
+                    "one row per student and item; the grading sheet's download is such a file. A row with\n"
+                    "blank points (and no comment) is not graded yet and is skipped: the current score stays.\n\n"
                     "All or nothing: every row is checked first (known student, known item, points a number\n"
                     "within 0..the item's points, no student and item twice, the header's columns). If any\n"
                     "row is bad, NOTHING is merged: every problem is listed as SCORES.csv:<line>, exit 2;\n"
                     "fix the file and run it again.\n\n"
                     "A staff score replaces the grader's (and an earlier staff score), never adds to it;\n"
-                    "merging the same file again changes nothing (\"0 changed\"). Each merge is appended to\n"
-                    "GRADED_DIR/manual_merges.jsonl (when, who, the file's name and sha256, every change\n"
-                    "old -> new); `grade.py batch` sets those scores again after re-grading a student.")
-    merge.add_argument("scores", type=Path, metavar="SCORES.csv")
-    merge.add_argument("graded", type=Path, metavar="GRADED_DIR")
+                    "merging the same file again changes nothing (\"0 changed\"). An item cannot be given\n"
+                    "back to the grader: merge the grader's points instead (the log's old_points). Each merge\n"
+                    "is appended to GRADED_DIR/manual_merges.jsonl (when, who, the file's name and sha256,\n"
+                    "every change old -> new, the submission's sha256); `grade.py batch` sets those scores\n"
+                    "again after re-grading a student, flagged \"set by staff for an earlier submission\"\n"
+                    "when the student resubmitted since (merge a new score to clear it).")
+    merge.add_argument("scores", type=Path, metavar="SCORES.csv",
+                       help="the staff's scores (e.g. manual_scores.csv from the grading sheet)")
+    merge.add_argument("graded", type=Path, metavar="GRADED_DIR",
+                       help="the batch's output folder (batch --out), or a folder of graded students")
     merge.add_argument("--by", metavar="NAME", help="who merges, for the log (default: the login name)")
     merge.set_defaults(run=_cmd_merge_manual)
 

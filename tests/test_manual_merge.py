@@ -13,8 +13,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import filter_renderings as draw
+import nbformat
 import pytest
 from conftest import REFERENCE, TEMPLATE, run_grade
+from gaming import build
+from gaming import notebook as official_layout
 from submissions import make_submission
 
 from autograder import REPO_ROOT
@@ -144,8 +148,14 @@ def test_help_says_all_or_nothing_and_the_format():
     text = " ".join(done.stdout.split())
     assert done.returncode == 0
     for words in ("All or nothing", "NOTHING is merged", "student_id,item,points[,comment]",
-                  "blank points", "manual_merges.jsonl", "--by NAME", "exit 2"):
+                  "blank points", "manual_merges.jsonl", "--by NAME", "exit 2",
+                  "the grading sheet (manual_grading.html)", "CSV UTF-8 (Comma delimited)",
+                  "SCORES.csv the staff's scores (e.g. manual_scores.csv from the grading sheet)",
+                  "GRADED_DIR the batch's output folder (batch --out)", "cannot be given back to the grader",
+                  "set by staff for an earlier submission"):
         assert words in text, words
+    batch = " ".join(run_grade("batch", "--help").stdout.split())
+    assert "Staff scores merged before (OUT/manual_merges.jsonl) are set again in the new results" in batch
 
 
 def test_merge_sets_scores_and_the_gradebook_and_report_follow(graded, tmp_path):
@@ -223,6 +233,8 @@ def test_the_log_says_when_who_which_file_and_what_changed(graded, tmp_path):
                           capture_output=True, text=True, env=environment, cwd=REPO_ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
     [record] = read_log(graded)
+    sha = results(graded, "1003")["extra_data"]["submission_sha256"]
+    assert len(sha) == 64
     when = datetime.fromisoformat(record["when"])
     assert when.utcoffset().total_seconds() == 0 and started <= when <= datetime.now(timezone.utc)
     assert record["by"] == "ta-login" and record["file"] == "scores.csv"
@@ -230,11 +242,12 @@ def test_the_log_says_when_who_which_file_and_what_changed(graded, tmp_path):
     assert record["changed"] == 2 and record["rows"] == 2
     assert record["changes"] == [
         {"student_id": "1003", "item": "filters", "line": 2, "old_points": 0.0, "new_points": 4.0,
-         "old_by": "grader", "old_comment": None, "new_comment": ""},
+         "old_by": "grader", "old_comment": None, "new_comment": "", "submission_sha256": sha},
         {"student_id": "1003", "item": "inline_answer", "line": 3, "old_points": 0.0, "new_points": 5.0,
-         "old_by": "grader", "old_comment": None, "new_comment": "excellent"}]
+         "old_by": "grader", "old_comment": None, "new_comment": "excellent", "submission_sha256": sha}]
     assert (graded / MERGE_LOG).read_text().count("\n") == 1
-    assert current_staff_scores(graded) == {"1003": {"filters": (4.0, ""), "inline_answer": (5.0, "excellent")}}
+    assert current_staff_scores(graded) == {"1003": {"filters": (4.0, "", sha),
+                                                     "inline_answer": (5.0, "excellent", sha)}}
 
 
 def test_a_torn_last_line_is_skipped_and_never_glued_to_the_next(graded, tmp_path):
@@ -246,7 +259,9 @@ def test_a_torn_last_line_is_skipped_and_never_glued_to_the_next(graded, tmp_pat
     lines = (graded / MERGE_LOG).read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[2])["by"] == "b"
     assert [r["by"] for r in read_log(graded)] == ["a", "b"]
-    assert current_staff_scores(graded) == {"0042": {"inline_answer": (2.0, "")}, "1002": {"inline_answer": (1.0, "")}}
+    shas = {student: results(graded, student)["extra_data"]["submission_sha256"] for student in ("0042", "1002")}
+    assert current_staff_scores(graded) == {"0042": {"inline_answer": (2.0, "", shas["0042"])},
+                                            "1002": {"inline_answer": (1.0, "", shas["1002"])}}
 
 
 def test_a_merge_cut_short_after_its_log_line_is_finished_by_running_it_again(batch, graded, tmp_path):
@@ -309,3 +324,189 @@ def test_a_forced_regrade_keeps_the_staff_scores(batch, graded, tmp_path):
     # merging the same file after the re-grade: nothing left to change
     again = run_grade("merge-manual", str(scores), str(graded))
     assert again.returncode == 0 and "0 changed, 2 unchanged" in again.stdout
+
+
+# --- spreadsheet mistakes, swapped arguments ---------------------------------------------------------
+
+EXCEL = "(in Excel: save as 'CSV UTF-8 (Comma delimited)')"
+UTF16 = "scores.csv:1: the file is UTF-16 (a spreadsheet's \"Unicode text\"); save it as CSV UTF-8 " + EXCEL
+SPREADSHEET_MISTAKES = [
+    pytest.param(b"student_id;item;points;comment\r\n0042;inline_answer;4,5;gut\r\n",
+                 "scores.csv:1: the columns are separated by ';'; expected ',' " + EXCEL, id="semicolons"),
+    pytest.param(b"sep=;\r\nstudent_id;item;points;comment\r\n0042;inline_answer;4,5;gut\r\n",
+                 "scores.csv:1: 'sep=;': the columns are separated by ';'; expected ',' " + EXCEL, id="excel-sep"),
+    pytest.param(b"student_id\titem\tpoints\n0042\tinline_answer\t4\n",
+                 "scores.csv:1: the columns are separated by tabs; expected ','", id="tabs"),
+    pytest.param((HEADER + "0042,inline_answer,4,ok\n").encode("utf-16"), UTF16, id="utf16-bom"),
+    pytest.param((HEADER + "0042,inline_answer,4,ok\n").encode("utf-16-le"), UTF16, id="utf16le-no-bom"),
+    pytest.param((HEADER + "0042,inline_answer,4,ok\n").encode("utf-16-be"), UTF16, id="utf16be-no-bom"),
+    pytest.param((HEADER + "42.0,inline_answer,3,\n").encode(),
+                 "did a spreadsheet turn the id into a number? '0042' exists (format the column as text",
+                 id="id-made-a-number"),
+    pytest.param((HEADER + "1003.0,inline_answer,3,\n").encode(), "turn the id into a number? '1003' exists",
+                 id="id-made-a-float"),
+    pytest.param((HEADER + "0042,Inline_Answer,3,\n").encode(),
+                 "scores.csv:2: unknown item 'Inline_Answer' (items: ", id="item-case"),
+    pytest.param((HEADER + "0042,Inline_Answer,3,\n").encode(), "items are compared exactly: 'inline_answer' exists",
+                 id="item-case-hint"),
+]
+
+
+@pytest.mark.parametrize("content,expected", SPREADSHEET_MISTAKES)
+def test_spreadsheet_mistakes_are_named_with_what_to_do(graded, tmp_path, content, expected):
+    before = snapshot(graded)
+    done = run_grade("merge-manual", str(scores_file(tmp_path, content)), str(graded))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert expected in done.stderr, done.stderr
+    assert "the header lacks" not in done.stderr and "Traceback" not in done.stderr
+    assert snapshot(graded) == before
+
+
+@pytest.mark.parametrize("header", [
+    "Student ID,Item,Points,Comment", "\ufeffSTUDENT-ID , item,POINTS", "sep=,\r\nstudent id,Item,points,comment",
+    "student_id,item,points,comment"])
+def test_header_names_ignore_case_spaces_hyphens_and_an_excel_sep_line(graded, tmp_path, header):
+    report = merge_manual(scores_file(tmp_path, header + "\r\n0042,inline_answer,4.5\r\n"), graded)
+    assert len(report.changes) == 1 and item_test(results(graded, "0042"), "inline_answer")["score"] == 4.5
+
+
+def test_after_an_excel_sep_line_problems_name_the_real_line(graded, tmp_path):
+    with pytest.raises(ManualScoresError) as refused:
+        merge_manual(scores_file(tmp_path, "sep=,\nstudent_id,item,points\n0042,inline_answer,9\n"), graded)
+    assert refused.value.problems == ["scores.csv:3: 9 points is outside 0..5 for inline_answer; expected a number "
+                                      "from 0 to 5"]
+
+
+def test_swapped_arguments_are_said(graded, tmp_path):
+    scores = scores_file(tmp_path, HEADER + "0042,inline_answer,4,\n")
+    before = snapshot(graded)
+    swapped = run_grade("merge-manual", str(graded), str(scores))
+    assert swapped.returncode == 2, swapped.stdout + swapped.stderr
+    assert (f"error: {graded}: SCORES.csv is a folder: the order is SCORES.csv GRADED_DIR (the two look swapped)"
+            in swapped.stderr)
+    twice = run_grade("merge-manual", str(scores), str(scores))
+    assert twice.returncode == 2 and "GRADED_DIR is a file, not a folder of graded results" in twice.stderr
+    assert snapshot(graded) == before and "Traceback" not in swapped.stderr + twice.stderr
+
+
+# --- the grader's flags once staff set an item; a resubmission after the merge ------------------------
+
+@pytest.fixture(scope="module")
+def doubtful(tmp_path_factory):
+    """A real batch of one whose grader has doubts: a training log but no weights (accuracy unverified)
+    and a filter image with nothing to check it against (filters provisional)."""
+    root = tmp_path_factory.mktemp("doubtful")
+    folder = root / "submissions"
+    draw.show_filters(build(folder / "1004", book=official_layout()), draw.handout(draw.weights("trained_1"), 4, 4),
+                      None)
+    out = root / "graded"
+    done = run_grade("batch", str(folder), "--out", str(out), "--jobs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder, out
+
+
+def test_an_item_set_by_staff_keeps_none_of_the_graders_flags(doubtful, tmp_path):
+    folder, out = doubtful
+    graded = tmp_path / "graded"
+    shutil.copytree(out, graded)
+    document = results(graded, "1004")
+    filters, training = item_test(document, "filters"), item_test(document, "training")
+    assert filters["extra_data"]["provisional"] is True and filters["extra_data"]["flags"] == ["filters provisional"]
+    assert training["extra_data"]["flags"] == ["accuracy unverified"]
+    assert book(graded)["1004"]["flags"].split("; ") == ["accuracy unverified", "filters provisional",
+                                                         "inline_answer pending staff"]
+
+    done = run_grade("merge-manual", str(scores_file(tmp_path, HEADER + "1004,filters,3,\n1004,training,20,\n")),
+                     str(graded))
+    assert done.returncode == 0, done.stderr
+
+    def check():
+        assert book(graded)["1004"]["flags"].split("; ") == ["inline_answer pending staff", "training set by staff",
+                                                             "filters set by staff"]
+        document = results(graded, "1004")
+        filters, training = item_test(document, "filters")["extra_data"], item_test(document, "training")["extra_data"]
+        assert filters["flags"] == [] and filters["grader"]["flags"] == ["filters provisional"]
+        assert filters["provisional"] is False and filters["grader"]["provisional"] is True
+        assert training["flags"] == [] and training["grader"]["flags"] == ["accuracy unverified"]
+        report = (graded / "class_report.md").read_text(encoding="utf-8")
+        line = next(line for line in report.splitlines() if line.startswith("- ") and "1004" in line)
+        assert "filters set by staff" in line and "provisional" not in line and "unverified" not in line
+        assert "staff's score: <b>3 / 5</b>" in card(graded, "1004")
+
+    check()
+    again = run_grade("batch", str(folder), "--out", str(graded), "--jobs", "1", "--force")  # re-graded: set again
+    assert again.returncode == 0 and "set again in the new results of 1 student(s): 1004" in again.stdout
+    check()
+
+
+def set_answer(folder, text):
+    """Put `text` in the notebook's tagged answer cell, as a student resubmitting would."""
+    path = folder / "Problem_2.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "inline-answer" in c.metadata.get("tags", []))
+    cell.source = text
+    nbformat.write(notebook, path)
+
+
+def card(out, student):
+    page = (out / "manual_grading.html").read_text(encoding="utf-8")
+    return page.split(f"data-student='{student}'>", 1)[1].split("</section>", 1)[0]
+
+
+def test_a_resubmission_keeps_the_staff_score_flagged_until_staff_merge_again(batch, graded, tmp_path):
+    folder = tmp_path / "submissions"
+    shutil.copytree(batch[0], folder)
+    first = scores_file(tmp_path, HEADER + "0042,inline_answer,4.5,Good\n0042,filters,3,blurred\n"
+                                           "1003,inline_answer,2,\n")
+    assert run_grade("merge-manual", str(first), str(graded)).returncode == 0
+    old_sha = results(graded, "0042")["extra_data"]["submission_sha256"]
+    assert "earlier" not in book(graded)["0042"]["flags"]
+
+    set_answer(folder / "0042", "A new answer: edges at several angles, and colour blobs.")
+    done = run_grade("batch", str(folder), "--out", str(graded), "--jobs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 graded, 2 unchanged" in done.stdout
+    note = next(line for line in done.stdout.splitlines() if "earlier submission" in line)
+    assert note.startswith("note: staff scores given for an earlier submission of 1 student(s)")
+    assert note.endswith(": 0042")
+    document = results(graded, "0042")
+    assert document["extra_data"]["submission_sha256"] != old_sha
+    answer, filters = item_test(document, "inline_answer"), item_test(document, "filters")
+    assert answer["score"] == 4.5 and filters["score"] == 3  # still set: the documented behaviour
+    assert answer["extra_data"]["staff"] == {"points": 4.5, "comment": "Good", "submission_sha256": old_sha,
+                                             "earlier_submission": True}
+    assert answer["output"].startswith("Score set by staff: 4.5 / 5, given for an earlier submission (the "
+                                       "submission changed since; staff are to grade it again). Staff's comment")
+    assert filters["extra_data"]["staff"]["earlier_submission"] is True and filters["extra_data"]["flags"] == []
+    flags = book(graded)["0042"]["flags"].split("; ")
+    assert "inline_answer set by staff for an earlier submission" in flags
+    assert "filters set by staff for an earlier submission" in flags
+    assert "filters set by staff" not in flags and "filters provisional" not in flags, flags
+    assert "earlier" not in book(graded)["1003"]["flags"]
+    feedback = (graded / "0042" / "feedback.md").read_text(encoding="utf-8")
+    assert "- Inline question: what kinds of filters (graded by staff): 4.5 / 5, given for an earlier submission" \
+        in feedback
+    assert "| 4.5 | 5 | set by staff for an earlier submission |" in feedback
+    sheet = card(graded, "0042")
+    assert sheet.count("Merged for an earlier submission") == 2 and "data-merged=" not in sheet
+    assert "staff's, for an earlier submission, score: <b>3 / 5</b>" in sheet
+    assert "data-merged='2'" in card(graded, "1003")
+
+    second = scores_file(tmp_path, HEADER + "0042,inline_answer,3,new answer\n0042,filters,3,blurred\n",
+                         name="regraded.csv")
+    merged = run_grade("merge-manual", str(second), str(graded))
+    assert merged.returncode == 0 and "2 changed, 0 unchanged" in merged.stdout, merged.stdout + merged.stderr
+    assert "0042 filters: 3 -> 3 (blurred)" in merged.stdout  # the same points, now for this submission
+    new_sha = results(graded, "0042")["extra_data"]["submission_sha256"]
+    assert [c["submission_sha256"] for c in read_log(graded)[-1]["changes"]] == [new_sha, new_sha]
+    flags = book(graded)["0042"]["flags"].split("; ")
+    assert "filters set by staff" in flags and not [flag for flag in flags if "earlier" in flag], flags
+    document = results(graded, "0042")
+    assert "earlier" not in item_test(document, "inline_answer")["output"].split("\n\n")[0]
+    assert "earlier" not in (graded / "0042" / "feedback.md").read_text(encoding="utf-8")
+    sheet = card(graded, "0042")
+    assert "Merged for an earlier submission" not in sheet and "data-merged='3'" in sheet
+
+    again = run_grade("batch", str(folder), "--out", str(graded), "--jobs", "1")
+    assert again.returncode == 0 and "3 unchanged" in again.stdout and "earlier submission" not in again.stdout
+    assert not [flag for flag in book(graded)["0042"]["flags"].split("; ") if "earlier" in flag]

@@ -183,3 +183,38 @@ def test_the_page_loads_nothing_remote_and_allows_only_its_own_script_and_style(
                 assert not re.match(r"[a-z]+:", attrs[key]), (name, attrs)  # images and links: relative only
         assert not any(key.startswith("on") for key in attrs), (name, attrs)
     assert [attrs["data-student"] for name, attrs in parsed.tags if name == "input"] == ["5001", "5001"]
+
+
+def test_merged_scores_are_shown_counted_and_a_resubmission_is_marked(graded, tmp_path):
+    """The cards of a merged student, of one merged for an earlier submission (the student resubmitted),
+    and of one not merged: what a blank field leaves, and what the page's script counts as merged."""
+    from autograder.reports.manual import apply_staff_score
+
+    out = tmp_path / "class"
+    out.mkdir()
+    for student_id, submission in (("6001", None), ("6002", "0" * 64), ("6003", "")):
+        folder = student(out, graded, student_id)
+        if submission == "":
+            continue
+        results = folder / "results.json"
+        document = json.loads(results.read_text(encoding="utf-8"))
+        document = apply_staff_score(document, "inline_answer", 4, "fine, 'brief'", submission)
+        document = apply_staff_score(document, "filters", 2.5, "", submission)
+        results.write_text(json.dumps(document), encoding="utf-8")
+    gradebook(out, [("6001", "graded", ""), ("6002", "graded", ""), ("6003", "graded", "")])
+    page = build_manual_sheet(out).read_text(encoding="utf-8")
+    merged, earlier, untouched = re.split(r"<section class='card", page)[1:]
+    inputs = {(attrs["data-student"], attrs["data-item"]): attrs for name, attrs in parse(page).tags
+              if name == "input"}
+    assert inputs["6001", "inline_answer"]["data-merged"] == "4"
+    assert inputs["6001", "inline_answer"]["data-merged-comment"] == "fine, 'brief'"
+    assert inputs["6001", "filters"]["data-merged"] == "2.5" and inputs["6001", "filters"]["data-merged-comment"] == ""
+    assert not any("data-merged" in inputs[s, i] for s in ("6002", "6003") for i in ("filters", "inline_answer"))
+    assert "Already merged from a CSV: 4 points (fine, &#x27;brief&#x27;)." in merged
+    assert "Blank points: no row in the CSV, the current score stays (4, the staff's, merged)." in merged
+    assert "the grader's score stays" not in page
+    assert earlier.count("Merged for an earlier submission") == 2 and "Already merged" not in earlier
+    assert "the current score stays (2.5, the staff's, for an earlier submission)" in earlier
+    assert "Blank points: no row in the CSV, the current score stays (0, pending: not graded yet)." in untouched
+    assert "Merged" not in untouched and "merged from a CSV" not in untouched
+    assert "blank points leave the current score" in page

@@ -1,7 +1,10 @@
 """Staff's scores merged into graded results: checked as a whole, logged, idempotent, kept on re-grade.
 
 Staff grade the inline answer by hand (and may override any item) in a CSV, UTF-8, with the header
-`student_id,item,points` and an optional `comment` column, one row per (student, item). A merge is
+`student_id,item,points` and an optional `comment` column (names compared without case, spaces,
+hyphens and underscores; an Excel `sep=,` first line is skipped), one row per (student, item). The
+spreadsheet mistakes seen in practice are named with what to do instead: UTF-16, columns separated
+by ';' (or `sep=;`), an id turned into a number (42.0) or stripped of its leading zeros. A merge is
 all or nothing: every row is checked first against GRADED_DIR (the student's results.json exists,
 the item is in the rubric and in those results, the points are a finite number within 0..the item's
 points, no (student, item) twice); a single bad row refuses the whole file with every problem named
@@ -16,10 +19,13 @@ in one `write` on a file opened for appending, then fsync'd; a torn last line (a
 write) is skipped by readers and never glued to the next record. Merges in one GRADED_DIR take an
 exclusive lock (flock on the folder), so two staff merging at once run one after the other.
 
-The staff score replaces the grader's, never adds to it: the grader's own score, status and output
-are kept in the test's `extra_data.grader` the first time, and every merge rebuilds the test from
-them, so merging the same CSV twice leaves results.json byte-identical. The log is also the record
-that `batch --force` re-applies after re-grading (`reapply_staff_scores`).
+The staff score replaces the grader's, never adds to it: the grader's own score, status, output and
+flags (the filters' "provisional", the training's accuracy flags) are kept in the test's
+`extra_data.grader` the first time, and every merge rebuilds the test from them, so merging the same
+CSV twice leaves results.json byte-identical. The log is also the record that `batch` re-applies
+after re-grading (`reapply_staff_scores`). Each change names the sha256 of the submission it was
+given for; a staff score re-applied to another submission (the student resubmitted) is still set but
+marked "for an earlier submission", until a merge sets the item again.
 
 This module reads and writes files under GRADED_DIR only; the gradebook and the class report are
 rebuilt by the caller (autograder/batch.py `refresh_reports`), which sits above it.
@@ -27,6 +33,7 @@ rebuilt by the caller (autograder/batch.py `refresh_reports`), which sits above 
 
 from __future__ import annotations
 
+import codecs
 import copy
 import csv
 import fcntl
@@ -55,6 +62,7 @@ RESULTS = "results.json"
 FEEDBACK = "feedback.md"
 SECTION_BEGIN = "<!-- scores set by staff -->"
 SECTION_END = "<!-- end of scores set by staff -->"
+SAVE_AS = "in Excel: save as 'CSV UTF-8 (Comma delimited)'"
 
 
 class ManualScoresError(UserInputError):
@@ -91,33 +99,89 @@ class MergeReport:
 # --- reading the scores file ---------------------------------------------------------------------
 
 def _decode(data: bytes, name: str) -> str:
+    """The file's text; UTF-16 (a spreadsheet's "Unicode text") and other encodings are refused with
+    what to save instead."""
+    nuls = data[:200].count(b"\x00")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (nuls and nuls * 3 >= len(data[:200])):
+        raise ManualScoresError(name, [f"{name}:1: the file is UTF-16 (a spreadsheet's \"Unicode text\"); save it "
+                                       f"as CSV UTF-8 ({SAVE_AS})"])
+    if nuls or b"\x00" in data:
+        at = data.index(b"\x00")
+        line = data[:at].count(b"\n") + 1
+        raise ManualScoresError(name, [f"{name}:{line}: a NUL byte (at byte {at}): not a text file; expected CSV "
+                                       f"UTF-8 ({SAVE_AS})"])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ManualScoresError(name, [f"{name}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); expected a UTF-8 "
-                                       "file (a spreadsheet's \"CSV UTF-8\" export)"]) from None
+                                       f"file (a spreadsheet's \"CSV UTF-8\" export; {SAVE_AS})"]) from None
 
 
-def _header(cells: list[str], name: str) -> tuple[list[str], list[str]]:
+def _column_key(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+def _column(cell: str) -> str:
+    """A header cell as a column name: case, spaces, hyphens and underscores do not matter
+    ("Student ID", "student-id" and "STUDENT_ID" are student_id); anything else stays as written."""
+    key = _column_key(cell)
+    return next((column for column in COLUMNS if column.replace("_", "") == key), cell.strip())
+
+
+def _separator(cells: list[str]) -> str | None:
+    """The separator a one-column header seems to use instead of a comma (';' or a tab), or None."""
+    if len(cells) == 1:
+        for separator in (";", "\t"):
+            if separator in cells[0]:
+                return separator
+    return None
+
+
+def _header(cells: list[str], name: str, line: int) -> tuple[list[str], list[str]]:
     """The header's column names, and its problems."""
-    header = [cell.strip().lower() for cell in cells]
+    where = f"{name}:{line}"
+    separator = _separator(cells)
+    if separator is not None:  # one column "student_id;item;points": say so, not "the header lacks"
+        shown = "';'" if separator == ";" else "tabs"
+        return [], [f"{where}: the columns are separated by {shown}; expected ',' ({SAVE_AS})"]
+    header = [_column(cell) for cell in cells]
     expected = f"expected {','.join(COLUMNS)} (comment optional)"
     problems = []
     missing = [column for column in REQUIRED if column not in header]
     if missing:
-        problems.append(f"{name}:1: the header lacks {', '.join(missing)}; {expected}")
+        problems.append(f"{where}: the header lacks {', '.join(missing)}; {expected}")
     unknown = [column for column in header if column not in COLUMNS]
     if unknown:
-        problems.append(f"{name}:1: unknown column(s) {', '.join(map(repr, unknown))}; {expected}")
+        problems.append(f"{where}: unknown column(s) {', '.join(map(repr, unknown))}; {expected}")
     repeated = sorted({column for column in header if header.count(column) > 1 and column in COLUMNS})
     if repeated:
-        problems.append(f"{name}:1: column(s) {', '.join(repeated)} appear twice; {expected}")
+        problems.append(f"{where}: column(s) {', '.join(repeated)} appear twice; {expected}")
     return header, problems
 
 
+def _excel_separator_line(text: str, name: str) -> bool:
+    """True when the file starts with Excel's `sep=,` line (skipped); `sep=` with another separator is
+    refused, the columns would not be split at commas."""
+    first = text.split("\n", 1)[0].rstrip("\r")
+    found = re.fullmatch(r"(?i) *sep=(.?) *", first)
+    if found is None:
+        return False
+    if found.group(1) != ",":
+        raise ManualScoresError(name, [f"{name}:1: {first!r}: the columns are separated by {found.group(1)!r}; "
+                                       f"expected ',' ({SAVE_AS})"])
+    return True
+
+
 def _student_hint(student: str, students: set[str]) -> str:
-    """Why an id may not match: a spreadsheet dropped its leading zeros, or its case differs."""
+    """Why an id may not match: a spreadsheet dropped its leading zeros or turned it into a number
+    (42.0), or its case differs."""
+    number = re.fullmatch(r"(\d+)\.0*", student)
+    if number:
+        alike = sorted(s for s in students if s.isdigit() and s.lstrip("0") == number.group(1).lstrip("0"))
+        if alike:
+            return (f"; did a spreadsheet turn the id into a number? {alike[0]!r} exists (format the column as "
+                    "text, ids are compared exactly)")
     if student.isdigit():
         alike = sorted(s for s in students if s.isdigit() and s != student and s.lstrip("0") == student.lstrip("0"))
         if alike:
@@ -160,13 +224,18 @@ def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
     (skipped), and the results documents read. Raises ManualScoresError with every problem found."""
     text = _decode(data, name)
     rows = csv.reader(io.StringIO(text, newline=""))
+    skip = _excel_separator_line(text, name)
     try:
+        if skip:
+            next(rows)
         first = next(rows, None)
     except csv.Error as exc:
         raise ManualScoresError(name, [f"{name}:1: not a CSV file ({exc})"]) from None
+    header_line = rows.line_num
     if first is None or not any(cell.strip() for cell in first):
-        raise ManualScoresError(name, [f"{name}:1: no header; expected {','.join(COLUMNS)} (comment optional)"])
-    header, problems = _header(first, name)
+        raise ManualScoresError(name, [f"{name}:{max(header_line, 1)}: no header; expected {','.join(COLUMNS)} "
+                                       "(comment optional)"])
+    header, problems = _header(first, name, header_line)
     if problems:
         raise ManualScoresError(name, problems)
     students = {path.name for path in graded_dir.iterdir() if (path / RESULTS).is_file()}
@@ -211,7 +280,9 @@ def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
         if not item_id:
             problems.append(f"{where}: no item; expected one of: {', '.join(items)}")
         elif item_id not in items:
-            problems.append(f"{where}: unknown item {item_id!r} (items: {', '.join(items)})")
+            alike = [item for item in items if _column_key(item) == _column_key(item_id)]
+            problems.append(f"{where}: unknown item {item_id!r} (items: {', '.join(items)})"
+                            + (f"; items are compared exactly: {alike[0]!r} exists" if alike else ""))
         elif document is not None:
             if not item_tests(document, item_id):
                 problems.append(f"{where}: item {item_id!r} is not in {student}/{RESULTS} (graded without it?)")
@@ -251,6 +322,20 @@ def staff_score(document: dict[str, Any], item_id: str) -> tuple[float, str] | N
     return (staff["points"], staff["comment"]) if staff else None
 
 
+def for_earlier_submission(document: dict[str, Any], item_id: str) -> bool:
+    """True when the item's staff score was given for an earlier submission than the one these results
+    graded (the student resubmitted since the merge): staff are to grade it again."""
+    tests = item_tests(document, item_id)
+    staff = tests[0].get("extra_data", {}).get("staff") if tests else None
+    return bool(isinstance(staff, dict) and staff.get("earlier_submission"))
+
+
+def submission_sha256(document: dict[str, Any]) -> str | None:
+    """The sha256 of the submission these results graded (grading records it), or None."""
+    value = (document.get("extra_data") or {}).get("submission_sha256")
+    return value if isinstance(value, str) and value else None
+
+
 def item_score(document: dict[str, Any], item_id: str) -> float:
     """An item's points in these results: the sum of its tests."""
     return round(sum(test.get("score", 0.0) for test in item_tests(document, item_id)), 4)
@@ -261,13 +346,27 @@ def _headline(output: str, score: float) -> str:
                   count=1)
 
 
-def apply_staff_score(document: dict[str, Any], item_id: str, points: float, comment: str) -> dict[str, Any]:
+#: What an item's grading says about its own doubts (the filters' "provisional", the training's flags);
+#: once staff set the item these are the grader's, kept in extra_data.grader, and the item has none.
+GRADER_FLAGS = {"flags": [], "provisional": False}
+EARLIER = "given for an earlier submission (the submission changed since; staff are to grade it again)"
+
+
+def apply_staff_score(document: dict[str, Any], item_id: str, points: float, comment: str,
+                      submission: str | None = None) -> dict[str, Any]:
     """A copy of results.json with the item's score set by staff (replacing, never adding to, an earlier
-    staff score) and the total recomputed. The grader's own score, status, output, grading and reason
-    code stay in each test's extra_data.grader, from which the test is rebuilt every time: applying the
-    same score twice gives the same document. An item with components (conv backward's dimg, dW, db)
-    gets the staff's points spread over its tests in proportion to their maxima."""
+    staff score) and the total recomputed. The grader's own score, status, output, grading, reason
+    code and flags stay in each test's extra_data.grader, from which the test is rebuilt every time:
+    applying the same score twice gives the same document. An item with components (conv backward's
+    dimg, dW, db) gets the staff's points spread over its tests in proportion to their maxima.
+
+    `submission`: the sha256 of the submission staff graded (the merge log's); None means these
+    results' own. When it differs from these results' own, the score is still set but marked as
+    given for an earlier submission (in extra_data.staff, the output and the feedback)."""
     document = copy.deepcopy(document)
+    current = submission_sha256(document)
+    graded = submission or current
+    earlier = bool(graded and current and graded != current)
     tests = item_tests(document, item_id)
     maximum = sum(test["max_score"] for test in tests)
     given = 0.0
@@ -276,18 +375,26 @@ def apply_staff_score(document: dict[str, Any], item_id: str, points: float, com
         grader = extra.setdefault("grader", {"score": test.get("score"), "status": test.get("status"),
                                              "output": test.get("output", ""), "grading": extra.get("grading"),
                                              "reason_code": extra.get("reason_code")})
+        for key, cleared in GRADER_FLAGS.items():
+            if key in extra:
+                grader.setdefault(key, copy.deepcopy(extra[key]))  # results merged before kept them in place
+                extra[key] = copy.deepcopy(cleared)
         share = points - given if index == len(tests) - 1 else round(points * test["max_score"] / maximum, 4)
         share = round(share, 4)
         given += share
         line = f"Score set by staff: {points:g} / {maximum:g}"
         if len(tests) > 1:
             line += f" for the whole item ({share:g} / {test['max_score']:g} for this part)"
+        if earlier:
+            line += f", {EARLIER}"
         line += f". Staff's comment: {comment}" if comment else "."
         test["score"] = share
         test["status"] = "passed" if share >= test["max_score"] else "failed"
         test["output"] = f"{line}\n\nThe grader's own output (its score is replaced):\n\n{grader['output']}"
-        extra.update(grading=str(ItemStatus.GRADED), reason_code=str(ReasonCode.STAFF_SCORE),
-                     staff={"points": points, "comment": comment})
+        staff = {"points": points, "comment": comment, "submission_sha256": graded}
+        if earlier:
+            staff["earlier_submission"] = True
+        extra.update(grading=str(ItemStatus.GRADED), reason_code=str(ReasonCode.STAFF_SCORE), staff=staff)
     document["score"] = round(sum(test.get("score", 0.0) for test in document.get("tests", [])), 2)
     if isinstance(document.get("output"), str):
         document["output"] = _headline(document["output"], document["score"])
@@ -309,11 +416,14 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
             continue
         points, comment = staff
         maximum = _max_points(document, item.id)
-        lines.append(f"- {item.title}: {points:g} / {maximum:g}" + (f". Comment: {comment}" if comment else ""))
+        earlier = for_earlier_submission(document, item.id)
+        lines.append(f"- {item.title}: {points:g} / {maximum:g}" + (f", {EARLIER}" if earlier else "")
+                     + (f". Comment: {comment}" if comment else ""))
+        by = "set by staff for an earlier submission" if earlier else "set by staff"
         title = re.escape(item.title)
-        text = re.sub(rf"^\| {title} \| .*\|$", f"| {item.title} | {points:g} | {maximum:g} | set by staff |", text,
+        text = re.sub(rf"^\| {title} \| .*\|$", f"| {item.title} | {points:g} | {maximum:g} | {by} |", text,
                       count=1, flags=re.M)
-        text = re.sub(rf"^## {title}: .*$", f"## {item.title}: {points:g} / {maximum:g} (set by staff)", text,
+        text = re.sub(rf"^## {title}: .*$", f"## {item.title}: {points:g} / {maximum:g} ({by})", text,
                       count=1, flags=re.M)
     headline = re.search(r"^\*\*-?[0-9.]+ / ([0-9.]+) points\*\*.*\n\n", text, flags=re.M)
     if headline is None:
@@ -392,15 +502,18 @@ def read_log(graded_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def current_staff_scores(graded_dir: Path) -> dict[str, dict[str, tuple[float, str]]]:
-    """student -> item -> (points, comment): the latest staff score of each, replayed from the log."""
-    current: dict[str, dict[str, tuple[float, str]]] = {}
+def current_staff_scores(graded_dir: Path) -> dict[str, dict[str, tuple[float, str, str | None]]]:
+    """student -> item -> (points, comment, the sha256 of the submission they were given for, or None
+    in a log from before it was recorded): the latest staff score of each, replayed from the log."""
+    current: dict[str, dict[str, tuple[float, str, str | None]]] = {}
     for record in read_log(graded_dir):
         for change in record.get("changes", []):
             try:
+                sha = change.get("submission_sha256")
                 current.setdefault(str(change["student_id"]), {})[str(change["item"])] = (
-                    float(change["new_points"]), str(change.get("new_comment") or ""))
-            except (KeyError, TypeError, ValueError):
+                    float(change["new_points"]), str(change.get("new_comment") or ""),
+                    sha if isinstance(sha, str) and sha else None)
+            except (AttributeError, KeyError, TypeError, ValueError):
                 continue
     return current
 
@@ -419,6 +532,12 @@ def merge_manual(scores_csv: Path, graded_dir: Path, by: str | None = None) -> M
     """Merge a scores file into GRADED_DIR, all or nothing (ManualScoresError lists every problem and
     writes nothing). Order of writes: the log's record first, then each changed student's results.json
     (atomically) and feedback.md; the caller rebuilds the gradebook last."""
+    if scores_csv.is_dir():
+        swapped = " (the two look swapped)" if graded_dir.is_file() else ""
+        raise UserInputError(f"{scores_csv}: SCORES.csv is a folder: the order is SCORES.csv GRADED_DIR{swapped}")
+    if graded_dir.is_file():
+        raise UserInputError(f"{graded_dir}: GRADED_DIR is a file, not a folder of graded results: the order is "
+                             "SCORES.csv GRADED_DIR")
     try:
         data = scores_csv.read_bytes()
     except OSError as exc:
@@ -441,7 +560,7 @@ def merge_manual(scores_csv: Path, graded_dir: Path, by: str | None = None) -> M
             changes.append({"student_id": score.student_id, "item": score.item, "line": score.line,
                             "old_points": item_score(before, score.item), "new_points": score.points,
                             "old_by": "staff" if old else "grader", "old_comment": old[1] if old else None,
-                            "new_comment": score.comment})
+                            "new_comment": score.comment, "submission_sha256": submission_sha256(before)})
         record = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": by or _login(),
                   "file": name, "sha256": hashlib.sha256(data).hexdigest(), "rows": len(scores) + blank,
                   "blank_rows": blank, "changed": len(changes), "unchanged": unchanged, "changes": changes}
@@ -452,15 +571,17 @@ def merge_manual(scores_csv: Path, graded_dir: Path, by: str | None = None) -> M
     return MergeReport(changes, unchanged, blank, log, record)
 
 
-def reapply_staff_scores(graded_dir: Path, students: list[str]) -> tuple[list[str], list[str]]:
+def reapply_staff_scores(graded_dir: Path, students: list[str]) -> tuple[list[str], list[str], list[str]]:
     """After a re-grade: set the log's current staff scores again in these students' results (a fresh
-    results.json holds the grader's scores only). Returns the students whose results changed and a note
-    per staff score that no longer fits (an item gone, points above a new maximum)."""
+    results.json holds the grader's scores only). Returns the students whose results changed, a note
+    per staff score that no longer fits (an item gone, points above a new maximum), and the students
+    with a staff score given for an earlier submission (they resubmitted since the merge: the score
+    is still set, as documented, but marked so that staff grade the new submission)."""
     scores = current_staff_scores(graded_dir)
     if not scores:
-        return [], []
+        return [], [], []
     rubric = load_rubric()
-    changed, notes = [], []
+    changed, notes, earlier = [], [], []
     with merge_lock(graded_dir):
         for student in students:
             results = graded_dir / student / RESULTS
@@ -472,12 +593,14 @@ def reapply_staff_scores(graded_dir: Path, students: list[str]) -> tuple[list[st
                 notes.append(f"{results}: staff scores not re-applied, it cannot be read ({exc})")
                 continue
             updated = document
-            for item_id, (points, comment) in sorted(scores[student].items()):
+            for item_id, (points, comment, submission) in sorted(scores[student].items()):
                 if not item_tests(updated, item_id) or not 0 <= points <= _max_points(updated, item_id):
                     notes.append(f"{student}: the staff score {points:g} for {item_id!r} ({MERGE_LOG}) no longer "
                                  "fits these results; not re-applied")
                     continue
-                updated = apply_staff_score(updated, item_id, points, comment)
+                updated = apply_staff_score(updated, item_id, points, comment, submission)
             if _write_student(graded_dir / student, updated, rubric):
                 changed.append(student)
-    return changed, notes
+            if any(for_earlier_submission(updated, item.id) for item in rubric.items):
+                earlier.append(student)
+    return changed, notes, earlier

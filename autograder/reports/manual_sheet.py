@@ -101,14 +101,21 @@ def _figure(student: str, name: str | None, caption: str, missing: str, css: str
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _fields(student: str, item_id: str, maximum: float, step: float) -> str:
+def _fields(student: str, item_id: str, maximum: float, step: float, test: dict | None = None) -> str:
     """The points field (0..maximum, in the rubric's [grading_sheet] point_step) and the comment of one
-    item; the script reads who and what from the data attributes."""
+    item; the script reads who and what from the data attributes. A staff score merged for this
+    submission is in data-merged (and its comment in data-merged-comment): the script counts the item
+    as graded while the field is blank or holds the same."""
     who = html.escape(student)
     label = html.escape(f"{student} {item_id}")
+    staff = _staff(test) if test is not None else None
+    merged = ""
+    if staff is not None and not staff.get("earlier_submission") and _number(staff.get("points")) is not None:
+        merged = (f" data-merged='{_number(staff['points']):g}'"
+                  f" data-merged-comment='{html.escape(str(staff.get('comment') or '').strip())}'")
     return (f"<div class='fields'><label>points <input type='number' class='points' inputmode='decimal' "
             f"min='0' max='{maximum:g}' step='{step:g}' data-student='{who}' data-item='{item_id}' "
-            f"data-max='{maximum:g}' aria-label='points for {label}'> / {maximum:g}</label>"
+            f"data-max='{maximum:g}'{merged} aria-label='points for {label}'> / {maximum:g}</label>"
             f"<span class='invalid-message' aria-live='polite'></span>"
             f"<label class='comment-label'>comment <textarea class='comment' rows='2' data-student='{who}' "
             f"data-item='{item_id}' aria-label='comment for {label}'></textarea></label></div>")
@@ -121,12 +128,31 @@ def _staff(test: dict) -> dict | None:
 
 
 def _merged(test: dict) -> str:
+    """What was merged for this item: a note, or a warning when it was given for an earlier submission
+    (the student resubmitted since: staff grade the new one)."""
     staff = _staff(test)
     if staff is None:
         return ""
     comment, points = staff.get("comment") or "", staff.get("points", test.get("score"))
-    return (f"<p class='merged'>Already merged from a CSV: {html.escape(str(points))} points"
-            + (f" ({html.escape(str(comment))})" if comment else "") + ".</p>")
+    said = f"{html.escape(str(points))} points" + (f" ({html.escape(str(comment))})" if comment else "")
+    if staff.get("earlier_submission"):
+        return (f"<p class='warning earlier'>Merged for an earlier submission: {said}. The student resubmitted "
+                "since; grade this submission again (the old score stays until you merge a new one).</p>")
+    return f"<p class='merged'>Already merged from a CSV: {said}.</p>"
+
+
+def _blank_hint(test: dict) -> str:
+    """What a blank points field leaves in place: the current score, and whose it is."""
+    staff = _staff(test)
+    score = _number(test.get("score")) or 0
+    if staff is not None:
+        whose = ("the staff's, for an earlier submission" if staff.get("earlier_submission")
+                 else "the staff's, merged")
+    elif (test.get("extra_data") or {}).get("grading") == "pending":
+        whose = "pending: not graded yet"
+    else:
+        whose = "the grader's"
+    return f"<p class='hint'>Blank points: no row in the CSV, the current score stays ({score:g}, {whose}).</p>"
 
 
 def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubric) -> str:
@@ -142,8 +168,9 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
         about.append(f"match {match:.2f}")
     if shown is not None:
         about.append(f"{shown:g} filters shown")
-    kind = ("staff's" if _staff(test) is not None else "provisional" if extra.get("provisional")
-            else "grader's")
+    staff = _staff(test)
+    kind = ("staff's, for an earlier submission," if staff is not None and staff.get("earlier_submission")
+            else "staff's" if staff is not None else "provisional" if extra.get("provisional") else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
@@ -151,9 +178,8 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
     return (f"<div class='item filters'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} points)"
             f"</span></h3><div class='figures'>{figures}</div>"
             f"<p class='provisional'>{kind} score: <b>{_number(test.get('score')) or 0:g} / {item.points:g}</b> "
-            f"&mdash; {html.escape(note)}</p>{_merged(test)}"
-            f"<p class='hint'>Blank points: no row in the CSV, the grader's score stays.</p>"
-            f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step)}</div>")
+            f"&mdash; {html.escape(note)}</p>{_merged(test)}{_blank_hint(test)}"
+            f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step, test)}</div>")
 
 
 def _answer_section(student: str, test: dict | None, similar: list[str], rubric: Rubric) -> str:
@@ -169,8 +195,8 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
     return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
             f"points)</span> <span class='words'>{words} words</span></h3>"
             + (f"<ul class='similar'>{flags}</ul>" if flags else "")
-            + f"{body}{_merged(test)}"
-            + f"{_fields(student, 'inline_answer', item.points, rubric.grading_sheet.point_step)}</div>")
+            + f"{body}{_merged(test)}{_blank_hint(test)}"
+            + f"{_fields(student, 'inline_answer', item.points, rubric.grading_sheet.point_step, test)}</div>")
 
 
 def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], rubric: Rubric) -> str:
@@ -264,6 +290,7 @@ figcaption{font-size:.85em;color:#556}
 .similar{color:#9a4a00;margin:.2em 0}
 .warning{background:#fff1e6;border:1px solid #f0a060;padding:.4em .7em;border-radius:4px}
 .merged{color:#2a6d9d}
+.earlier{color:#8a3b00}
 .hint{font-size:.85em;color:#667;margin:.2em 0}
 .fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;align-items:flex-start;margin:.4em 0}
 .points{width:5em;font-size:1em}
@@ -318,20 +345,32 @@ _SCRIPT = r"""
     return verdict;
   }
 
+  // One points field: "merged" (blank, or the same points and comment as merged for this submission),
+  // "typed" (a valid score not merged yet), "invalid", or "" (not graded).
+  function state(f) {
+    const verdict = show(f);
+    if (typeof verdict === "string" && verdict !== "") return "invalid";
+    const merged = f.dataset.merged;
+    if (merged === undefined) return verdict === "" ? "" : "typed";
+    const comment = f.closest(".fields").querySelector("textarea.comment").value.trim();
+    if (verdict === "" || (verdict === Number(merged) && comment === f.dataset.mergedComment)) return "merged";
+    return "typed";
+  }
+
   function progress() {
-    let done = 0, entered = 0, invalid = 0;
+    let done = 0;
+    const count = {merged: 0, typed: 0, invalid: 0};
     for (const card of cards) {
-      const own = [...card.querySelectorAll("input.points")].map(show);
-      const filled = own.filter(v => typeof v === "number").length;
-      entered += filled;
-      invalid += own.filter(v => typeof v === "string" && v !== "").length;
-      card.classList.toggle("done", filled === own.length);
-      card.querySelector(".card-state").textContent = filled === own.length ? "graded" : filled + " of " + own.length;
-      if (filled === own.length) done += 1;
+      const own = [...card.querySelectorAll("input.points")].map(state);
+      for (const s of own) if (s) count[s] += 1;
+      const graded = own.filter(s => s === "merged" || s === "typed").length;
+      card.classList.toggle("done", graded === own.length);
+      card.querySelector(".card-state").textContent = graded === own.length ? "graded" : graded + " of " + own.length;
+      if (graded === own.length) done += 1;
     }
     document.getElementById("progress").textContent =
-      "graded " + done + " of " + cards.length + " students (" + entered + " scores entered" +
-      (invalid ? ", " + invalid + " invalid" : "") + ")";
+      "graded " + done + " of " + cards.length + " students (scores: " + count.merged + " merged, " +
+      count.typed + " typed, not merged yet" + (count.invalid ? ", " + count.invalid + " invalid" : "") + ")";
   }
 
   function quoteCsv(value) {
@@ -412,8 +451,8 @@ def build_manual_sheet(out_dir: Path) -> Path:
 points, in steps of {rubric.grading_sheet.point_step:g}) and a comment; Tab goes from field to field, Enter to
 the next student (Shift+Enter: a new line in a comment). What you type stays in this browser for this file's
 location (localStorage) until you clear the browser's site data. <b>Download scores (CSV)</b> writes
-<code>manual_scores.csv</code> (one row per filled-in points field; blank points are not graded and leave the
-grader's score), then run
+<code>manual_scores.csv</code> (one row per filled-in points field; blank points leave the current score:
+the grader's, or a staff score merged before), then run
 <code>python grade.py merge-manual manual_scores.csv {html.escape(out_dir.name)}</code>. Keep this page in its
 folder, beside the student folders: the filter images are read from there.</p>
 <noscript><p class="warning">JavaScript is off: the scores cannot be kept or downloaded.</p></noscript>
