@@ -114,7 +114,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     notes = [f"PDF: missing part: {message}" for message in made.missing]
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
-    return [compare(pdf, sections) for pdf in theirs], notes
+    return [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs], notes
 
 
 def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, options: GradeOptions,
