@@ -191,6 +191,9 @@ def _flags(document: dict) -> list[str]:
         flags.append("filters provisional")
     if filters.get("reason_code") == ReasonCode.FILTERS_NOT_MATCHED:
         flags.append("filters do not match weights")
+    for item_id in ("filters", "inline_answer"):  # the flags these items name themselves ("answer cut", ...)
+        named = tests.get(item_id, {}).get("extra_data", {}).get("flags")
+        flags += [str(flag) for flag in named if str(flag) not in flags] if isinstance(named, list) else []
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):

@@ -29,7 +29,13 @@ from autograder.intake import IntakeError, Submission, open_submission, student_
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
 from autograder.notebook.execute import execute_notebook
 from autograder.notebook.filter_match import render_filters
-from autograder.notebook.items import answer_text, score_filters, score_inline_answer, score_training
+from autograder.notebook.items import (
+    answer_text,
+    note_left_out_images,
+    score_filters,
+    score_inline_answer,
+    score_training,
+)
 from autograder.notebook.pdf import SECTIONS, build_pdf
 from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
@@ -108,7 +114,7 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     notes = [f"PDF: missing part: {message}" for message in made.missing]
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
-    return [compare(pdf, sections) for pdf in theirs], notes
+    return [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs], notes
 
 
 def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, options: GradeOptions,
@@ -141,8 +147,9 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
-                findings = extract(read_notebook(source), source, baseline.text)
+                findings = extract(read_notebook(source), source, baseline.text, rubric.intake)
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
+                notes.extend(f"image left out: {note}" for _, note in findings.left_out[:5])
                 if not findings.has_outputs:
                     notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
             except NotebookError as exc:
@@ -153,7 +160,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
     filters = _first_layer(weights, first_conv_w)
     scores = {"training": score_training(rubric, evidence),
-              "filters": score_filters(rubric, findings, first_conv_w, filters),
+              "filters": note_left_out_images(score_filters(rubric, findings, first_conv_w, filters), findings),
               "inline_answer": score_inline_answer(rubric, findings)}
     _write_filter_images(out_dir, scores["filters"], findings, filters, rubric)
     if options.replay and weights is None and options.data_dir is not None and not options.execute \

@@ -188,6 +188,8 @@ class Intake(Section):
     max_unpacked_mb: int
     max_files: int
     max_notebook_mb: int
+    max_answer_chars: int
+    max_image_pixels: int
 
 
 @dataclass(frozen=True)
@@ -445,6 +447,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
     _check_filters(sections["filters"], source)
+    _check_intake(sections["intake"], source)
     if not 0 < sections["grading_sheet"].point_step <= min((i.points for i in items if i.kind == "manual"), default=1):
         raise RubricError(f"{source}: [grading_sheet] point_step: must be above 0 and at most a manual item's points")
     policy = sections["training"].unverified_policy
@@ -453,6 +456,19 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
                           f"of points from 0 to {training_points:g}, not {policy!r}")
     return Rubric(items=tuple(items), **sections)
+
+
+def _check_intake(intake: Intake, source: str) -> None:
+    """[intake]: every limit positive; the image cap at most Pillow's decompression-bomb limit, above which
+    Pillow warns or refuses to open an image (the cap is checked first, so Pillow's never speaks)."""
+    for key in intake.keys():
+        if intake[key] <= 0:
+            raise RubricError(f"{source}: [intake] {key}: must be positive, not {intake[key]!r}")
+    from PIL import Image  # noqa: PLC0415 - only this check needs Pillow
+
+    if Image.MAX_IMAGE_PIXELS is not None and intake.max_image_pixels > Image.MAX_IMAGE_PIXELS:
+        raise RubricError(f"{source}: [intake] max_image_pixels: must be at most {Image.MAX_IMAGE_PIXELS} (Pillow's "
+                          f"decompression-bomb limit), not {intake.max_image_pixels!r}")
 
 
 def _check_filters(filters: Filters, source: str) -> None:

@@ -348,6 +348,25 @@ def bench_pdf() -> None:
           f"(ratio {size / image_bytes:.2f}; the rest is the embedded font subsets)")
 
 
+def bench_pdf_long_answer(sizes_kb=(10, 50, 200)) -> None:
+    """The PDF's answer section for answers far longer than any honest one, each one paragraph (the
+    worst case for reportlab's line breaking), given to build_pdf uncut: its own robustness."""
+    import tempfile
+
+    from autograder.notebook.pdf import build_pdf
+    from autograder.notebook.reading import Findings
+
+    print("\n## problem_2_solution.pdf with one long answer paragraph (uncut; the intake cap comes first)")
+    with tempfile.TemporaryDirectory() as scratch:
+        notebook = Path(scratch) / "Problem_2.ipynb"
+        notebook.write_text("{}")
+        for kb in sizes_kb:
+            answer = ("Edges and **colour** blobs. " * (kb * 1024 // 28 + 1))[:kb * 1024]
+            start = time.perf_counter()
+            made = build_pdf(Findings(notebook), answer, Path(scratch) / "out.pdf", "4916525888")
+            print(f"{kb:4d} KB answer: {time.perf_counter() - start:6.2f} s, {made.pages} pages")
+
+
 def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: int = 2000) -> None:
     """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
     import tempfile
@@ -524,6 +543,7 @@ def main() -> int:
     bench_similarity()
     bench_filter_match()
     bench_pdf()
+    bench_pdf_long_answer()
     bench_headless()
     bench_synthetic_training()
     bench_replay()

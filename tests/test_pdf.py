@@ -62,14 +62,15 @@ def test_sections_in_order_answer_and_full_resolution_images(tmp_path):
 
 
 def test_several_images_per_section_and_a_long_answer(tmp_path):
-    notebook = official_notebook(answer="\n\n".join(f"Paragraph {i}: " + "filters " * 60 for i in range(60)))
+    # 28 paragraphs of 61 words: long, and within the rubric's max_answer_chars (15,000)
+    notebook = official_notebook(answer="\n\n".join(f"Paragraph {i}: " + "filters " * 60 for i in range(28)))
     notebook.cells[11].outputs += [_image(png(5, size=(300, 500))), _image(png(6))]
     pdf = tmp_path / "out.pdf"
     assert run_grade("pdf", str(write(notebook, tmp_path)), "-o", str(pdf)).returncode == 0
     reader = PdfReader(str(pdf))
     assert len(reader.pages) >= 4
     assert len(images_of(pdf)) == 4
-    assert "Paragraph 59:" in text_of(pdf)
+    assert "Paragraph 27:" in text_of(pdf) and "was cut" not in text_of(pdf)
 
 
 def test_missing_parts_are_framed_notes_and_errors(tmp_path):

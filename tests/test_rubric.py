@@ -87,6 +87,12 @@ def test_missing_rubric_file_is_named(tmp_path):
     (lambda d: d["assignment"].update(notebook=2), r"\[assignment\] notebook: must be a string"),
     (lambda d: d["grading_sheet"].update(point_step=0), r"\[grading_sheet\] point_step: must be above 0"),
     (lambda d: d["grading_sheet"].update(point_step=6), r"\[grading_sheet\] point_step: must be above 0"),
+    (lambda d: d["intake"].update(max_answer_chars=0), r"\[intake\] max_answer_chars: must be positive"),
+    (lambda d: d["intake"].update(max_answer_chars=1.5e4), r"\[intake\] max_answer_chars: must be an integer"),
+    (lambda d: d["intake"].update(max_image_pixels=-1), r"\[intake\] max_image_pixels: must be positive"),
+    (lambda d: d["intake"].update(max_image_pixels=10**9), r"\[intake\] max_image_pixels: must be at most \d+ "
+                                                           r"\(Pillow's decompression-bomb limit\)"),
+    (lambda d: d["intake"].pop("max_image_pixels"), r"\[intake\] max_image_pixels: missing"),
 ])
 def test_every_key_is_known_present_and_typed(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))
@@ -98,7 +104,8 @@ def test_every_key_is_known_present_and_typed(edit, message):
 def test_sections_are_typed_and_read_only():
     rubric = load_rubric()
     assert rubric.worker.call_timeout == 5 and rubric.worker["call_timeout"] == 5
-    assert dict(rubric.intake) == {"max_unpacked_mb": 200, "max_files": 2000, "max_notebook_mb": 50}
+    assert dict(rubric.intake) == {"max_unpacked_mb": 200, "max_files": 2000, "max_notebook_mb": 50,
+                                   "max_answer_chars": 15000, "max_image_pixels": 30_000_000}
     assert rubric.fixtures.kernel == (1, 5) and rubric.training.network_seed == 123
     assert (rubric.assignment.notebook, rubric.assignment.pdf, rubric.assignment.weights_file) == (
         "Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz")

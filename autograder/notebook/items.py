@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -276,7 +276,8 @@ def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repe
 
 def answer_text(findings: Findings | None) -> str:
     """The inline answer without HTML comments and placeholders (the handout's own text is already
-    gone: autograder/notebook/reading.py `own_text`)."""
+    gone: autograder/notebook/reading.py `own_text`; an answer over the rubric's max_answer_chars is
+    already cut there, so the PDF, results.json and the similarity check all get the same bounded text)."""
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.answer, flags=re.DOTALL).strip()
@@ -287,10 +288,34 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
     """Staff grade the answer; here it is found, measured and shown, and the item is pending."""
     item = rubric.item("inline_answer")
     text = answer_text(findings)
-    extra = {"answer": text, "words": len(text.split())}
+    extra: dict[str, Any] = {"answer": text, "words": len(text.split()), "flags": []}
+    cut = ""
+    if findings is not None and findings.answer_cut and text:
+        extra.update(answer_chars=findings.answer_chars, cut_at=rubric.intake.max_answer_chars)
+        extra["flags"].append("answer cut")
+        cut = (f"; the answer was cut at {rubric.intake.max_answer_chars:,} characters of its "
+               f"{findings.answer_chars:,} (staff read the full one in the notebook)")
     if not text:
         return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
                          "(the handout's own text, such as the next section's prompt, is not an answer)", extra,
                          code=ReasonCode.NO_ANSWER)
-    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words", extra,
-                     code=ReasonCode.PENDING_STAFF)
+    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words{cut}",
+                     extra, code=ReasonCode.PENDING_STAFF)
+
+
+def note_left_out_images(score: ItemScore, findings: Findings | None) -> ItemScore:
+    """The filters item, saying which of the filter cell's images were left out for their size
+    (autograder/notebook/reading.py): first when none was left to score, since "no image output"
+    alone would send the student looking for the wrong mistake; flagged "image too large"."""
+    notes = findings.left_out_notes("filters") if findings is not None else []
+    if not notes:
+        return score
+    extra = dict(score.extra)
+    extra["flags"] = [*extra.get("flags", []), "image too large"]
+    extra["left_out"] = notes
+    said = "; ".join(notes)
+    if not findings.filter_images and score.score == 0:
+        note = f"0: the filter cell shows no image the grader could read: {said}"
+    else:
+        note = f"{score.note}; {said}"
+    return replace(score, note=note, extra=extra)

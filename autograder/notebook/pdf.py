@@ -6,7 +6,9 @@ answer. Images are embedded at their full resolution, scaled to the page width w
 aspect kept, never split. The answer's Markdown is rendered (headings, paragraphs, lists,
 bold, italic, inline code, code blocks; LaTeX math stays as its source text) in DejaVu fonts,
 which ship with matplotlib and cover most of Unicode. A missing part becomes a framed note
-saying what to do, and is reported to the caller.
+saying what to do, and is reported to the caller. A long paragraph is handed to reportlab in
+pieces of at most `PARAGRAPH_CHUNK` characters: its line breaking re-breaks a paragraph's rest at
+every page, so one paragraph of 200 KB took 22 s and one of 1 MB twelve minutes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ SECTIONS = ("1. Training loss and accuracy curves", "2. Visualisation of the fir
             "3. Inline question: what kinds of filters do you see?")
 _FONT_DIR = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
 _MARGIN = 18 * mm
+#: The longest piece of one paragraph reportlab breaks into lines at once (about half a page).
+PARAGRAPH_CHUNK = 2000
 
 
 @dataclass
@@ -109,6 +113,31 @@ def inline_markup(text: str) -> str:
     return "".join(out)
 
 
+def chunks(text: str, size: int = PARAGRAPH_CHUNK) -> list[str]:
+    """`text` in pieces of at most `size` characters, each ending after a sentence where one ends in
+    its second half, else after a space, else wherever the size runs out; joined they are `text`."""
+    pieces = []
+    while len(text) > size:
+        window = text[:size]
+        cut = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
+        cut = cut + 2 if cut >= size // 2 else window.rfind(" ") + 1
+        cut = cut if cut > 0 else size
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text] if text or not pieces else pieces
+
+
+def _paragraphs(text: str, style: ParagraphStyle) -> list[Paragraph]:
+    """One paragraph of Markdown text as reportlab Paragraphs, a long one in `chunks` (the pieces but the
+    last without space after, so they read as one paragraph that starts new lines now and then)."""
+    pieces = chunks(text)
+    if len(pieces) == 1:
+        return [Paragraph(inline_markup(text), style)]
+    joined = ParagraphStyle(f"{style.name}-piece", parent=style, spaceAfter=0, keepWithNext=0)
+    return [Paragraph(inline_markup(piece.strip()), style if index == len(pieces) - 1 else joined)
+            for index, piece in enumerate(pieces)]
+
+
 def markdown_flowables(text: str, styles: dict[str, ParagraphStyle]) -> list:
     """Flowables for a Markdown text: headings, paragraphs, lists, code blocks."""
     flowables: list = []
@@ -120,14 +149,14 @@ def markdown_flowables(text: str, styles: dict[str, ParagraphStyle]) -> list:
 
     def flush_paragraph() -> None:
         if paragraph:
-            flowables.append(Paragraph(inline_markup(" ".join(line.strip() for line in paragraph)), styles["body"]))
+            flowables.extend(_paragraphs(" ".join(line.strip() for line in paragraph), styles["body"]))
             paragraph.clear()
 
     def flush_list() -> None:
         nonlocal items
         if items:
             flowables.append(ListFlowable(
-                [ListItem(Paragraph(inline_markup(item), styles["body"])) for item in items],
+                [ListItem(_paragraphs(item, styles["body"])) for item in items],
                 bulletType="1" if ordered else "bullet", start="1" if ordered else "•",
                 bulletFormat="%s." if ordered else None, bulletFontName="DejaVu", bulletFontSize=9, leftIndent=16))
             items = []
@@ -147,7 +176,7 @@ def markdown_flowables(text: str, styles: dict[str, ParagraphStyle]) -> list:
         elif re.match(r"^\s*#{1,6}\s", line):
             flush_paragraph()
             flush_list()
-            flowables.append(Paragraph(inline_markup(line.strip().lstrip("#").strip()), styles["h"]))
+            flowables.extend(_paragraphs(line.strip().lstrip("#").strip(), styles["h"]))
         elif re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
             flush_paragraph()
             is_ordered = bool(re.match(r"^\s*\d+[.)]", line))
@@ -204,16 +233,26 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
               "and save it with outputs"),
              (SECTIONS[1], findings.filter_images, "no image output in the filter-visualisation cell: run it and "
               "save the notebook with outputs"))
-    for title, images, missing in parts:
+    for (title, images, missing), role in zip(parts, ("curves", "filters")):
         story.append(Paragraph(title, styles["section"]))
+        left_out = findings.left_out_notes(role)
+        if left_out:  # over the rubric's pixel cap (autograder/notebook/reading.py): never decoded
+            missing = "; ".join(left_out) if not images else ""
+            for note in left_out:
+                story.append(_missing_note(note, styles, width))
         if not images:
-            story.append(_missing_note(missing, styles, width))
+            if not left_out:
+                story.append(_missing_note(missing, styles, width))
             result.missing.append(f"{title}: {missing}")
         for png in images:
             story.append(KeepTogether([_image(png, width, height * 0.8), Spacer(1, 6)]))
     story.append(Paragraph(SECTIONS[2], styles["section"]))
     if answer.strip():
         story.extend(markdown_flowables(answer, styles))
+        if findings.answer_cut:
+            story.append(_missing_note(f"The answer was cut at the first {len(findings.answer):,} of its "
+                                       f"{findings.answer_chars:,} characters; the full text is in the notebook.",
+                                       styles, width))
     else:
         message = "no answer found: write it in the Markdown cell after the Inline Question heading"
         story.append(_missing_note(message, styles, width))

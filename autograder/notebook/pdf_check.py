@@ -5,12 +5,15 @@ hash of their decoded pixels (a DCT hash of the grey-scale image, robust to resc
 re-encoding). Each section is matched, mismatched (the PDF has images, none of them this
 notebook's) or not found (the PDF has no images at all). What pypdf says about a damaged file
 ("Ignoring wrong pointing object ...") it logs; grading keeps that in the submission's
-grading.log (autograder/reports/grading_log.py), away from the terminal.
+grading.log (autograder/reports/grading_log.py), away from the terminal. An embedded image whose
+declared /Width x /Height exceeds the rubric's [intake] max_image_pixels is left out before
+anything decodes it (pypdf's or Pillow's decoding of a huge one would take gigabytes), and said.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from scipy.fft import dctn
+
+from autograder.rubric import load_rubric
 
 # Measured on training curves drawn with the notebook's layout: the same figure re-rendered at
 # another resolution and re-encoded as JPEG stays within 0.07 of its hash; curves of different
@@ -41,14 +46,43 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a != b))
 
 
-def pdf_images(path: Path) -> list[Image.Image]:
-    """Every image embedded in the PDF, decoded."""
+def _declared_size(page, image_id) -> tuple[int, int] | None:
+    """The /Width and /Height an image XObject declares (the id is a name, or the names of the forms
+    that hold it), read from its dictionary without decoding its stream; None for an inline image."""
+    names = list(image_id) if isinstance(image_id, (list, tuple)) else [image_id]
+    if isinstance(names[-1], str) and names[-1].startswith("~"):
+        return None  # inline, in the content stream: pypdf already parsed it to list it
+    holder = page
+    for name in names:
+        holder = holder["/Resources"].get_object()["/XObject"].get_object()[name].get_object()
+    return int(holder.get("/Width", 0)), int(holder.get("/Height", 0))
+
+
+def pdf_images(path: Path, max_pixels: int | None = None, left_out: list[str] | None = None) -> list[Image.Image]:
+    """Every image embedded in the PDF, decoded, but those declaring more than `max_pixels` (default: the
+    rubric's [intake] max_image_pixels), which are never decoded and are named in `left_out`."""
+    max_pixels = max_pixels or load_rubric().intake.max_image_pixels
     images = []
-    for page in PdfReader(str(path)).pages:
-        for embedded in page.images:
+    for number, page in enumerate(PdfReader(str(path)).pages, start=1):
+        for image_id in page.images.keys():
             try:
-                images.append(embedded.image.copy())
-            except (OSError, ValueError, AttributeError):
+                size = _declared_size(page, image_id)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                size = None
+            if size is not None and size[0] * size[1] > max_pixels:
+                if left_out is not None:
+                    left_out.append(f"an image on page {number} is {size[0]} x {size[1]} pixels "
+                                    f"({size[0] * size[1] / 1e6:.0f} MP), over the {max_pixels / 1e6:g} MP the "
+                                    f"grader reads; it was not compared")
+                continue
+            try:
+                with warnings.catch_warnings():  # a size within the cap: Pillow's bomb warning cannot apply
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    picture = page.images[image_id].image
+                    if picture.width * picture.height > max_pixels:  # an inline image, or a dictionary that lied
+                        continue
+                    images.append(picture.copy())
+            except (OSError, ValueError, AttributeError, KeyError, Image.DecompressionBombError):
                 continue
     return images
 
@@ -60,17 +94,19 @@ class Consistency:
     pdf: str
     sections: dict[str, str] = field(default_factory=dict)
     problem: str = ""
+    left_out: list[str] = field(default_factory=list)  # the PDF's images too large to compare
 
     @property
     def consistent(self) -> bool:
         return not self.problem and all(v in ("matched", "not in the notebook") for v in self.sections.values())
 
 
-def compare(pdf: Path, sections: dict[str, list[bytes]]) -> Consistency:
-    """Compare the PDF's images with the notebook's images of each section."""
+def compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None = None) -> Consistency:
+    """Compare the PDF's images with the notebook's images of each section (already within the pixel cap:
+    autograder/notebook/reading.py); the PDF's over `max_pixels` are left out, and said."""
     result = Consistency(pdf.name)
     try:
-        hashes = [perceptual_hash(image) for image in pdf_images(pdf)]
+        hashes = [perceptual_hash(image) for image in pdf_images(pdf, max_pixels, result.left_out)]
     except (PdfReadError, OSError, ValueError) as exc:
         result.problem = f"{pdf.name} could not be read as a PDF ({exc})"
         return result

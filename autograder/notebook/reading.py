@@ -3,20 +3,29 @@
 Cells are found by tag first (our template tags them) and by heading and content second,
 because notebooks made from the official handout have no tags, and students insert, delete
 and copy cells. Nothing here executes anything; images are returned as PNG bytes.
+
+What is read is capped here, once, so that every consumer (the items, the PDF, results.json, the
+similarity check, the grading sheet) sees the same bounded input ([intake] of the rubric): the answer
+is cut at `max_answer_chars`, and an image over `max_image_pixels` is left out, its size read from its
+header and never decoded, with a note saying so (`Findings.left_out`).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import math
 import re
+import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from PIL import Image
 
 from autograder import UserInputError
-from autograder.rubric import load_rubric
+from autograder.rubric import Intake, load_rubric
 
 # A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -27,6 +36,7 @@ _VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*(" + _NUM
 _ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*(" + _NUMBER + r")\s*(?:#.*)?$", re.MULTILINE | re.ASCII)
 _SUBMISSION = re.compile(r"^\s*#+\s*[*_]*\s*Submission\b", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class NotebookError(UserInputError):
@@ -48,7 +58,10 @@ class Findings:
     # every other cell's images, each with what it is ("the training curves", "the figure of cell 12"):
     # a filter image that is one of them again shows no filters
     other_images: list[tuple[str, bytes]] = field(default_factory=list)
-    answer: str = ""
+    answer: str = ""  # cut at the rubric's [intake] max_answer_chars
+    answer_chars: int = 0  # the answer's length before the cut (more than len(answer) when it was cut)
+    # images left out for their size, each (the cell's role: "curves", "filters" or "other", the note why)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "cell N: Name: value"
     parameters: dict[str, float] = field(default_factory=dict)
     training_cell: int | None = None
@@ -59,6 +72,15 @@ class Findings:
         Other cells' printouts (reported_extra) are kept for staff to read, never scored."""
         values = [epoch[3] for epoch in self.epochs]
         return max(values) if values else None
+
+    @property
+    def answer_cut(self) -> bool:
+        """Whether the answer was longer than the rubric's cap and `answer` holds only its start."""
+        return self.answer_chars > len(self.answer)
+
+    def left_out_notes(self, role: str) -> list[str]:
+        """The notes on the images of cells of this role ("curves", "filters", "other") left out for size."""
+        return [note for where, note in self.left_out if where == role]
 
     @property
     def reported_last(self) -> float | None:
@@ -100,16 +122,53 @@ def _stream_text(cell) -> str:
     return "".join(parts) if all(isinstance(p, str) for p in parts) else ""
 
 
-def _images(cell) -> list[bytes]:
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """An image's (width, height) from its header, without decoding a pixel: a PNG's IHDR chunk, else
+    what Pillow's lazy `Image.open` reads. None when the bytes are no image Pillow knows (its consumers
+    then say the image is unreadable); Pillow's own decompression-bomb refusal reads as a size above
+    any cap the rubric allows (rubric.py keeps max_image_pixels within Pillow's limit)."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as picture:
+                return picture.size
+    except Image.DecompressionBombError:
+        limit = Image.MAX_IMAGE_PIXELS or 0
+        return 2 * limit + 1, 1
+    except Exception:  # noqa: BLE001 - the student's bytes: Pillow fails on garbage in many ways
+        return None
+
+
+def oversized(data: bytes, max_pixels: int) -> str:
+    """"W x H pixels (N MP)" when the image has more pixels than `max_pixels`, else ""."""
+    size = image_size(data)
+    if size is None or size[0] * size[1] <= max_pixels:
+        return ""
+    width, height = size
+    return f"{width} x {height} pixels ({width * height / 1e6:.0f} MP)"
+
+
+def _images(cell, index: int, role: str, found: Findings, limits: Intake) -> list[bytes]:
+    """The cell's PNG images; one over the rubric's pixel cap is left out, with a note in `found.left_out`."""
     images = []
     for output in cell.get("outputs", []):
         png = (output.get("data", {}).get("image/png")
                if output.get("output_type") in ("display_data", "execute_result") else None)
         if png:
             try:
-                images.append(base64.b64decode(png if isinstance(png, str) else "".join(png)))
+                data = base64.b64decode(png if isinstance(png, str) else "".join(png))
             except (ValueError, TypeError):
                 continue
+            size = oversized(data, limits.max_image_pixels)
+            if size:
+                found.left_out.append((role, f"an image of cell {index} is {size}, over the "
+                                             f"{limits.max_image_pixels / 1e6:g} MP the grader reads, and was left "
+                                             f"out: save the figure at a lower dpi (or a smaller figsize)"))
+                continue
+            images.append(data)
     return images
 
 
@@ -202,9 +261,12 @@ def _answer(cells, question: int | None, handout: frozenset[str]) -> str:
     return own_text("\n\n".join(parts), handout)
 
 
-def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset()) -> Findings:
+def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset(),
+            limits: Intake | None = None) -> Findings:
     """Everything grading reads from the notebook; `handout` is the handout notebook's `text_units`
-    (autograder.baseline), whose text is never taken for the student's answer."""
+    (autograder.baseline), whose text is never taken for the student's answer. `limits` caps the answer's
+    length and the images' pixels (default: the rubric's [intake])."""
+    limits = limits or load_rubric().intake
     cells = notebook.cells
     found = Findings(path)
     found.has_outputs = any(cell.get("outputs") for cell in cells if cell.cell_type == "code")
@@ -238,18 +300,20 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
     curves = _find(cells, "training-curves", lambda c: c.cell_type == "code" and cells.index(c) >= start
                    and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)))
     if curves is not None:
-        found.curve_images = _images(cells[curves])
+        found.curve_images = _images(cells[curves], curves, "curves", found, limits)
     heading = _find(cells, "", lambda c: "Visualizing Layers" in _headings(c))
     filters = _find(cells, "filter-visualization", lambda c: c.cell_type == "code" and (
         "im_array" in c.source or (heading is not None and cells.index(c) > heading and "imshow" in c.source)))
     if filters is not None:
-        found.filter_images = _images(cells[filters])
+        found.filter_images = _images(cells[filters], filters, "filters", found, limits)
         found.filter_source = cells[filters].source
         found.filter_cell = filters
     for index, cell in enumerate(cells):
         if cell.cell_type == "code" and index != filters:
             what = "the training curves" if index == curves else f"the figure of cell {index}"
-            found.other_images += [(what, png) for png in _images(cell)]
+            found.other_images += [(what, png) for png in _images(cell, index, "other", found, limits)]
     question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
-    found.answer = _answer(cells, question, handout)
+    answer = _answer(cells, question, handout)
+    found.answer_chars = len(answer)
+    found.answer = answer[:limits.max_answer_chars].rstrip()  # `_answer` strips: only a cut one changes
     return found

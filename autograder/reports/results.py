@@ -123,12 +123,13 @@ def results_json(result: GradeResult) -> dict[str, Any]:
         })
     for check in result.pdf_checks:
         lines = ([check.problem] if check.problem
-                 else [f"{section}: {state}" for section, state in check.sections.items()])
+                 else [f"{section}: {state}" for section, state in check.sections.items()]) + check.left_out
         tests.append({
             "name": f"{check.pdf} shows this notebook's plots (informational, no points)",
             "score": 0.0, "max_score": 0.0, "status": "passed" if check.consistent else "failed",
             "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": "visible",
-            "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem},
+            "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem,
+                           "left_out": check.left_out},
         })
     summary = [f"{result.student_id}: " + ("self-check" if result.public_only else
                                             f"{result.score:g} / {result.max_score:g} points") + f" ({_scope(result)})"]
@@ -222,6 +223,7 @@ def feedback_markdown(result: GradeResult) -> str:
         lines += ["", f"## Your PDF {check.pdf} against your notebook (no points)", ""]
         lines += [f"- {check.problem}"] if check.problem else \
             [f"- {section}: **{state}**" for section, state in check.sections.items()]
+        lines += [f"- {note}" for note in check.left_out]
     if result.printed_bytes:
         shown = len(result.printed.encode("utf-8", "replace"))
         lines += ["", "## What your code printed", "",
