@@ -203,14 +203,57 @@ def _sample(pixels: np.ndarray, boxes: np.ndarray, kernel: int) -> np.ndarray:
     return sums / np.maximum(area, 1)
 
 
+def _shortfall_positions(start: float, stop: float, size: float, block: float) -> list[float]:
+    """Where a box `size` long may start so that it holds [start, stop): flush with either end and at
+    every whole block between (what was cut off is whole blocks of the background's colour)."""
+    missing = size - (stop - start)
+    if missing <= block / 2:
+        return [start - max(missing, 0.0) / 2]
+    steps = max(1, int(round(missing / block)))
+    return [stop - size + missing * step / steps for step in range(steps + 1)]
+
+
+def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, int, int, int]], kernel: int,
+               limits: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
+    """Tiles cut short, completed to the size of their neighbours. A tile drawn without axes whose
+    edge blocks have the background's colour (the extreme of a grey colormap on a white figure) loses
+    those blocks to the background; the other tiles of the figure say how large it is. The size of
+    tiles is one that at least two cells share (within a pixel or two) and that is near square; each
+    cell or piece of content (a tile split by a line of such blocks) shorter than it by at least half
+    a block, but at least one block long, is tried at every position of whole blocks that holds it."""
+    aspect = float(limits["max_tile_aspect"])
+    smallest = kernel * float(limits["min_block_pixels"])
+    sizes = [(bottom - top, right - left) for top, bottom, left, right in cells]
+    shared = set()
+    for height, width in sizes:
+        if min(height, width) < smallest or not 1 / aspect <= width / height <= aspect:
+            continue
+        if sum(abs(height - h) <= 2 and abs(width - w) <= 2 for h, w in sizes) >= 2:
+            shared.add((height, width))
+    boxes: set[tuple[float, float, float, float]] = set()
+    for tile_h, tile_w in sorted(shared):
+        block_h, block_w = tile_h / kernel, tile_w / kernel
+        for top, bottom, left, right in dict.fromkeys(cells + pieces):
+            height, width = bottom - top, right - left
+            if height > tile_h + 2 or width > tile_w + 2 or height < block_h - 2 or width < block_w - 2:
+                continue
+            if tile_h - height <= block_h / 2 and tile_w - width <= block_w / 2:
+                continue  # a whole tile: read as it is
+            boxes.update((y, y + tile_h, x, x + tile_w) for y in _shortfall_positions(top, bottom, tile_h, block_h)
+                         for x in _shortfall_positions(left, right, tile_w, block_w))
+    return sorted(boxes)
+
+
 def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str, Any]) -> np.ndarray:
     """Every candidate tile of an image, sampled to (N, K, K, 3); more candidates than filters is
-    normal (titles, other layouts' readings): the assignment keeps the ones that fit."""
+    normal (titles, other layouts' readings, a tile completed at several positions): the assignment
+    keeps the ones that fit."""
     background = _background(pixels)
     content = np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
     labels, _ = ndimage.label(content)
     smallest = kernel * float(limits["min_block_pixels"])
-    boxes: list[tuple[float, float, float, float]] = []
+    cells: list[tuple[int, int, int, int]] = []
+    pieces: list[tuple[int, int, int, int]] = []
     sizes = np.bincount(labels.ravel())
     fill = float(limits["min_region_fill"])
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
@@ -220,11 +263,15 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
         height, width = rows.stop - rows.start, columns.stop - columns.start
         if height < smallest or width < smallest or sizes[label] < fill * height * width:
             continue  # too small for a tile (a letter), or an outline (an empty axes frame, a curve)
-        for top, bottom, left, right in _cells(pixels[found], background, limits):
-            where = (rows.start + top, rows.start + bottom, columns.start + left, columns.start + right)
-            boxes += _tiles(pixels, where, kernel, count, limits)
+        pieces.append((rows.start, rows.stop, columns.start, columns.stop))
+        cells += [(rows.start + top, rows.start + bottom, columns.start + left, columns.start + right)
+                  for top, bottom, left, right in _cells(pixels[found], background, limits)]
+    boxes: list[tuple[float, float, float, float]] = []
+    for cell in cells:
+        boxes += _tiles(pixels, cell, kernel, count, limits)
         if len(boxes) > int(limits["max_tiles"]):
             break
+    boxes += _completed(cells, pieces, kernel, limits)
     if not boxes:
         return np.zeros((0, kernel, kernel, 3))
     return _sample(pixels, np.asarray(boxes[:int(limits["max_tiles"])], dtype=np.float64), kernel)
@@ -293,9 +340,13 @@ def compare_tiles(tiles: np.ndarray, filters: np.ndarray, limits: Mapping[str, A
         return best
     for name, matrix, owners, values in _readings(tiles, filters.astype(np.float64)):
         threshold = tile_threshold(values, limits)
-        rows, columns = linear_sum_assignment(matrix, maximize=True)
+        # Each tile against each filter: its best view of that filter (channel sum or one channel), so
+        # that the assignment gives tiles to distinct filters, not to distinct views of one filter.
+        by_filter = np.full((count, len(matrix)), -1.0)
+        np.maximum.at(by_filter, owners, matrix.T)
+        rows, columns = linear_sum_assignment(by_filter.T, maximize=True)
         per_filter = np.zeros(count)
-        np.maximum.at(per_filter, owners[columns], matrix[rows, columns])
+        per_filter[columns] = np.maximum(by_filter.T[rows, columns], 0.0)
         shown = int(np.sum(per_filter >= threshold))
         match = float(np.mean(per_filter))
         if (shown, match) > (best.shown, best.match):
