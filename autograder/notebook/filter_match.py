@@ -244,6 +244,21 @@ def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, i
     return sorted(boxes)
 
 
+def _smoothed(cell: tuple[int, int, int, int], kernel: int, limits: Mapping[str, Any]
+              ) -> list[tuple[float, float, float, float]]:
+    """The tile inside a cell drawn with bilinear smoothing (`interpolation="bilinear"`): the colours
+    blend into the gap around the tile over half a filter pixel on each side, so the cell is K + 1
+    blocks long and the tile is its middle K (whose centres keep the filter's own values)."""
+    top, bottom, left, right = cell
+    height, width = bottom - top, right - left
+    aspect = float(limits["max_tile_aspect"])
+    if min(height, width) < (kernel + 1) * float(limits["min_block_pixels"]) or \
+            not 1 / aspect <= width / height <= aspect:
+        return []
+    half_h, half_w = height / (kernel + 1) / 2, width / (kernel + 1) / 2
+    return [(top + half_h, bottom - half_h, left + half_w, right - half_w)]
+
+
 def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str, Any]) -> np.ndarray:
     """Every candidate tile of an image, sampled to (N, K, K, 3); more candidates than filters is
     normal (titles, other layouts' readings, a tile completed at several positions): the assignment
@@ -268,7 +283,7 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
                   for top, bottom, left, right in _cells(pixels[found], background, limits)]
     boxes: list[tuple[float, float, float, float]] = []
     for cell in cells:
-        boxes += _tiles(pixels, cell, kernel, count, limits)
+        boxes += _tiles(pixels, cell, kernel, count, limits) + _smoothed(cell, kernel, limits)
         if len(boxes) > int(limits["max_tiles"]):
             break
     boxes += _completed(cells, pieces, kernel, limits)
