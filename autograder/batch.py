@@ -179,6 +179,8 @@ def _flags(document: dict) -> list[str]:
         flags.append("filters provisional")
     if filters.get("reason_code") == ReasonCode.FILTERS_NOT_MATCHED:
         flags.append("filters do not match weights")
+    if filters.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN:
+        flags.append("filters need staff review")
     if tests.get("pdf_consistency", {}).get("status") == "failed":
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
+from autograder.model import ReasonCode
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import Rubric, load_rubric
 
@@ -143,7 +144,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
     if shown is not None:
         about.append(f"{shown:g} filters shown")
     kind = ("staff's" if _staff(test) is not None else "provisional" if extra.get("provisional")
-            else "grader's")
+            else "uncertain" if extra.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
