@@ -10,9 +10,12 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    those smaller than a tile of `min_block_pixels` per filter pixel (letters) too.
 2. *Cells.* Each region loses its edge rows and columns that are mostly background or of one colour
    (ticks, spines, padding), and is cut at the rows and columns of one colour that cross it (the gaps
-   of a grid, white or black). What is left between the cuts is a cell.
+   of a grid, white or black). What is left between the cuts is a cell. A cell (or a region) shorter
+   than the size most cells share is a tile that lost edge blocks of the background's colour (a grey
+   colormap's white extreme, without axes): it is also read completed to that size.
 3. *Tiles.* A cell is one tile, or a grid of r x c tiles with r * c >= F and no gaps (every such
-   grid whose tiles are near square is tried: the layout is unknown). Each tile is sampled back to
+   grid whose tiles are near square is tried: the layout is unknown), and as a tile smoothed into its
+   gap by bilinear interpolation (K + 1 blocks, the tile the middle K). Each tile is sampled back to
    K x K: the mean colour of the middle half of each of its K x K blocks, which is exact for a
    nearest-neighbour upscaling and robust to matplotlib's smoothing and to a pixel of misalignment.
 4. *Comparison.* Each tile is correlated with each filter, so that any affine scaling (per-filter
@@ -23,11 +26,12 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    or BGR, and which of the 8 flips and rotations of the K x K grid (a transposed reshape is still
    these filters, shown).
 5. *Assignment.* Tiles are assigned to distinct filters (scipy's linear_sum_assignment, maximising
-   the total correlation); a filter is shown when its tile correlates at least `tile_correlation`,
+   the total correlation of each tile with the filter's best view); a filter is shown when its tile correlates at least `tile_correlation`,
    and more for tiles of few values (`tile_threshold`).
    The image shows the filters when at least `min_shown_fraction` of them are shown.
 
-Every number is the rubric's [filters] table. Not handled: colormaps whose lightness is not monotonic
+Every number is the rubric's [filters] table. Not handled: one-channel 3x3 tiles with bilinear
+smoothing, bilinear with black gaps, bicubic, colormaps whose lightness is not monotonic
 (jet, hsv), filters shown unnormalised so that imshow clips most of them, tiles smaller than
 `min_block_pixels` screen pixels per filter pixel, and a grid whose gaps have the tiles' own colours.
 """
