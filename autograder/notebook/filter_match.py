@@ -26,8 +26,8 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    or BGR, and which of the 8 flips and rotations of the K x K grid (a transposed reshape is still
    these filters, shown).
 5. *Assignment.* Tiles are assigned to distinct filters (scipy's linear_sum_assignment, maximising
-   the total correlation of each tile with the filter's best view); a filter is shown when its tile correlates at least `tile_correlation`,
-   and more for tiles of few values (`tile_threshold`).
+   the total correlation of each tile with the filter's best view); a filter is shown when its tile
+   correlates at least `tile_correlation`, and more for tiles of few values (`tile_threshold`).
    The image shows the filters when at least `min_shown_fraction` of them are shown.
 
 Every number is the rubric's [filters] table. Not handled: one-channel 3x3 tiles with bilinear
