@@ -191,6 +191,8 @@ def _flags(document: dict) -> list[str]:
         flags.append("filters provisional")
     if filters.get("reason_code") == ReasonCode.FILTERS_NOT_MATCHED:
         flags.append("filters do not match weights")
+    if filters.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN:
+        flags.append("filters need staff review")
     for item_id in ("filters", "inline_answer"):  # the flags these items name themselves ("answer cut", ...)
         named = tests.get(item_id, {}).get("extra_data", {}).get("flags")
         flags += [str(flag) for flag in named if str(flag) not in flags] if isinstance(named, list) else []

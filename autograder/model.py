@@ -62,6 +62,7 @@ class ReasonCode(StrEnum):
     NO_FILTERS = "no_filters"
     FILTERS_NOT_MATCHED = "filters_not_matched"  # weights to check against, and the image does not show them
     FILTERS_PROVISIONAL = "filters_provisional"  # no weights to check against: staff confirm
+    FILTERS_UNCERTAIN = "filters_uncertain"  # some filters recognised, too few to pass: staff look at it
     SAME_FIGURE = "same_figure"  # the filter image is another figure of the notebook again
     PENDING_STAFF = "pending_staff"
     NO_ANSWER = "no_answer"

@@ -238,6 +238,7 @@ class Filters(Section):
     tile_correlation: float
     tile_significance: float
     min_shown_fraction: float
+    review_shown_fraction: float
     same_figure_size: int
     same_figure_blur: float
     same_figure_correlation: float
@@ -474,7 +475,7 @@ def _check_intake(intake: Intake, source: str) -> None:
 def _check_filters(filters: Filters, source: str) -> None:
     """[filters]: correlations and shares are fractions, sizes are positive."""
     fractions = ("separator_share", "min_region_fill", "grid_edge_share", "tile_correlation", "min_shown_fraction",
-                 "same_figure_correlation")
+                 "review_shown_fraction", "same_figure_correlation")
     for key in fractions:
         if not 0 < filters[key] <= 1:
             raise RubricError(f"{source}: [filters] {key}: must be in (0, 1], not {filters[key]!r}")
@@ -485,6 +486,9 @@ def _check_filters(filters: Filters, source: str) -> None:
     for key in ("background_tolerance", "uniform_tolerance", "same_figure_blur"):
         if filters[key] < 0:
             raise RubricError(f"{source}: [filters] {key}: must not be negative, not {filters[key]!r}")
+    if filters.review_shown_fraction >= filters.min_shown_fraction:
+        raise RubricError(f"{source}: [filters] review_shown_fraction: must be below min_shown_fraction "
+                          f"({filters.min_shown_fraction!r}), not {filters.review_shown_fraction!r}")
     if filters.max_tile_aspect < 1:
         raise RubricError(f"{source}: [filters] max_tile_aspect: must be at least 1, not {filters.max_tile_aspect!r}")
 

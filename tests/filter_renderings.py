@@ -77,7 +77,7 @@ def handout(filters: np.ndarray, rows: int, columns: int, *, gap: int = 1, gap_v
 
 def subplots(filters: np.ndarray, rows: int, columns: int, *, per_filter: bool = True, axis: bool = True,
              titles: bool = True, colorbar: bool = False, figsize=(8, 8), dpi: float = 100,
-             facecolor: str = "white") -> bytes:
+             facecolor: str = "white", interpolation: str | None = None) -> bytes:
     """One axes per filter, with ticks and a title each (and a colorbar), as many students draw them."""
     tiles = _scaled(filters, per_filter)
     figure, axes = plt.subplots(rows, columns, figsize=figsize, facecolor=facecolor)
@@ -85,7 +85,7 @@ def subplots(filters: np.ndarray, rows: int, columns: int, *, per_filter: bool =
         if index >= filters.shape[3]:
             ax.axis("off")
             continue
-        shown = ax.imshow(tiles[:, :, :, index])
+        shown = ax.imshow(tiles[:, :, :, index], interpolation=interpolation)
         if titles:
             ax.set_title(f"filter {index}", fontsize=8)
         if not axis:
@@ -97,13 +97,15 @@ def subplots(filters: np.ndarray, rows: int, columns: int, *, per_filter: bool =
 
 
 def channel_sum(filters: np.ndarray, rows: int, columns: int, cmap: str = "viridis", figsize=(8, 8),
-                dpi: float = 100) -> bytes:
-    """Each filter summed over its input channels, drawn with a colormap, one axes per filter."""
+                dpi: float = 100, axis: bool = False, interpolation: str | None = None) -> bytes:
+    """Each filter summed over its input channels, drawn with a colormap, one axes per filter. Without
+    axes and in a grey colormap, a tile's extreme blocks have the figure's own white."""
     figure, axes = plt.subplots(rows, columns, figsize=figsize)
     for index, ax in enumerate(np.ravel(axes)):
-        ax.axis("off")
+        if not axis:
+            ax.axis("off")
         if index < filters.shape[3]:
-            ax.imshow(filters[:, :, :, index].sum(axis=2), cmap=cmap)
+            ax.imshow(filters[:, :, :, index].sum(axis=2), cmap=cmap, interpolation=interpolation)
     return _png(figure, dpi)
 
 
@@ -174,6 +176,15 @@ def layouts(filters: np.ndarray) -> dict[str, bytes]:
         "subplots 4x4, titles, colorbars, black face": subplots(filters, 4, 4, colorbar=True, facecolor="black",
                                                                 figsize=(10, 8)),
         "channel sum, viridis, 4x4": channel_sum(filters, 4, 4),
+        "channel sum, gray, 2x8, no axes": channel_sum(filters, 2, 8, cmap="gray", figsize=(10, 3)),
+        "channel sum, Greys, 2x8, no axes": channel_sum(filters, 2, 8, cmap="Greys", figsize=(10, 3)),
+        "channel sum, gray_r, 4x4, no axes": channel_sum(filters, 4, 4, cmap="gray_r"),
+        "channel sum, Greys, 4x4, axes": channel_sum(filters, 4, 4, cmap="Greys", axis=True),
+        "handout 4x4, interpolation bilinear": handout(filters, 4, 4, interpolation="bilinear"),
+        "handout 2x8, bilinear, axes, two-pixel gaps": handout(filters, 2, 8, gap=2, axis=True,
+                                                              interpolation="bilinear"),
+        "subplots 4x4, bilinear, no axes": subplots(filters, 4, 4, axis=False, titles=False,
+                                                    interpolation="bilinear"),
         "per channel, grey, 16x3": per_channel(filters),
     }
 

@@ -59,6 +59,7 @@ def test_checked_texts_state_values_not_keys():
     (lambda d: d["filters"].update(tile_correlation=1.5), r"\[filters\] tile_correlation: must be in \(0, 1\]"),
     (lambda d: d["filters"].update(max_tile_aspect=0.5), r"\[filters\] max_tile_aspect: must be at least 1"),
     (lambda d: d["filters"].pop("min_shown_fraction"), r"\[filters\] min_shown_fraction: missing"),
+    (lambda d: d["filters"].update(review_shown_fraction=0.75), r"review_shown_fraction: must be below min_shown"),
 ])
 def test_broken_rubric_is_refused_with_the_reason(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))

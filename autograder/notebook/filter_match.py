@@ -10,9 +10,12 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    those smaller than a tile of `min_block_pixels` per filter pixel (letters) too.
 2. *Cells.* Each region loses its edge rows and columns that are mostly background or of one colour
    (ticks, spines, padding), and is cut at the rows and columns of one colour that cross it (the gaps
-   of a grid, white or black). What is left between the cuts is a cell.
+   of a grid, white or black). What is left between the cuts is a cell. A cell (or a region) shorter
+   than the size most cells share is a tile that lost edge blocks of the background's colour (a grey
+   colormap's white extreme, without axes): it is also read completed to that size.
 3. *Tiles.* A cell is one tile, or a grid of r x c tiles with r * c >= F and no gaps (every such
-   grid whose tiles are near square is tried: the layout is unknown). Each tile is sampled back to
+   grid whose tiles are near square is tried: the layout is unknown), and as a tile smoothed into its
+   gap by bilinear interpolation (K + 1 blocks, the tile the middle K). Each tile is sampled back to
    K x K: the mean colour of the middle half of each of its K x K blocks, which is exact for a
    nearest-neighbour upscaling and robust to matplotlib's smoothing and to a pixel of misalignment.
 4. *Comparison.* Each tile is correlated with each filter, so that any affine scaling (per-filter
@@ -23,11 +26,12 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    or BGR, and which of the 8 flips and rotations of the K x K grid (a transposed reshape is still
    these filters, shown).
 5. *Assignment.* Tiles are assigned to distinct filters (scipy's linear_sum_assignment, maximising
-   the total correlation); a filter is shown when its tile correlates at least `tile_correlation`,
-   and more for tiles of few values (`tile_threshold`).
+   the total correlation of each tile with the filter's best view); a filter is shown when its tile
+   correlates at least `tile_correlation`, and more for tiles of few values (`tile_threshold`).
    The image shows the filters when at least `min_shown_fraction` of them are shown.
 
-Every number is the rubric's [filters] table. Not handled: colormaps whose lightness is not monotonic
+Every number is the rubric's [filters] table. Not handled: one-channel 3x3 tiles with bilinear
+smoothing, bilinear with black gaps, bicubic, colormaps whose lightness is not monotonic
 (jet, hsv), filters shown unnormalised so that imshow clips most of them, tiles smaller than
 `min_block_pixels` screen pixels per filter pixel, and a grid whose gaps have the tiles' own colours.
 """
@@ -203,14 +207,72 @@ def _sample(pixels: np.ndarray, boxes: np.ndarray, kernel: int) -> np.ndarray:
     return sums / np.maximum(area, 1)
 
 
+def _shortfall_positions(start: float, stop: float, size: float, block: float) -> list[float]:
+    """Where a box `size` long may start so that it holds [start, stop): flush with either end and at
+    every whole block between (what was cut off is whole blocks of the background's colour)."""
+    missing = size - (stop - start)
+    if missing <= block / 2:
+        return [start - max(missing, 0.0) / 2]
+    steps = max(1, int(round(missing / block)))
+    return [stop - size + missing * step / steps for step in range(steps + 1)]
+
+
+def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, int, int, int]], kernel: int,
+               limits: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
+    """Tiles cut short, completed to the size of their neighbours. A tile drawn without axes whose
+    edge blocks have the background's colour (the extreme of a grey colormap on a white figure) loses
+    those blocks to the background; the other tiles of the figure say how large it is. The size of
+    tiles is one that at least two cells share (within a pixel or two) and that is near square; each
+    cell or piece of content (a tile split by a line of such blocks) shorter than it by at least half
+    a block, but at least one block long, is tried at every position of whole blocks that holds it."""
+    aspect = float(limits["max_tile_aspect"])
+    smallest = kernel * float(limits["min_block_pixels"])
+    sizes = [(bottom - top, right - left) for top, bottom, left, right in cells]
+    shared = set()
+    for height, width in sizes:
+        if min(height, width) < smallest or not 1 / aspect <= width / height <= aspect:
+            continue
+        if sum(abs(height - h) <= 2 and abs(width - w) <= 2 for h, w in sizes) >= 2:
+            shared.add((height, width))
+    boxes: set[tuple[float, float, float, float]] = set()
+    for tile_h, tile_w in sorted(shared):
+        block_h, block_w = tile_h / kernel, tile_w / kernel
+        for top, bottom, left, right in dict.fromkeys(cells + pieces):
+            height, width = bottom - top, right - left
+            if height > tile_h + 2 or width > tile_w + 2 or height < block_h - 2 or width < block_w - 2:
+                continue
+            if tile_h - height <= block_h / 2 and tile_w - width <= block_w / 2:
+                continue  # a whole tile: read as it is
+            boxes.update((y, y + tile_h, x, x + tile_w) for y in _shortfall_positions(top, bottom, tile_h, block_h)
+                         for x in _shortfall_positions(left, right, tile_w, block_w))
+    return sorted(boxes)
+
+
+def _smoothed(cell: tuple[int, int, int, int], kernel: int, limits: Mapping[str, Any]
+              ) -> list[tuple[float, float, float, float]]:
+    """The tile inside a cell drawn with bilinear smoothing (`interpolation="bilinear"`): the colours
+    blend into the gap around the tile over half a filter pixel on each side, so the cell is K + 1
+    blocks long and the tile is its middle K (whose centres keep the filter's own values)."""
+    top, bottom, left, right = cell
+    height, width = bottom - top, right - left
+    aspect = float(limits["max_tile_aspect"])
+    if min(height, width) < (kernel + 1) * float(limits["min_block_pixels"]) or \
+            not 1 / aspect <= width / height <= aspect:
+        return []
+    half_h, half_w = height / (kernel + 1) / 2, width / (kernel + 1) / 2
+    return [(top + half_h, bottom - half_h, left + half_w, right - half_w)]
+
+
 def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str, Any]) -> np.ndarray:
     """Every candidate tile of an image, sampled to (N, K, K, 3); more candidates than filters is
-    normal (titles, other layouts' readings): the assignment keeps the ones that fit."""
+    normal (titles, other layouts' readings, a tile completed at several positions): the assignment
+    keeps the ones that fit."""
     background = _background(pixels)
     content = np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
     labels, _ = ndimage.label(content)
     smallest = kernel * float(limits["min_block_pixels"])
-    boxes: list[tuple[float, float, float, float]] = []
+    cells: list[tuple[int, int, int, int]] = []
+    pieces: list[tuple[int, int, int, int]] = []
     sizes = np.bincount(labels.ravel())
     fill = float(limits["min_region_fill"])
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
@@ -220,11 +282,15 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
         height, width = rows.stop - rows.start, columns.stop - columns.start
         if height < smallest or width < smallest or sizes[label] < fill * height * width:
             continue  # too small for a tile (a letter), or an outline (an empty axes frame, a curve)
-        for top, bottom, left, right in _cells(pixels[found], background, limits):
-            where = (rows.start + top, rows.start + bottom, columns.start + left, columns.start + right)
-            boxes += _tiles(pixels, where, kernel, count, limits)
+        pieces.append((rows.start, rows.stop, columns.start, columns.stop))
+        cells += [(rows.start + top, rows.start + bottom, columns.start + left, columns.start + right)
+                  for top, bottom, left, right in _cells(pixels[found], background, limits)]
+    boxes: list[tuple[float, float, float, float]] = []
+    for cell in cells:
+        boxes += _tiles(pixels, cell, kernel, count, limits) + _smoothed(cell, kernel, limits)
         if len(boxes) > int(limits["max_tiles"]):
             break
+    boxes += _completed(cells, pieces, kernel, limits)
     if not boxes:
         return np.zeros((0, kernel, kernel, 3))
     return _sample(pixels, np.asarray(boxes[:int(limits["max_tiles"])], dtype=np.float64), kernel)
@@ -293,9 +359,13 @@ def compare_tiles(tiles: np.ndarray, filters: np.ndarray, limits: Mapping[str, A
         return best
     for name, matrix, owners, values in _readings(tiles, filters.astype(np.float64)):
         threshold = tile_threshold(values, limits)
-        rows, columns = linear_sum_assignment(matrix, maximize=True)
+        # Each tile against each filter: its best view of that filter (channel sum or one channel), so
+        # that the assignment gives tiles to distinct filters, not to distinct views of one filter.
+        by_filter = np.full((count, len(matrix)), -1.0)
+        np.maximum.at(by_filter, owners, matrix.T)
+        rows, columns = linear_sum_assignment(by_filter.T, maximize=True)
         per_filter = np.zeros(count)
-        np.maximum.at(per_filter, owners[columns], matrix[rows, columns])
+        per_filter[columns] = np.maximum(by_filter.T[rows, columns], 0.0)
         shown = int(np.sum(per_filter >= threshold))
         match = float(np.mean(per_filter))
         if (shown, match) > (best.shown, best.match):

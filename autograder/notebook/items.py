@@ -235,7 +235,7 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=own[0], provisional=True)
     extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
-                     f"provisional: no weights to check the image against; staff confirm on the grading sheet "
+                     f"provisional: no weights to check the image against; staff will confirm it "
                      f"({len(own)} filter image(s) of {name})", extra, code=ReasonCode.FILTERS_PROVISIONAL)
 
 
@@ -263,6 +263,13 @@ def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repe
         return ItemScore(item, item.points, (), "graded",
                          f"the image shows {found.shown} of {count} filters of {name} "
                          f"(mean correlation {found.match:.2f}{how})", extra, code=ReasonCode.PASSED)
+    if not repeats.get(index) and found.fraction >= float(limits["review_shown_fraction"]):
+        # More than a wrong image ever shows, fewer than a right one: a drawing the grader reads badly.
+        extra["flags"].append("filters need staff review")
+        return ItemScore(item, 0.0, (), "graded",
+                         f"0 for now: the grader recognised only {found.shown} of {count} filters of {name} in the "
+                         f"image ({needed} needed); staff will look at the image and set the points",
+                         extra, code=ReasonCode.FILTERS_UNCERTAIN)
     extra["flags"].append("filters do not match weights")
     if repeats.get(index):
         why = f"the filter image is the same figure as {repeats[index]}"
@@ -270,8 +277,9 @@ def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repe
         why = (f"the filter image does not show the filters of {name} in the saved weights: {found.shown} of "
                f"{count} recognised, {needed} needed (mean correlation {found.match:.2f})")
     return ItemScore(item, 0.0, (), "graded",
-                     f"0: {why}; draw the first convolutional layer's weights of the model you saved, one tile "
-                     f"per filter (compare the grader's drawing of them)", extra, code=ReasonCode.FILTERS_NOT_MATCHED)
+                     f"0: {why}; draw the first convolutional layer's weights of the model you saved, one tile per "
+                     f"filter, each scaled to its own range (imshow without interpolation)", extra,
+                     code=ReasonCode.FILTERS_NOT_MATCHED)
 
 
 def answer_text(findings: Findings | None) -> str:

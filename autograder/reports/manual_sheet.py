@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
+from autograder.model import ReasonCode
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import Rubric, load_rubric
 
@@ -170,7 +171,8 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
         about.append(f"{shown:g} filters shown")
     staff = _staff(test)
     kind = ("staff's, for an earlier submission," if staff is not None and staff.get("earlier_submission")
-            else "staff's" if staff is not None else "provisional" if extra.get("provisional") else "grader's")
+            else "staff's" if staff is not None else "provisional" if extra.get("provisional")
+            else "uncertain" if extra.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
