@@ -243,6 +243,7 @@ class Filters(Section):
     same_figure_blur: float
     same_figure_correlation: float
     rendered_width: int
+    max_analysed_pixels: int
 
 
 @dataclass(frozen=True)
@@ -479,7 +480,8 @@ def _check_filters(filters: Filters, source: str) -> None:
     for key in fractions:
         if not 0 < filters[key] <= 1:
             raise RubricError(f"{source}: [filters] {key}: must be in (0, 1], not {filters[key]!r}")
-    positive = ("tile_significance", "min_block_pixels", "max_tiles", "same_figure_size", "rendered_width")
+    positive = ("tile_significance", "min_block_pixels", "max_tiles", "same_figure_size", "rendered_width",
+                "max_analysed_pixels")
     for key in positive:
         if filters[key] <= 0:
             raise RubricError(f"{source}: [filters] {key}: must be positive, not {filters[key]!r}")

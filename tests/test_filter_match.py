@@ -25,6 +25,7 @@ from autograder.batch import _flags
 from autograder.model import ReasonCode
 from autograder.notebook.filter_match import (
     FigureError,
+    decode,
     figure_similarity,
     match_filters,
     render_filters,
@@ -300,3 +301,20 @@ def test_a_grade_without_weights_is_provisional_and_flagged(tmp_path):
     assert extra["rendered_image"] is None and extra["match"] is None and extra["shown"] is None
     assert "filters provisional" in _flags(document)
     assert (out_dir / NOTEBOOK_IMAGE).is_file() and not (out_dir / RENDERED_IMAGE).exists()
+
+
+def test_a_figure_saved_at_a_needlessly_high_resolution_is_shrunk_before_it_is_read():
+    """Reading costs tens of bytes a pixel: a huge image is read at most max_analysed_pixels large, and
+    the right filters in it are still the right filters."""
+    small = Image.open(io.BytesIO(draw.handout(draw.weights("trained_1"), 4, 4)))
+    factor = math.ceil(math.sqrt(1.5 * LIMITS.max_analysed_pixels / (small.width * small.height)))
+    buffer = io.BytesIO()
+    small.resize((small.width * factor, small.height * factor), Image.NEAREST).save(buffer, format="PNG")
+    big = buffer.getvalue()
+    height, width = decode(big).shape[:2]
+    assert height * width > LIMITS.max_analysed_pixels  # as saved: too many pixels to read whole
+    shrunk = decode(big, LIMITS.max_analysed_pixels)
+    assert shrunk.shape[0] * shrunk.shape[1] <= LIMITS.max_analysed_pixels
+    found = match_filters(big, draw.weights("trained_1"), LIMITS)
+    assert found.shown == 16 and found.passed(LIMITS)
+    assert not match_filters(big, draw.weights("trained_2"), LIMITS).passed(LIMITS)

@@ -78,8 +78,11 @@ class FilterMatch:
         return self.filters > 0 and self.fraction >= float(limits["min_shown_fraction"])
 
 
-def decode(png: bytes) -> np.ndarray:
-    """The image as (H, W, 3) integers 0..255, transparency composed on white (as a notebook shows it)."""
+def decode(png: bytes, max_pixels: int | None = None) -> np.ndarray:
+    """The image as (H, W, 3) integers 0..255, transparency composed on white (as a notebook shows it).
+    An image of more than `max_pixels` is first shrunk by a whole factor (each new pixel the mean of a
+    square of old ones), so that a figure saved at a needlessly high dpi costs no more memory to read
+    than one of the rubric's `max_analysed_pixels`: its tiles keep their shape, only fewer pixels each."""
     try:
         image = Image.open(io.BytesIO(png))
         image.load()
@@ -89,7 +92,10 @@ def decode(png: bytes) -> np.ndarray:
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image)
-    return np.asarray(image.convert("RGB"), dtype=np.int16)
+    image = image.convert("RGB")
+    if max_pixels and image.width * image.height > max_pixels:
+        image = image.reduce(math.ceil(math.sqrt(image.width * image.height / max_pixels)))
+    return np.asarray(image, dtype=np.int16)
 
 
 def _background(pixels: np.ndarray) -> np.ndarray:
@@ -379,13 +385,13 @@ def match_filters(png: bytes, filters: np.ndarray, limits: Mapping[str, Any]) ->
     filters = np.asarray(filters, dtype=np.float64)
     if filters.ndim != 4 or filters.shape[0] != filters.shape[1] or 0 in filters.shape:
         raise ValueError(f"first-layer weights of shape {filters.shape}; expected (K, K, C, F)")
-    tiles = find_tiles(decode(png), filters.shape[0], filters.shape[3], limits)
+    tiles = find_tiles(decode(png, int(limits["max_analysed_pixels"])), filters.shape[0], filters.shape[3], limits)
     return compare_tiles(tiles, filters, limits)
 
 
 def _thumbnail(png: bytes, limits: Mapping[str, Any]) -> np.ndarray:
     """The figure's content (its background margins cut), grey, blurred and shrunk to a fixed square."""
-    pixels = decode(png)
+    pixels = decode(png, int(limits["max_analysed_pixels"]))
     background = _background(pixels)
     content = np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
     rows, columns = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))

@@ -22,17 +22,15 @@ A network with more than two convolutions or two pooling layers (found by behavi
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from autograder.model import ItemScore, ReasonCode
-from autograder.notebook.filter_match import FigureError, FilterMatch, match_filters, same_figure
+from autograder.notebook.filter_match import FigureError, FilterMatch, decode, match_filters, same_figure
 from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
 from autograder.score import round_points
@@ -173,10 +171,10 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
                      code=ReasonCode.PASSED if points >= item.points else ReasonCode.BELOW_THRESHOLD)
 
 
-def _blank(png: bytes) -> bool:
+def _blank(png: bytes, max_pixels: int) -> bool:
     try:
-        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError):
+        pixels = decode(png, max_pixels)
+    except FigureError:
         return True
     return pixels.size == 0 or float(pixels.std()) < 1.0
 
@@ -210,7 +208,8 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     if findings is None or not findings.filter_source:
         return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra,
                          code=ReasonCode.NO_FILTERS)
-    images = [(index, png) for index, png in enumerate(findings.filter_images) if not _blank(png)]
+    images = [(index, png) for index, png in enumerate(findings.filter_images)
+              if not _blank(png, limits.max_analysed_pixels)]
     extra["images"] = len(findings.filter_images)
     if not images:
         why = ("its image is blank" if findings.filter_images
