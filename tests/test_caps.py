@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -24,6 +25,7 @@ from autograder.batch import _flags
 from autograder.notebook.pdf import build_pdf, chunks
 from autograder.notebook.pdf_check import compare, pdf_images
 from autograder.notebook.reading import Findings, extract, image_size, oversized
+from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.rubric import load_rubric
 
 CAP = load_rubric().intake
@@ -96,6 +98,13 @@ def test_grading_completes_with_the_cuts_noted_and_flagged(tmp_path):
     assert "answer cut" in flags and "image too large" in flags
     pdf_text = " ".join(page.extract_text() for page in PdfReader(str(out_dir / "problem_2_solution.pdf")).pages)
     assert "was cut" in pdf_text and "lower dpi" in " ".join(pdf_text.split())
+    # staff grading from the sheet are told they read a part, and where the whole is
+    class_dir = tmp_path / "class"
+    shutil.copytree(out_dir, class_dir / "9001")
+    (class_dir / "gradebook.csv").write_text("student_id,total,status,flags\n9001,0,graded,answer cut\n")
+    sheet = build_manual_sheet(class_dir).read_text(encoding="utf-8")
+    assert f"cut at {CAP.max_answer_chars:,} of its {answer.extra['answer_chars']:,} characters" in sheet
+    assert f"words (of its first {CAP.max_answer_chars:,} characters)" in sheet
 
 
 def test_long_paragraphs_go_to_reportlab_in_pieces(tmp_path):

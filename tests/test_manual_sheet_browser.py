@@ -128,7 +128,8 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
         assert state["scripts"] == 1 and state["pwned"] is None and state["jsLinks"] == 0
         assert state["hidden"] == "block"  # the answer's <style> is text, not a style
         assert "<script>window.__pwned = 1</script>" in state["text"] and "<input" in state["text"]
-        assert state["progress"] == "graded 0 of 6 students (scores: 0 merged, 0 typed, not merged yet)"
+        assert state["progress"] == ("graded 0 of 6 students (scores: 1 verified by the grader, 0 merged, 0 typed, "
+                                     "not merged yet)")  # 2001's filters: matched against its weights
 
         # type as staff do: click, type, Tab from field to field, Enter to the next student
         page.click(points(page, "2001", "filters"))
@@ -160,7 +161,7 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
             "input.points[data-student='2002'][data-item='filters']"))""")
         assert invalid == [True, "true", "7 is outside 0..5: not exported"]
         assert page.evaluate("document.getElementById('progress').textContent") == \
-            "graded 1 of 6 students (scores: 0 merged, 3 typed, not merged yet, 1 invalid)"
+            "graded 1 of 6 students (scores: 0 verified by the grader, 0 merged, 3 typed, not merged yet, 1 invalid)"
 
         page.evaluate("window.scrollTo(0, 0)")
         shot = tmp_path / "manual_grading.png"
@@ -205,12 +206,12 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
         assert page.evaluate("document.querySelector(\"section.card[data-student='2001'] .merged\") !== null")
         # what was typed and merged counts as merged; the invalid field is still not graded
         assert page.evaluate("document.getElementById('progress').textContent") == \
-            "graded 1 of 6 students (scores: 3 merged, 0 typed, not merged yet, 1 invalid)"
+            "graded 1 of 6 students (scores: 0 verified by the grader, 3 merged, 0 typed, not merged yet, 1 invalid)"
         page.evaluate(f"document.querySelector(\"{points(page, '2002', 'inline_answer')}\").value = ''")
         page.click(points(page, "2002", "inline_answer"))
         page.type("3")  # 2.5 merged, now 3: typed, not merged yet
         assert page.evaluate("document.getElementById('progress').textContent") == \
-            "graded 1 of 6 students (scores: 2 merged, 1 typed, not merged yet, 1 invalid)"
+            "graded 1 of 6 students (scores: 0 verified by the grader, 2 merged, 1 typed, not merged yet, 1 invalid)"
 
         # another class's sheet (another folder) starts empty: the saved scores are this file's
         other = tmp_path / "other-class"
@@ -219,7 +220,7 @@ def test_staff_grade_in_the_browser_download_the_csv_and_merge_it(graded_class, 
         assert page.evaluate("[...document.querySelectorAll('input.points')].every(f => f.value === '')")
         # nothing typed there, but the merged scores count: 2001's card is graded
         assert page.evaluate("document.getElementById('progress').textContent") == \
-            "graded 1 of 6 students (scores: 3 merged, 0 typed, not merged yet)"
+            "graded 1 of 6 students (scores: 0 verified by the grader, 3 merged, 0 typed, not merged yet)"
         assert page.evaluate("document.querySelector(\"section.card[data-student='2001'] .card-state\")"
                              ".textContent") == "graded"
 

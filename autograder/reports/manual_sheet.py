@@ -102,11 +102,13 @@ def _figure(student: str, name: str | None, caption: str, missing: str, css: str
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _fields(student: str, item_id: str, maximum: float, step: float, test: dict | None = None) -> str:
+def _fields(student: str, item_id: str, maximum: float, step: float, test: dict | None = None,
+            settled: bool = False) -> str:
     """The points field (0..maximum, in the rubric's [grading_sheet] point_step) and the comment of one
     item; the script reads who and what from the data attributes. A staff score merged for this
     submission is in data-merged (and its comment in data-merged-comment): the script counts the item
-    as graded while the field is blank or holds the same."""
+    as graded while the field is blank or holds the same. `settled`: the grader's own score needs no
+    person (filters verified against the weights): a blank field counts as graded, by the grader."""
     who = html.escape(student)
     label = html.escape(f"{student} {item_id}")
     staff = _staff(test) if test is not None else None
@@ -114,6 +116,8 @@ def _fields(student: str, item_id: str, maximum: float, step: float, test: dict 
     if staff is not None and not staff.get("earlier_submission") and _number(staff.get("points")) is not None:
         merged = (f" data-merged='{_number(staff['points']):g}'"
                   f" data-merged-comment='{html.escape(str(staff.get('comment') or '').strip())}'")
+    if settled and not merged:
+        merged = " data-settled='grader'"
     return (f"<div class='fields'><label>points <input type='number' class='points' inputmode='decimal' "
             f"min='0' max='{maximum:g}' step='{step:g}' data-student='{who}' data-item='{item_id}' "
             f"data-max='{maximum:g}'{merged} aria-label='points for {label}'> / {maximum:g}</label>"
@@ -174,6 +178,8 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
             else "staff's" if staff is not None else "provisional" if extra.get("provisional")
             else "uncertain" if extra.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN else "grader's")
     note = str(test.get("output") or "").split("\n\n")[0]
+    verified = staff is None and not extra.get("provisional") and extra.get("reason_code") == ReasonCode.PASSED \
+        and shown is not None  # matched against the weights: nothing left for a person
     figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
                          "no weights to render", "rendered"))
@@ -181,7 +187,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
             f"</span></h3><div class='figures'>{figures}</div>"
             f"<p class='provisional'>{kind} score: <b>{_number(test.get('score')) or 0:g} / {item.points:g}</b> "
             f"&mdash; {html.escape(note)}</p>{_merged(test)}{_blank_hint(test)}"
-            f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step, test)}</div>")
+            f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step, test, verified)}</div>")
 
 
 def _answer_section(student: str, test: dict | None, similar: list[str], rubric: Rubric) -> str:
@@ -190,14 +196,20 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
         return f"<div class='item'><h3>{html.escape(item.title)}</h3><p>not in the results</p></div>"
     extra = test.get("extra_data") or {}
     text = extra.get("answer") if isinstance(extra.get("answer"), str) else ""
-    words = len(text.split())
+    words = f"{len(text.split())} words"
+    cut = ""
+    if _number(extra.get("cut_at")) is not None and _number(extra.get("answer_chars")) is not None:
+        words += f" (of its first {_number(extra['cut_at']):,.0f} characters)"
+        cut = (f"<p class='warning'>The answer was cut at {_number(extra['cut_at']):,.0f} of its "
+               f"{_number(extra['answer_chars']):,.0f} characters for grading: read the whole answer in the "
+               f"student's notebook.</p>")
     flags = "".join(f"<li>{html.escape(flag)}</li>" for flag in similar if flag.startswith("similar answer"))
     body = (f"<div class='answer'>{render_answer(text)}</div>" if text.strip()
             else "<p class='none'>no answer found</p>")
     return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
-            f"points)</span> <span class='words'>{words} words</span></h3>"
+            f"points)</span> <span class='words'>{words}</span></h3>"
             + (f"<ul class='similar'>{flags}</ul>" if flags else "")
-            + f"{body}{_merged(test)}{_blank_hint(test)}"
+            + f"{cut}{body}{_merged(test)}{_blank_hint(test)}"
             + f"{_fields(student, 'inline_answer', item.points, rubric.grading_sheet.point_step, test)}</div>")
 
 
@@ -348,12 +360,13 @@ _SCRIPT = r"""
   }
 
   // One points field: "merged" (blank, or the same points and comment as merged for this submission),
-  // "typed" (a valid score not merged yet), "invalid", or "" (not graded).
+  // "typed" (a valid score not merged yet), "grader" (blank, the grader's score verified), "invalid",
+  // or "" (not graded).
   function state(f) {
     const verdict = show(f);
     if (typeof verdict === "string" && verdict !== "") return "invalid";
     const merged = f.dataset.merged;
-    if (merged === undefined) return verdict === "" ? "" : "typed";
+    if (merged === undefined) return verdict !== "" ? "typed" : f.dataset.settled ? "grader" : "";
     const comment = f.closest(".fields").querySelector("textarea.comment").value.trim();
     if (verdict === "" || (verdict === Number(merged) && comment === f.dataset.mergedComment)) return "merged";
     return "typed";
@@ -361,17 +374,18 @@ _SCRIPT = r"""
 
   function progress() {
     let done = 0;
-    const count = {merged: 0, typed: 0, invalid: 0};
+    const count = {grader: 0, merged: 0, typed: 0, invalid: 0};
     for (const card of cards) {
       const own = [...card.querySelectorAll("input.points")].map(state);
       for (const s of own) if (s) count[s] += 1;
-      const graded = own.filter(s => s === "merged" || s === "typed").length;
+      const graded = own.filter(s => s === "grader" || s === "merged" || s === "typed").length;
       card.classList.toggle("done", graded === own.length);
       card.querySelector(".card-state").textContent = graded === own.length ? "graded" : graded + " of " + own.length;
       if (graded === own.length) done += 1;
     }
     document.getElementById("progress").textContent =
-      "graded " + done + " of " + cards.length + " students (scores: " + count.merged + " merged, " +
+      "graded " + done + " of " + cards.length + " students (scores: " + count.grader + " verified by the grader, " +
+      count.merged + " merged, " +
       count.typed + " typed, not merged yet" + (count.invalid ? ", " + count.invalid + " invalid" : "") + ")";
   }
 
