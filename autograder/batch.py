@@ -235,6 +235,12 @@ def refresh_reports(out_dir: Path) -> Path | None:
     return book
 
 
+def _as_text(name: str) -> str:
+    """A submission's file name as a spreadsheet shows it: one starting like a formula (=, +, -, @) gets a
+    leading apostrophe, so that opening gradebook.csv never runs what a file name says."""
+    return f"'{name}" if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
+
+
 def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
     """gradebook.csv: one row per submission, from its results.json (or its fault)."""
     items = [item.id for item in load_rubric().items]
@@ -256,9 +262,9 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
                 flags.append("harness fault")
             state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
             writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
-                             state, "; ".join(flags), entry.source.name])
+                             state, "; ".join(flags), _as_text(entry.source.name)])
         else:
             writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
-                             f"harness fault: {entry.detail}", entry.source.name])
+                             f"harness fault: {entry.detail}", _as_text(entry.source.name)])
     write_atomically(path, handle.getvalue())
     return path

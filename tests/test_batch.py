@@ -9,6 +9,7 @@ import re
 import shutil
 import zipfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -17,6 +18,8 @@ from loop_submission import LOOP_LAYERS
 from notebooks import broken_pdf, official_2023_notebook, official_handout
 from submissions import LAYERS, make_submission
 
+from autograder.batch import BatchEntry, refresh_reports, write_gradebook
+from autograder.model import BatchStatus
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.reports.similarity import PAIRS
 from autograder.rubric import load_rubric
@@ -111,6 +114,19 @@ def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
 def test_batch_refuses_a_missing_folder(tmp_path):
     done = run_grade("batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "not a folder of submissions" in done.stderr
+
+
+def test_a_file_name_that_reads_as_a_formula_stays_text_in_the_gradebook(tmp_path):
+    """The source column copies the submission's file name; a spreadsheet must not run `=1+2` from it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    entries = [BatchEntry("1_2", Path("=1+2.zip"), BatchStatus.HARNESS_FAULT, detail="x"),
+               BatchEntry("0042", Path("0042.zip"), BatchStatus.HARNESS_FAULT, detail="x")]
+    rows = {row["student_id"]: row for row in csv.DictReader(write_gradebook(out, entries).open(newline=""))}
+    assert rows["1_2"]["source"] == "'=1+2.zip" and rows["0042"]["source"] == "0042.zip"
+    assert refresh_reports(out) is not None  # rebuilt from the file itself: quoted once, not again
+    rows = {row["student_id"]: row for row in csv.DictReader((out / "gradebook.csv").open(newline=""))}
+    assert rows["1_2"]["source"] == "'=1+2.zip"
 
 
 def test_a_harness_fault_in_one_submission_leaves_the_others_graded(tmp_path):

@@ -127,7 +127,7 @@ def test_one_card_per_student_in_the_gradebook_order_with_what_each_has(graded, 
     chunks = re.split(r"<section class='card", page)[1:]
     one, two, three, four, five = chunks
     assert f"src='3001/{NOTEBOOK_IMAGE}'" in one and f"src='3001/{RENDERED_IMAGE}'" in one
-    assert "match 0.88, 16 filters shown" in one and "provisional score" in one
+    assert "mean correlation 0.88, 16 filters shown" in one and "provisional score" in one
     assert "similar answer: 3002 (1.00)" in one and "similar code" not in one  # only the answer's flags
     assert "<em>mostly</em>" in one
     assert f"src='3002/{NOTEBOOK_IMAGE}'" in two and "no weights to render" in two

@@ -170,7 +170,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
     about = []
     match, shown = _number(extra.get("match")), _number(extra.get("shown"))
     if match is not None:
-        about.append(f"match {match:.2f}")
+        about.append(f"mean correlation {match:.2f}")
     if shown is not None:
         about.append(f"{shown:g} filters shown")
     staff = _staff(test)
