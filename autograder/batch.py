@@ -186,14 +186,8 @@ def _flags(document: dict) -> list[str]:
             flags.append("accuracy mismatch")
         if training.get("architecture_violation"):
             flags.append("architecture violation")
-    filters = tests.get("filters", {}).get("extra_data", {})
-    if filters.get("provisional"):
-        flags.append("filters provisional")
-    if filters.get("reason_code") == ReasonCode.FILTERS_NOT_MATCHED:
-        flags.append("filters do not match weights")
-    if filters.get("reason_code") == ReasonCode.FILTERS_UNCERTAIN:
-        flags.append("filters need staff review")
-    for item_id in ("filters", "inline_answer"):  # the flags these items name themselves ("answer cut", ...)
+    for item_id in ("filters", "inline_answer"):  # the flags these items name themselves ("filters provisional",
+        # "filters do not match weights", "filters need staff review", "image too large", "answer cut")
         named = tests.get(item_id, {}).get("extra_data", {}).get("flags")
         flags += [str(flag) for flag in named if str(flag) not in flags] if isinstance(named, list) else []
     if tests.get("pdf_consistency", {}).get("status") == "failed":

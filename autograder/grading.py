@@ -28,7 +28,7 @@ from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
 from autograder.notebook.execute import execute_notebook
-from autograder.notebook.filter_match import render_filters
+from autograder.notebook.filter_match import is_first_layer, render_filters
 from autograder.notebook.items import (
     answer_text,
     note_left_out_images,
@@ -186,8 +186,7 @@ def _first_layer(weights: Path | None, name: str | None) -> np.ndarray | None:
     except (OSError, ValueError, EOFError):  # the training item says why; the filters are then provisional
         return None
     array = saved.get(name)
-    if array is None or array.ndim != 4 or array.shape[0] != array.shape[1] or 0 in array.shape \
-            or not np.all(np.isfinite(array)):
+    if array is None or not is_first_layer(array) or not np.all(np.isfinite(array)):
         return None
     return np.array(array, dtype=np.float64)
 

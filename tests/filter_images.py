@@ -1,6 +1,7 @@
-"""Filter images planted beside a graded results.json, as the filter matching will write them
-(OUT/<id>/filters_notebook.png, filters_from_weights.png and the filters test's extra_data), for the
-grading sheet's tests until grading writes them itself."""
+"""Filter images planted beside a graded results.json as grading writes them (OUT/<id>/filters_notebook.png,
+filters_from_weights.png and the filters test's extra_data), for the grading sheet's fast tests, which
+need every combination (no weights, no image, a given match) without grading each one; the browser test
+grades real submissions instead."""
 
 from __future__ import annotations
 

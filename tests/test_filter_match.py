@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import math
+from pathlib import Path
 
 import filter_renderings as draw
 import nbformat
@@ -33,7 +34,7 @@ from autograder.notebook.filter_match import (
     tile_threshold,
 )
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE, score_filters
-from autograder.notebook.reading import Findings
+from autograder.notebook.reading import Findings, extract
 from autograder.rubric import load_rubric
 
 RUBRIC = load_rubric()
@@ -165,7 +166,6 @@ def findings(filter_png: bytes, curves: bytes | None = None, source: str = 'filt
     found = Findings(path=None, filter_images=[filter_png], filter_source=source, filter_cell=30)
     if curves is not None:
         found.curve_images = [curves]
-        found.other_images = [("the training curves", curves)]
     return found
 
 
@@ -240,13 +240,17 @@ def test_without_weights_the_old_rule_holds_provisionally():
 
 
 def test_the_gradebook_flags_the_filters_item():
+    """The gradebook shows the flags the item names itself, as score_filters writes them."""
     def document(extra):
         return {"tests": [{"tags": ["filters"], "extra_data": extra}]}
-    assert "filters provisional" in _flags(document({"provisional": True, "reason_code": "filters_provisional"}))
-    flags = _flags(document({"provisional": False, "reason_code": "filters_not_matched"}))
+    mine, other = draw.weights("trained_1"), draw.weights("trained_2")
+    provisional = score_filters(RUBRIC, findings(draw.handout(mine, 4, 4)), "conv1_w").extra
+    assert "filters provisional" in _flags(document(provisional))
+    flags = _flags(document(score_filters(RUBRIC, findings(draw.handout(other, 4, 4)), "conv1_w", mine).extra))
     assert flags == ["filters do not match weights"]
-    assert _flags(document({"provisional": False, "reason_code": "filters_uncertain"})) == ["filters need staff review"]
-    assert _flags(document({"provisional": False, "reason_code": "passed"})) == []
+    assert _flags(document({"provisional": False, "reason_code": "filters_uncertain",
+                            "flags": ["filters need staff review"]})) == ["filters need staff review"]
+    assert _flags(document(score_filters(RUBRIC, findings(draw.handout(mine, 4, 4)), "conv1_w", mine).extra)) == []
 
 
 # --- a real grade ------------------------------------------------------------------------------------------
@@ -318,3 +322,11 @@ def test_a_figure_saved_at_a_needlessly_high_resolution_is_shrunk_before_it_is_r
     found = match_filters(big, draw.weights("trained_1"), LIMITS)
     assert found.shown == 16 and found.passed(LIMITS)
     assert not match_filters(big, draw.weights("trained_2"), LIMITS).passed(LIMITS)
+
+
+def test_each_cells_images_are_read_once():
+    """The curves cell's images are the curves, not also "another figure" (nor noted twice if too large)."""
+    found = extract(official_notebook(), Path("Problem_2.ipynb"))
+    assert found.curve_images and found.filter_images
+    others = [png for _, png in found.other_images]
+    assert not any(png in others for png in found.curve_images + found.filter_images)

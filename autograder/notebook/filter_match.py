@@ -105,6 +105,11 @@ def _background(pixels: np.ndarray) -> np.ndarray:
     return colours[int(np.argmax(counts))].astype(np.int16)
 
 
+def _content(pixels: np.ndarray, background: np.ndarray, limits: Mapping[str, Any]) -> np.ndarray:
+    """Which pixels differ from the background by more than `background_tolerance` in some channel."""
+    return np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
+
+
 def _uniform(lines: np.ndarray, tolerance: float, share: float) -> np.ndarray:
     """For (n, length, 3) lines: whether each is of one colour: no channel varies by more than
     `tolerance` over the middle `share` of the line (its ends may touch a spine or a neighbour)."""
@@ -129,7 +134,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 def _cells(region: np.ndarray, background: np.ndarray, limits: Mapping[str, Any]) -> list[tuple[int, int, int, int]]:
     """(top, bottom, left, right) of the cells of a region: its frame trimmed, cut at its gaps."""
     tolerance, share = float(limits["uniform_tolerance"]), float(limits["separator_share"])
-    content = np.abs(region - background).max(axis=2) > float(limits["background_tolerance"])
+    content = _content(region, background, limits)
     top, bottom, left, right = 0, region.shape[0], 0, region.shape[1]
     for _ in range(3):  # ticks outside the spines, the spines, then the padding inside them
         rows = region[top:bottom, left:right]
@@ -274,7 +279,7 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
     normal (titles, other layouts' readings, a tile completed at several positions): the assignment
     keeps the ones that fit."""
     background = _background(pixels)
-    content = np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
+    content = _content(pixels, background, limits)
     labels, _ = ndimage.label(content)
     smallest = kernel * float(limits["min_block_pixels"])
     cells: list[tuple[int, int, int, int]] = []
@@ -379,11 +384,17 @@ def compare_tiles(tiles: np.ndarray, filters: np.ndarray, limits: Mapping[str, A
     return best
 
 
+def is_first_layer(array: np.ndarray) -> bool:
+    """Whether an array has the shape of a conv layer's filters as this module reads them: (K, K, C, F),
+    square kernels, nothing empty."""
+    return array.ndim == 4 and array.shape[0] == array.shape[1] and 0 not in array.shape
+
+
 def match_filters(png: bytes, filters: np.ndarray, limits: Mapping[str, Any]) -> FilterMatch:
     """How well the image `png` shows `filters` (K, K, C, F: the first conv layer's weights).
     FigureError when the bytes are no image."""
     filters = np.asarray(filters, dtype=np.float64)
-    if filters.ndim != 4 or filters.shape[0] != filters.shape[1] or 0 in filters.shape:
+    if not is_first_layer(filters):
         raise ValueError(f"first-layer weights of shape {filters.shape}; expected (K, K, C, F)")
     tiles = find_tiles(decode(png, int(limits["max_analysed_pixels"])), filters.shape[0], filters.shape[3], limits)
     return compare_tiles(tiles, filters, limits)
@@ -393,7 +404,7 @@ def _thumbnail(png: bytes, limits: Mapping[str, Any]) -> np.ndarray:
     """The figure's content (its background margins cut), grey, blurred and shrunk to a fixed square."""
     pixels = decode(png, int(limits["max_analysed_pixels"]))
     background = _background(pixels)
-    content = np.abs(pixels - background).max(axis=2) > float(limits["background_tolerance"])
+    content = _content(pixels, background, limits)
     rows, columns = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
     if rows.size and columns.size:
         pixels = pixels[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]

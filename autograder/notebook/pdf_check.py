@@ -23,6 +23,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from scipy.fft import dctn
 
+from autograder.notebook.reading import size_text
 from autograder.rubric import load_rubric
 
 # Measured on training curves drawn with the notebook's layout: the same figure re-rendered at
@@ -71,9 +72,8 @@ def pdf_images(path: Path, max_pixels: int | None = None, left_out: list[str] | 
                 size = None
             if size is not None and size[0] * size[1] > max_pixels:
                 if left_out is not None:
-                    left_out.append(f"an image on page {number} is {size[0]} x {size[1]} pixels "
-                                    f"({size[0] * size[1] / 1e6:.0f} MP), over the {max_pixels / 1e6:g} MP the "
-                                    f"grader reads; it was not compared")
+                    left_out.append(f"an image on page {number} is {size_text(*size)}, over the "
+                                    f"{max_pixels / 1e6:g} MP the grader reads; it was not compared")
                 continue
             try:
                 with warnings.catch_warnings():  # a size within the cap: Pillow's bomb warning cannot apply

@@ -55,8 +55,8 @@ class Findings:
     filter_images: list[bytes] = field(default_factory=list)
     filter_source: str = ""
     filter_cell: int | None = None
-    # every other cell's images, each with what it is ("the training curves", "the figure of cell 12"):
-    # a filter image that is one of them again shows no filters
+    # the images of every cell but the curves' and the filters', each with what it is ("the figure of
+    # cell 12"): a filter image that is one of them (or a curves image) again shows no filters
     other_images: list[tuple[str, bytes]] = field(default_factory=list)
     answer: str = ""  # cut at the rubric's [intake] max_answer_chars
     answer_chars: int = 0  # the answer's length before the cut (more than len(answer) when it was cut)
@@ -142,13 +142,17 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def size_text(width: int, height: int) -> str:
+    """"W x H pixels (N MP)": how an image too large to read is named to the student."""
+    return f"{width} x {height} pixels ({width * height / 1e6:.0f} MP)"
+
+
 def oversized(data: bytes, max_pixels: int) -> str:
-    """"W x H pixels (N MP)" when the image has more pixels than `max_pixels`, else ""."""
+    """`size_text` of the image when it has more pixels than `max_pixels`, else ""."""
     size = image_size(data)
     if size is None or size[0] * size[1] <= max_pixels:
         return ""
-    width, height = size
-    return f"{width} x {height} pixels ({width * height / 1e6:.0f} MP)"
+    return size_text(*size)
 
 
 def _images(cell, index: int, role: str, found: Findings, limits: Intake) -> list[bytes]:
@@ -308,10 +312,10 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
         found.filter_images = _images(cells[filters], filters, "filters", found, limits)
         found.filter_source = cells[filters].source
         found.filter_cell = filters
-    for index, cell in enumerate(cells):
-        if cell.cell_type == "code" and index != filters:
-            what = "the training curves" if index == curves else f"the figure of cell {index}"
-            found.other_images += [(what, png) for png in _images(cell, index, "other", found, limits)]
+    for index, cell in enumerate(cells):  # the curves and the filters were read above
+        if cell.cell_type == "code" and index not in (curves, filters):
+            found.other_images += [(f"the figure of cell {index}", png)
+                                   for png in _images(cell, index, "other", found, limits)]
     question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
     answer = _answer(cells, question, handout)
     found.answer_chars = len(answer)

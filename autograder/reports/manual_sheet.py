@@ -34,12 +34,11 @@ from urllib.parse import quote
 from markdown_it import MarkdownIt
 
 from autograder.model import ReasonCode
+from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE  # OUT/<id>/, written by grading
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import Rubric, load_rubric
 
 SHEET = "manual_grading.html"  # OUT/
-NOTEBOOK_IMAGE = "filters_notebook.png"  # OUT/<id>/: the filter image the notebook shows
-RENDERED_IMAGE = "filters_from_weights.png"  # OUT/<id>/: the grader's rendering of the first layer's weights
 #: The items staff grade here, in the order of each card's fields.
 ITEMS = ("filters", "inline_answer")
 _SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
