@@ -356,6 +356,7 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
         run.notes += notebook.notes + _module_notes(worker) + list(worker.confinement.notes)
         run.metadata["sandbox"] = worker.confinement.mode
         run.metadata["worker_restarts"] = worker.restarts
+        run.metadata["worker_exits"] = worker.exits
         printed, printed_bytes = worker.printed()
     checks_failed = fault is not None and any(isinstance(r.outcome, HarnessFault) for r in results)
     items = score_submission(rubric, results, notebook.scores, missing_reason, options.public_only, missing_code,

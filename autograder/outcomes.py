@@ -193,6 +193,46 @@ class ProcessExited(Outcome):
 
 
 @dataclass(frozen=True)
+class ReplyRefused(Outcome):
+    """The worker's reply announced more than the rubric's bounds ([worker] max_reply_*): refused from its
+    header, unread, and the worker stopped. Only student code (patching the worker, writing to its pipe)
+    makes a reply that large."""
+
+    detail: str
+    label = "process exited"  # the worker is stopped, as after an exit
+    code = "process_exited"  # autograder/model.py ReasonCode
+
+    def message(self) -> str:
+        return f"the worker's reply was refused and the worker stopped: {self.detail}"
+
+
+@dataclass(frozen=True)
+class NotRunAfterExits(Outcome):
+    """An item's remaining cases after [worker] exits_per_item of its cases ended the worker."""
+
+    count: int
+    last: str  # how the last of them ended, in words
+    label = "process exited"
+    code = "process_exited"  # autograder/model.py ReasonCode
+
+    def message(self) -> str:
+        return f"not run: {self.count} earlier cases of this item ended the worker (the last: {self.last})"
+
+
+@dataclass(frozen=True)
+class NotRestarted(Outcome):
+    """Every call after [worker] exits_per_submission workers ended: no worker is started again."""
+
+    count: int
+    last: str  # how the last worker ended, in words
+    label = "process exited"
+    code = "process_exited"  # autograder/model.py ReasonCode
+
+    def message(self) -> str:
+        return f"not run: the worker ended {self.count} times (the last: {self.last}); not restarted after {self.count}"
+
+
+@dataclass(frozen=True)
 class Unreadable(Outcome):
     """The submission itself could not be opened, so no case ran: the reason is the intake's."""
 

@@ -162,6 +162,11 @@ class WorkerLimits(Section):
     file_size_mb: int
     max_processes: int
     output_kb: int
+    # replies and deaths (issue 20, mechanism C)
+    max_reply_parts: int
+    max_reply_mb: int
+    exits_per_item: int
+    exits_per_submission: int
 
 
 @dataclass(frozen=True)
@@ -450,6 +455,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
     _check_filters(sections["filters"], source)
     _check_intake(sections["intake"], source)
+    _check_worker_bounds(sections["worker"], source)
     if not 0 < sections["grading_sheet"].point_step <= min((i.points for i in items if i.kind == "manual"), default=1):
         raise RubricError(f"{source}: [grading_sheet] point_step: must be above 0 and at most a manual item's points")
     policy = sections["training"].unverified_policy
@@ -458,6 +464,15 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
                           f"of points from 0 to {training_points:g}, not {policy!r}")
     return Rubric(items=tuple(items), **sections)
+
+
+def _check_worker_bounds(worker: WorkerLimits, source: str) -> None:
+    """[worker]: a reply holds at least its header and one array; a worker may die at least once."""
+    if worker.max_reply_parts < 2:
+        raise RubricError(f"{source}: [worker] max_reply_parts: must be at least 2, not {worker.max_reply_parts!r}")
+    for key in ("max_reply_mb", "exits_per_item", "exits_per_submission"):
+        if worker[key] <= 0:
+            raise RubricError(f"{source}: [worker] {key}: must be positive, not {worker[key]!r}")
 
 
 def _check_intake(intake: Intake, source: str) -> None:

@@ -60,7 +60,7 @@ def test_worker_never_unpickles():
     pickled = io.BytesIO()
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     blob = pickled.getvalue()
-    header = b'{"arrays": ["x"]}'
+    header = b'{"arrays": ["x"], "sizes": [%d]}' % len(blob)
     os.write(write_end, len(header).to_bytes(4, "big") + header + len(blob).to_bytes(4, "big") + blob)
     with pytest.raises(protocol.ProtocolError, match="not a plain .npy array"):
         protocol.receive(read_end)

@@ -27,6 +27,7 @@ from autograder.model import CaseResult
 from autograder.outcomes import (
     CheckFailed,
     HarnessFault,
+    NotRunAfterExits,
     NotRunAfterTimeouts,
     Outcome,
     Passed,
@@ -97,6 +98,7 @@ class GradingPlugin:
             self.cases.setdefault(case.item, []).append(case)
         self.results: list[CaseResult] = []
         self.timeouts: dict[str, int] = {}
+        self.exits: dict[str, int] = {}  # workers that ended during an item's cases (worker.exits counts them)
 
     @pytest.fixture
     def worker(self) -> WorkerProcess:
@@ -134,8 +136,11 @@ class GradingPlugin:
         ended: Outcome | None = None  # how the check ended outside any part
         detail = ""
         started = time.monotonic()
+        exits_before = self._worker.exits
         if self.timeouts.get(item_id, 0) >= self._worker.limits.timeouts_per_item:
             ended = NotRunAfterTimeouts(self.timeouts[item_id])
+        elif self.exits.get(item_id, 0) >= self._worker.limits.exits_per_item:
+            ended = NotRunAfterExits(self.exits[item_id], self._worker.last_exit)
         else:
             try:
                 detail = pyfuncitem.obj(**arguments) or ""
@@ -148,6 +153,8 @@ class GradingPlugin:
         recorded = parts.outcomes if parts is not None else {}
         if isinstance(ended, TimedOut) or any(isinstance(o, TimedOut) for o in recorded.values()):
             self.timeouts[item_id] = self.timeouts.get(item_id, 0) + 1
+        if self._worker.exits > exits_before:  # an exit counts as a time-out does
+            self.exits[item_id] = self.exits.get(item_id, 0) + self._worker.exits - exits_before
         seconds = round(time.monotonic() - started, 4)
         for component in components:
             outcome = recorded.get(component) or ended

@@ -33,7 +33,6 @@ from typing import Any, Callable, Literal, Sequence
 import nbformat
 from jupyter_core.utils import run_sync
 
-from autograder import REPO_ROOT
 from autograder.notebook.execute import (
     ConfinedKernelManager,
     is_download_cell,
@@ -44,6 +43,7 @@ from autograder.notebook.execute import (
 from autograder.notebook.reading import NotebookError, extract, read_notebook
 from autograder.rubric import Rubric, RubricError
 from autograder.sandbox.confinement import Confinement, confinement_for
+from autograder.sandbox.worker_code import worker_code
 from autograder.score import ItemScore
 
 Status = Literal["reproduced", "not reproduced", "not replayed"]
@@ -59,7 +59,9 @@ _LOSS_LINE = re.compile(r"\(\s*Iteration\s+(\d+)\s*/\s*(\d+)\s*\)[^\r\n]*?loss\s
 #: A printed line longer than this is not a loss line; only its tail is kept while it grows.
 _MAX_LINE = 4096
 #: Removed NumPy names and absent optional modules resolve in the replay as in the worker: real
-#: submissions were written for NumPy 1.19 (`np.float`), and the log came from that code.
+#: submissions were written for NumPy 1.19 (`np.float`), and the log came from that code. The shims
+#: come from the worker's own copy of its modules (worker_code.py), the only harness code in the
+#: kernel's view.
 _KERNEL_SETUP = """\
 import sys as _sys
 _sys.path.insert(0, {harness!r})
@@ -302,7 +304,7 @@ async def _replay_cells(cells: list[tuple[int, str]], training: int, watch: LogW
         except (RuntimeError, TimeoutError, OSError) as exc:
             run.stopped, run.problem = "start", f"the kernel could not start: {exc}"
             return run
-        ended, error = await _execute(client, manager, _KERNEL_SETUP.format(harness=str(REPO_ROOT)), deadline, None,
+        ended, error = await _execute(client, manager, _KERNEL_SETUP.format(harness=str(worker_code())), deadline, None,
                                       lambda: False)
         if ended != "idle" or error:
             run.notes.append(f"the compatibility shims (removed NumPy names) could not be installed: {error or ended}")

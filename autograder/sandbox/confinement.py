@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autograder import REPO_ROOT
+from autograder.sandbox.worker_code import worker_code
 
 #: Each worker runs as a user id of its own, drawn from this range, where no account exists: the
 #: process limit, signals and /proc are then per worker, so a fork bomb in one student's code
@@ -93,8 +94,23 @@ def scrubbed_environment(home: Path, **extra: str) -> dict[str, str]:
 
 
 def interpreter_paths() -> list[Path]:
-    """What the worker's interpreter must be able to read: Python, the venv, the harness code."""
-    return sorted({Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, REPO_ROOT / "autograder")})
+    """What the worker's interpreter must be able to read: Python, the venv, and the worker's own code
+    (a copy of its modules alone: never the harness package, see worker_code.py)."""
+    return sorted({Path(os.path.realpath(p)) for p in (sys.base_prefix, sys.prefix, worker_code())})
+
+
+def interpreter_links() -> list[tuple[str, str]]:
+    """Symbolic links on the way to the interpreter as it is started (`sys.executable`, `sys.prefix`),
+    as (link, target): a virtual environment reached through a link (`.venv -> /elsewhere/venv`) must
+    be started by that path, which tells Python where its environment is, so the worker's root holds
+    the same links to the folders bound in."""
+    links = {}
+    for start in (sys.executable, sys.prefix):
+        path = Path(os.path.abspath(start))
+        for ancestor in [*reversed(path.parents), path]:
+            if os.path.islink(ancestor) and str(ancestor) not in links:
+                links[str(ancestor)] = os.readlink(ancestor)
+    return sorted(links.items())
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,7 @@ class Confinement:
     root: str = ""  # an empty folder where the worker's root is assembled (in its scratch folder)
     readable: tuple[str, ...] = ()  # bound read-only: the interpreter, the venv, the harness code
     writable: tuple[str, ...] = ()  # bound read-write: the scratch folder
+    links: tuple[tuple[str, str], ...] = ()  # (path, target): links on the way to the interpreter
     ids: tuple[int, int] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -158,6 +175,10 @@ class Confinement:
             self._bind(path, inside(path), read_only=True)
         for path in self.writable:  # not recursive: the scratch folder holds this root's own mount
             self._bind(path, inside(path), read_only=False, recursive=False)
+        for path, target in self.links:  # where a bound folder holds the link, the link is already there
+            if not os.path.lexists(inside(path)):
+                os.makedirs(os.path.dirname(inside(path)), mode=0o755, exist_ok=True)
+                os.symlink(target, inside(path))
         for path in self.hidden:  # only what a bound folder itself holds (a self-check's fixtures, say)
             if os.path.isdir(inside(path)):
                 _mount("tmpfs", inside(path), "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
@@ -267,7 +288,7 @@ def probes() -> tuple[Probe, ...]:
     if cap == "namespace":
         with tempfile.TemporaryDirectory(prefix="cnn-grader-probe-") as folder:
             results.append(_probe(Confinement("namespace", root=folder, readable=tuple(map(str, interpreter_paths())),
-                                              ids=_unprivileged_ids())))
+                                              links=tuple(interpreter_links()), ids=_unprivileged_ids())))
         if results[-1].works:
             return tuple(results)
     if cap != "none":
@@ -359,11 +380,12 @@ def confinement_for(scratch: Path, hidden: list[Path], memory_mb: int, cpu_secon
         return Confinement("user", rlimits, ids=ids)
     # Hidden paths are only covered where a bound folder holds them; one that holds the interpreter or
     # the harness cannot be (the worker could not start): that is a self-check, with nothing secret.
+    # The harness package too, should a bound folder hold it (a venv with the grader installed into it).
     needed = interpreter_paths()
-    hidden_paths = tuple(sorted({os.path.realpath(p) for p in hidden
+    hidden_paths = tuple(sorted({os.path.realpath(p) for p in [*hidden, REPO_ROOT / "autograder"]
                                  if not any(n == Path(os.path.realpath(p)) or Path(os.path.realpath(p)) in n.parents
                                             for n in needed)}))
     root = scratch / ".root"
     root.mkdir()
     return Confinement("namespace", rlimits, hidden_paths, str(root), tuple(map(str, needed)),
-                       (str(scratch.resolve()),), ids)
+                       (str(scratch.resolve()),), tuple(interpreter_links()), ids)

@@ -9,6 +9,12 @@ environment; stdout and stderr are drained by a thread that keeps only the first
 A call that times out or kills the worker ends its case with that outcome and the next call
 gets a fresh worker. If the student's `lib/` cannot even be imported, that failure is
 remembered and returned for every later call instead of retrying.
+
+The worker is started from a copy of its own modules (worker_code.py), never from the harness
+package. Its replies are bounded from their headers ([worker] max_reply_parts, max_reply_mb: a
+larger one is refused unread and the worker stopped), and its deaths are counted: an exit, a
+signal, a garbled or refused reply each end a worker, and after [worker] exits_per_submission of
+them no worker is started again (the plugin caps them per item, as it caps time-outs).
 """
 
 from __future__ import annotations
@@ -27,11 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from autograder import REPO_ROOT
-from autograder.outcomes import CheckFailed, Outcome, OutOfMemory, ProcessExited, StudentException, TimedOut
+from autograder.outcomes import (
+    CheckFailed,
+    NotRestarted,
+    Outcome,
+    OutOfMemory,
+    ProcessExited,
+    ReplyRefused,
+    StudentException,
+    TimedOut,
+)
 from autograder.rubric import WorkerLimits
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.worker_code import worker_code
 
 _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[4]); "
               "from autograder.sandbox.worker import main; main(sys.argv[1:])")
@@ -102,7 +117,10 @@ class WorkerProcess:
         self.start_failure: Outcome | None = None
         self.import_errors: dict[str, Any] = {}
         self.restarts = 0
+        self.exits = 0  # workers that ended on their own (exit, signal, garbled or refused reply)
+        self.last_exit = ""  # how the last of them ended, in words
         self.start_seconds = 0.0
+        self.bounds = protocol.Bounds(limits.max_reply_parts, limits.max_reply_mb * 1024 * 1024)
 
     # ------------------------------------------------------------------ lifecycle
     def _start(self) -> None:
@@ -112,7 +130,7 @@ class WorkerProcess:
         try:
             self.process = subprocess.Popen(
                 self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
-                                          str(answer_write), str(self.root), str(REPO_ROOT)]),
+                                          str(answer_write), str(self.root), str(worker_code())]),
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
                 env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"),
                 pass_fds=(request_read, answer_write), start_new_session=True,
@@ -159,6 +177,8 @@ class WorkerProcess:
             raise CheckFailed(self.start_failure)
         if self.process is not None:
             return
+        if self.exits >= self.limits.exits_per_submission:
+            raise CheckFailed(NotRestarted(self.exits, self.last_exit))
         self._start()
         try:
             header, _ = self._exchange("start", {}, {}, self.limits.start_timeout)
@@ -210,21 +230,23 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         try:
             protocol.send(self.requests, {"op": op, "args": args}, arrays, deadline=deadline)
-            header, answer_arrays = protocol.receive(self.answers, deadline=deadline)
+            header, answer_arrays = protocol.receive(self.answers, deadline=deadline, bounds=self.bounds)
         except TimeoutError:
             self._kill()
             self.restarts += 1
             raise CheckFailed(TimedOut(timeout)) from None
         except (EOFError, BrokenPipeError, ConnectionError):
             outcome = self._exit_outcome()
-            self._kill()
-            self.restarts += 1
-            raise CheckFailed(outcome) from None
+            raise CheckFailed(self._lost(outcome, outcome.detail)) from None
+        except protocol.MessageTooLarge as exc:
+            detail = (f"it announced {exc.parts} parts and {exc.size / 2**20:.0f} MB, over the limit of "
+                      f"{self.limits.max_reply_parts} parts and {self.limits.max_reply_mb} MB per reply; did your "
+                      "code replace the worker's functions or write to its answer pipe?")
+            raise CheckFailed(self._lost(ReplyRefused(detail), "a reply over the size limit")) from None
         except protocol.ProtocolError as exc:
-            self._kill()
-            self.restarts += 1
-            raise CheckFailed(ProcessExited(f"the worker's answer was garbled ({exc}); did your code write to "
-                                            "a file descriptor it does not own?")) from None
+            raise CheckFailed(self._lost(ProcessExited(f"the worker's answer was garbled ({exc}); did your code "
+                                                       "write to a file descriptor it does not own?"),
+                                         "a garbled reply")) from None
         if not header.get("ok"):
             if header.get("harness_fault"):
                 raise WorkerFault(f"the worker's {op!r} op: {header['harness_fault']}")
@@ -234,6 +256,14 @@ class WorkerProcess:
             raise CheckFailed(StudentException(str(error.get("type", "Exception")), str(error.get("message", "")),
                                                tuple(str(frame) for frame in error.get("traceback", []))))
         return header, answer_arrays
+
+    def _lost(self, outcome: Outcome, how: str) -> Outcome:
+        """The worker ended on its own (or must be stopped): stop it, count it, and return `outcome`."""
+        self._kill()
+        self.restarts += 1
+        self.exits += 1
+        self.last_exit = how
+        return outcome
 
     def call(self, op: str, args: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,
              timeout: float | None = None) -> Answer:

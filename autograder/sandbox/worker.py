@@ -445,7 +445,8 @@ def serve(request_fd: int, answer_fd: int, root: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: `REQUEST_FD ANSWER_FD ROOT HARNESS_DIR`, started by sandbox.py."""
+    """Entry point: `REQUEST_FD ANSWER_FD ROOT CODE_DIR`, started by parent.py from CODE_DIR, the
+    worker's own copy of its modules (worker_code.py), which is taken off the path again here."""
     request_fd, answer_fd = int(argv[0]), int(argv[1])
     root, harness = os.path.realpath(argv[2]), argv[3]
     install_numpy_shims()
