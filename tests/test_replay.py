@@ -22,7 +22,6 @@ from conftest import REFERENCE, run_grade
 from notebooks import official_notebook
 from submissions import make_submission
 
-from autograder import REPO_ROOT
 from autograder.batch import BatchEntry, write_gradebook
 from autograder.cli import build_parser
 from autograder.grading import grade_submission
@@ -42,6 +41,7 @@ from autograder.notebook.replay import (
 )
 from autograder.rubric import RubricError, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
+from autograder.sandbox.worker_code import worker_code
 from autograder.score import ItemScore
 from autograder.staff.synthetic import write_synthetic_svhn
 
@@ -178,11 +178,11 @@ def test_annotate_records_and_explains_without_changing_points():
 
 
 def test_the_kernel_setup_shims_removed_numpy_names_and_leaves_no_harness_behind(tmp_path):
-    code = _KERNEL_SETUP.format(harness=str(REPO_ROOT)) + (
+    code = _KERNEL_SETUP.format(harness=str(worker_code())) + (  # the worker's copy, as the replay uses it
         "import numpy as np, sys\nassert np.float is float and np.int is int\n"
         "import cv2\nprint(type(cv2).__name__)\n"
         "print(any(m == 'autograder' or m.startswith('autograder.') for m in sys.modules), "
-        f"{str(REPO_ROOT)!r} in sys.path)\n")
+        f"{str(worker_code())!r} in sys.path)\n")
     done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["_Unavailable", "False", "False"]
