@@ -119,6 +119,8 @@ def test_setup_installs_exactly_the_pins_for_its_python(gradescope_root):
     assert installed(venv_python, root / "home") == expected  # nothing unpinned came along, nothing missing
     assert "pytest" in expected  # the checks run through pytest at grading time
     assert not os.stat(root / "source" / "fixtures").st_mode & 0o077  # the expected values: root only
+    assert not os.stat(root / "source" / "autograder").st_mode & 0o077  # the harness code: root only
+    assert not os.stat(root / "source" / "autograder" / "notebook" / "trusted_eval.py").st_mode & 0o077
 
 
 def test_every_module_imports_with_only_the_bundles_requirements(gradescope_root):

@@ -26,7 +26,7 @@ MIN_PYTHON = (3, 10)
 SETUP_SH = """#!/usr/bin/env bash
 # Runs once when Gradescope builds the image (base image: Ubuntu 22.04 or 24.04). Uses the image's
 # python3 (3.10 or newer), makes a virtual environment in source/.venv and installs the pinned
-# requirements.txt into it; then makes the fixtures readable by root only.
+# requirements.txt into it; then makes the fixtures and the harness code readable by root only.
 set -euo pipefail
 SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
 VENV="$SOURCE/.venv"
@@ -51,8 +51,11 @@ fi
 # Fail the build, not every submission, when the grader cannot be imported.
 (cd "$SOURCE" && "$VENV/bin/python" -c "import autograder.grading")
 echo "setup.sh: grader installed for $("$VENV/bin/python" --version)"
-# The fixtures hold the expected values: readable by root (the grader) only.
-chmod -R go-rwx "$SOURCE/fixtures"
+# The fixtures hold the expected values: readable by root (the grader) only. So is the harness code
+# (its trusted forward, its rubric): the worker runs from a copy of its own modules in a folder of its
+# own (autograder/sandbox/worker_code.py), and without mount namespaces file permissions are all that
+# keeps student code from importing the rest.
+chmod -R go-rwx "$SOURCE/fixtures" "$SOURCE/autograder" "$SOURCE/grade.py"
 """.replace("@MAJOR@", str(MIN_PYTHON[0])).replace("@MINOR@", str(MIN_PYTHON[1]))
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -63,7 +66,7 @@ SOURCE="$ROOT/source"
 PYTHON="$SOURCE/.venv/bin/python"
 mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
-chmod -R go-rwx "$SOURCE/fixtures" 2>/dev/null
+chmod -R go-rwx "$SOURCE/fixtures" "$SOURCE/autograder" "$SOURCE/grade.py" 2>/dev/null
 cd "$SOURCE" || exit 0
 "$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT')"
 if [ ! -s "$ROOT/results/results.json" ]; then
