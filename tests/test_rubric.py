@@ -94,6 +94,12 @@ def test_missing_rubric_file_is_named(tmp_path):
     (lambda d: d["intake"].update(max_image_pixels=10**9), r"\[intake\] max_image_pixels: must be at most \d+ "
                                                            r"\(Pillow's decompression-bomb limit\)"),
     (lambda d: d["intake"].pop("max_image_pixels"), r"\[intake\] max_image_pixels: missing"),
+    # the worker's reply and exit bounds (issue 20)
+    (lambda d: d["worker"].update(max_reply_parts=1), r"\[worker\] max_reply_parts: must be at least 2"),
+    (lambda d: d["worker"].update(max_reply_mb=0), r"\[worker\] max_reply_mb: must be positive"),
+    (lambda d: d["worker"].update(exits_per_item=0), r"\[worker\] exits_per_item: must be positive"),
+    (lambda d: d["worker"].update(exits_per_submission=2.5), r"\[worker\] exits_per_submission: must be an integer"),
+    (lambda d: d["worker"].pop("exits_per_submission"), r"\[worker\] exits_per_submission: missing"),
 ])
 def test_every_key_is_known_present_and_typed(edit, message):
     data = copy.deepcopy(tomllib.loads(RUBRIC_PATH.read_text()))

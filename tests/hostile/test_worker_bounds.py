@@ -8,9 +8,11 @@ own pipe, and ends the worker on every call.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from submissions import LAYERS, make_submission, quick_limits
 
 from autograder import REPO_ROOT
 from autograder.outcomes import CheckFailed, NotRestarted, ProcessExited, ReplyRefused
+from autograder.sandbox import protocol
 from autograder.sandbox.parent import WorkerProcess
 from autograder.sandbox.worker_code import MODULES
 
@@ -216,3 +219,53 @@ def test_grading_an_oversized_reply_keeps_the_grader_small(tmp_path):
                for case in test["extra_data"]["cases"]]
     assert refused and all(not case["passed"] for case in refused)
     assert "refused" in refused[0]["message"]
+
+
+def _pipe_with(*parts: bytes) -> int:
+    """A pipe's read end holding `parts` (each length-prefixed), its write end left open: a reader
+    that wanted more than was written would wait, not see the end."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"".join(len(part).to_bytes(4, "big") + part for part in parts))
+    _open_ends.append(write_end)
+    return read_end
+
+
+_open_ends: list[int] = []
+
+
+def test_the_bounds_are_checked_from_the_header_before_any_array_is_read():
+    bounds = protocol.Bounds(max_parts=4, max_bytes=1 << 20)
+    blob = protocol.array_bytes(np.arange(6.0))
+    within = json.dumps({"arrays": ["x"], "sizes": [len(blob)]}).encode()
+    header, arrays = protocol.receive(_pipe_with(within, blob), deadline=time.monotonic() + 5, bounds=bounds)
+    assert arrays["x"].tolist() == list(range(6))
+    for announced, parts in (([8 << 20], 2), ([10] * 4, 5)):  # too large; too many parts (no array bytes follow)
+        header = json.dumps({"arrays": [f"a{i}" for i in range(len(announced))], "sizes": announced}).encode()
+        with pytest.raises(protocol.MessageTooLarge) as refused:
+            protocol.receive(_pipe_with(header), deadline=time.monotonic() + 5, bounds=bounds)
+        assert refused.value.parts == parts
+    read_end, write_end = os.pipe()  # a header announced longer than the bound: not even read
+    os.write(write_end, (2 << 20).to_bytes(4, "big"))
+    _open_ends.append(write_end)
+    with pytest.raises(protocol.MessageTooLarge):
+        protocol.receive(read_end, deadline=time.monotonic() + 5, bounds=bounds)
+    lying = json.dumps({"arrays": ["x"], "sizes": [len(blob) + 8]}).encode()
+    with pytest.raises(protocol.ProtocolError, match="not the .* its header announced"):
+        protocol.receive(_pipe_with(lying, blob), deadline=time.monotonic() + 5, bounds=bounds)
+    with pytest.raises(protocol.ProtocolError, match="'sizes'"):
+        protocol.receive(_pipe_with(b'{"arrays": ["x"]}', blob), deadline=time.monotonic() + 5, bounds=bounds)
+    for end in _open_ends:
+        os.close(end)
+
+
+def test_arrays_arrive_intact_in_every_layout():
+    read_end, write_end = os.pipe()
+    sent = {"c": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "f": np.asfortranarray(np.ones((3, 5)) * 2),
+            "empty": np.zeros((0, 3)), "scalar": np.array(7, dtype=np.int16), "complex": np.array([1 + 2j])}
+    protocol.send(write_end, {"ok": True}, sent)
+    header, got = protocol.receive(read_end, deadline=time.monotonic() + 5)
+    os.close(read_end)
+    os.close(write_end)
+    assert header["ok"] and set(got) == set(sent)
+    for name, array in sent.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape and np.array_equal(got[name], array)
