@@ -115,6 +115,11 @@ class Tolerances(Section):
     near_zero: float
     init_std_fraction: float
     loss_abs: float
+    # mechanism A (issue 20): values the parent recomputes, and the numerical-backward probes
+    init_values: float
+    numerical_probe_offset: float
+    numerical_probe_spacing: float
+    numerical_min_perturbed_forwards: int
 
 
 @dataclass(frozen=True)
