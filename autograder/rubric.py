@@ -117,6 +117,7 @@ class Tolerances(Section):
     loss_abs: float
     # mechanism A (issue 20): values the parent recomputes, and the numerical-backward probes
     init_values: float
+    init_stream_draws: int
     numerical_probe_offset: float
     numerical_probe_spacing: float
     numerical_min_perturbed_forwards: int
