@@ -115,7 +115,13 @@ class Tolerances(Section):
     near_zero: float
     init_std_fraction: float
     loss_abs: float
-    # mechanism A (issue 20): values the parent recomputes, and the numerical-backward probes
+
+
+@dataclass(frozen=True)
+class CodeChecks(Section):
+    """[code_checks] (issue 20, mechanism A): TestCNN's seeded initial weights and the numerical-backward
+    probes, checked in the parent."""
+
     init_values: float
     init_stream_draws: int
     numerical_probe_offset: float
@@ -262,7 +268,7 @@ class GradingSheet(Section):
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
-    "grading_sheet": GradingSheet,
+    "grading_sheet": GradingSheet, "code_checks": CodeChecks,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -335,6 +341,7 @@ class Rubric:
     similarity: Similarity
     filters: Filters
     grading_sheet: GradingSheet
+    code_checks: CodeChecks
 
     @property
     def title(self) -> str:

@@ -24,7 +24,7 @@ from autograder.fixtures import load_cases
 from autograder.numerics import rel_error
 from autograder.rubric import load_rubric
 
-TOLERANCES = load_rubric().tolerances
+TOLERANCES, CHECKS = load_rubric().tolerances, load_rubric().code_checks
 #: The probes' errors for central differences must clear the tolerance by this factor at least.
 MARGIN = 10
 
@@ -36,7 +36,7 @@ def cases():
 
 def _probes(case):
     """The conv case's probes: (which gradient, which array moved, the arrays)."""
-    offset = TOLERANCES.numerical_probe_offset
+    offset = CHECKS.numerical_probe_offset
     for moved, checked in (("x", ("dx", "db")), ("w", ("dw", "db"))):
         arrays = {key: np.array(case.arrays[key], dtype=np.float64) for key in ("x", "w", "b", "dout")}
         arrays[moved] = arrays[moved] + offset
@@ -75,7 +75,7 @@ def _numerical_conv(ref, case, arrays):
 def _pool_probe(case):
     x = case.arrays["x"]
     rank = np.argsort(np.argsort(x, axis=None, kind="stable"), kind="stable").reshape(x.shape)
-    return TOLERANCES.numerical_probe_offset + TOLERANCES.numerical_probe_spacing * rank
+    return CHECKS.numerical_probe_offset + CHECKS.numerical_probe_spacing * rank
 
 
 @pytest.mark.parametrize("how", ["reference", "loops", "offsets"])

@@ -11,7 +11,7 @@ The handout ships central differences (lib/grad_check.py), and a `backward` that
   analytic backward computes the same products of the same numbers and returns, bit for bit, what it
   returned on the case; central differences subtract outputs of size 1e8 that differ by h = 1e-5 times
   a weight, and lose 6.6e-5 to 1 (relative error) to cancellation: 66 times the gradient tolerance
-  at least, on every fixture case ([tolerances] in rubric.toml). No worker answer is believed here:
+  at least, on every fixture case ([code_checks] in rubric.toml). No worker answer is believed here:
   the expected values are the case's own.
 - **What the worker saw.** While backward runs, the worker counts the calls of forward on an input (or
   weights, biases) that differs from the given one in exactly one element (worker.py `_ForwardWatch`):
@@ -65,7 +65,7 @@ class BackwardProbe:
 
     def __init__(self, case: Case, worker: WorkerProcess, rubric: Rubric, answer: Answer):
         self.case, self.worker, self.rubric, self.answer = case, worker, rubric, answer
-        self.tolerances = rubric.tolerances
+        self.tolerances, self.checks = rubric.tolerances, rubric.code_checks
         self._probes: dict[str, Answer | None] = {}
 
     def _probe(self, name: str, op: str, arrays: dict[str, np.ndarray]) -> Answer | None:
@@ -81,7 +81,7 @@ class BackwardProbe:
 
     def _conv_probe(self, shifted: str) -> Answer | None:
         arrays = {key: np.array(self.case.arrays[key], dtype=np.float64) for key in ("x", "w", "b", "dout")}
-        arrays[shifted] = arrays[shifted] + self.tolerances.numerical_probe_offset
+        arrays[shifted] = arrays[shifted] + self.checks.numerical_probe_offset
         return self._probe(f"conv+{shifted}", "conv_backward", arrays)
 
     def _pool_probe(self) -> Answer | None:
@@ -89,12 +89,12 @@ class BackwardProbe:
         if np.unique(x).size != x.size:  # ties: the ranks would choose maxima of their own
             return None
         rank = np.argsort(np.argsort(x, axis=None, kind="stable"), kind="stable").reshape(x.shape)
-        probe = self.tolerances.numerical_probe_offset + self.tolerances.numerical_probe_spacing * rank
+        probe = self.checks.numerical_probe_offset + self.checks.numerical_probe_spacing * rank
         return self._probe("pool", "pool_backward", {"x": probe.astype(np.float64),
                                                      "dout": np.array(self.case.arrays["dout"])})
 
     def _counts_text(self, role: str, probes: list[Answer | None]) -> str:
-        minimum = self.tolerances.numerical_min_perturbed_forwards
+        minimum = self.checks.numerical_min_perturbed_forwards
         count = max(_counted(answer, role, minimum) for answer in [self.answer, *probes])
         if not count:
             return ""
@@ -103,7 +103,7 @@ class BackwardProbe:
 
     def evidence(self, component: str) -> str:
         """Why `component` ("dimg", "dw", "db" of the conv; "" for the pool's dimg) looks numerical."""
-        offset, tolerance = self.tolerances.numerical_probe_offset, self.tolerances.gradient
+        offset, tolerance = self.checks.numerical_probe_offset, self.tolerances.gradient
         seen = []
         if self.case.item == "pool_backward":
             probes = [self._pool_probe()]

@@ -8,7 +8,7 @@ checks itself:
 - the initial weights after `np.random.seed(1234)` are values the seeded generator draws, which the
   parent draws itself (the handout's layers take `init_scale * np.random.randn(shape)` from the global
   generator: the conv layer's 81 values first, then the fc layer's 135): no description can guess them.
-  Each weight array must be a positive multiple of a run of the first [tolerances] init_stream_draws
+  Each weight array must be a positive multiple of a run of the first [code_checks] init_stream_draws
   values, element by element or as sorted values (drawn in another shape and transposed), within
   init_values; so either order of construction and any init_scale count as drawn (the initialisation
   then asks, as the notebook does, for std 0.02 within 10 % and zero biases);
@@ -56,12 +56,12 @@ def drawn_scale(values: np.ndarray, stream: np.ndarray, tolerance: float) -> flo
 
 def _weights_drawn(answer, rubric) -> dict[str, float | None]:
     """For the conv and fc weights the worker names, the scale at which they are seeded draws (None if not)."""
-    stream = seeded_stream(rubric.tolerances["init_stream_draws"])
+    stream = seeded_stream(rubric.code_checks.init_stream_draws)
     scales = {}
     for role in ("conv_w", "fc_w"):
         value = answer.value(role)
         real = type(value) is np.ndarray and value.dtype.kind in "biuf"
-        scales[role] = drawn_scale(value, stream, rubric.tolerances["init_values"]) if real else None
+        scales[role] = drawn_scale(value, stream, rubric.code_checks.init_values) if real else None
     return scales
 
 
@@ -139,7 +139,7 @@ def test_initialisation(worker, rubric, item_cases):
         if drawn[f"{role}_w"] is None:
             raise CheckFailed(WrongStructure(
                 f"the {role} layer's weights after np.random.seed(1234) are not values that np.random.randn draws "
-                f"after that seed, times init_scale (within relative error {rubric.tolerances['init_values']:g}): "
+                f"after that seed, times init_scale (within relative error {rubric.code_checks.init_values:g}): "
                 "the handout's layers draw them from NumPy's global generator when they are built"))
         if not np.all(biases == 0):
             raise CheckFailed(WrongStructure(f"the {role} layer's biases are not all zero"))
