@@ -32,6 +32,14 @@ TEST_CNN_INIT_STD = 0.02
 #: TestCNN's architecture, fixed by the assignment: conv 3x3 (3 -> 3), pool 2, fc (27 -> 5).
 TEST_CNN_SHAPES = {"conv_w": (3, 3, 3, 3), "conv_b": (3,), "fc_w": (27, 5), "fc_b": (5,)}
 
+
+def seeded_stream(count: int) -> np.ndarray:
+    """The first `count` values `np.random.randn` draws after `np.random.seed(1234)`, the notebook's seeding
+    before TestCNN is built (computed here, in the parent, with a generator of its own): the handout's
+    layers draw their weights from it, the conv layer's 81 first, then the fc layer's 135."""
+    return np.random.RandomState(TEST_CNN_INIT_SEED).randn(count)
+
+
 #: Every array of every case type and its role, which says how `verify_fixtures` compares it:
 #: "input" (drawn or fixed; must be bit-for-bit what the seed draws), "size" and "selection"
 #: (integers, and max-pool outputs, which are elements of the input: exact), "forward",

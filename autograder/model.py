@@ -46,6 +46,7 @@ class ReasonCode(StrEnum):
     WRONG_VALUE = "wrong_value"
     WRONG_STRUCTURE = "wrong_structure"
     STUDENT_EXCEPTION = "student_exception"
+    NUMERICAL_BACKWARD = "numerical_backward"  # right values from finite differences of forward
     TIMED_OUT = "timed_out"
     OUT_OF_MEMORY = "out_of_memory"
     PROCESS_EXITED = "process_exited"

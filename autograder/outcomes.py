@@ -139,6 +139,23 @@ class WrongStructure(Outcome):
 
 
 @dataclass(frozen=True)
+class NumericalBackward(Outcome):
+    """A gradient that is right on the case but was computed by differentiating forward numerically
+    (central differences), not analytically: the assignment asks for the analytic backward. Seen in
+    behaviour only (autograder/checks/backward_probe.py): `evidence` says what was seen."""
+
+    what: str
+    evidence: str
+    label = "numerical gradient"
+    code = "numerical_backward"  # autograder/model.py ReasonCode
+
+    def message(self) -> str:
+        return (f"{self.what} is computed numerically (finite differences of forward), not by an analytic "
+                f"backward: {self.evidence}. The assignment asks for the analytic gradient, so this part "
+                "earns no points")
+
+
+@dataclass(frozen=True)
 class StudentException(Outcome):
     type: str
     text: str

@@ -118,6 +118,18 @@ class Tolerances(Section):
 
 
 @dataclass(frozen=True)
+class CodeChecks(Section):
+    """[code_checks] (issue 20, mechanism A): TestCNN's seeded initial weights and the numerical-backward
+    probes, checked in the parent."""
+
+    init_values: float
+    init_stream_draws: int
+    numerical_probe_offset: float
+    numerical_probe_spacing: float
+    numerical_min_perturbed_forwards: int
+
+
+@dataclass(frozen=True)
 class Training(Section):
     """[training]: thresholds and budgets of the training item's verification."""
 
@@ -261,7 +273,7 @@ class GradingSheet(Section):
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
-    "grading_sheet": GradingSheet,
+    "grading_sheet": GradingSheet, "code_checks": CodeChecks,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -334,6 +346,7 @@ class Rubric:
     similarity: Similarity
     filters: Filters
     grading_sheet: GradingSheet
+    code_checks: CodeChecks
 
     @property
     def title(self) -> str:

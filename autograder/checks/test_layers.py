@@ -2,8 +2,16 @@
 
 import pytest
 
+from autograder.checks.backward_probe import BackwardProbe
 from autograder.checks.expect import expect_array, expect_size
-from autograder.outcomes import CheckFailed, NotImplementedYet
+from autograder.outcomes import CheckFailed, NotImplementedYet, NumericalBackward
+
+
+def _analytic(probe: BackwardProbe, component: str, what: str) -> None:
+    """After a part's value passed: CheckFailed if the behaviour shows it was differentiated numerically."""
+    evidence = probe.evidence(component)
+    if evidence:
+        raise CheckFailed(NumericalBackward(what, evidence))
 
 
 @pytest.mark.item("output_size")
@@ -24,12 +32,16 @@ def test_conv_backward(case, worker, rubric, part):
     if answer.header.get("forward_returned_none"):
         raise CheckFailed(NotImplementedYet("forward(img)", "returned None and backward then raised"))
     tolerance = rubric.tolerances["gradient"]
+    probe = BackwardProbe(case, worker, rubric, answer)
     with part("dimg"):
         expect_array(answer.value("dx"), case.arrays["dx"], tolerance, "backward(dout)")
+        _analytic(probe, "dimg", "backward(dout)")
     with part("dw"):
         expect_array(answer.value("dw"), case.arrays["dw"], tolerance, "grads[w_name]", same_size_ok=True)
+        _analytic(probe, "dw", "grads[w_name]")
     with part("db"):
         expect_array(answer.value("db"), case.arrays["db"], tolerance, "grads[b_name]", same_size_ok=True)
+        _analytic(probe, "db", "grads[b_name]")
 
 
 @pytest.mark.item("pool_forward")
@@ -45,3 +57,4 @@ def test_pool_backward(case, worker, rubric):
         raise CheckFailed(NotImplementedYet("forward(img)", "returned None, and backward gave no array"))
     expect_array(answer.value("dx"), case.arrays["dx"], rubric.tolerances["gradient"],
                  "backward(dout)")
+    _analytic(BackwardProbe(case, worker, rubric, answer), "", "backward(dout)")

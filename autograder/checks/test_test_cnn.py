@@ -1,13 +1,35 @@
-"""Checks of TestCNN: its layers, its initialisation, and its scores, loss and gradients."""
+"""Checks of TestCNN: its layers, its initialisation, and its scores, loss and gradients.
+
+Student code runs in the worker and can rewrite the worker itself, so what the worker says about
+TestCNN (its layers' kinds, which arrays are "the conv layer's weights") is a claim, never its own
+proof. The layers and the initialisation are credited only where the claim agrees with what the parent
+checks itself:
+
+- the initial weights after `np.random.seed(1234)` are values the seeded generator draws, which the
+  parent draws itself (the handout's layers take `init_scale * np.random.randn(shape)` from the global
+  generator: the conv layer's 81 values first, then the fc layer's 135): no description can guess them.
+  Each weight array must be a positive multiple of a run of the first [code_checks] init_stream_draws
+  values, element by element or as sorted values (drawn in another shape and transposed), within
+  init_values; so either order of construction and any init_scale count as drawn (the initialisation
+  then asks, as the notebook does, for std 0.02 within 10 % and zero biases);
+- a separate request (`test_cnn_run`) that runs the model finds a conv and an fc layer to give
+  parameters to; for the layers, where the initial weights are not such draws, its scores for given
+  parameters must be the expected ones instead (behaviour no description can fake).
+
+A student whose conv layer is wrong keeps both: neither needs the layer's forward or backward to work.
+"""
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from autograder.checks.expect import as_array, expect_array, expect_scalar
-from autograder.fixtures import TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD, TEST_CNN_SHAPES
-from autograder.outcomes import CheckFailed, NotImplementedYet, StudentException, WrongStructure
+from autograder.fixtures import TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD, TEST_CNN_SHAPES, seeded_stream
+from autograder.numerics import rel_error
+from autograder.outcomes import CheckFailed, HarnessFault, NotImplementedYet, StudentException, WrongStructure
 
 EXPECTED_KINDS = ["conv", "pool", "flatten", "fc"]
+ROLES = ("conv_w", "conv_b", "fc_w", "fc_b")
 
 
 def _layers(worker):
@@ -15,9 +37,75 @@ def _layers(worker):
     return answer, answer.header.get("layers", [])
 
 
+def drawn_scale(values: np.ndarray, stream: np.ndarray, tolerance: float) -> float | None:
+    """The positive s with values == s * (a run of `stream`) within `tolerance` (the handout's rel_error),
+    element by element or as sorted values; None where the values are no such draws."""
+    mine = np.asarray(values, dtype=np.float64).reshape(-1)
+    if mine.size == 0 or mine.size > stream.size or not np.all(np.isfinite(mine)):
+        return None
+    runs = sliding_window_view(stream, mine.size)
+    for ours, theirs in ((mine, runs), (np.sort(mine), np.sort(runs, axis=1))):
+        scales = (theirs @ ours) / np.einsum("ij,ij->i", theirs, theirs)
+        fitted = scales[:, None] * theirs
+        errors = np.max(np.abs(ours - fitted) / np.maximum(1e-8, np.abs(ours) + np.abs(fitted)), axis=1)
+        found = np.flatnonzero((scales > 0) & (errors <= tolerance))
+        if found.size:
+            return float(scales[found[0]])
+    return None
+
+
+def _weights_drawn(answer, rubric) -> dict[str, float | None]:
+    """For the conv and fc weights the worker names, the scale at which they are seeded draws (None if not)."""
+    stream = seeded_stream(rubric.code_checks.init_stream_draws)
+    scales = {}
+    for role in ("conv_w", "fc_w"):
+        value = answer.value(role)
+        real = type(value) is np.ndarray and value.dtype.kind in "biuf"
+        scales[role] = drawn_scale(value, stream, rubric.code_checks.init_values) if real else None
+    return scales
+
+
+def _run(worker, case):
+    """The model run on a case's parameters and inputs (a separate request): the answer, or None where the
+    student's code raised or timed out (the layers were found, since the request gives them parameters
+    before running anything; no evidence either way)."""
+    arrays = {role: case.arrays[role] for role in TEST_CNN_SHAPES}
+    arrays.update(feats=case.arrays["feats"], labels=case.arrays["labels"])
+    try:
+        return worker.call("test_cnn_run", case.args, arrays)
+    except CheckFailed as failure:
+        if isinstance(failure.outcome, HarnessFault):
+            raise
+        return None
+
+
+def _run_finds_the_layers(worker, item_cases, rubric, need_behaviour: bool) -> None:
+    """CheckFailed unless the separate run request finds a conv and an fc layer (and, with
+    `need_behaviour`, gives the expected scores)."""
+    cases = item_cases.get("test_cnn", [])
+    if not cases:
+        return
+    case = cases[0]
+    answer = _run(worker, case)
+    missing = answer.header.get("missing_roles") if answer is not None else None
+    if missing:
+        raise CheckFailed(WrongStructure(
+            f"running TestCNN finds no layer for {', '.join(missing)}, although its layers were described as "
+            "conv -> maxpool -> flatten -> fc"))
+    if need_behaviour:
+        scores = answer.value("scores") if answer is not None else None
+        right = type(scores) is np.ndarray and scores.shape == case.arrays["scores"].shape and \
+            scores.dtype.kind in "biuf" and rel_error(scores, case.arrays["scores"]) <= rubric.tolerances["forward"]
+        if not right:
+            raise CheckFailed(WrongStructure(
+                "TestCNN's initial weights after np.random.seed(1234) are not np.random.randn draws in the "
+                "shapes of conv (3, 3, 3, 3) and fc (27, 5), and its scores for given parameters are not the "
+                "expected ones either: nothing shows the described layers are the ones that run"))
+
+
 @pytest.mark.item("test_cnn", check="structure")
-def test_structure(worker):
-    _, layers = _layers(worker)
+def test_structure(worker, rubric, item_cases):
+    answer, layers = _layers(worker)
     if not layers:
         raise CheckFailed(NotImplementedYet("TestCNN().net", "has no layers"))
     kinds = [layer["kind"] if layer["kind"] != "other" else layer["class"] for layer in layers]
@@ -26,18 +114,21 @@ def test_structure(worker):
             f"TestCNN must be conv -> maxpool -> flatten -> fc with no activation; yours is {' -> '.join(kinds)}"))
     conv, fc = layers[0]["params"], layers[3]["params"]
     shapes = sorted(conv.values(), key=len, reverse=True) + sorted(fc.values(), key=len, reverse=True)
-    wanted = [list(TEST_CNN_SHAPES[role]) for role in ("conv_w", "conv_b", "fc_w", "fc_b")]
+    wanted = [list(TEST_CNN_SHAPES[role]) for role in ROLES]
     if shapes != wanted:
         raise CheckFailed(WrongStructure(f"TestCNN's parameter shapes are {shapes}; expected {wanted}"))
+    drawn = all(scale is not None for scale in _weights_drawn(answer, rubric).values())
+    _run_finds_the_layers(worker, item_cases, rubric, need_behaviour=not drawn)
     return "conv -> maxpool -> flatten -> fc"
 
 
 @pytest.mark.item("test_cnn", check="initialisation")
-def test_initialisation(worker, rubric):
+def test_initialisation(worker, rubric, item_cases):
     answer, layers = _layers(worker)
     if not layers:
         raise CheckFailed(NotImplementedYet("TestCNN().net", "has no layers"))
     limit = TEST_CNN_INIT_STD * rubric.tolerances["init_std_fraction"]
+    drawn = _weights_drawn(answer, rubric)
     for role in ("conv", "fc"):
         weights = as_array(answer.value(f"{role}_w"), f"the {role} layer's weights after np.random.seed(1234)")
         biases = as_array(answer.value(f"{role}_b"), f"the {role} layer's biases")
@@ -45,9 +136,15 @@ def test_initialisation(worker, rubric):
             raise CheckFailed(WrongStructure(
                 f"the {role} layer's weights have std {weights.std():.4f}; expected {TEST_CNN_INIT_STD} within "
                 f"{limit:g} (pass init_scale=0.02, and build the conv layer first)"))
+        if drawn[f"{role}_w"] is None:
+            raise CheckFailed(WrongStructure(
+                f"the {role} layer's weights after np.random.seed(1234) are not values that np.random.randn draws "
+                f"after that seed, times init_scale (within relative error {rubric.code_checks.init_values:g}): "
+                "the handout's layers draw them from NumPy's global generator when they are built"))
         if not np.all(biases == 0):
             raise CheckFailed(WrongStructure(f"the {role} layer's biases are not all zero"))
-    return "weights std 0.02, biases zero"
+    _run_finds_the_layers(worker, item_cases, rubric, need_behaviour=False)
+    return "weights std 0.02, drawn after np.random.seed(1234); biases zero"
 
 
 def _later_error(answer):
@@ -63,7 +160,7 @@ def test_scores_loss_gradients(case, worker, rubric, part):
     arrays.update(feats=case.arrays["feats"], labels=case.arrays["labels"])
     answer = worker.call("test_cnn_run", case.args, arrays)
     missing = answer.header.get("missing_roles")
-    if missing == ["conv_w", "conv_b", "fc_w", "fc_b"]:
+    if missing == list(ROLES):
         raise CheckFailed(NotImplementedYet("TestCNN().net", "has no conv or fc layer"))
     if missing:
         raise CheckFailed(WrongStructure(f"TestCNN has no layer for {', '.join(missing)}"))

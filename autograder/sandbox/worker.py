@@ -276,14 +276,18 @@ class Worker:
     def op_conv_backward(self, args, arrays):
         layer = self._conv_with_params(args, arrays)
         out = self._call(layer.forward, arrays["x"])
+        watch = _ForwardWatch(layer, {"x": arrays["x"]},
+                              {"w": (layer.w_name, arrays["w"]), "b": (layer.b_name, arrays["b"])})
         try:
-            dx = self._call(layer.backward, arrays["dout"])
+            with watch:
+                dx = self._call(layer.backward, arrays["dout"])
         except Exception:
             if out.is_none:  # the skeleton's forward: backward cannot be judged on its own
                 return {"forward_returned_none": True}, {}
             raise
-        return {}, {"dx": dx, "dw": self._read(lambda: layer.grads[layer.w_name]),
-                    "db": self._read(lambda: layer.grads[layer.b_name])}
+        return {"perturbed_forwards": watch.counts}, {
+            "dx": dx, "dw": self._read(lambda: layer.grads[layer.w_name]),
+            "db": self._read(lambda: layer.grads[layer.b_name])}
 
     def op_pool_forward(self, args, arrays):
         return {}, {"out": self._call(self._pool(args).forward, arrays["x"])}
@@ -291,15 +295,17 @@ class Worker:
     def op_pool_backward(self, args, arrays):
         layer = self._pool(args)
         out = self._call(layer.forward, arrays["x"])
+        watch = _ForwardWatch(layer, {"x": arrays["x"]}, {})
         try:
-            dx = self._call(layer.backward, arrays["dout"])
+            with watch:
+                dx = self._call(layer.backward, arrays["dout"])
         except Exception:
             if out.is_none:
                 return {"forward_returned_none": True}, {}
             raise
         if out.is_none and (dx.array is None or dx.array.dtype.kind not in "biuf"):
             return {"forward_returned_none": True}, {}  # the skeleton: zeros_like(None) of an unset meta
-        return {}, {"dx": dx}
+        return {"perturbed_forwards": watch.counts}, {"dx": dx}
 
     # ------------------------------------------------------------------ TestCNN
     def _layer_kind(self, layer) -> str:
@@ -390,6 +396,82 @@ class Worker:
             return {"missing": missing, "unused": unused}, {}
         predictions = probe.predict(model, images, int(args.get("batch", 100)))  # copies in and out
         return {"unused": unused}, {"predictions": Returned(predictions)}
+
+
+class _ForwardWatch:
+    """While backward runs, counts the calls of the layer's forward whose input (or one of whose
+    parameters) differs from the given one in exactly one element: what central differences do, two
+    calls per element; an analytic backward never does (at most it runs forward again on the same
+    input). The parent reads the counts as one piece of evidence of a numerical backward
+    (autograder/checks/backward_probe.py); they cannot raise a score, so a forged count gains nothing.
+
+    Both the instance's `forward` (what `self.forward` and a bound method taken inside backward
+    reach) and the class's are wrapped, and restored on leaving.
+    """
+
+    def __init__(self, layer: Any, inputs: dict[str, np.ndarray], params: dict[str, tuple[str, np.ndarray]]):
+        self.layer, self.inputs, self.params = layer, inputs, params
+        self.counts = {role: 0 for role in [*inputs, *params]}
+        self._restore: list[Callable[[], None]] = []
+
+    @staticmethod
+    def _one_off(value: Any, given: np.ndarray) -> bool:
+        try:
+            array = np.asarray(value)
+            return array.shape == given.shape and int(np.count_nonzero(array != given)) == 1
+        except Exception:  # noqa: BLE001 - whatever the student passed, it is no evidence
+            return False
+
+    def _note(self, args: tuple) -> None:
+        try:
+            if args and "x" in self.inputs and self._one_off(args[0], self.inputs["x"]):
+                self.counts["x"] += 1
+            params = self.layer.params
+            for role, (key, given) in self.params.items():
+                if type(params) is dict and key in params and self._one_off(params[key], given):
+                    self.counts[role] += 1
+        except Exception:  # noqa: BLE001 - counting never changes what the student's code does
+            pass
+
+    def __enter__(self) -> "_ForwardWatch":
+        layer, cls = self.layer, type(self.layer)
+        try:
+            bound = layer.forward
+            class_forward = cls.__dict__.get("forward")
+        except Exception:  # noqa: BLE001 - no forward to watch: nothing is counted
+            return self
+
+        def instance_forward(*args, **kwargs):
+            self._note(args)
+            return bound(*args, **kwargs)
+
+        try:
+            had = "forward" in getattr(layer, "__dict__", {})
+            previous = layer.__dict__.get("forward") if had else None
+            object.__setattr__(layer, "forward", instance_forward)
+            self._restore.append(lambda: object.__setattr__(layer, "forward", previous) if had
+                                 else object.__delattr__(layer, "forward"))
+        except Exception:  # noqa: BLE001 - a layer with __slots__ or a locked __setattr__
+            pass
+        if callable(class_forward) and not isinstance(class_forward, (staticmethod, classmethod)):
+            def class_forward_watched(this, *args, **kwargs):
+                if this is layer:
+                    self._note(args)
+                return class_forward(this, *args, **kwargs)
+            try:
+                type.__setattr__(cls, "forward", class_forward_watched)
+                self._restore.append(lambda: type.__setattr__(cls, "forward", class_forward))
+            except Exception:  # noqa: BLE001 - a class that cannot be changed: the instance's is watched
+                pass
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for restore in reversed(self._restore):
+            try:
+                restore()
+            except Exception:  # noqa: BLE001 - the student's layer refused; it is not used again
+                pass
+        self._restore.clear()
 
 
 class _StudentImportError(Exception):
