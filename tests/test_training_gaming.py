@@ -69,6 +69,14 @@ def accuracy(split, weights):
             for name, params in weights.items()}
 
 
+@pytest.fixture(scope="module")
+def heldout(split, weights):
+    """Each set of weights' accuracy on the staff-held images: with a test file smaller than the rubric's
+    heldout_rows, the whole test file, preprocessed by the handout's loader (the same training-row mean)."""
+    return {name: float(np.mean(np.argmax(reference_scores(params, split["data_test"]), axis=1)
+                                == split["labels_test"])) for name, params in weights.items()}
+
+
 def training(folder, tmp_path, **kwargs):
     scores, _, _ = grade(folder, tmp_path, public_only=True, **kwargs)
     return scores["training"]
@@ -202,14 +210,18 @@ def test_a_lookup_layer_the_grader_cannot_rebuild(tmp_path, data, split, weights
     assert any("Recall" in note for note in item.extra["not_rebuilt"])
 
 
-def test_an_honest_layer_the_grader_cannot_rebuild_runs_the_students_forward(tmp_path, data, weights, accuracy):
+def test_an_honest_layer_the_grader_cannot_rebuild_runs_the_students_forward(tmp_path, data, weights, accuracy,
+                                                                             heldout):
+    """Its own forward decides, on the staff-held images (the validation rows are public rows): an honest
+    network earns what its held-out accuracy gives, and nothing accuses it."""
     sub = build(tmp_path / "sub", [SCALE_END], append={MODELS: SCALE_LAYER},
                 book=notebook(accuracies=(0.5, accuracy["honest"])), weights=weights["honest"])
     item = training(sub, tmp_path, data_dir=data)
     assert item.extra["accuracy_source"] == "student_forward" and item.extra["verified"] is None
-    assert item.score == pytest.approx(formula(accuracy["honest"]), abs=0.005)
-    assert "accuracy from own forward" in item.extra["flags"] and item.extra["noise_agreement"] > 0.9
-    assert "Scale" in item.note and "could not rebuild" in item.note
+    assert item.extra["student_forward"] == accuracy["honest"] and item.extra["heldout"] == heldout["honest"]
+    assert item.score == pytest.approx(formula(heldout["honest"]), abs=0.005)
+    assert item.extra["flags"] == ["accuracy from own forward"] and item.extra["noise_agreement"] > 0.9
+    assert "Scale" in item.note and "could not rebuild" in item.note and "400 staff-held test images" in item.note
 
 
 def test_trained_on_the_validation_rows_is_caught_by_the_held_out_check(tmp_path, data, weights, accuracy):
