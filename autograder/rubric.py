@@ -185,6 +185,7 @@ class Execution(Section):
     check_cells_cpu_seconds: int
     check_cells_file_size_mb: int
     quick: Mapping[str, int]
+    quick_training_rows: int  # round three (issue 20): --quick trains on this many rows of the grader's split
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,37 @@ def test_weights_without_data_follow_the_stated_policy(tmp_path, weights):
     item = training(sub, tmp_path)
     assert item.score == pytest.approx(formula(0.8), abs=0.005) and item.extra["accuracy_source"] == "reported"
     assert "no --data was given" in item.note and item.extra["unverified_policy"] == "reported"
+
+
+# --- the flags allow for how many images each figure was measured on ------------------------------------
+
+def _scored(**fields):
+    from autograder.notebook.items import TrainingEvidence, score_training
+    from autograder.rubric import load_rubric
+
+    evidence = TrainingEvidence(verified_how="the saved weights", kinds=["conv", "fc"], **fields)
+    return score_training(load_rubric(), evidence)
+
+
+def test_a_held_out_gap_is_flagged_when_real_and_not_when_it_is_binomial_noise():
+    """Weights fitted on the validation rows (gaming.py's "overfit": 1.0 there, 0.6 on the held-out images) are
+    flagged; an honest 0.80 on 300 images against 0.74 on 400 (1.9 standard errors) is not, though it is above
+    the 0.05 floor that alone flagged it before."""
+    overfit = _scored(verified=1.0, validation_size=300, heldout=0.6, heldout_size=400)
+    assert "held-out gap" in overfit.extra["flags"] and "HELD-OUT GAP" in overfit.note
+    assert overfit.score == pytest.approx(25)  # a flag for staff, not a deduction
+    noise = _scored(verified=0.80, validation_size=300, heldout=0.74, heldout_size=400)
+    assert noise.extra["flags"] == ["accuracy verified"] and noise.extra["heldout_gap_allowed"] > 0.06
+    big = _scored(verified=0.90, validation_size=3257, heldout=0.84, heldout_size=2000)  # the official sizes
+    assert "held-out gap" in big.extra["flags"] and "3 standard errors" in big.note
+
+
+def test_a_mismatch_allows_for_the_images_each_figure_was_measured_on():
+    same = dict(verified=0.80, validation_size=300, reported_images=300, reported_same_rows=True)
+    assert not _scored(reported=0.81, **same).extra["mismatch"]  # 3 images' rounding at near-ties: allowed
+    assert _scored(reported=0.85, **same).extra["mismatch"]
+    other = dict(verified=0.80, validation_size=300, reported_images=500, reported_same_rows=False)
+    assert not _scored(reported=0.85, **other).extra["mismatch"]  # other rows: 1.8 standard errors
+    flagged = _scored(reported=0.95, **other)
+    assert flagged.extra["mismatch"] and "MISMATCH: the log reports 0.9500" in flagged.note
+    assert "standard errors of chance over 300 and 500 images" in flagged.note

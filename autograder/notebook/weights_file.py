@@ -155,7 +155,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, sha
         if nbytes > room:
             raise WeightsError(f"member {name!r} declares a {declared} array of {dtype} "
                                f"({nbytes / (1 << 20):,.0f} MB); the grader reads at most "
-                               f"{room / (1 << 20):,.0f} MB more of weights")
+                               f"{room / (1 << 20):,.1f} MB more of weights")
         if stream.tell() + nbytes != info.file_size:
             raise WeightsError(f"member {name!r} declares {nbytes} bytes of data, but the archive says it holds "
                                f"{info.file_size - stream.tell()}")
