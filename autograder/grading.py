@@ -190,6 +190,9 @@ def _first_layer(weights: Path | None, first_conv: FirstConv | None, evidence: T
     if weights is None or first_conv is None:
         return None, ""
     limit = rubric.training["max_disagreements"]
+    if evidence.verified is not None and evidence.disagreements is None:
+        return None, (f"your own forward could not be run on the saved weights to confirm the grader's rebuild of "
+                      f"your network, so its first layer {first_conv.name!r} is not known to be your network's")
     if evidence.disagreements is not None and evidence.disagreements > limit:
         return None, (f"the grader's rebuild of your network disagrees with your own forward on "
                       f"{evidence.disagreements} validation images, so its first layer {first_conv.name!r} is not "
