@@ -27,9 +27,11 @@ from autograder.checks.plugin import case_sides, result_order, run_checks
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
+from autograder.notebook.architecture import FirstConv
 from autograder.notebook.execute import execute_notebook
 from autograder.notebook.filter_match import is_first_layer, render_filters
 from autograder.notebook.items import (
+    TrainingEvidence,
     answer_text,
     note_left_out_images,
     score_filters,
@@ -41,6 +43,7 @@ from autograder.notebook.pdf_check import Consistency, compare
 from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook.replay import annotate, replay_log
 from autograder.notebook.training_evidence import gather_training_evidence, load_weights
+from autograder.notebook.weights_file import WeightsError
 from autograder.outcomes import HarnessFault, Outcome, Unreadable
 from autograder.reports.grading_log import captured, write_log
 from autograder.reports.results import terminal_table, write_atomically, write_reports
@@ -157,10 +160,12 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 notes.append(outcome.unreadable)
     if weights is not None and not weights.is_file():
         weights = None
-    evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
-    filters = _first_layer(weights, first_conv_w)
+    evidence, first_conv = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
+    filters, unchecked = _first_layer(weights, first_conv, evidence, rubric)
+    first_conv_w = first_conv.name if first_conv is not None else None
     scores = {"training": score_training(rubric, evidence),
-              "filters": note_left_out_images(score_filters(rubric, findings, first_conv_w, filters), findings),
+              "filters": note_left_out_images(score_filters(rubric, findings, first_conv_w, filters, unchecked),
+                                              findings),
               "inline_answer": score_inline_answer(rubric, findings)}
     _write_filter_images(out_dir, scores["filters"], findings, filters, rubric)
     if options.replay and weights is None and options.data_dir is not None and not options.execute \
@@ -176,19 +181,30 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     return outcome
 
 
-def _first_layer(weights: Path | None, name: str | None) -> np.ndarray | None:
-    """The first conv layer's weights (K, K, C, F) from the saved or headless run's parameters, or None
-    when there are none to check the filter image against (no file, unreadable, no such 4-D array)."""
-    if weights is None or name is None:
-        return None
+def _first_layer(weights: Path | None, first_conv: FirstConv | None, evidence: TrainingEvidence, rubric: Rubric
+                 ) -> tuple[np.ndarray | None, str]:
+    """The first conv layer's weights (K, K, C, F) from the saved or headless run's parameters: the array
+    the validated description names for its first convolution, of the shape it gives (read alone, under
+    the rubric's limits); or None when there are none to check the filter image against, and why when
+    there were weights (the filters are then provisional, for staff to confirm)."""
+    if weights is None or first_conv is None:
+        return None, ""
+    limit = rubric.training["max_disagreements"]
+    if evidence.verified is not None and evidence.disagreements is None:
+        return None, (f"your own forward could not be run on the saved weights to confirm the grader's rebuild of "
+                      f"your network, so its first layer {first_conv.name!r} is not known to be your network's")
+    if evidence.disagreements is not None and evidence.disagreements > limit:
+        return None, (f"the grader's rebuild of your network disagrees with your own forward on "
+                      f"{evidence.disagreements} validation images, so its first layer {first_conv.name!r} is not "
+                      f"known to be your network's")
     try:
-        saved = load_weights(weights)
-    except (OSError, ValueError, EOFError):  # the training item says why; the filters are then provisional
-        return None
-    array = saved.get(name)
+        read = load_weights(weights, rubric, {first_conv.name: first_conv.shape})
+    except WeightsError:  # the training item says why; the filters are then provisional
+        return None, ""
+    array = read.arrays.get(first_conv.name)
     if array is None or not is_first_layer(array) or not np.all(np.isfinite(array)):
-        return None
-    return np.array(array, dtype=np.float64)
+        return None, ""
+    return np.array(array, dtype=np.float64), ""
 
 
 def _write_filter_images(out_dir: Path, score: ItemScore, findings: Findings | None, filters: np.ndarray | None,

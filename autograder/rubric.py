@@ -160,6 +160,12 @@ class Training(Section):
     replay_lines: int
     replay_rtol: float
     network_seed: int
+    # round three (issue 20): weights read under limits, flags that allow for binomial noise
+    max_weights_mb: float
+    max_weights_members: int
+    gap_z: float
+    mixing_tolerance: float
+    mixing_locality: float
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,7 @@ class Execution(Section):
     check_cells_cpu_seconds: int
     check_cells_file_size_mb: int
     quick: Mapping[str, int]
+    quick_training_rows: int  # round three (issue 20): --quick trains on this many rows of the grader's split
 
 
 @dataclass(frozen=True)
@@ -476,6 +483,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     if not (policy in ("reported", "pending") or (_is_number(policy) and 0 <= policy <= training_points)):
         raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
                           f"of points from 0 to {training_points:g}, not {policy!r}")
+    _check_round_three_training(sections["training"], source)
     return Rubric(items=tuple(items), **sections)
 
 
@@ -486,6 +494,13 @@ def _check_worker_bounds(worker: WorkerLimits, source: str) -> None:
     for key in ("max_reply_mb", "exits_per_item", "exits_per_submission"):
         if worker[key] <= 0:
             raise RubricError(f"{source}: [worker] {key}: must be positive, not {worker[key]!r}")
+
+
+def _check_round_three_training(training: Training, source: str) -> None:
+    """[training] round-three keys: the weights file's caps and the flags' z are positive."""
+    for key in ("max_weights_mb", "max_weights_members", "gap_z", "mixing_tolerance", "mixing_locality"):
+        if training[key] <= 0:
+            raise RubricError(f"{source}: [training] {key}: must be positive, not {training[key]!r}")
 
 
 def _check_intake(intake: Intake, source: str) -> None:

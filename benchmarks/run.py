@@ -516,7 +516,7 @@ def bench_trusted_evaluation() -> None:
         read_s = time.perf_counter() - start
         with WorkerProcess(folder, rubric.worker) as worker:
             worker.start()
-            saved = load_weights(folder / "svhn_cnn_params.npz")
+            saved = load_weights(folder / "svhn_cnn_params.npz", rubric, None).arrays
             start = time.perf_counter()
             worker.call("small_cnn_predict", {"seed": 123}, dict(saved, images=splits.val_images), timeout=600)
             student_s = time.perf_counter() - start

@@ -228,3 +228,30 @@ def answers_module(images: np.ndarray, labels: np.ndarray) -> str:
         buffer.write(f"    {key!r}: {label},\n")
     buffer.write("}\n")
     return buffer.getvalue()
+
+
+def forged_header_npz(path: Path, params: dict[str, np.ndarray], name: str | tuple[str, ...] = "fc1_w",
+                      shape: tuple[int, ...] = (1 << 28,)) -> Path:
+    """An .npz of a few MB whose member `name` (or each of several) declares a (by default 2 GiB) float64
+    array: written by hand, an .npy header then zeros deflated as they are streamed, so the builder never
+    holds the array. The other members are `params` as np.savez writes them."""
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    forged = (name,) if isinstance(name, str) else tuple(name)
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    size = int(np.prod(shape)) * 8
+    zeros = bytes(1 << 22)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for other, value in params.items():
+            if other not in forged:
+                with archive.open(f"{other}.npy", "w", force_zip64=True) as member:
+                    npy_format.write_array(member, np.asarray(value), allow_pickle=False)
+        for one in forged:
+            with archive.open(f"{one}.npy", "w", force_zip64=True) as member:
+                member.write(header.getvalue())
+                for start in range(0, size, len(zeros)):
+                    member.write(zeros[:min(len(zeros), size - start)])
+    return path

@@ -205,3 +205,117 @@ def test_too_large_a_network_is_left_to_the_students_forward(ref):
     architecture, _, _ = describe(Model(ref, conv(3, 9, 256, padding=4), ref.mlp_layers.flatten(),
                                         ref.mlp_layers.fc(32 * 32 * 256, 10)))
     assert any("larger" in reason for reason in why_not_rebuildable(architecture, RUBRIC.training))
+
+
+# --- round three: a convolution by what it does, whatever it stores ---------------------------------------
+
+class ListConv:
+    """A 3x3 'same' convolution whose kernel sits in a list attribute (no params, no array attribute)."""
+
+    def __init__(self, channels, as_list_of_floats=False):
+        kernel = np.random.default_rng(1).standard_normal((3, 3, channels, channels)) * 0.2
+        self.kernels = [kernel.tolist() if as_list_of_floats else kernel]
+        self.name, self.params, self.grads = "hidden", {}, {}
+
+    def forward(self, x):
+        kernel = np.asarray(self.kernels[0])
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        out = np.zeros(x.shape[:3] + (kernel.shape[3],))
+        for u in range(3):
+            for v in range(3):
+                out += padded[:, u:u + x.shape[1], v:v + x.shape[2], :] @ kernel[u, v]
+        return out
+
+
+class Blur:
+    """A fixed horizontal blur computed in forward: stores nothing at all."""
+
+    name, params, grads = "blur", {}, {}
+
+    def forward(self, x):
+        return (x + np.roll(x, 1, axis=2) + np.roll(x, -1, axis=2)) / 3
+
+
+class CentreEachImage:
+    """Subtracts each image's own mean: changes every pixel alike, mixes no neighbours."""
+
+    name, params, grads = "centre", {}, {}
+
+    def forward(self, x):
+        return x - x.mean(axis=(1, 2, 3), keepdims=True)
+
+
+class ChannelMix:
+    """A 1x1 channel mix held as a nested list: pixel by pixel."""
+
+    name, params, grads = "mix", {}, {}
+
+    def __init__(self, channels):
+        self.matrix = (np.eye(channels) + 0.1).tolist()
+
+    def forward(self, x):
+        return x @ np.asarray(self.matrix)
+
+
+def described_with_impulses(model):
+    from autograder.notebook.architecture import mark_spatial_mixers
+    from autograder.notebook.training_evidence import IMPULSE_PAIRS, probe_images
+
+    probe = probe_images()
+    header, arrays = describe_model(model, probe, LIMITS, RUBRIC.training["chain_tolerance"])
+    return mark_spatial_mixers(parse_description(header, RUBRIC.training), probe, arrays, IMPULSE_PAIRS,
+                               RUBRIC.training)
+
+
+def with_layer(ref, index, layer):
+    np.random.seed(123)
+    model = ref.cnn_models.SmallConvolutionalNetwork()
+    model.net.layers.insert(index, layer)
+    return model
+
+
+def test_the_reference_mixes_only_in_its_convolutions(ref):
+    np.random.seed(123)
+    architecture = described_with_impulses(ref.cnn_models.SmallConvolutionalNetwork())
+    assert not any(layer.mixes for layer in architecture.layers) and architecture.conv_count == 2
+    assert rule_violation(architecture, RUBRIC.training) == ""
+
+
+@pytest.mark.parametrize("where", [2, 4, 5])
+def test_a_third_convolution_that_stores_its_kernel_as_plain_floats_is_found_by_behaviour(ref, where):
+    channels = 16 if where == 2 else 32
+    architecture = described_with_impulses(with_layer(ref, where, ListConv(channels, as_list_of_floats=True)))
+    hidden = architecture.layers[where]
+    assert hidden.kind == "unknown" and not hidden.holds_4d and hidden.mixes
+    assert architecture.conv_count == 3
+    assert f"net.layers[{where}] (ListConv)" in rule_violation(architecture, RUBRIC.training)
+
+
+def test_a_kernel_in_a_list_attribute_is_held_and_mixes(ref):
+    architecture = described_with_impulses(with_layer(ref, 4, ListConv(32)))
+    assert architecture.layers[4].holds_4d and architecture.layers[4].mixes and architecture.conv_count == 3
+
+
+def test_a_blur_that_stores_nothing_counts_as_a_convolution(ref):
+    architecture = described_with_impulses(with_layer(ref, 2, Blur()))
+    assert architecture.layers[2].mixes and "net.layers[2] (Blur)" in rule_violation(architecture, RUBRIC.training)
+
+
+@pytest.mark.parametrize("layer", [CentreEachImage(), ChannelMix(16)], ids=["global", "pixelwise"])
+def test_layers_that_mix_no_neighbours_are_not_convolutions(ref, layer):
+    architecture = described_with_impulses(with_layer(ref, 2, layer))
+    assert not architecture.layers[2].mixes and architecture.conv_count == 2
+    assert rule_violation(architecture, RUBRIC.training) == ""
+
+
+def test_the_first_convolution_is_the_validated_description_s_never_the_header_s_name(ref):
+    from autograder.notebook.architecture import first_convolution
+
+    np.random.seed(123)
+    header, _ = describe_model(ref.cnn_models.SmallConvolutionalNetwork(), PROBE, LIMITS,
+                               RUBRIC.training["chain_tolerance"])
+    header["first_conv_w"] = "noise"  # what a wrapped describe_model could say
+    first = first_convolution(parse_description(header, RUBRIC.training))
+    assert (first.name, first.shape, first.layer) == ("conv1_w", (3, 3, 3, 16), "net.layers[0]")
+    blurred = described_with_impulses(with_layer(ref, 0, Blur()))  # a hidden first convolution: no weights to vouch
+    assert first_convolution(blurred) is None

@@ -81,3 +81,24 @@ def test_quick_needs_a_parameters_cell(tmp_path, data):
     result, out_dir = grade_submission(sub, tmp_path / "out", data_dir=data, execute=True, quick=True)
     assert any("has no cell tagged 'parameters'" in note for note in result.notes)
     assert (out_dir / "results.json").is_file()
+
+
+def test_quick_trains_and_reports_on_the_split_the_grader_verifies(tmp_path_factory, tmp_path):
+    """On a file whose rubric split (its last fifth: rows 3200-3999) is not the handout's first rows, the
+    quick run still reports on the grader's rows: an honest run is neither a mismatch nor a held-out gap."""
+    data = tmp_path_factory.mktemp("svhn4000")
+    write_synthetic_svhn(data, train=4000, test=300, seed=11)
+    result, out_dir = grade_submission(REFERENCE, tmp_path / "out", data_dir=data, execute=True, quick=True)
+    training = next(item for item in result.items if item.item.id == "training")
+    assert training.extra["accuracy_source"] == "verified"
+    assert "on the 800 validation images of the rubric's split" in training.note
+    assert not training.extra["mismatch"] and "accuracy mismatch" not in training.extra["flags"]
+    assert not training.extra.get("heldout_gap") and "held-out gap" not in training.extra["flags"]
+    assert training.extra["flags"] == ["accuracy verified"], training.note
+    tolerance = load_rubric().training["max_disagreements"] / 800
+    assert training.extra["verified"] == pytest.approx(training.extra["reported"], abs=tolerance)
+    assert any("NUM_TRAINING = 3200, NUM_VALIDATION = 800" in note for note in result.notes)
+    assert any("training on the first 2000 training rows" in note for note in result.notes)
+    executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
+    trim = next(c for c in executed.cells if "injected-quick-rows" in c.metadata.get("tags", []))
+    assert not trim.get("outputs")  # it shortened the handout's data dict without complaint

@@ -69,6 +69,14 @@ def accuracy(split, weights):
             for name, params in weights.items()}
 
 
+@pytest.fixture(scope="module")
+def heldout(split, weights):
+    """Each set of weights' accuracy on the staff-held images: with a test file smaller than the rubric's
+    heldout_rows, the whole test file, preprocessed by the handout's loader (the same training-row mean)."""
+    return {name: float(np.mean(np.argmax(reference_scores(params, split["data_test"]), axis=1)
+                                == split["labels_test"])) for name, params in weights.items()}
+
+
 def training(folder, tmp_path, **kwargs):
     scores, _, _ = grade(folder, tmp_path, public_only=True, **kwargs)
     return scores["training"]
@@ -202,14 +210,18 @@ def test_a_lookup_layer_the_grader_cannot_rebuild(tmp_path, data, split, weights
     assert any("Recall" in note for note in item.extra["not_rebuilt"])
 
 
-def test_an_honest_layer_the_grader_cannot_rebuild_runs_the_students_forward(tmp_path, data, weights, accuracy):
+def test_an_honest_layer_the_grader_cannot_rebuild_runs_the_students_forward(tmp_path, data, weights, accuracy,
+                                                                             heldout):
+    """Its own forward decides, on the staff-held images (the validation rows are public rows): an honest
+    network earns what its held-out accuracy gives, and nothing accuses it."""
     sub = build(tmp_path / "sub", [SCALE_END], append={MODELS: SCALE_LAYER},
                 book=notebook(accuracies=(0.5, accuracy["honest"])), weights=weights["honest"])
     item = training(sub, tmp_path, data_dir=data)
     assert item.extra["accuracy_source"] == "student_forward" and item.extra["verified"] is None
-    assert item.score == pytest.approx(formula(accuracy["honest"]), abs=0.005)
-    assert "accuracy from own forward" in item.extra["flags"] and item.extra["noise_agreement"] > 0.9
-    assert "Scale" in item.note and "could not rebuild" in item.note
+    assert item.extra["student_forward"] == accuracy["honest"] and item.extra["heldout"] == heldout["honest"]
+    assert item.score == pytest.approx(formula(heldout["honest"]), abs=0.005)
+    assert item.extra["flags"] == ["accuracy from own forward"] and item.extra["noise_agreement"] > 0.9
+    assert "Scale" in item.note and "could not rebuild" in item.note and "400 staff-held test images" in item.note
 
 
 def test_trained_on_the_validation_rows_is_caught_by_the_held_out_check(tmp_path, data, weights, accuracy):
@@ -225,3 +237,37 @@ def test_weights_without_data_follow_the_stated_policy(tmp_path, weights):
     item = training(sub, tmp_path)
     assert item.score == pytest.approx(formula(0.8), abs=0.005) and item.extra["accuracy_source"] == "reported"
     assert "no --data was given" in item.note and item.extra["unverified_policy"] == "reported"
+
+
+# --- the flags allow for how many images each figure was measured on ------------------------------------
+
+def _scored(**fields):
+    from autograder.notebook.items import TrainingEvidence, score_training
+    from autograder.rubric import load_rubric
+
+    evidence = TrainingEvidence(verified_how="the saved weights", kinds=["conv", "fc"], **fields)
+    return score_training(load_rubric(), evidence)
+
+
+def test_a_held_out_gap_is_flagged_when_real_and_not_when_it_is_binomial_noise():
+    """Weights fitted on the validation rows (gaming.py's "overfit": 1.0 there, 0.6 on the held-out images) are
+    flagged; an honest 0.80 on 300 images against 0.74 on 400 (1.9 standard errors) is not, though it is above
+    the 0.05 floor that alone flagged it before."""
+    overfit = _scored(verified=1.0, validation_size=300, heldout=0.6, heldout_size=400)
+    assert "held-out gap" in overfit.extra["flags"] and "HELD-OUT GAP" in overfit.note
+    assert overfit.score == pytest.approx(25)  # a flag for staff, not a deduction
+    noise = _scored(verified=0.80, validation_size=300, heldout=0.74, heldout_size=400)
+    assert noise.extra["flags"] == ["accuracy verified"] and noise.extra["heldout_gap_allowed"] > 0.06
+    big = _scored(verified=0.90, validation_size=3257, heldout=0.84, heldout_size=2000)  # the official sizes
+    assert "held-out gap" in big.extra["flags"] and "3 standard errors" in big.note
+
+
+def test_a_mismatch_allows_for_the_images_each_figure_was_measured_on():
+    same = dict(verified=0.80, validation_size=300, reported_images=300, reported_same_rows=True)
+    assert not _scored(reported=0.81, **same).extra["mismatch"]  # 3 images' rounding at near-ties: allowed
+    assert _scored(reported=0.85, **same).extra["mismatch"]
+    other = dict(verified=0.80, validation_size=300, reported_images=500, reported_same_rows=False)
+    assert not _scored(reported=0.85, **other).extra["mismatch"]  # other rows: 1.8 standard errors
+    flagged = _scored(reported=0.95, **other)
+    assert flagged.extra["mismatch"] and "MISMATCH: the log reports 0.9500" in flagged.note
+    assert "standard errors of chance over 300 and 500 images" in flagged.note

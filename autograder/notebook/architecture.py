@@ -10,8 +10,10 @@ the grader can rebuild the network with trusted code (trusted_eval.py) is decide
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 REBUILDABLE = {"conv", "pool", "fc", "flatten", "activation", "dropout", "identity"}
 _KINDS = REBUILDABLE | {"unknown", "outside"}
@@ -30,6 +32,12 @@ class Layer:
     chain: bool = True  # in model.net's order (False: held by the model outside its net)
     geometry: Mapping[str, Any] = field(default_factory=dict)  # conv / pool / fc / activation / dropout figures
     note: str = ""  # why an unknown layer, or a known one, cannot be rebuilt
+    mixes: bool = False  # measured by the parent: it spreads a one-pixel change to neighbouring pixels
+
+    @property
+    def counts_as_conv(self) -> bool:
+        """A convolution for the rule: described as one, holding a 4-D array, or mixing neighbouring pixels."""
+        return self.kind == "conv" or self.holds_4d or self.mixes
 
     @property
     def rebuildable(self) -> bool:
@@ -67,7 +75,7 @@ class Architecture:
 
     @property
     def conv_count(self) -> int:
-        return sum(1 for layer in self.layers if layer.kind == "conv" or layer.holds_4d)
+        return sum(1 for layer in self.layers if layer.counts_as_conv)
 
     @property
     def pool_count(self) -> int:
@@ -195,13 +203,13 @@ def rule_violation(architecture: Architecture | None, limits: Mapping[str, Any])
     conv, pool = architecture.conv_count, architecture.pool_count
     if conv > limits["max_conv_layers"] or pool > limits["max_pool_layers"]:
         where = [f"{layer.path} ({layer.cls})" for layer in architecture.layers
-                 if layer.kind in ("conv", "pool") or layer.holds_4d]
+                 if layer.kind == "pool" or layer.counts_as_conv]
         return (f"SmallConvolutionalNetwork has {conv} convolution and {pool} pooling layers (found by what they "
                 f"hold and do: {', '.join(where)}); at most {limits['max_conv_layers']} and "
                 f"{limits['max_pool_layers']} are allowed")
     shape = architecture.output_shape
     if shape is not None and (len(shape) != 2 or shape[-1] != 10):
-        return f"SmallConvolutionalNetwork's output has shape {shape} for 2 images; expected (2, 10)"
+        return f"SmallConvolutionalNetwork's output has shape {shape} for {shape[0]} images; expected ({shape[0]}, 10)"
     return ""
 
 
@@ -244,3 +252,89 @@ def why_not_rebuildable(architecture: Architecture, limits: Mapping[str, Any]) -
             reasons.append(f"it is larger ({parameters} parameters, {macs / 1e6:.0f} M multiply-adds per image) than "
                            f"the trusted forward evaluates")
     return reasons
+
+
+@dataclass(frozen=True)
+class FirstConv:
+    """The network's first convolution as the parent validated it: the saved array the trusted forward
+    uses as its first layer (by name), and the shape the description gives it (K, K, 3, F)."""
+
+    name: str
+    shape: tuple[int, ...]
+    layer: str  # its path, for feedback
+
+
+def first_convolution(architecture: Architecture | None) -> FirstConv | None:
+    """The first layer of the chain that counts as a convolution, when it is one the grader can rebuild
+    on the images' 3 channels; None otherwise (a hidden or unmeasured first convolution has no weights
+    the grader could vouch for). Never the name a worker's header offers on its own."""
+    if architecture is None:
+        return None
+    first = next((layer for layer in architecture.layers if layer.chain and layer.counts_as_conv), None)
+    if first is None or first.kind != "conv" or not first.rebuildable or first.geometry.get("in_channels") != 3:
+        return None
+    name = first.geometry["weight"]
+    return FirstConv(name, dict(first.params)[name], first.path)
+
+
+def _spatial_change(before: np.ndarray, after: np.ndarray, tolerance: float) -> np.ndarray:
+    """Where (H, W) two feature maps of one image differ, relative to their scale."""
+    difference = np.max(np.abs(after.astype(np.float64) - before.astype(np.float64)), axis=-1)
+    scale = max(float(np.max(np.abs(before))), float(np.max(np.abs(after))), 1e-12)
+    return difference > tolerance * scale
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """The positions within `radius` (Chebyshev) of a True one."""
+    grown = np.zeros_like(mask)
+    height, width = mask.shape
+    for i, j in zip(*np.nonzero(mask)):
+        grown[max(0, i - radius):min(height, i + radius + 1), max(0, j - radius):min(width, j + radius + 1)] = True
+    return grown
+
+
+def mixes_neighbours(before: np.ndarray, after: np.ndarray, changed_before: np.ndarray, changed_after: np.ndarray,
+                     limits: Mapping[str, Any]) -> bool:
+    """Whether a shape-keeping layer spread a local change of its input to neighbouring pixels.
+
+    `before`/`after` are the layer's input and output for the unchanged image, `changed_*` for the
+    same image with one pixel changed (N=1 each, (H, W, C)). The input's change sits on a set S of
+    pixels; a layer that works pixel by pixel (an activation, a dropout, an identity, a 1x1 channel
+    mix) changes its output on S only. One that changes pixels next to S, much more than it changes
+    pixels far from S (a global normalisation changes them all alike), mixes neighbouring pixels: a
+    convolution, whatever it stores."""
+    if before.shape[:2] != after.shape[:2]:
+        return False
+    tolerance = float(limits["mixing_tolerance"])
+    source = _spatial_change(before, changed_before, tolerance)
+    if not source.any() or source.all():
+        return False  # no evidence: the change vanished, or already covers the map
+    response = np.max(np.abs(changed_after.astype(np.float64) - after.astype(np.float64)), axis=-1)
+    scale = max(float(np.max(np.abs(after))), float(np.max(np.abs(changed_after))), 1e-12)
+    near = _dilate(source, int(limits["probe_max_kernel"]) // 2) & ~source
+    far = ~_dilate(source, int(limits["probe_max_kernel"]) // 2)
+    near_change = float(np.max(response[near])) if near.any() else 0.0
+    far_change = float(np.max(response[far])) if far.any() else 0.0
+    return near_change > tolerance * scale and near_change > float(limits["mixing_locality"]) * far_change
+
+
+def mark_spatial_mixers(architecture: Architecture, probe: np.ndarray, arrays: Mapping[str, np.ndarray],
+                        pairs: Sequence[tuple[int, int]], limits: Mapping[str, Any]) -> Architecture:
+    """The architecture with every chain layer that mixes neighbouring pixels marked (`mixes`), measured
+    here from the chain's outputs on the probe: `pairs` are (image, the same image with one pixel
+    changed) rows of the probe batch. Conv and pool layers are what they say; every other 4-D layer is
+    checked, whatever its description claims it is."""
+    x = np.asarray(probe)
+    layers = list(architecture.layers)
+    for index, layer in enumerate(layers):
+        if not layer.chain:
+            continue
+        out = arrays.get(f"out.{index}")
+        if out is None or not isinstance(out, np.ndarray):
+            break
+        if layer.kind not in ("conv", "pool") and x.ndim == 4 and out.ndim == 4 and out.shape[0] == x.shape[0] \
+                and all(max(a, b) < x.shape[0] for a, b in pairs):
+            if any(mixes_neighbours(x[a], out[a], x[b], out[b], limits) for a, b in pairs):
+                layers[index] = replace(layer, mixes=True)
+        x = out
+    return replace(architecture, layers=tuple(layers))

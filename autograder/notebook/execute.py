@@ -23,6 +23,7 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from autograder.notebook.svhn import DataError, count_rows, validation_start
 from autograder.rubric import load_rubric
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
 
@@ -181,8 +182,43 @@ def provide_data(workdir: Path, data_dir: Path | None) -> None:
             shutil.copy2(Path(data_dir) / name, workdir / "data" / name)
 
 
-def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None) -> list[str]:
-    """Skip the download cell; with `quick`, inject overrides after the parameters cell."""
+def quick_settings(quick: dict[str, float], data_dir: Path | None, training_rows: int
+                   ) -> tuple[dict[str, float], int | None, str]:
+    """The --quick overrides for a run on `data_dir`: the rubric's quick values, with NUM_TRAINING and
+    NUM_VALIDATION set to the split the grader verifies on (so the log's validation accuracy is measured
+    on the grader's rows, with the grader's mean image), and how many training rows to keep (None, and
+    why, when the data file cannot say how many rows it has)."""
+    settings = dict(quick)
+    try:
+        total = count_rows(Path(data_dir) / "train_32x32.mat") if data_dir is not None else None
+    except DataError as exc:
+        return settings, None, f"--quick: the grader's split is unknown ({exc}); the notebook's split was kept"
+    if total is None:
+        return settings, None, "--quick: no --data, so the notebook's split was kept"
+    first = validation_start(total, load_rubric().training)
+    settings.update(NUM_TRAINING=first, NUM_VALIDATION=total - first)
+    return settings, min(int(training_rows), first), ""
+
+
+def _trim_cell(rows: int) -> nbformat.NotebookNode:
+    """Keep the first `rows` training rows of the handout's `data` dict (validation rows and the mean
+    subtracted from every image stay the grader's split's); says so if `data` is not that dict."""
+    cell = nbformat.v4.new_code_cell("\n".join([
+        f"# Injected by the grader (--quick): train on the first {rows} training rows only; the validation",
+        "# rows are the grader's split, and the mean subtracted is that of all the rows before them.",
+        "try:",
+        f"    data['data_train'], data['labels_train'] = data['data_train'][:{rows}], data['labels_train'][:{rows}]",
+        "except Exception as _exc:  # not the handout's data dict: the run trains on every row",
+        "    print('grader: --quick could not shorten the training rows:', type(_exc).__name__, _exc)",
+    ]))
+    cell.metadata["tags"] = ["injected-quick-rows"]
+    return cell
+
+
+def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None, keep_rows: int | None = None
+             ) -> list[str]:
+    """Skip the download cell; with `quick`, inject overrides after the parameters cell, and (with
+    `keep_rows`) a cell cutting the training rows after the cell that loads the data."""
     notes = []
     for cell in notebook.cells:
         if is_download_cell(cell):
@@ -194,12 +230,20 @@ def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None) ->
             notes.append("--quick: the notebook has no cell tagged 'parameters', so its training settings "
                          "could not be shortened; it ran as written")
         else:
-            lines = ["# Injected by the grader (--quick): a short smoke run."]
+            lines = ["# Injected by the grader (--quick): a short smoke run on the grader's split."]
             lines += [f"{name} = {int(value) if float(value).is_integer() else value}" for name, value in quick.items()]
             injected = nbformat.v4.new_code_cell("\n".join(lines))
             injected.metadata["tags"] = ["injected-parameters"]
             notebook.cells.insert(index + 1, injected)
             notes.append("--quick: " + ", ".join(lines[1:]))
+            loads = next((i for i, c in enumerate(notebook.cells) if i > index and c.cell_type == "code"
+                          and "SVHN_data(" in c.source and "def SVHN_data" not in c.source), None)
+            if keep_rows is not None and loads is not None:
+                notebook.cells.insert(loads + 1, _trim_cell(keep_rows))
+                notes.append(f"--quick: training on the first {keep_rows} training rows")
+            elif keep_rows is not None:
+                notes.append("--quick: no cell calls SVHN_data(...) after the parameters cell; every training "
+                             "row was trained on")
     return notes
 
 
@@ -209,7 +253,10 @@ def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir:
     as data/; the executed copy and any saved weights are written to `out_dir`."""
     notebook = nbformat.read(str(notebook_path), as_version=4)
     notebook_name = notebook_path.name
-    notes = _prepare(notebook, quick)
+    keep_rows, split_note = None, ""
+    if quick:
+        quick, keep_rows, split_note = quick_settings(quick, data_dir, limits["quick_training_rows"])
+    notes = _prepare(notebook, quick, keep_rows) + ([split_note] if split_note else [])
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-execute-") as scratch_name:
         scratch = Path(scratch_name)

@@ -11,13 +11,19 @@ Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course 
   validation split; a held-out figure, the student's own forward and the log are compared with it
   and every gap beyond the rubric's is flagged;
 - *student_forward*: the network has a layer the grader cannot rebuild, so its own forward ran in
-  the worker (and passed the noise check); said and flagged;
+  the worker (and passed the noise check); its accuracy on the staff-held test images is the one that
+  counts (the validation rows are public rows a forward could look images up in); said and flagged;
 - otherwise nothing could be verified (no weights, no data) and the rubric's `unverified_policy`
   decides what the log's epoch lines earn: `reported` (credit, flagged), `pending` (0 until staff
   confirm) or a cap in points.
 
 Weights that were submitted but cannot be evaluated earn 0 with the reason, never the log's number.
 A network with more than two convolutions or two pooling layers (found by behaviour) scores 0.
+
+Gaps between two accuracies (the log's and the grader's; the validation rows' and the held-out
+images') are flagged only when they are larger than the rubric's floor and than `gap_z` standard
+errors of a difference of two proportions over the numbers of images each was measured on
+(`significant_gap`): a few hundred images give figures a few points apart by chance alone.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ class TrainingEvidence:
     verified_how: str = ""  # whose weights, on which images
     heldout: float | None = None  # the trusted forward on the staff-held test images
     heldout_size: int = 0
+    validation_size: int = 0  # images of the rubric's validation split
+    reported_images: int | None = None  # images the log's figure was measured on (NUM_VALIDATION, else ours)
+    reported_same_rows: bool = False  # the log's validation rows are the grader's own (same images)
     student_forward: float | None = None  # the student's own forward on the validation split
     disagreements: int | None = None  # validation images where the two forwards predict differently
     noise_agreement: float | None = None  # own-forward predictions unchanged under one grey level of noise
@@ -67,6 +76,16 @@ def credit(accuracy: float, threshold: float, chance: float) -> float:
     return float(np.clip((accuracy - chance) / (threshold - chance), 0.0, 1.0))
 
 
+def gap_threshold(a: float, n_a: int, b: float, n_b: int | None, floor: float, z: float) -> float:
+    """The smallest gap between accuracies `a` (on n_a images) and `b` (on n_b other images) that is
+    flagged: the floor, or z standard errors of the difference of two proportions from the pooled
+    proportion, whichever is larger. `n_b` None: the same images (only the floor applies)."""
+    if n_b is None or n_a <= 0 or n_b <= 0:
+        return floor
+    pooled = (a * n_a + b * n_b) / (n_a + n_b)
+    return max(floor, z * math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n_a + 1 / n_b)))
+
+
 def architecture_violation(kinds: list[str] | None, output_shape: list[int] | None, rubric: Rubric) -> str:
     """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it."""
     if not kinds:  # unknown, or not implemented yet (scored as no evidence, not as a violation)
@@ -77,7 +96,8 @@ def architecture_violation(kinds: list[str] | None, output_shape: list[int] | No
         return (f"SmallConvolutionalNetwork has {conv} convolution and {pool} pooling layers; "
                 f"at most {limits['max_conv_layers']} and {limits['max_pool_layers']} are allowed")
     if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != 10):
-        return f"SmallConvolutionalNetwork's output has shape {tuple(output_shape)} for 2 images; expected (2, 10)"
+        return (f"SmallConvolutionalNetwork's output has shape {tuple(output_shape)} for {output_shape[0]} images; "
+                f"expected ({output_shape[0]}, 10)")
     return ""
 
 
@@ -136,33 +156,52 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         return ItemScore(item, 0.0, (), "graded",
                          f"0: your saved weights could not be evaluated: {evidence.unevaluable}",
                          extra, code=ReasonCode.WEIGHTS_NOT_EVALUABLE)
+    z = float(limits["gap_z"])
     if evidence.verified is not None:
-        accuracy, source = evidence.verified, "verified"
+        accuracy, source, measured = evidence.verified, "verified", evidence.validation_size
+        validation = evidence.verified
         flags.append("accuracy verified")
         note = f"validation accuracy {accuracy:.4f} (verified by the grader's own forward, {evidence.verified_how})"
-    elif evidence.student_forward is not None:
-        accuracy, source = evidence.student_forward, "student_forward"
+    elif evidence.student_forward is not None and evidence.heldout is not None:
+        accuracy, source, measured = evidence.heldout, "student_forward", evidence.heldout_size
+        validation = evidence.student_forward
         flags.append("accuracy from own forward")
-        note = (f"validation accuracy {accuracy:.4f} (your own forward, {evidence.verified_how}: the grader could not "
-                f"rebuild your network: {'; '.join(evidence.not_rebuilt)})")
+        note = (f"held-out accuracy {accuracy:.4f} (your own forward, {evidence.verified_how}: the grader could not "
+                f"rebuild your network ({'; '.join(evidence.not_rebuilt)}), so the staff-held images decide, not "
+                f"rows of the public training file)")
     else:
         return _unverified_score(item, limits, evidence, extra, flags)
     extra.update(accuracy=accuracy, accuracy_source=source)
     points = round_points(item.points * credit(accuracy, limits["threshold"], limits["chance"]))
     if evidence.heldout is not None:
-        note += f"; held-out check {evidence.heldout:.4f} on {evidence.heldout_size} staff-held test images"
-        if accuracy - evidence.heldout > limits["heldout_gap"]:
+        if source == "verified":
+            note += f"; held-out check {evidence.heldout:.4f} on {evidence.heldout_size} staff-held test images"
+        allowed = gap_threshold(validation, evidence.validation_size, evidence.heldout, evidence.heldout_size,
+                                float(limits["heldout_gap"]), z)
+        extra["heldout_gap_allowed"] = round(allowed, 4)
+        if validation - evidence.heldout > allowed:
             extra["heldout_gap"] = True
             flags.append("held-out gap")
-            note += f" (HELD-OUT GAP: more than {limits['heldout_gap']:g} below the validation accuracy)"
+            note += (f" (HELD-OUT GAP: the validation accuracy {validation:.4f} is more than {allowed:.3f} above the "
+                     f"held-out one, beyond the {limits['heldout_gap']:g} floor and {z:g} standard errors of "
+                     f"chance over {evidence.validation_size} and {evidence.heldout_size} images)")
     if evidence.disagreements is not None and evidence.disagreements > limits["max_disagreements"]:
         flags.append("forward disagreement")
         note += (f"; FORWARD DISAGREEMENT: your own forward predicts differently on {evidence.disagreements} "
                  f"validation images (its accuracy: {evidence.student_forward:.4f})")
-    if evidence.reported is not None and abs(accuracy - evidence.reported) > limits["mismatch"]:
-        extra["mismatch"] = True
-        flags.append("accuracy mismatch")
-        note += f"; MISMATCH: the log reports {evidence.reported:.4f}"
+    if evidence.reported is not None:
+        same = source == "verified" and evidence.reported_same_rows  # then only rounding at near-ties
+        floor = max(float(limits["mismatch"]), limits["max_disagreements"] / measured if same and measured else 0.0)
+        allowed = gap_threshold(accuracy, measured, evidence.reported,
+                                None if same else (evidence.reported_images or measured), floor, z)
+        extra["mismatch_allowed"] = round(allowed, 4)
+        if abs(accuracy - evidence.reported) > allowed:
+            extra["mismatch"] = True
+            flags.append("accuracy mismatch")
+            how = ("on the same images" if same else
+                   f"beyond the {float(limits['mismatch']):g} floor and {z:g} standard errors of chance over "
+                   f"{measured} and {evidence.reported_images or measured} images")
+            note += f"; MISMATCH: the log reports {evidence.reported:.4f}, more than {allowed:.3f} away ({how})"
     if evidence.layer_notes:
         note += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
     if evidence.problems:
@@ -192,7 +231,7 @@ def _duplicate(png: bytes, findings: Findings, limits) -> str:
 
 
 def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str | None,
-                  filters: np.ndarray | None = None) -> ItemScore:
+                  filters: np.ndarray | None = None, unchecked: str = "") -> ItemScore:
     """The filters item. With the first conv layer's weights (`filters`, K x K x C x F), full marks only
     when an image of the filter cell shows them (autograder/notebook/filter_match.py); without weights,
     a non-blank image from a cell that reads them earns the points provisionally (staff confirm). An
@@ -234,7 +273,7 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=own[0], provisional=True)
     extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
-                     f"provisional: no weights to check the image against; staff will confirm it "
+                     f"provisional: {unchecked or 'no weights to check the image against'}; staff will confirm it "
                      f"({len(own)} filter image(s) of {name})", extra, code=ReasonCode.FILTERS_PROVISIONAL)
 
 

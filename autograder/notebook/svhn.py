@@ -36,6 +36,18 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images.transpose(3, 1, 0, 2), labels.reshape(-1)
 
 
+def count_rows(path: Path) -> int:
+    """How many images an SVHN .mat file holds, from its header alone (nothing is loaded)."""
+    try:
+        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(str(path))}
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .mat file ({exc})") from None
+    images = shapes.get("X")
+    if images is None or len(images) != 4:
+        raise DataError(f"{path}: no 4-D X in it")
+    return int(images[3])
+
+
 def validation_split(data_dir: Path, num_training: int, num_validation: int) -> tuple[np.ndarray, np.ndarray]:
     """The validation images (float32, mean-subtracted) and labels (0..9) the student's run used."""
     images, labels = read_mat(Path(data_dir) / "train_32x32.mat")

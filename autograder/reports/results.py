@@ -215,8 +215,12 @@ def feedback_markdown(result: GradeResult) -> str:
                 lines += ["", "Your answer, as staff will read it:", ""]
                 lines += ["> " + line for line in item.extra["answer"].splitlines()]
             if item.extra.get("mismatch"):
+                allowed = item.extra.get("mismatch_allowed")
+                beyond = (f" by more than {allowed:.3f}, more than rounding or chance over the images each was "
+                          f"measured on explain" if isinstance(allowed, (int, float)) else "")
                 lines += ["", f"**The accuracy your log reports ({item.extra['reported']:.4f}) differs from the "
-                              f"accuracy of your saved weights ({item.extra['accuracy']:.4f}).** Staff are told."]
+                              f"accuracy of your saved weights ({item.extra['accuracy']:.4f}){beyond}.** "
+                              f"Staff are told."]
             continue
         lines += _code_item_lines(item)
     for check in result.pdf_checks:

@@ -83,12 +83,18 @@ def _params(layer: Any) -> list[tuple[str, np.ndarray]]:
 
 
 def _held_arrays(layer: Any) -> list[tuple[str, list[int]]]:
-    """Arrays a layer keeps outside `params` (a weight hidden in an attribute still counts)."""
+    """Arrays a layer keeps outside `params` (a weight hidden in an attribute, or in a list, tuple or
+    dict an attribute holds, still counts)."""
     held = []
     for key, value in _attributes(layer).items():
-        if key not in _STATE and key != "params" and isinstance(value, np.ndarray):
+        if key in _STATE or key == "params":
+            continue
+        if isinstance(value, np.ndarray):
             held.append((key, list(value.shape)))
-    return held
+        elif isinstance(value, (list, tuple, dict)):
+            items = list(value.items())[:64] if isinstance(value, dict) else list(enumerate(value))[:64]
+            held += [(f"{key}[{index!r}]", list(item.shape)) for index, item in items if isinstance(item, np.ndarray)]
+    return held[:64]
 
 
 def collect_leaves(model: Any) -> tuple[list[tuple[str, Any]], list[str]]:
