@@ -149,7 +149,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             try:
                 findings = extract(read_notebook(source), source, baseline.text, rubric.intake)
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
-                notes.extend(f"image left out: {note}" for _, note in findings.left_out[:5])
+                notes.extend(f"image left out: {note}" for _, note in (findings.left_out + findings.unreadable)[:5])
                 if not findings.has_outputs:
                     notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
             except NotebookError as exc:
