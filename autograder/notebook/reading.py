@@ -2,7 +2,9 @@
 
 Cells are found by tag first (our template tags them) and by heading and content second,
 because notebooks made from the official handout have no tags, and students insert, delete
-and copy cells. Nothing here executes anything; images are returned as PNG bytes.
+and copy cells. Nothing here executes anything; images are returned as checked PNG bytes. A notebook
+that breaks the notebook format is read as far as its types allow (autograder/notebook/schema.py),
+each problem named with its cell.
 
 What is read is capped here, once, so that every consumer (the items, the PDF, results.json, the
 similarity check, the grading sheet) sees the same bounded input ([intake] of the rubric): the answer
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 import struct
@@ -26,6 +29,7 @@ from PIL import Image
 
 from autograder import UserInputError
 from autograder.notebook.images import FORMATS, ImageRefused, as_png
+from autograder.notebook.schema import checked
 from autograder.rubric import Intake, load_rubric
 
 # A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
@@ -104,12 +108,27 @@ def choose_notebook(root: Path) -> tuple[Path | None, list[str]]:
     return chosen, [p.relative_to(root).as_posix() for p in ranked[1:]]
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook as format 4 (older formats are upgraded); NotebookError when unreadable."""
+def read_notebook(path: Path, problems: list[str] | None = None) -> nbformat.NotebookNode:
+    """The notebook as format 4 (older formats are upgraded), holding only what has the format's types
+    (autograder/notebook/schema.py); each place where it breaks the format is appended to `problems`,
+    naming the cell. NotebookError when it is not a notebook at all (not JSON, or no cell readable)."""
     try:
-        return nbformat.read(str(path), as_version=4)
-    except (OSError, ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise NotebookError(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+    major = data.get("nbformat") if isinstance(data, dict) else None
+    if isinstance(major, int) and not isinstance(major, bool) and major < 4:
+        try:  # an old format: nbformat upgrades it, then it is checked as any other
+            data = json.loads(nbformat.writes(nbformat.convert(nbformat.from_dict(data), 4), version=4))
+        except Exception as exc:  # noqa: BLE001 - the upgrade of a malformed old notebook fails in many ways
+            raise NotebookError(f"{path.name}: a notebook of format {major} that could not be upgraded "
+                                f"({type(exc).__name__}: {str(exc)[:200]}); save it again with Jupyter") from None
+    notebook, found = checked(data)
+    if problems is not None:
+        problems.extend(found)
+    if not isinstance(data, dict):
+        raise NotebookError(f"{path.name}: not a notebook ({found[0].split(': ', 1)[1]})")
+    return notebook
 
 
 def _tags(cell) -> list[str]:
