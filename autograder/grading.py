@@ -214,12 +214,30 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     if format_note and not outcome.unreadable:  # where a zero may come from what could not be read
         scores = {item: replace(score, note=f"{score.note}; {format_note}") if score.score == 0
                   and score.code != ReasonCode.HARNESS_FAULT else score for item, score in scores.items()}
+    scores = _say_refused(scores, submission.refused, rubric)
     if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
         scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
                                 code=ReasonCode.NOTEBOOK_UNREADABLE) if score.score == 0 else score
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome
+
+
+def _say_refused(scores: dict[str, ItemScore], refused: dict[str, str], rubric: Rubric) -> dict[str, ItemScore]:
+    """Each notebook item whose file was refused at intake (a link out of the submission, a pipe, a
+    device: autograder/intake.py) says so first: the saved weights for the training and filters items,
+    a notebook for all three."""
+    weights = rubric.assignment.weights_file
+    said = {item: [] for item in scores}
+    for name, why in refused.items():
+        if name == weights:
+            for item in ("training", "filters"):
+                said.get(item, []).append(f"{name} was not read: {why}")
+        elif name.lower().endswith(".ipynb"):
+            for item in said:
+                said[item].append(f"{name} was not read: {why}")
+    return {item: replace(score, note="; ".join([*said[item], score.note])) if said[item] else score
+            for item, score in scores.items()}
 
 
 def _format_note(name: str, problems: list[str]) -> str:
