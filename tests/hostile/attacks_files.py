@@ -40,8 +40,15 @@ def _base(folder: Path, book=None, weights: dict | None = None) -> Path:
     return build(folder, book=book if book is not None else notebook(), weights=weights)
 
 
+def _no_item_fault(results: dict) -> None:
+    faults = [test["name"] for test in results["tests"]
+              if test.get("extra_data", {}).get("reason_code") == "harness_fault"]
+    assert not faults, faults
+
+
 def _keeps_the_honest_points(results: dict, filters: bool = True) -> None:
-    """What the slip did not touch keeps the honest base's points."""
+    """What the slip did not touch keeps the honest base's points (and nothing is a harness fault)."""
+    _no_item_fault(results)
     assert _code_points(results) == 25, _code_points(results)
     assert points(results, "training") == 25, outputs(results, "training")
     if filters:
@@ -68,6 +75,7 @@ def check_weights_linked_outside(results: dict, out_dir: Path, context: Context)
     assert "verified by the grader" not in training, training
     assert f"{WEIGHTS} was not read" in outputs(results, "filters")
     assert _code_points(results) == 25
+    _no_item_fault(results)
 
 
 def build_weights_linked_inside(folder: Path, context: Context) -> Path:
@@ -107,6 +115,7 @@ def _check_notebook_refused(what: str):
             assert f"{NOTEBOOK} was not read" in said and what in said, (item, said)
             assert points(results, item) == 0, (item, said)
         assert _code_points(results) == 25
+        _no_item_fault(results)
     return check
 
 
