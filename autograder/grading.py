@@ -394,7 +394,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
     try:
         try:
             submission = open_submission(run.path, scratch, rubric.intake.max_unpacked_mb << 20,
-                                         rubric.intake.max_files)
+                                         rubric.intake.max_files, rubric.intake.max_folder_entries)
         except IntakeError as exc:
             run.notes.append(str(exc))
             run.metadata["intake_error"] = str(exc)

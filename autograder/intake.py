@@ -178,13 +178,13 @@ def _folder_entries(folder: Path, limit: int) -> tuple[list[tuple[str, os.stat_r
     return files, refused
 
 
-def copy_folder(folder: Path, destination: Path, max_bytes: int, max_files: int) -> dict[str, str]:
+def copy_folder(folder: Path, destination: Path, max_bytes: int, max_files: int, max_entries: int) -> dict[str, str]:
     """Copy a submitted folder into `destination` (scratch) as grading needs it, never following a link
     out of it nor reading a special file (a notebook linked to /dev/zero, a FIFO named Problem_2.ipynb,
     weights linked to another student's). The smallest files are copied first, so that when the folder
     holds more than `max_bytes` or `max_files` (a dataset left in it) what is left out is the largest.
-    Returns what was not copied: relative path -> why, for the student."""
-    files, refused = _folder_entries(folder, 10 * max_files)
+    IntakeError past `max_entries` entries. Returns what was not copied: relative path -> why, for the student."""
+    files, refused = _folder_entries(folder, max_entries)
     budget, copied = max_bytes, 0
     for name, info in sorted(files, key=lambda item: (item[1].st_size, item[0])):
         if copied >= max_files or info.st_size > budget:
@@ -238,8 +238,10 @@ def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
     return chosen, notes
 
 
-def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int) -> Submission:
-    """A gradable Submission from a folder or zip; raises IntakeError naming what is wrong."""
+def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int,
+                    max_entries: int | None = None) -> Submission:
+    """A gradable Submission from a folder or zip; raises IntakeError naming what is wrong. A folder is
+    copied (`copy_folder`), walking at most `max_entries` entries (default: ten times `max_files`)."""
     if not path.exists():
         raise IntakeError(f"{path}: no such file or folder")
     student_id = student_id_for(path)
@@ -249,7 +251,7 @@ def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int) -
     unpacked.mkdir(parents=True)
     if path.is_dir():  # graded from a copy: no link followed out of it, no special file read
         try:
-            refused = copy_folder(path, unpacked, max_bytes, max_files)
+            refused = copy_folder(path, unpacked, max_bytes, max_files, max_entries or 10 * max_files)
         except OSError as exc:
             raise IntakeError(f"{path.name}: could not be read ({type(exc).__name__}: {str(exc)[:200]})") from None
         root, notes = find_root(unpacked, path.name)

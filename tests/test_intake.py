@@ -156,3 +156,14 @@ def test_a_folder_in_a_folder_names_refused_files_from_the_graded_root(tmp_path)
     submission = _copied(outer, tmp_path)
     assert submission.root.name == "assignment1"
     assert set(submission.refused) == {"svhn_cnn_params.npz"}
+
+
+def test_a_folder_with_too_many_entries_is_refused_without_walking_it_all(tmp_path):
+    sub = make_submission(tmp_path / "sub")
+    (sub / "venv").mkdir()
+    for index in range(50):
+        (sub / "venv" / f"{index}.py").write_text("")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with pytest.raises(IntakeError, match="more than 30 entries"):
+        open_submission(sub, scratch, 200 * MB, 2000, max_entries=30)
