@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import nbformat
+from nbformat.v4.nbbase import random_cell_id
 from nbformat.validator import iter_validate
 
 _OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
@@ -177,5 +178,11 @@ def checked(data: Any) -> tuple[nbformat.NotebookNode, list[str]]:
     problems += [problem for problem in _schema_problems(data, minor) if not _covered(problem, problems)
                  and "'id' is a required property" not in problem]  # Jupyter adds ids; older tools did not
     notebook = nbformat.v4.new_notebook(metadata=metadata)
-    notebook.cells = [nbformat.from_dict(cell) for cell in clean]
+    notebook.cells = [_new_cell(cell) for cell in clean]
     return notebook, problems
+
+
+def _new_cell(cell: dict) -> nbformat.NotebookNode:
+    """A format-4 cell holding the clean fields, with a fresh id (format 4.5 requires one); not validated
+    again (nbformat's cell constructors raise on what the schema still refuses, a repeated tag say)."""
+    return nbformat.from_dict({"id": random_cell_id(), **cell})
