@@ -260,7 +260,12 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook or Path(load_rubric().assignment.notebook)
     if not notebook.is_file():
         raise UsageError(f"{notebook}: no such notebook")
-    findings = extract(read_notebook(notebook), notebook, default_baseline().text)
+    problems: list[str] = []
+    findings = extract(read_notebook(notebook, problems), notebook, default_baseline().text)
+    for problem in problems[:8]:  # what of the notebook could not be read, and where
+        print(f"warning: {notebook.name} does not follow the notebook format: {problem}", file=sys.stderr)
+    for _, note in findings.unreadable[:8]:
+        print(f"warning: {note}", file=sys.stderr)
     if not findings.has_outputs:
         raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
     output = args.output or notebook.with_name(load_rubric().assignment.pdf)

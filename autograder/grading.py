@@ -112,12 +112,36 @@ def _module_notes(worker: WorkerProcess) -> list[str]:
 def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Path, rubric: Rubric
                          ) -> tuple[list[Consistency], list[str]]:
     """Write the staff's copy of the PDF; compare every PDF the student handed in with the notebook.
-    Returns the comparisons and the notes on parts missing from the notebook."""
+    Returns the comparisons and the notes on parts missing from the notebook. Each is a stage that
+    fails alone (`_contained`): no item's points depend on either."""
+    notes, failed = _contained(out_dir, "pdf_error.txt", lambda: _staff_pdf(submission, findings, out_dir, rubric),
+                               "the staff's copy of the PDF could not be made", [])
+    sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
+    theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts and p.is_file())
+    checks, unchecked = _contained(out_dir, "pdf_check_error.txt",
+                                   lambda: [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs],
+                                   "the PDF handed in could not be compared with the notebook", [])
+    return checks, notes + [note for note in (failed, unchecked) if note]
+
+
+def _staff_pdf(submission: Submission, findings: Findings, out_dir: Path, rubric: Rubric) -> list[str]:
+    """The staff's copy of the PDF, made from the notebook; the notes on its missing parts."""
     made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id)
     notes = [f"PDF: missing part: {message}" for message in made.missing]
-    sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
-    theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
-    return [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs], notes
+    if made.fallback:
+        notes.append(f"PDF: the answer is shown as typed, its Markdown could not be laid out ({made.fallback})")
+    return notes
+
+
+def _contained(out_dir: Path, trace_file: str, stage, what: str, default):
+    """(`stage()`, ""), or, when it raises, (`default`, the note `what` with the exception), the traceback
+    in OUT/`trace_file`: a stage whose failure costs no item anything must not end the grade."""
+    try:
+        return stage(), ""
+    except Exception as exc:  # noqa: BLE001 - contained: staff read the trace, the grade stands
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / trace_file).write_text(traceback.format_exc(), encoding="utf-8")
+        return default, f"{what} ({type(exc).__name__}: {str(exc)[:200]}); staff are told"
 
 
 def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, options: GradeOptions,
@@ -128,6 +152,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     notes = outcome.notes
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
+    format_note = ""
     weights = submission.root / rubric.assignment.weights_file
     weights_how = f"the saved {rubric.assignment.weights_file}"
     if chosen is None:
@@ -150,9 +175,12 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
-                findings = extract(read_notebook(source), source, baseline.text, rubric.intake)
+                problems: list[str] = []
+                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake)
+                format_note = _format_note(source.name, problems)
+                notes.extend([format_note] if format_note else [])
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
-                notes.extend(f"image left out: {note}" for _, note in findings.left_out[:5])
+                notes.extend(f"image left out: {note}" for _, note in (findings.left_out + findings.unreadable)[:5])
                 if not findings.has_outputs:
                     notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
             except NotebookError as exc:
@@ -160,25 +188,86 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 notes.append(outcome.unreadable)
     if weights is not None and not weights.is_file():
         weights = None
-    evidence, first_conv = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
-    filters, unchecked = _first_layer(weights, first_conv, evidence, rubric)
-    first_conv_w = first_conv.name if first_conv is not None else None
-    scores = {"training": score_training(rubric, evidence),
-              "filters": note_left_out_images(score_filters(rubric, findings, first_conv_w, filters, unchecked),
-                                              findings),
-              "inline_answer": score_inline_answer(rubric, findings)}
-    _write_filter_images(out_dir, scores["filters"], findings, filters, rubric)
-    if options.replay and weights is None and options.data_dir is not None and not options.execute \
-            and findings is not None:
-        # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
-        scores["training"] = annotate(scores["training"], replay_log(submission.root, chosen, options.data_dir, rubric,
-                                                                     secret))
+    try:
+        evidence, first_conv = gather_training_evidence(worker, rubric, findings, weights, weights_how,
+                                                        options.data_dir)
+    except Exception as exc:  # noqa: BLE001 - our fault: the training item says so, the others are scored
+        evidence, first_conv, evidence_fault = None, None, exc
+    else:
+        evidence_fault = None
+
+    def training() -> ItemScore:
+        if evidence_fault is not None:
+            raise evidence_fault
+        score = score_training(rubric, evidence)
+        if options.replay and weights is None and options.data_dir is not None and not options.execute \
+                and findings is not None:
+            # No weights to verify: check at least that this code prints this log (autograder/notebook/replay.py).
+            score = annotate(score, replay_log(submission.root, chosen, options.data_dir, rubric, secret))
+        return score
+
+    def filters_item() -> ItemScore:
+        if evidence_fault is not None:
+            raise evidence_fault
+        filters, unchecked = _first_layer(weights, first_conv, evidence, rubric)
+        first_conv_w = first_conv.name if first_conv is not None else None
+        score = note_left_out_images(score_filters(rubric, findings, first_conv_w, filters, unchecked), findings)
+        _write_filter_images(out_dir, score, findings, filters, rubric)
+        return score
+
+    scores = _each_alone(rubric, {"training": training, "filters": filters_item,
+                                  "inline_answer": lambda: score_inline_answer(rubric, findings)}, outcome.faults)
+    if format_note and not outcome.unreadable:  # where a zero may come from what could not be read
+        scores = {item: replace(score, note=f"{score.note}; {format_note}") if score.score == 0
+                  and score.code != ReasonCode.HARNESS_FAULT else score for item, score in scores.items()}
+    scores = _say_refused(scores, submission.refused, rubric)
     if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
         scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
                                 code=ReasonCode.NOTEBOOK_UNREADABLE) if score.score == 0 else score
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome
+
+
+def _say_refused(scores: dict[str, ItemScore], refused: dict[str, str], rubric: Rubric) -> dict[str, ItemScore]:
+    """Each notebook item whose file was refused at intake (a link out of the submission, a pipe, a
+    device: autograder/intake.py) says so first: the saved weights for the training and filters items,
+    a notebook for all three."""
+    weights = rubric.assignment.weights_file
+    said = {item: [] for item in scores}
+    for name, why in refused.items():
+        if name == weights:
+            for item in ("training", "filters"):
+                said.get(item, []).append(f"{name} was not read: {why}")
+        elif name.lower().endswith(".ipynb"):
+            for item in said:
+                said[item].append(f"{name} was not read: {why}")
+    return {item: replace(score, note="; ".join([*said[item], score.note])) if said[item] else score
+            for item, score in scores.items()}
+
+
+def _format_note(name: str, problems: list[str]) -> str:
+    """What the student reads when the notebook breaks the notebook format: where, and what was done."""
+    if not problems:
+        return ""
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return (f"{name} does not follow the notebook format, so what is wrong was not read: {'; '.join(problems[:3])}"
+            f"{more}; open it in Jupyter, re-run it and save it")
+
+
+def _each_alone(rubric: Rubric, stages: dict, faults: list) -> dict[str, ItemScore]:
+    """Each item's score from its own stage: an exception in one is the harness's fault for that item
+    only (recorded in `faults`, so the grade still ends as a harness fault), the others keep theirs."""
+    scores = {}
+    for item_id, stage in stages.items():
+        try:
+            scores[item_id] = stage()
+        except Exception as exc:  # noqa: BLE001 - ours: contained to this item, said, and raised at the end
+            faults.append(exc)
+            scores[item_id] = ItemScore(rubric.item(item_id), 0.0, (), ItemStatus.NOT_GRADED,
+                                        f"0: harness fault while grading this item ({type(exc).__name__}: {exc}); "
+                                        f"not your fault, staff are told", code=ReasonCode.HARNESS_FAULT)
+    return scores
 
 
 def _first_layer(weights: Path | None, first_conv: FirstConv | None, evidence: TrainingEvidence, rubric: Rubric
@@ -322,7 +411,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
     try:
         try:
             submission = open_submission(run.path, scratch, rubric.intake.max_unpacked_mb << 20,
-                                         rubric.intake.max_files)
+                                         rubric.intake.max_files, rubric.intake.max_folder_entries)
         except IntakeError as exc:
             run.notes.append(str(exc))
             run.metadata["intake_error"] = str(exc)
@@ -361,14 +450,15 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
         results, fault = _code_checks(worker, cases, rubric)
         try:
             notebook = _grade_notebook(submission, worker, rubric, run.out_dir, options, secret, baseline)
-            if notebook.findings is not None:
-                pdf_checks, pdf_notes = _pdf_and_consistency(submission, notebook.findings, run.out_dir, rubric)
-                notebook.notes += pdf_notes
+            fault = fault or next(iter(notebook.faults), None)
         except Exception as exc:  # noqa: BLE001 - our fault: the code items keep their scores
             fault = fault or exc
             notebook = NotebookOutcome()
             missing_reason = f"0: harness fault while reading the notebook ({type(exc).__name__}: {exc})"
             missing_code = ReasonCode.HARNESS_FAULT
+        if notebook.findings is not None:  # a stage of its own: its failure costs no item anything
+            pdf_checks, pdf_notes = _pdf_and_consistency(submission, notebook.findings, run.out_dir, rubric)
+            notebook.notes += pdf_notes
         run.notes += notebook.notes + _module_notes(worker) + list(worker.confinement.notes)
         run.metadata["sandbox"] = worker.confinement.mode
         run.metadata["worker_restarts"] = worker.restarts

@@ -5,11 +5,17 @@ are refused, and the unpacked size and entry count are capped while reading (a z
 sizes can lie). The submission root is the folder that holds `lib/`, wherever the zip put it
 (`collectSubmission.sh` zips have no top folder; hand-made ones often do; macOS adds
 `__MACOSX/`). The student id is the zip's or folder's name, as the course collects them.
+
+A folder is graded from a copy in scratch, made without following links and without reading special
+files: a symbolic link is followed only to a regular file inside the folder; any other link, a named
+pipe, a socket or a device file is refused, and named in a note (`Submission.refused`). The copy is
+capped like a zip (size and file count; the largest files are the ones left out).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import stat
@@ -36,6 +42,9 @@ class Submission:
     root: Path
     sha256: str
     notes: list[str] = field(default_factory=list)
+    # files of a submitted folder that were not copied for grading (links, special files), by their path
+    # relative to `root`, each with why
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def student_id_for(path: Path) -> str:
@@ -99,6 +108,106 @@ def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int)
         raise IntakeError(f"{archive.name}: could not be unpacked ({exc})") from None
 
 
+def _kind_of(mode: int) -> str:
+    """What a file that is not a regular file or a folder is, as the student is told."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "not a regular file"
+
+
+def _copy_file(source: Path, target: Path, budget: int) -> int:
+    """Copy one regular file without following a link or blocking on a pipe (O_NOFOLLOW, O_NONBLOCK, and a
+    check of what was opened); the bytes copied. IntakeError past `budget` bytes, OSError if it is not one."""
+    handle = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(handle, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+            raise OSError(f"{source.name} is not a regular file")
+        written = 0
+        with open(target, "wb") as sink:
+            for chunk in iter(lambda: reader.read(_CHUNK), b""):
+                written += len(chunk)
+                if written > budget:
+                    raise IntakeError("over budget")
+                sink.write(chunk)
+        return written
+
+
+def _folder_entries(folder: Path, limit: int) -> tuple[list[tuple[str, os.stat_result]], dict[str, str]]:
+    """Every file of `folder` (relative POSIX path, lstat), links and special files resolved or refused:
+    a link is followed only to a regular file inside the folder; a link to a folder, a link outside,
+    a pipe, a socket or a device file is refused, with why. Folders the grader ignores are skipped.
+    IntakeError past `limit` entries."""
+    real_root = os.path.realpath(folder)
+    files: list[tuple[str, os.stat_result]] = []
+    refused: dict[str, str] = {}
+    pending, seen = [""], 0
+    while pending:
+        relative = pending.pop()
+        with os.scandir(folder / relative if relative else folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                seen += 1
+                if seen > limit:
+                    raise IntakeError(f"{folder.name}: more than {limit} entries")
+                name = f"{relative}/{entry.name}" if relative else entry.name
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    if entry.name not in _IGNORED_DIRS:
+                        pending.append(name)
+                elif stat.S_ISREG(mode):
+                    files.append((name, entry.stat(follow_symlinks=False)))
+                elif stat.S_ISLNK(mode):
+                    target = os.path.realpath(entry.path)
+                    inside = os.path.commonpath([real_root, target]) == real_root
+                    try:
+                        target_mode = os.stat(target).st_mode
+                    except OSError:
+                        target_mode = 0
+                    if inside and stat.S_ISREG(target_mode):
+                        files.append((name, os.stat(target)))
+                    else:
+                        where = ("to a folder" if inside and stat.S_ISDIR(target_mode) else "to a file that does "
+                                 "not exist" if inside and not target_mode else "pointing outside the submission"
+                                 if not inside else f"to {_kind_of(target_mode)}")
+                        refused[name] = f"a symbolic link {where} (links are followed only to files inside it)"
+                else:
+                    refused[name] = _kind_of(mode)
+    return files, refused
+
+
+def copy_folder(folder: Path, destination: Path, max_bytes: int, max_files: int, max_entries: int) -> dict[str, str]:
+    """Copy a submitted folder into `destination` (scratch) as grading needs it, never following a link
+    out of it nor reading a special file (a notebook linked to /dev/zero, a FIFO named Problem_2.ipynb,
+    weights linked to another student's). The smallest files are copied first, so that when the folder
+    holds more than `max_bytes` or `max_files` (a dataset left in it) what is left out is the largest.
+    IntakeError past `max_entries` entries. Returns what was not copied: relative path -> why, for the student."""
+    files, refused = _folder_entries(folder, max_entries)
+    budget, copied = max_bytes, 0
+    for name, info in sorted(files, key=lambda item: (item[1].st_size, item[0])):
+        if copied >= max_files or info.st_size > budget:
+            refused[name] = (f"{info.st_size / (1 << 20):.1f} MB, beyond the {max_bytes >> 20} MB or "
+                             f"{max_files} files the grader copies")
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            budget -= _copy_file(folder / name, target, budget) if not (folder / name).is_symlink() else \
+                _copy_file(Path(os.path.realpath(folder / name)), target, budget)
+        except IntakeError:
+            target.unlink(missing_ok=True)
+            refused[name] = f"growing beyond the {max_bytes >> 20} MB the grader copies while it was read"
+            continue
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            refused[name] = f"unreadable: {type(exc).__name__}: {str(exc)[:100]}"
+            continue
+        copied += 1
+    return dict(sorted(refused.items()))
+
+
 def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
     """The folder that holds `lib/`, searched breadth-first; notes say what was chosen."""
     candidates = []
@@ -129,20 +238,35 @@ def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
     return chosen, notes
 
 
-def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int) -> Submission:
-    """A gradable Submission from a folder or zip; raises IntakeError naming what is wrong."""
+def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int,
+                    max_entries: int | None = None) -> Submission:
+    """A gradable Submission from a folder or zip; raises IntakeError naming what is wrong. A folder is
+    copied (`copy_folder`), walking at most `max_entries` entries (default: ten times `max_files`)."""
     if not path.exists():
         raise IntakeError(f"{path}: no such file or folder")
     student_id = student_id_for(path)
-    if path.is_dir():
-        root, notes = find_root(path, path.name)
-        return Submission(student_id, path, root, folder_digest(path), notes)
-    if path.suffix.lower() != ".zip":
-        raise IntakeError(f"{path.name}: not a folder or a .zip file")
     unpacked = scratch / "unpacked"
     if unpacked.exists():
         shutil.rmtree(unpacked)
     unpacked.mkdir(parents=True)
+    if path.is_dir():  # graded from a copy: no link followed out of it, no special file read
+        try:
+            refused = copy_folder(path, unpacked, max_bytes, max_files, max_entries or 10 * max_files)
+        except OSError as exc:
+            raise IntakeError(f"{path.name}: could not be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+        root, notes = find_root(unpacked, path.name)
+        notes = [f"{name} was not read: {why}" for name, why in refused.items()][:20] + notes
+        return Submission(student_id, path, root, folder_digest(path), notes, refused_paths(refused, unpacked, root))
+    if path.suffix.lower() != ".zip":
+        raise IntakeError(f"{path.name}: not a folder or a .zip file")
     safe_unzip(path, unpacked, max_bytes, max_files)
     root, notes = find_root(unpacked, path.name)
     return Submission(student_id, path, root, _file_digest(path), notes)
+
+
+def refused_paths(refused: dict[str, str], copied: Path, root: Path) -> dict[str, str]:
+    """The refused files under the graded root, by their path relative to it (as grading names files)."""
+    prefix = root.relative_to(copied).as_posix()
+    if prefix == ".":
+        return dict(refused)
+    return {name[len(prefix) + 1:]: why for name, why in refused.items() if name.startswith(prefix + "/")}

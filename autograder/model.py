@@ -213,3 +213,4 @@ class NotebookOutcome:
     pdf_checks: list = field(default_factory=list)  # pdf_check.Consistency
     unreadable: str = ""
     findings: Any = None  # notebook.Findings the PDF is made from; None when no notebook was read
+    faults: list = field(default_factory=list)  # the harness's own exceptions, each contained to one item

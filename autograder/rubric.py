@@ -214,6 +214,8 @@ class Intake(Section):
     max_notebook_mb: int
     max_answer_chars: int
     max_image_pixels: int
+    # folder submissions (mechanism C, issue 20): entries looked at before the folder is refused
+    max_folder_entries: int
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import zipfile
 
 import pytest
 from conftest import REFERENCE
-from submissions import CODE_ITEMS, RESULT_TESTS, grade
+from submissions import CODE_ITEMS, RESULT_TESTS, grade, make_submission
 
 from autograder.intake import IntakeError, open_submission, student_id_for
 
@@ -106,3 +107,63 @@ def test_student_ids_are_safe_names(tmp_path):
     assert student_id_for(tmp_path / "4916525888.zip") == "4916525888"
     assert student_id_for(tmp_path / "Jane Doe (late).zip") == "Jane_Doe_late"
     assert student_id_for(tmp_path / "../..") == "submission"
+
+
+# ----------------------------------------------------------------------------- folders: links and special files
+def _copied(folder, tmp_path, max_bytes=200 * MB, max_files=2000):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    return open_submission(folder, scratch, max_bytes, max_files)
+
+
+def test_a_folder_is_graded_from_a_copy_that_follows_links_only_inside_it(tmp_path):
+    sub = make_submission(tmp_path / "sub")
+    outside = tmp_path / "elsewhere.npz"
+    outside.write_bytes(b"another student's weights")
+    (sub / "svhn_cnn_params.npz").symlink_to(outside)  # out of the submission: refused
+    (sub / "notes.txt").write_text("mine")
+    (sub / "notes_link.txt").symlink_to(sub / "notes.txt")  # inside: followed, as its content
+    (sub / "lib_link").symlink_to(sub / "lib")  # a folder: refused (no cycles, no second lib/)
+    (sub / "Problem_2.ipynb").unlink(missing_ok=True)
+    (sub / "Problem_2.ipynb").symlink_to("/dev/zero")  # never read
+    os.mkfifo(sub / "pipe.ipynb")  # never opened (opening a FIFO for reading blocks)
+    submission = _copied(sub, tmp_path)
+    root = submission.root
+    assert root != sub and not (root / "svhn_cnn_params.npz").exists()
+    assert (root / "notes_link.txt").read_text() == "mine" and not (root / "notes_link.txt").is_symlink()
+    assert not (root / "lib_link").exists() and not (root / "Problem_2.ipynb").exists()
+    assert not (root / "pipe.ipynb").exists()
+    assert (root / "lib" / "cnn" / "layer_utils.py").is_file()
+    assert set(submission.refused) == {"svhn_cnn_params.npz", "lib_link", "Problem_2.ipynb", "pipe.ipynb"}
+    assert "pointing outside the submission" in submission.refused["svhn_cnn_params.npz"]
+    assert "named pipe" in submission.refused["pipe.ipynb"]
+    assert any(note.startswith("svhn_cnn_params.npz was not read") for note in submission.notes)
+
+
+def test_a_folder_copy_is_capped_leaving_out_the_largest_files(tmp_path):
+    sub = make_submission(tmp_path / "sub")
+    (sub / "data").mkdir()
+    (sub / "data" / "train_32x32.mat").write_bytes(b"\0" * (3 * MB))
+    submission = _copied(sub, tmp_path, max_bytes=2 * MB)
+    assert "data/train_32x32.mat" in submission.refused
+    assert (submission.root / "lib" / "cnn" / "layer_utils.py").is_file()
+
+
+def test_a_folder_in_a_folder_names_refused_files_from_the_graded_root(tmp_path):
+    outer = tmp_path / "4916525888"
+    sub = make_submission(outer / "assignment1")
+    (sub / "svhn_cnn_params.npz").symlink_to(tmp_path)
+    submission = _copied(outer, tmp_path)
+    assert submission.root.name == "assignment1"
+    assert set(submission.refused) == {"svhn_cnn_params.npz"}
+
+
+def test_a_folder_with_too_many_entries_is_refused_without_walking_it_all(tmp_path):
+    sub = make_submission(tmp_path / "sub")
+    (sub / "venv").mkdir()
+    for index in range(50):
+        (sub / "venv" / f"{index}.py").write_text("")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with pytest.raises(IntakeError, match="more than 30 entries"):
+        open_submission(sub, scratch, 200 * MB, 2000, max_entries=30)

@@ -23,6 +23,7 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from autograder.notebook.reading import NotebookError, read_notebook
 from autograder.notebook.svhn import DataError, count_rows, validation_start
 from autograder.rubric import load_rubric
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
@@ -156,7 +157,7 @@ def run_unit_checks(folder: Path, notebook_name: str | None = None, timeout: flo
     limits = load_rubric().execution
     notebook_name = notebook_name or load_rubric().assignment.notebook
     timeout = timeout or limits.check_cells_timeout
-    source = nbformat.read(folder / notebook_name, as_version=4)
+    source = read_notebook(folder / notebook_name)  # NotebookError (a UserInputError) when it is none
     selected = unit_check_cells(source)
     with tempfile.TemporaryDirectory(prefix="cnn-grader-run-") as scratch:
         workdir = scratch_copy(folder, Path(scratch))
@@ -250,8 +251,13 @@ def _prepare(notebook: nbformat.NotebookNode, quick: dict[str, float] | None, ke
 def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir: Path, limits: dict,
                      quick: dict[str, float] | None = None, hidden: list[Path] = ()) -> Execution:
     """Run the notebook headless in a scratch copy of `folder` (the submission root) with `data_dir`
-    as data/; the executed copy and any saved weights are written to `out_dir`."""
-    notebook = nbformat.read(str(notebook_path), as_version=4)
+    as data/; the executed copy and any saved weights are written to `out_dir`. The notebook is read as
+    grading reads it (reading.py: only what has the notebook format's types); one that is no notebook at
+    all is not run, and the run's `problem` says why."""
+    try:
+        notebook = read_notebook(Path(notebook_path))
+    except NotebookError as exc:
+        return Execution(Path(notebook_path), False, f"not run: {exc}")
     notebook_name = notebook_path.name
     keep_rows, split_note = None, ""
     if quick:

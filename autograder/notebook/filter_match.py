@@ -44,10 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
+
+from autograder.notebook.images import ImageRefused, open_image
+from autograder.rubric import load_rubric
 
 _LUMINANCE = np.array([0.299, 0.587, 0.114])
 
@@ -83,11 +86,10 @@ def decode(png: bytes, max_pixels: int | None = None) -> np.ndarray:
     An image of more than `max_pixels` is first shrunk by a whole factor (each new pixel the mean of a
     square of old ones), so that a figure saved at a needlessly high dpi costs no more memory to read
     than one of the rubric's `max_analysed_pixels`: its tiles keep their shape, only fewer pixels each."""
-    try:
-        image = Image.open(io.BytesIO(png))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise FigureError(f"not a readable image ({type(exc).__name__})") from None
+    try:  # a PNG and nothing else, checked against the intake's pixel cap before decoding (images.py)
+        image = open_image(png, ("PNG",), load_rubric().intake.max_image_pixels)
+    except ImageRefused as exc:
+        raise FigureError(f"not a readable image ({exc})") from None
     if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))

@@ -350,14 +350,16 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
 
 
 def note_left_out_images(score: ItemScore, findings: Findings | None) -> ItemScore:
-    """The filters item, saying which of the filter cell's images were left out for their size
-    (autograder/notebook/reading.py): first when none was left to score, since "no image output"
-    alone would send the student looking for the wrong mistake; flagged "image too large"."""
+    """The filters item, saying which of the filter cell's images were left out for their size or as
+    undecodable (autograder/notebook/reading.py): first when none was left to score, since "no image output"
+    alone would send the student looking for the wrong mistake; flagged "image too large" or "image unreadable"."""
     notes = findings.left_out_notes("filters") if findings is not None else []
     if not notes:
         return score
     extra = dict(score.extra)
-    extra["flags"] = [*extra.get("flags", []), "image too large"]
+    flags = (["image too large"] if any(where == "filters" for where, _ in findings.left_out) else []) + \
+        (["image unreadable"] if any(where == "filters" for where, _ in findings.unreadable) else [])
+    extra["flags"] = [*extra.get("flags", []), *flags]
     extra["left_out"] = notes
     said = "; ".join(notes)
     if not findings.filter_images and score.score == 0:

@@ -3,8 +3,10 @@
 In the assignment's strict order: a header (title, student id, the notebook's name and
 modification time), 1. the training curves, 2. the filter visualisation, 3. the inline
 answer. Images are embedded at their full resolution, scaled to the page width with their
-aspect kept, never split. The answer's Markdown is rendered (headings, paragraphs, lists,
-bold, italic, inline code, code blocks; LaTeX math stays as its source text) in DejaVu fonts,
+aspect kept, never split; each is decoded first as a PNG within the pixel cap (images.py), and one that
+is not is left out with a note. The answer's Markdown is parsed by a CommonMark parser and rendered
+(headings, paragraphs, lists, bold, italic, inline code, code blocks; LaTeX math stays as its source
+text; should reportlab still fail on it, the answer is shown as typed) in DejaVu fonts,
 which ship with matplotlib and cover most of Unicode. A missing part becomes a framed note
 saying what to do, and is reported to the caller. A long paragraph is handed to reportlab in
 pieces of at most `PARAGRAPH_CHUNK` characters: its line breaking re-breaks a paragraph's rest at
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import html
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import matplotlib
-from PIL import Image as PILImage
+from markdown_it import MarkdownIt
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -42,7 +43,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from autograder.notebook.images import ImageRefused, open_image
 from autograder.notebook.reading import Findings
+from autograder.rubric import load_rubric
 
 SECTIONS = ("1. Training loss and accuracy curves", "2. Visualisation of the first convolutional layer's filters",
             "3. Inline question: what kinds of filters do you see?")
@@ -59,6 +62,7 @@ class PdfResult:
     path: Path
     missing: list[str] = field(default_factory=list)  # one message per missing part
     pages: int = 0
+    fallback: str = ""  # why the answer was shown as typed, when reportlab could not lay out its formatting
 
 
 def _register_fonts() -> None:
@@ -90,27 +94,60 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 # ----------------------------------------------------------------------------- Markdown
-_INLINE = [
-    (re.compile(r"`([^`]+)`"), r'<font name="DejaVuMono">\1</font>'),
-    (re.compile(r"\*\*(.+?)\*\*|__(.+?)__"), lambda m: f"<b>{m.group(1) or m.group(2)}</b>"),
-    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?!\w)|(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?!\w)"),
-     lambda m: f"<i>{m.group(1) or m.group(2)}</i>"),
-]
+# The answer is parsed by a CommonMark parser (markdown-it-py; raw HTML is text), never by patterns: its
+# tokens nest properly, and each run of text is wrapped in its own complete tags, so reportlab's paragraph
+# markup can never receive tags that cross (`**a *b** c*` made reportlab raise when regexes rendered it).
+_STYLES = {"strong": ("<b>", "</b>"), "em": ("<i>", "</i>"), "s": ("<strike>", "</strike>"),
+           "code": ('<font name="DejaVuMono">', "</font>")}
+Run = tuple[str, tuple[str, ...]]  # a piece of plain text and the styles (keys of _STYLES) it is shown in
+
+
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("strikethrough")
+
+
+_MARKDOWN = _parser()
+
+
+def _runs(children) -> list[Run]:
+    """An inline token's children as runs of plain text with their styles; links keep their text,
+    images their alt text, raw HTML its source."""
+    runs: list[Run] = []
+    active: list[str] = []
+    for token in children or []:
+        kind = token.type
+        if kind.endswith("_open") and kind[:-5] in _STYLES:
+            active.append(kind[:-5])
+        elif kind.endswith("_close") and kind[:-6] in _STYLES:
+            if kind[:-6] in active:
+                del active[len(active) - 1 - active[::-1].index(kind[:-6])]
+        elif kind in ("text", "html_inline", "image"):
+            runs.append((token.content, tuple(active)))
+        elif kind == "code_inline":
+            runs.append((token.content, (*active, "code")))
+        elif kind == "softbreak":
+            runs.append((" ", tuple(active)))
+        elif kind == "hardbreak":
+            runs.append(("\n", tuple(active)))
+    return [run for run in runs if run[0]]
+
+
+def _markup(runs: list[Run]) -> str:
+    """reportlab paragraph markup for runs: each run escaped and wrapped in its own complete tags."""
+    out = []
+    for text, styles in runs:
+        piece = html.escape(text, quote=False).replace("\n", "<br/>")
+        for style in reversed(dict.fromkeys(styles)):  # each style once: `***a***` nests em in em
+            opening, closing = _STYLES[style]
+            piece = f"{opening}{piece}{closing}"
+        out.append(piece)
+    return "".join(out)
 
 
 def inline_markup(text: str) -> str:
     """Markdown inline syntax as reportlab paragraph markup; everything else escaped as text."""
-    pieces = re.split(r"(`[^`]+`)", text)
-    out = []
-    for piece in pieces:
-        if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
-            out.append(f'<font name="DejaVuMono">{html.escape(piece[1:-1], quote=False)}</font>')
-            continue
-        escaped = html.escape(piece, quote=False)
-        for pattern, replacement in _INLINE[1:]:
-            escaped = pattern.sub(replacement, escaped)
-        out.append(escaped)
-    return "".join(out)
+    tokens = _MARKDOWN.parseInline(text)
+    return _markup(_runs(tokens[0].children if tokens else []))
 
 
 def chunks(text: str, size: int = PARAGRAPH_CHUNK) -> list[str]:
@@ -127,81 +164,78 @@ def chunks(text: str, size: int = PARAGRAPH_CHUNK) -> list[str]:
     return [*pieces, text] if text or not pieces else pieces
 
 
-def _paragraphs(text: str, style: ParagraphStyle) -> list[Paragraph]:
-    """One paragraph of Markdown text as reportlab Paragraphs, a long one in `chunks` (the pieces but the
-    last without space after, so they read as one paragraph that starts new lines now and then)."""
-    pieces = chunks(text)
+def _split_runs(runs: list[Run]) -> list[list[Run]]:
+    """Runs cut where `chunks` cuts their plain text, each piece keeping its styles."""
+    pieces, current, position = [], [], 0
+    bounds = [len(piece) for piece in chunks("".join(text for text, _ in runs))]
+    limit = bounds.pop(0)
+    for text, styles in runs:
+        while text:
+            take = min(len(text), limit - position)
+            current.append((text[:take], styles))
+            text, position = text[take:], position + take
+            if position == limit and bounds:
+                pieces.append(current)
+                current, position, limit = [], 0, bounds.pop(0)
+    return [*pieces, current]
+
+
+def _paragraphs(runs: list[Run], style: ParagraphStyle) -> list[Paragraph]:
+    """One paragraph's runs as reportlab Paragraphs, a long one in `chunks` (the pieces but the last
+    without space after, so they read as one paragraph that starts new lines now and then)."""
+    pieces = _split_runs(runs)
     if len(pieces) == 1:
-        return [Paragraph(inline_markup(text), style)]
+        return [Paragraph(_markup(pieces[0]), style)]
     joined = ParagraphStyle(f"{style.name}-piece", parent=style, spaceAfter=0, keepWithNext=0)
-    return [Paragraph(inline_markup(piece.strip()), style if index == len(pieces) - 1 else joined)
+    return [Paragraph(_markup(piece), style if index == len(pieces) - 1 else joined)
             for index, piece in enumerate(pieces)]
 
 
 def markdown_flowables(text: str, styles: dict[str, ParagraphStyle]) -> list:
-    """Flowables for a Markdown text: headings, paragraphs, lists, code blocks."""
+    """Flowables for a Markdown text: headings, paragraphs, (nested) lists, code blocks; block quotes
+    read as their paragraphs, a thematic break as space."""
     flowables: list = []
-    lines = text.replace("\r\n", "\n").split("\n")
-    paragraph: list[str] = []
-    items: list[str] = []
-    ordered = False
-    index = 0
+    lists: list[dict] = []  # the open lists, innermost last: {"ordered", "start", "items": [[flowable]]}
 
-    def flush_paragraph() -> None:
-        if paragraph:
-            flowables.extend(_paragraphs(" ".join(line.strip() for line in paragraph), styles["body"]))
-            paragraph.clear()
+    def target() -> list:
+        return lists[-1]["items"][-1] if lists and lists[-1]["items"] else flowables
 
-    def flush_list() -> None:
-        nonlocal items
-        if items:
-            flowables.append(ListFlowable(
-                [ListItem(_paragraphs(item, styles["body"])) for item in items],
-                bulletType="1" if ordered else "bullet", start="1" if ordered else "•",
-                bulletFormat="%s." if ordered else None, bulletFontName="DejaVu", bulletFontSize=9, leftIndent=16))
-            items = []
-
-    while index < len(lines):
-        line = lines[index]
-        fence = re.match(r"^\s*(```|~~~)", line)
-        if fence:
-            flush_paragraph()
-            flush_list()
-            block = []
-            index += 1
-            while index < len(lines) and not lines[index].strip().startswith(fence.group(1)):
-                block.append(lines[index])
-                index += 1
-            flowables.append(Preformatted("\n".join(block) or " ", styles["code"]))
-        elif re.match(r"^\s*#{1,6}\s", line):
-            flush_paragraph()
-            flush_list()
-            flowables.extend(_paragraphs(line.strip().lstrip("#").strip(), styles["h"]))
-        elif re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
-            flush_paragraph()
-            is_ordered = bool(re.match(r"^\s*\d+[.)]", line))
-            if items and is_ordered != ordered:
-                flush_list()
-            ordered = is_ordered
-            items.append(re.sub(r"^\s*([-*+]|\d+[.)])\s+", "", line))
-        elif not line.strip():
-            flush_paragraph()
-            flush_list()
-        elif items and line.startswith((" ", "\t")):
-            items[-1] += " " + line.strip()  # a list item's continuation line
-        else:
-            flush_list()
-            paragraph.append(line)
-        index += 1
-    flush_paragraph()
-    flush_list()
+    tokens = _MARKDOWN.parse(text.replace("\r\n", "\n"))
+    for index, token in enumerate(tokens):
+        kind = token.type
+        if kind == "inline":
+            heading = index > 0 and tokens[index - 1].type == "heading_open"
+            target().extend(_paragraphs(_runs(token.children), styles["h" if heading else "body"]))
+        elif kind in ("fence", "code_block"):
+            target().append(Preformatted(token.content.rstrip("\n") or " ", styles["code"]))
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            lists.append({"ordered": kind == "ordered_list_open", "start": token.attrGet("start") or 1, "items": []})
+        elif kind == "list_item_open" and lists:
+            lists[-1]["items"].append([])
+        elif kind in ("bullet_list_close", "ordered_list_close") and lists:
+            done = lists.pop()
+            items = [ListItem(item or [Spacer(1, 0)]) for item in done["items"]]
+            if items:
+                target().append(ListFlowable(
+                    items, bulletType="1" if done["ordered"] else "bullet",
+                    start=str(done["start"]) if done["ordered"] else "•",
+                    bulletFormat="%s." if done["ordered"] else None, bulletFontName="DejaVu", bulletFontSize=9,
+                    leftIndent=16))
+        elif kind == "hr":
+            target().append(Spacer(1, 8))
     return flowables
+
+
+def plain_flowables(text: str, styles: dict[str, ParagraphStyle]) -> list:
+    """The answer as its source text, nothing interpreted: what the PDF shows when its rendering failed."""
+    return [Preformatted(piece, styles["code"]) for piece in chunks(text) if piece.strip()]
 
 
 # ----------------------------------------------------------------------------- images and notes
 def _image(png: bytes, width: float, max_height: float) -> Image:
-    """The image at full resolution, scaled to fit the frame with its aspect kept."""
-    with PILImage.open(io.BytesIO(png)) as picture:
+    """The image at full resolution, scaled to fit the frame with its aspect kept. Decoded first as a
+    PNG and nothing else, within the pixel cap (images.py): ImageRefused when it is not one."""
+    with open_image(png, ("PNG",), load_rubric().intake.max_image_pixels) as picture:
         pixels_w, pixels_h = picture.size
     scale = min(width / pixels_w, max_height / pixels_h)
     return Image(io.BytesIO(png), width=pixels_w * scale, height=pixels_h * scale)
@@ -244,9 +278,14 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
             if not left_out:
                 story.append(_missing_note(missing, styles, width))
             result.missing.append(f"{title}: {missing}")
-        for png in images:
-            story.append(KeepTogether([_image(png, width, height * 0.8), Spacer(1, 6)]))
+        for number, png in enumerate(images, start=1):
+            try:
+                story.append(KeepTogether([_image(png, width, height * 0.8), Spacer(1, 6)]))
+            except ImageRefused as exc:
+                story.append(_missing_note(f"image {number} of this section was left out: {exc}", styles, width))
+                result.missing.append(f"{title}: image {number} was left out: {exc}")
     story.append(Paragraph(SECTIONS[2], styles["section"]))
+    answer_at = len(story)
     if answer.strip():
         story.extend(markdown_flowables(answer, styles))
         if findings.answer_cut:
@@ -261,6 +300,18 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
     document = SimpleDocTemplate(str(destination), pagesize=A4, leftMargin=_MARGIN, rightMargin=_MARGIN,
                                  topMargin=_MARGIN, bottomMargin=_MARGIN, title="Problem 2: Incorporating CNNs",
                                  author=student_id or "", invariant=1)
-    document.build(story)
+    try:
+        document.build(list(story))
+    except Exception as exc:  # noqa: BLE001 - reportlab on the student's text: show it as typed instead
+        if not answer.strip():
+            raise
+        plain = plain_flowables(answer, styles) + [_missing_note(
+            f"The answer is shown as typed: its formatting could not be laid out ({type(exc).__name__}).",
+            styles, width)]
+        document = SimpleDocTemplate(str(destination), pagesize=A4, leftMargin=_MARGIN, rightMargin=_MARGIN,
+                                     topMargin=_MARGIN, bottomMargin=_MARGIN, title="Problem 2: Incorporating CNNs",
+                                     author=student_id or "", invariant=1)
+        document.build(story[:answer_at] + plain)
+        result.fallback = f"{type(exc).__name__}: {str(exc)[:200]}"
     result.pages = document.page
     return result

@@ -8,11 +8,12 @@ notebook's) or not found (the PDF has no images at all). What pypdf says about a
 grading.log (autograder/reports/grading_log.py), away from the terminal. An embedded image whose
 declared /Width x /Height exceeds the rubric's [intake] max_image_pixels is left out before
 anything decodes it (pypdf's or Pillow's decoding of a huge one would take gigabytes), and said.
+pypdf decodes embedded images with Pillow: importing images.py has removed Pillow's EPS reader (which
+runs Ghostscript), so no stream a student embeds reaches an interpreter.
 """
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from scipy.fft import dctn
 
+from autograder.notebook.images import ImageRefused, open_image
 from autograder.notebook.reading import size_text
 from autograder.rubric import load_rubric
 
@@ -87,6 +89,17 @@ def pdf_images(path: Path, max_pixels: int | None = None, left_out: list[str] | 
     return images
 
 
+def _notebook_images(pngs: list[bytes], max_pixels: int | None) -> list[Image.Image]:
+    """The notebook's images of a section, decoded as PNGs only (images.py); one that is not is skipped."""
+    pictures = []
+    for png in pngs:
+        try:
+            pictures.append(open_image(png, ("PNG",), max_pixels or load_rubric().intake.max_image_pixels))
+        except ImageRefused:  # reading.py already left it out, with the note the student reads
+            continue
+    return pictures
+
+
 @dataclass
 class Consistency:
     """Per section: "matched", "mismatched", "not found", or "not in the notebook"."""
@@ -119,7 +132,10 @@ def compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None 
         elif not hashes:
             result.sections[section] = "not found"
         else:
-            ours = [perceptual_hash(Image.open(io.BytesIO(png))) for png in pngs]
+            ours = [perceptual_hash(picture) for picture in _notebook_images(pngs, max_pixels)]
+            if not ours:
+                result.sections[section] = "not in the notebook"
+                continue
             best = min(distance(a, b) for a in ours for b in hashes)
             result.sections[section] = "matched" if best <= MATCH_DISTANCE else "mismatched"
     return result

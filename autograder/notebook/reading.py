@@ -2,7 +2,9 @@
 
 Cells are found by tag first (our template tags them) and by heading and content second,
 because notebooks made from the official handout have no tags, and students insert, delete
-and copy cells. Nothing here executes anything; images are returned as PNG bytes.
+and copy cells. Nothing here executes anything; images are returned as checked PNG bytes. A notebook
+that breaks the notebook format is read as far as its types allow (autograder/notebook/schema.py),
+each problem named with its cell.
 
 What is read is capped here, once, so that every consumer (the items, the PDF, results.json, the
 similarity check, the grading sheet) sees the same bounded input ([intake] of the rubric): the answer
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 import struct
@@ -25,6 +28,8 @@ import nbformat
 from PIL import Image
 
 from autograder import UserInputError
+from autograder.notebook.images import FORMATS, ImageRefused, as_png
+from autograder.notebook.schema import checked
 from autograder.rubric import Intake, load_rubric
 
 # A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
@@ -62,6 +67,8 @@ class Findings:
     answer_chars: int = 0  # the answer's length before the cut (more than len(answer) when it was cut)
     # images left out for their size, each (the cell's role: "curves", "filters" or "other", the note why)
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    # images left out because they are not the format they claim or are damaged (role, the note why)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "cell N: Name: value"
     parameters: dict[str, float] = field(default_factory=dict)
     training_cell: int | None = None
@@ -79,8 +86,9 @@ class Findings:
         return self.answer_chars > len(self.answer)
 
     def left_out_notes(self, role: str) -> list[str]:
-        """The notes on the images of cells of this role ("curves", "filters", "other") left out for size."""
-        return [note for where, note in self.left_out if where == role]
+        """The notes on the images of cells of this role ("curves", "filters", "other") left out, for their
+        size or because they could not be decoded."""
+        return [note for where, note in self.left_out + self.unreadable if where == role]
 
     @property
     def reported_last(self) -> float | None:
@@ -100,12 +108,27 @@ def choose_notebook(root: Path) -> tuple[Path | None, list[str]]:
     return chosen, [p.relative_to(root).as_posix() for p in ranked[1:]]
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook as format 4 (older formats are upgraded); NotebookError when unreadable."""
+def read_notebook(path: Path, problems: list[str] | None = None) -> nbformat.NotebookNode:
+    """The notebook as format 4 (older formats are upgraded), holding only what has the format's types
+    (autograder/notebook/schema.py); each place where it breaks the format is appended to `problems`,
+    naming the cell. NotebookError when it is not a notebook at all (not JSON, or no cell readable)."""
     try:
-        return nbformat.read(str(path), as_version=4)
-    except (OSError, ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise NotebookError(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+    major = data.get("nbformat") if isinstance(data, dict) else None
+    if isinstance(major, int) and not isinstance(major, bool) and major < 4:
+        try:  # an old format: nbformat upgrades it, then it is checked as any other
+            data = json.loads(nbformat.writes(nbformat.convert(nbformat.from_dict(data), 4), version=4))
+        except Exception as exc:  # noqa: BLE001 - the upgrade of a malformed old notebook fails in many ways
+            raise NotebookError(f"{path.name}: a notebook of format {major} that could not be upgraded "
+                                f"({type(exc).__name__}: {str(exc)[:200]}); save it again with Jupyter") from None
+    notebook, found = checked(data)
+    if problems is not None:
+        problems.extend(found)
+    if not isinstance(data, dict):
+        raise NotebookError(f"{path.name}: not a notebook ({found[0].split(': ', 1)[1]})")
+    return notebook
 
 
 def _tags(cell) -> list[str]:
@@ -156,23 +179,34 @@ def oversized(data: bytes, max_pixels: int) -> str:
 
 
 def _images(cell, index: int, role: str, found: Findings, limits: Intake) -> list[bytes]:
-    """The cell's PNG images; one over the rubric's pixel cap is left out, with a note in `found.left_out`."""
+    """The cell's images as checked PNG bytes (autograder/notebook/images.py: read only as the format their
+    MIME type names, PNG or JPEG, and fully decoded). One over the rubric's pixel cap is left out with a
+    note in `found.left_out`; one that is not what it claims, or is damaged, with a note in `found.unreadable`."""
     images = []
     for output in cell.get("outputs", []):
-        png = (output.get("data", {}).get("image/png")
-               if output.get("output_type") in ("display_data", "execute_result") else None)
-        if png:
-            try:
-                data = base64.b64decode(png if isinstance(png, str) else "".join(png))
-            except (ValueError, TypeError):
-                continue
-            size = oversized(data, limits.max_image_pixels)
-            if size:
-                found.left_out.append((role, f"an image of cell {index} is {size}, over the "
-                                             f"{limits.max_image_pixels / 1e6:g} MP the grader reads, and was left "
-                                             f"out: save the figure at a lower dpi (or a smaller figsize)"))
-                continue
-            images.append(data)
+        if output.get("output_type") not in ("display_data", "execute_result"):
+            continue
+        data = output.get("data", {})
+        mime = next((kind for kind in FORMATS if data.get(kind)), None)
+        if mime is None:
+            continue
+        encoded = data[mime]
+        try:
+            raw = base64.b64decode(encoded if isinstance(encoded, str) else "".join(encoded))
+        except (ValueError, TypeError):
+            found.unreadable.append((role, f"an image of cell {index} was left out: its {mime} data is not base64"))
+            continue
+        size = oversized(raw, limits.max_image_pixels)
+        if size:
+            found.left_out.append((role, f"an image of cell {index} is {size}, over the "
+                                         f"{limits.max_image_pixels / 1e6:g} MP the grader reads, and was left "
+                                         f"out: save the figure at a lower dpi (or a smaller figsize)"))
+            continue
+        try:
+            images.append(as_png(raw, FORMATS[mime], limits.max_image_pixels))
+        except ImageRefused as exc:
+            found.unreadable.append((role, f"an image of cell {index} ({mime}) was left out: {exc}; "
+                                           f"save the figure again with plt.savefig or re-run the cell"))
     return images
 
 
