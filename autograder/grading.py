@@ -24,6 +24,7 @@ import numpy as np
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import case_sides, result_order, run_checks
+from autograder.deadlines import Deadline, StageTimeout
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
@@ -114,7 +115,8 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     notes = [f"PDF: missing part: {message}" for message in made.missing]
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts)
-    return [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs], notes
+    deadline = Deadline(rubric.deadlines.pdf_seconds, "reading your PDF")  # for all of them together
+    return [compare(pdf, sections, rubric.intake.max_image_pixels, deadline) for pdf in theirs], notes
 
 
 def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubric, out_dir: Path, options: GradeOptions,
@@ -123,6 +125,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     and the findings the PDF is made from (None when no notebook could be read)."""
     outcome = NotebookOutcome()
     notes = outcome.notes
+    unreadable_code = ReasonCode.NOTEBOOK_UNREADABLE
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
     weights = submission.root / rubric.assignment.weights_file
@@ -147,7 +150,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
-                findings = extract(read_notebook(source), source, baseline.text, rubric.intake)
+                deadline = Deadline(rubric.deadlines.notebook_seconds, "reading your notebook")
+                findings = extract(read_notebook(source), source, baseline.text, rubric.intake, deadline)
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
                 notes.extend(f"image left out: {note}" for _, note in findings.left_out[:5])
                 if not findings.has_outputs:
@@ -155,12 +159,17 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             except NotebookError as exc:
                 outcome.unreadable = str(exc)
                 notes.append(outcome.unreadable)
+            except StageTimeout as late:  # the student's notebook, not our fault: its items say so
+                outcome.unreadable, unreadable_code = late.reason, ReasonCode.TIMED_OUT
+                notes.append(outcome.unreadable)
     if weights is not None and not weights.is_file():
         weights = None
     evidence, first_conv_w = gather_training_evidence(worker, rubric, findings, weights, weights_how, options.data_dir)
     filters = _first_layer(weights, first_conv_w)
     scores = {"training": score_training(rubric, evidence),
-              "filters": note_left_out_images(score_filters(rubric, findings, first_conv_w, filters), findings),
+              "filters": note_left_out_images(score_filters(
+                  rubric, findings, first_conv_w, filters,
+                  Deadline(rubric.deadlines.filters_seconds, "reading your filter image")), findings),
               "inline_answer": score_inline_answer(rubric, findings)}
     _write_filter_images(out_dir, scores["filters"], findings, filters, rubric)
     if options.replay and weights is None and options.data_dir is not None and not options.execute \
@@ -170,7 +179,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                                                                      secret))
     if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
         scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
-                                code=ReasonCode.NOTEBOOK_UNREADABLE) if score.score == 0 else score
+                                code=unreadable_code) if score.score == 0 else score
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome
