@@ -22,7 +22,10 @@ import csv
 import io
 import json
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -110,9 +113,12 @@ def _stop_cleanly(signum, frame) -> None:
     raise SystemExit(f"stopped by signal {signum}: the batch's deadline for this submission passed")
 
 
-def _grade_in_process(source: Path, out_dir: Path, options: dict, answer: Connection) -> None:
-    """The body of one submission's grading process: grade, then send (status, score, detail) back."""
+def _grade_in_process(source: Path, out_dir: Path, options: dict, scratch: Path, answer: Connection) -> None:
+    """The body of one submission's grading process: grade, then send (status, score, detail) back.
+    Its temporary folders (the unpacked submission, the worker's, the kernel's) go into `scratch`, which
+    the batch removes however the process ended."""
     signal.signal(signal.SIGTERM, _stop_cleanly)
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
     answer.send(_grade_one(source, out_dir, options))
     answer.close()
 
@@ -155,6 +161,7 @@ class _Running:
     process: multiprocessing.process.BaseProcess
     answers: Connection
     started: float
+    scratch: Path
 
 
 def _finished(run: _Running, out_dir: Path, deadline: float, grace: float, public_only: bool) -> bool:
@@ -178,6 +185,7 @@ def _finished(run: _Running, out_dir: Path, deadline: float, grace: float, publi
         return False
     run.process.join()
     run.answers.close()
+    shutil.rmtree(run.scratch, ignore_errors=True)  # whatever a stopped process could not remove itself
     entry.seconds = elapsed
     return True
 
@@ -259,12 +267,14 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
         while pending or running:
             while pending and len(running) < max(1, jobs):
                 entry = pending.pop(0)
+                scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+                scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
                 answers, answer = context.Pipe(duplex=False)
                 process = context.Process(target=_grade_in_process, name=f"grading {entry.student_id}",
-                                          args=(entry.source, out_dir / entry.student_id, options, answer))
+                                          args=(entry.source, out_dir / entry.student_id, options, scratch, answer))
                 process.start()
                 answer.close()
-                running.append(_Running(entry, process, answers, time.monotonic()))
+                running.append(_Running(entry, process, answers, time.monotonic(), scratch))
             wait([run.answers for run in running] + [run.process.sentinel for run in running], timeout=0.5)
             done = [run for run in running
                     if _finished(run, out_dir, seconds, limits.kill_grace_seconds, options.get("public_only", False))]

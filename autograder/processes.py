@@ -2,12 +2,12 @@
 
 A batch's grading process starts a worker (its own session, in namespace mode its own PID namespace)
 and maybe a notebook kernel (confined the same way): killing the grading process's group would leave
-them running, and once their parent is dead nothing links them to it any more. So the tree is taken
-while it is still whole: its descendants, found by walking /proc's parent links, are frozen
-(SIGSTOP: a frozen process cannot fork or exit), the root is asked to stop (SIGTERM: it kills its worker
-and removes its scratch folders itself), and after a grace period whatever is left, root and frozen
-descendants alike, is killed (SIGKILL reaches a frozen process too). A process is identified by its pid
-and start time, so a pid reused meanwhile is never signalled.
+them running, and once their parent is dead nothing links them to it any more. So the tree is watched
+while it is still whole: the root is asked to stop (SIGTERM: it kills its worker and removes its scratch
+folders itself) while its descendants, found by walking /proc's parent links, are noted; after a grace
+period the descendants left are frozen (SIGSTOP: a frozen process cannot fork) and everything seen,
+root included, is killed. A process is identified by its pid and start time, so a pid reused meanwhile
+is never signalled.
 """
 
 from __future__ import annotations
@@ -74,17 +74,19 @@ def freeze_descendants(root: int, rounds: int = 20) -> dict[int, int]:
 
 
 def stop_tree(root: int, grace: float, exited) -> None:
-    """Stop process `root` and everything it started: freeze its descendants, SIGTERM it, wait up to
-    `grace` seconds for `exited()` to be true, then SIGKILL it and every frozen descendant (and any it
-    started meanwhile). Returns when the root is gone; its descendants die as the kernel tears them down."""
-    frozen = freeze_descendants(root)
+    """Stop process `root` and everything it started. It is asked first (SIGTERM: it kills its worker and
+    removes its scratch folders itself) and given `grace` seconds for `exited()` to be true, while its
+    descendants are watched (a worker it restarts meanwhile is seen too); then every descendant left is
+    frozen, and the root and every descendant ever seen are killed (SIGKILL reaches a frozen process)."""
+    seen = descendants(root)
     root_stat = _stat(root)
     if root_stat is not None:
         _signal(root, root_stat[1], signal.SIGTERM)
         end = time.monotonic() + grace
         while not exited() and time.monotonic() < end:
+            seen.update(descendants(root))
             time.sleep(0.05)
-        frozen.update(freeze_descendants(root))  # anything it started while it stopped
+        seen.update(freeze_descendants(root))
         _signal(root, root_stat[1], signal.SIGKILL)
-    for pid, started in frozen.items():
+    for pid, started in seen.items():
         _signal(pid, started, signal.SIGKILL)
