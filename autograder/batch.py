@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -225,6 +226,57 @@ class _Reports:
         self.interval = max(self.base_interval, 4 * (self.written - began))
 
 
+class BatchStopped(Exception):
+    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest stays pending."""
+
+
+def _stop_batch(signum, frame) -> None:
+    raise BatchStopped(f"stopped by signal {signum}")
+
+
+def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, deadline: float, grace: float,
+               reports: _Reports, progress: bool) -> None:
+    """Grade `todo`, at most `jobs` processes at a time, each stopped at `deadline`. However this ends (a
+    Ctrl-C, a SIGTERM to the batch), no grading process outlives it and the reports say what was graded."""
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
+    pending, running = list(todo), []
+    public_only = options.get("public_only", False)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
+    try:
+        with tqdm(total=len(todo), disable=not progress, unit="submission", desc="grading") as bar:
+            while pending or running:
+                while pending and len(running) < max(1, jobs):
+                    entry = pending.pop(0)
+                    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+                    scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
+                    answers, answer = context.Pipe(duplex=False)
+                    process = context.Process(target=_grade_in_process, name=f"grading {entry.student_id}",
+                                              args=(entry.source, out_dir / entry.student_id, options, scratch,
+                                                    answer))
+                    running.append(_Running(entry, process, answers, time.monotonic(), scratch))
+                    process.start()
+                    answer.close()
+                wait([run.answers for run in running] + [run.process.sentinel for run in running], timeout=0.5)
+                done = [run for run in running if _finished(run, out_dir, deadline, grace, public_only)]
+                for run in done:
+                    running.remove(run)
+                    bar.update(1)
+                if done:
+                    reports.finished([run.entry.student_id for run in done])
+                reports.write()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        for run in running:  # the batch was stopped: so are they (their entries stay pending)
+            if run.process.pid is not None:
+                stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
+                run.process.join()
+            shutil.rmtree(run.scratch, ignore_errors=True)
+        if running:
+            reports.write(force=True)
+
+
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
     """OUT/similarity.json: the batch's near-identical pairs, ranked, from every fingerprint."""
     prints = {}
@@ -265,29 +317,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     reports = _Reports(out_dir, entries, limits.report_interval_seconds)
     reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
     reports.write(force=True)  # everyone, before anything is graded: the pending rows say so
-    context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
-    pending, running = list(todo), []
-    with tqdm(total=len(todo), disable=not progress, unit="submission", desc="grading") as bar:
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                entry = pending.pop(0)
-                scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
-                scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
-                answers, answer = context.Pipe(duplex=False)
-                process = context.Process(target=_grade_in_process, name=f"grading {entry.student_id}",
-                                          args=(entry.source, out_dir / entry.student_id, options, scratch, answer))
-                process.start()
-                answer.close()
-                running.append(_Running(entry, process, answers, time.monotonic(), scratch))
-            wait([run.answers for run in running] + [run.process.sentinel for run in running], timeout=0.5)
-            done = [run for run in running
-                    if _finished(run, out_dir, seconds, limits.kill_grace_seconds, options.get("public_only", False))]
-            for run in done:
-                running.remove(run)
-                bar.update(1)
-            if done:
-                reports.finished([run.entry.student_id for run in done])
-            reports.write()
+    _grade_all(todo, out_dir, options, jobs, seconds, limits.kill_grace_seconds, reports, progress)
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
     if restored:
         notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "

@@ -161,7 +161,7 @@ def _harness_fault(exc: BaseException, what: str) -> int:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     with _staff_tool("batch"):
-        from autograder.batch import run_batch
+        from autograder.batch import BatchStopped, run_batch
         from autograder.reports.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
         raise UsageError(f"{args.input}: not a folder of submissions")
@@ -172,9 +172,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
-    entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick, baseline=baseline,
-                               replay=not args.no_replay, deadline=args.deadline)
+    try:
+        entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
+                                   execute=args.execute, quick=args.quick, baseline=baseline,
+                                   replay=not args.no_replay, deadline=args.deadline)
+    except BatchStopped as exc:
+        print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
+              f"pending; run the batch again to grade them)", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as a shell reports a process it stopped
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status)

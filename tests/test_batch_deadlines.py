@@ -96,52 +96,98 @@ def _rows(out: Path) -> dict[str, dict]:
         return {}
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_a_stuck_submission_times_out_and_the_class_is_reported_while_it_runs(tmp_path):
+@pytest.fixture
+def classroom(tmp_path) -> Path:
+    """An honest submission (0001) and a stuck one (0002)."""
     folder = tmp_path / "submissions"
     make_submission(folder / "0001", source=REFERENCE)
     make_submission(folder / "0002", STUCK, source=REFERENCE)
-    out = tmp_path / "graded"
-    batch = None
-    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-test-tmp-"))  # the batch's TMPDIR: what is left in it leaked
-    scratch.chmod(0o1777)  # like /tmp: the confined worker's user makes its folders here too
-    try:
-        command = [sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(folder), "--out", str(out),
-                   "--jobs", "2", "--deadline", str(DEADLINE)]
-        batch = subprocess.Popen(command, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=dict(os.environ, TMPDIR=str(scratch)))
-        seen_while_running = {}
-        while batch.poll() is None:
-            rows = _rows(out)
-            if rows.get("0001", {}).get("status") == "graded" and batch.poll() is None:
-                seen_while_running = rows
-                assert (out / "class_report.html").is_file() and (out / "manual_grading.html").is_file()
-                break
-            time.sleep(0.5)
-        stdout, stderr = batch.communicate(timeout=600)
-        assert batch.returncode == 0, stdout + stderr
-        # While the stuck one still ran, the honest one was already in the gradebook, graded.
-        assert seen_while_running, "the gradebook never showed the honest submission while the batch ran"
-        assert float(seen_while_running["0001"]["total"]) == 25
-        assert seen_while_running["0002"]["status"] == "pending"
+    return folder
 
+
+@pytest.fixture
+def scratch():
+    """The batch's TMPDIR: whatever is left in it after the batch leaked."""
+    folder = Path(tempfile.mkdtemp(prefix="cnn-grader-test-tmp-"))
+    folder.chmod(0o1777)  # like /tmp: the confined worker's user makes its folders here too
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _batch(folder: Path, out: Path, scratch: Path, deadline: float) -> subprocess.Popen:
+    command = [sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(folder), "--out", str(out),
+               "--jobs", "2", "--deadline", str(deadline)]
+    return subprocess.Popen(command, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, TMPDIR=str(scratch)))
+
+
+def _gradebook_while_running(batch: subprocess.Popen, out: Path) -> dict[str, dict]:
+    """The gradebook as it is when it first shows 0001 graded while the batch still runs ({} if never)."""
+    while batch.poll() is None:
         rows = _rows(out)
-        assert float(rows["0001"]["total"]) == 25 and rows["0001"]["status"] == "graded"
-        assert rows["0002"]["status"] == "timed out" and float(rows["0002"]["total"]) == 0
-        assert f"grading timed out ({DEADLINE} s)" in rows["0002"]["flags"]
-        assert "1 graded" in stdout and "1 timed out" in stdout
-        assert f"timed out: 0002 (0002): timed out: grading took over {DEADLINE} s" in stderr
-        results = json.loads((out / "0002" / "results.json").read_text())
-        assert results["score"] == 0 and {t["extra_data"]["reason_code"] for t in results["tests"]} == {"timed_out"}
-        assert not (out / "0002" / ".graded-input").exists()  # not stamped: the next run tries again
-        report = (out / "class_report.md").read_text()
-        assert "0001" in report and "0002" in report and "grading timed out" in report
-        assert "0002" in (out / "manual_grading.html").read_text()
-        ours = [found for found in no_survivors() if found[1].startswith(str(scratch))]  # others' tests run too
-        assert not ours, f"processes of the stopped grading survived: {ours}"
-        assert not list(scratch.iterdir()), f"left in TMPDIR: {sorted(p.name for p in scratch.iterdir())}"
+        if rows.get("0001", {}).get("status") == "graded" and batch.poll() is None:
+            assert (out / "class_report.html").is_file() and (out / "manual_grading.html").is_file()
+            return rows
+        time.sleep(0.5)
+    return {}
+
+
+def _nothing_left(scratch: Path) -> None:
+    ours = [found for found in no_survivors() if found[1].startswith(str(scratch))]  # others' tests run too
+    assert not ours, f"processes of the stopped grading survived: {ours}"
+    assert not list(scratch.iterdir()), f"left in TMPDIR: {sorted(p.name for p in scratch.iterdir())}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_stuck_submission_times_out_and_the_class_is_reported_while_it_runs(tmp_path, classroom, scratch):
+    out = tmp_path / "graded"
+    batch = _batch(classroom, out, scratch, DEADLINE)
+    try:
+        seen_while_running = _gradebook_while_running(batch, out)
+        stdout, stderr = batch.communicate(timeout=600)
     finally:
-        if batch is not None and batch.poll() is None:
+        if batch.poll() is None:
             batch.kill()
-        shutil.rmtree(scratch, ignore_errors=True)
+    assert batch.returncode == 0, stdout + stderr
+    # While the stuck one still ran, the honest one was already in the gradebook, graded.
+    assert seen_while_running, "the gradebook never showed the honest submission while the batch ran"
+    assert float(seen_while_running["0001"]["total"]) == 25
+    assert seen_while_running["0002"]["status"] == "pending"
+
+    rows = _rows(out)
+    assert float(rows["0001"]["total"]) == 25 and rows["0001"]["status"] == "graded"
+    assert rows["0002"]["status"] == "timed out" and float(rows["0002"]["total"]) == 0
+    assert f"grading timed out ({DEADLINE} s)" in rows["0002"]["flags"]
+    assert "1 graded" in stdout and "1 timed out" in stdout
+    assert f"timed out: 0002 (0002): timed out: grading took over {DEADLINE} s" in stderr
+    results = json.loads((out / "0002" / "results.json").read_text())
+    assert results["score"] == 0 and {t["extra_data"]["reason_code"] for t in results["tests"]} == {"timed_out"}
+    assert not (out / "0002" / ".graded-input").exists()  # not stamped: the next run tries again
+    report = (out / "class_report.md").read_text()
+    assert "0001" in report and "0002" in report and "grading timed out" in report
+    assert "0002" in (out / "manual_grading.html").read_text()
+    _nothing_left(scratch)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_batch_stopped_midway_leaves_the_reports_of_everyone_graded_so_far(tmp_path, classroom, scratch):
+    """SIGTERM to the batch once the honest submission is graded: the batch stops the stuck one's grading
+    (nothing of it survives), and its reports list the honest one graded and the stuck one pending."""
+    out = tmp_path / "graded"
+    batch = _batch(classroom, out, scratch, 3600)
+    try:
+        assert _gradebook_while_running(batch, out), "the gradebook never showed the honest submission"
+        batch.send_signal(signal.SIGTERM)
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+    assert batch.returncode == 143, stdout + stderr
+    assert "list everyone graded so far" in stderr
+    rows = _rows(out)
+    assert rows["0001"]["status"] == "graded" and float(rows["0001"]["total"]) == 25
+    assert rows["0002"]["status"] == "pending" and rows["0002"]["total"] == ""
+    assert "0001" in (out / "class_report.md").read_text()
+    _nothing_left(scratch)
