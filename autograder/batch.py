@@ -1,13 +1,19 @@
 """Grading a whole class: one process per submission, resumable, never stopped by one student.
 
 INPUT holds submission folders and/or zips named by student id, as the course collects them.
-Each is graded by `grade_submission` in a pool of `jobs` processes into OUT/<student id>/. A
-stamp there records what was graded (the input's sha256, the harness version and the baseline's
-digest), so a re-run skips submissions that did not change (`force` regrades them). A fault of the harness in one
-submission is written into that student's folder and the batch goes on. At the end
-OUT/gradebook.csv, the class report (class_report.html, .md) and the staff's grading sheet
-(manual_grading.html) are rebuilt from every student's results.json, after the staff's scores of
-OUT/manual_merges.jsonl are set again in the new results (autograder/reports/manual.py).
+Each is graded by `grade_submission` in a process of its own (at most `jobs` at a time) into
+OUT/<student id>/. A stamp there records what was graded (the input's sha256, the harness version and
+the baseline's digest), so a re-run skips submissions that did not change (`force` regrades them). A
+fault of the harness in one submission is written into that student's folder and the batch goes on.
+
+One stuck submission never hides the class: each has a wall-clock deadline ([deadlines] of the rubric,
+or `deadline`), past which its grading process, worker and kernel are stopped (autograder/processes.py)
+and a complete results.json says so (every item 0, reason code timed_out; not stamped, so the next run
+tries again). OUT/gradebook.csv, the class report (class_report.html, .md), OUT/similarity.json and the
+staff's grading sheet (manual_grading.html) are rebuilt from every student's results.json as the batch
+goes (at most every [deadlines] report_interval_seconds, each file written atomically) and at its end,
+so a batch stopped midway leaves reports of everyone graded so far; the staff's scores of
+OUT/manual_merges.jsonl are set again in each new result as it comes (autograder/reports/manual.py).
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ import csv
 import io
 import json
 import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,11 +38,13 @@ from tqdm import tqdm
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.intake import input_digest, student_id_for
-from autograder.model import BatchStatus, ReasonCode
+from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode
+from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
+from autograder.processes import stop_tree
 from autograder.reports.class_report import build_class_report
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
 from autograder.reports.manual_sheet import build_manual_sheet
-from autograder.reports.results import write_atomically
+from autograder.reports.results import write_atomically, write_reports
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 from autograder.rubric import load_rubric
 from autograder.sandbox.exposure import guard_secrets
@@ -95,6 +108,175 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
     return status, score, detail
 
 
+def _stop_cleanly(signum, frame) -> None:
+    """SIGTERM in a grading process: unwind (SystemExit passes every `except Exception`), so that its
+    `with` and `finally` blocks kill its worker and kernel and remove their scratch folders."""
+    raise SystemExit(f"stopped by signal {signum}: the batch's deadline for this submission passed")
+
+
+def _grade_in_process(source: Path, out_dir: Path, options: dict, scratch: Path, answer: Connection) -> None:
+    """The body of one submission's grading process: grade, then send (status, score, detail) back.
+    Its temporary folders (the unpacked submission, the worker's, the kernel's) go into `scratch`, which
+    the batch removes however the process ended."""
+    signal.signal(signal.SIGTERM, _stop_cleanly)
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
+    answer.send(_grade_one(source, out_dir, options))
+    answer.close()
+
+
+def timed_out_result(student_id: str, deadline: float, seconds: float, public_only: bool = False) -> GradeResult:
+    """A complete result for a submission whose grading passed the batch's deadline: every rubric item 0,
+    not graded, reason code timed_out, and the reason said to the student."""
+    reason = f"timed out: grading took over {deadline:g} s"
+    items = [ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED, f"0: {reason}", code=ReasonCode.TIMED_OUT)
+             for item in load_rubric().items]
+    note = (f"{reason}: grading this submission was stopped at the batch's deadline and nothing of it was "
+            f"scored; staff are told (the gradebook flags it) and will look at it")
+    metadata = {"harness_version": __version__, "reason_code": str(ReasonCode.TIMED_OUT),
+                "batch_deadline_seconds": deadline}
+    return GradeResult(student_id, items, seconds, public_only, [note], metadata=metadata)
+
+
+def _record_timed_out(out_dir: Path, student_id: str, deadline: float, seconds: float, public_only: bool) -> None:
+    """Write the timed-out result into the student's folder; what an earlier grading left there that would
+    contradict it (the stamp, the fingerprint, the filter images) goes."""
+    folder = out_dir / student_id
+    for name in (STAMP, FINGERPRINT, NOTEBOOK_IMAGE, RENDERED_IMAGE):
+        (folder / name).unlink(missing_ok=True)
+    write_reports(timed_out_result(student_id, deadline, seconds, public_only), folder)
+
+
+def batch_deadline(options: dict, deadline: float | None = None) -> float:
+    """Seconds one submission may take: `deadline` when given, else the rubric's for this kind of run."""
+    if deadline is not None:
+        return float(deadline)
+    limits = load_rubric().deadlines
+    return float(limits.execute_submission_seconds if options.get("execute") else limits.submission_seconds)
+
+
+@dataclass
+class _Running:
+    """One submission being graded in its own process."""
+
+    entry: BatchEntry
+    process: multiprocessing.process.BaseProcess
+    answers: Connection
+    started: float
+    scratch: Path
+
+
+def _finished(run: _Running, out_dir: Path, deadline: float, grace: float, public_only: bool) -> bool:
+    """Whether `run` is over, recording how it ended in its entry: its answer, its death, or its deadline
+    (then its process tree is stopped and the timed-out result written)."""
+    entry, elapsed = run.entry, time.monotonic() - run.started
+    if run.answers.poll():
+        try:
+            entry.status, entry.score, entry.detail = run.answers.recv()
+        except (EOFError, OSError) as exc:
+            entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"the grading process died: {exc}"
+    elif not run.process.is_alive():
+        entry.status = BatchStatus.HARNESS_FAULT
+        entry.detail = f"the grading process died (exit code {run.process.exitcode})"
+    elif elapsed > deadline:
+        stop_tree(run.process.pid, grace, lambda: not run.process.is_alive())
+        _record_timed_out(out_dir, entry.student_id, deadline, elapsed, public_only)
+        entry.status, entry.score = BatchStatus.TIMED_OUT, 0.0
+        entry.detail = f"timed out: grading took over {deadline:g} s"
+    else:
+        return False
+    run.process.join()
+    run.answers.close()
+    shutil.rmtree(run.scratch, ignore_errors=True)  # whatever a stopped process could not remove itself
+    entry.seconds = elapsed
+    return True
+
+
+class _Reports:
+    """The batch's class-wide files, rebuilt while it runs (at most every `interval` seconds once a
+    submission finished) and at its end; staff scores set again in each new result as it comes."""
+
+    def __init__(self, out_dir: Path, entries: list[BatchEntry], interval: float):
+        self.out_dir, self.entries, self.interval, self.base_interval = out_dir, entries, interval, interval
+        self.written, self.stale = 0.0, False
+        self.restored: list[str] = []
+        self.staff_notes: list[str] = []
+        self.earlier: list[str] = []
+
+    def finished(self, student_ids: list[str]) -> None:
+        """These students' results are new: set staff scores again in them, and rebuild soon."""
+        graded = [s for s in student_ids if (self.out_dir / s / "results.json").is_file()]
+        restored, notes, earlier = reapply_staff_scores(self.out_dir, graded)  # every run: heals a crash before it
+        self.restored += [s for s in restored if s not in self.restored]
+        self.staff_notes += [n for n in notes if n not in self.staff_notes]
+        self.earlier += [s for s in earlier if s not in self.earlier]
+        self.stale = True
+
+    def write(self, force: bool = False) -> None:
+        """Rebuild the gradebook, similarity, class report and sheet when due (or `force`). For a large class
+        a rebuild takes seconds: the next waits at least four times as long as this one took, so that the
+        batch spends at most a fifth of its time on reports."""
+        if not force and not (self.stale and time.monotonic() - self.written >= self.interval):
+            return
+        began = time.monotonic()
+        compare_submissions(self.out_dir, self.entries)
+        write_gradebook(self.out_dir, self.entries)
+        build_class_report(self.out_dir)
+        build_manual_sheet(self.out_dir)
+        self.written, self.stale = time.monotonic(), False
+        self.interval = max(self.base_interval, 4 * (self.written - began))
+
+
+class BatchStopped(Exception):
+    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest stays pending."""
+
+
+def _stop_batch(signum, frame) -> None:
+    raise BatchStopped(f"stopped by signal {signum}")
+
+
+def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, deadline: float, grace: float,
+               reports: _Reports, progress: bool) -> None:
+    """Grade `todo`, at most `jobs` processes at a time, each stopped at `deadline`. However this ends (a
+    Ctrl-C, a SIGTERM to the batch), no grading process outlives it and the reports say what was graded."""
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
+    pending, running = list(todo), []
+    public_only = options.get("public_only", False)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
+    try:
+        with tqdm(total=len(todo), disable=not progress, unit="submission", desc="grading") as bar:
+            while pending or running:
+                while pending and len(running) < max(1, jobs):
+                    entry = pending.pop(0)
+                    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
+                    scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
+                    answers, answer = context.Pipe(duplex=False)
+                    process = context.Process(target=_grade_in_process, name=f"grading {entry.student_id}",
+                                              args=(entry.source, out_dir / entry.student_id, options, scratch,
+                                                    answer))
+                    running.append(_Running(entry, process, answers, time.monotonic(), scratch))
+                    process.start()
+                    answer.close()
+                wait([run.answers for run in running] + [run.process.sentinel for run in running], timeout=0.5)
+                done = [run for run in running if _finished(run, out_dir, deadline, grace, public_only)]
+                for run in done:
+                    running.remove(run)
+                    bar.update(1)
+                if done:
+                    reports.finished([run.entry.student_id for run in done])
+                reports.write()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        for run in running:  # the batch was stopped: so are they (their entries stay pending)
+            if run.process.pid is not None:
+                stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
+                run.process.join()
+            shutil.rmtree(run.scratch, ignore_errors=True)
+        if running:
+            reports.write(force=True)
+
+
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
     """OUT/similarity.json: the batch's near-identical pairs, ranked, from every fingerprint."""
     prints = {}
@@ -108,9 +290,12 @@ def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
 
 
 def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
-              baseline: Baseline | None = None, **options) -> tuple[list[BatchEntry], list[str]]:
-    """Grade every submission of INPUT into OUT, then write OUT/gradebook.csv. `baseline`: the handout
-    the class received (default: our student template); a submission graded against another is regraded.
+              baseline: Baseline | None = None, deadline: float | None = None,
+              **options) -> tuple[list[BatchEntry], list[str]]:
+    """Grade every submission of INPUT into OUT, writing OUT/gradebook.csv and the class's reports as it
+    goes. `baseline`: the handout the class received (default: our student template); a submission graded
+    against another is regraded. `deadline`: seconds one submission may take (default: the rubric's
+    [deadlines], longer with `execute`); past it the submission is recorded as timed out.
 
     Raises SecretsExposed up front, before anything is graded or written, where the worker could read
     the hidden fixtures: one error for the class, not one harness fault per student.
@@ -127,23 +312,13 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
             entry.status = BatchStatus.UNCHANGED
         else:
             todo.append(entry)
-    started = {}
-    context = multiprocessing.get_context("spawn")  # a clean interpreter per pool process
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        futures = {}
-        for entry in todo:
-            started[entry.student_id] = time.monotonic()
-            futures[pool.submit(_grade_one, entry.source, out_dir / entry.student_id, options)] = entry
-        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, unit="submission",
-                           desc="grading"):
-            entry = futures[future]
-            try:
-                entry.status, entry.score, entry.detail = future.result()
-            except Exception as exc:  # noqa: BLE001 - the pool process itself died
-                entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"the grading process died: {exc}"
-            entry.seconds = time.monotonic() - started[entry.student_id]
-    graded = [entry.student_id for entry in entries if (out_dir / entry.student_id / "results.json").is_file()]
-    restored, staff_notes, earlier = reapply_staff_scores(out_dir, graded)  # every run: heals a crash before it
+    limits = load_rubric().deadlines
+    seconds = batch_deadline(options, deadline)
+    reports = _Reports(out_dir, entries, limits.report_interval_seconds)
+    reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
+    reports.write(force=True)  # everyone, before anything is graded: the pending rows say so
+    _grade_all(todo, out_dir, options, jobs, seconds, limits.kill_grace_seconds, reports, progress)
+    restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
     if restored:
         notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "
                      + ", ".join(restored))
@@ -152,10 +327,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
         notes.append(f"staff scores given for an earlier submission of {len(earlier)} student(s) who resubmitted "
                      f"since (flagged \"set by staff for an earlier submission\"; grade them again on the "
                      f"grading sheet and merge): " + ", ".join(earlier))
-    compare_submissions(out_dir, entries)
-    write_gradebook(out_dir, entries)
-    build_class_report(out_dir)
-    build_manual_sheet(out_dir)
+    reports.write(force=True)
     return entries, notes
 
 
@@ -172,7 +344,10 @@ def _flags(document: dict) -> list[str]:
     tests = {t["tags"][0]: t for t in own}
     codes = {case.get("reason_code") for t in own for case in t.get("extra_data", {}).get("cases", [])}
     codes |= {t.get("extra_data", {}).get("reason_code") for t in own}
-    if ReasonCode.TIMED_OUT in codes:
+    deadline = document.get("extra_data", {}).get("batch_deadline_seconds")
+    if deadline is not None:  # the whole grading stopped at the batch's deadline (every item's code is timed_out)
+        flags.append(f"grading timed out ({deadline:g} s)")
+    elif ReasonCode.TIMED_OUT in codes:
         flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
@@ -257,6 +432,8 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
             state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
             writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
                              state, "; ".join(flags), _as_text(entry.source.name)])
+        elif entry.status == BatchStatus.PENDING:  # not graded yet (the batch is running, or was stopped)
+            writer.writerow([entry.student_id, "", *[""] * len(items), entry.status, "", _as_text(entry.source.name)])
         else:
             writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
                              f"harness fault: {entry.detail}", _as_text(entry.source.name)])

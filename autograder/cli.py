@@ -161,7 +161,7 @@ def _harness_fault(exc: BaseException, what: str) -> int:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     with _staff_tool("batch"):
-        from autograder.batch import run_batch
+        from autograder.batch import BatchStopped, run_batch
         from autograder.reports.similarity import PAIRS, read_pairs
     if not args.input.is_dir():
         raise UsageError(f"{args.input}: not a folder of submissions")
@@ -170,18 +170,26 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_data(args.data, needed=args.execute)
     baseline = _baseline(args.baseline)
-    entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
-                               execute=args.execute, quick=args.quick, baseline=baseline,
-                               replay=not args.no_replay)
+    if args.deadline is not None and not args.deadline > 0:
+        raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
+    try:
+        entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
+                                   execute=args.execute, quick=args.quick, baseline=baseline,
+                                   replay=not args.no_replay, deadline=args.deadline)
+    except BatchStopped as exc:
+        print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
+              f"pending; run the batch again to grade them)", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as a shell reports a process it stopped
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status)
-              for status in ("graded", "unchanged", "harness fault")}
+              for status in ("graded", "unchanged", "harness fault", "timed out")}
     for entry in entries:
-        if entry.status == "harness fault":
-            print(f"harness fault: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
+        if entry.status in ("harness fault", "timed out"):
+            print(f"{entry.status}: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
+    timed_out = f", {counts['timed out']} timed out (flagged in the gradebook)" if counts["timed out"] else ""
     print(f"{len(entries)} submission(s): {counts['graded']} graded, {counts['unchanged']} unchanged since the last "
-          f"run, {counts['harness fault']} harness fault(s); gradebook: {args.out / 'gradebook.csv'}")
+          f"run, {counts['harness fault']} harness fault(s){timed_out}; gradebook: {args.out / 'gradebook.csv'}")
     pairs = read_pairs(args.out / PAIRS)
     print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
     print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}")
@@ -386,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
         "batch", help="grade a folder of submissions (a class) into a gradebook",
         description="Grade every submission folder and .zip in INPUT (named by student id) into OUT/<student id>/, "
                     "each in its own process, with a progress bar. Resumable: a submission unchanged since it was "
-                    "graded is skipped (--force regrades). One broken submission never stops the batch. Writes "
+                    "graded is skipped (--force regrades). One broken or stuck submission never stops the batch: "
+                    "each has a deadline (--deadline). Writes, as the batch goes (so a batch stopped midway leaves "
+                    "the reports of everyone graded so far) and at its end, "
                     "OUT/gradebook.csv, OUT/class_report.html (and .md), and OUT/similarity.json: pairs with "
                     "near-identical lib/cnn code or inline answers, ranked, for staff to look at (thresholds in "
                     "rubric.toml [similarity]), and OUT/manual_grading.html: the staff's grading sheet for the filters "
@@ -402,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quick", action="store_true", help="as for grade")
     batch.add_argument("--no-replay", action="store_true", help="as for grade (faster batches)")
     batch.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    batch.add_argument("--deadline", type=float, metavar="SECONDS",
+                       help="wall-clock seconds one submission may take; past it its grading, worker and kernel are "
+                            "stopped and it is recorded as timed out (every item 0, flagged in the gradebook) and "
+                            "the batch goes on (default: rubric.toml [deadlines], 1800 s, 14400 s with --execute)")
     batch.add_argument("--baseline", type=Path, metavar="HANDOUT",
                        help=BASELINE_HELP + "; changing it regrades every submission")
     batch.set_defaults(run=_cmd_batch)

@@ -24,6 +24,7 @@ import numpy as np
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import case_sides, result_order, run_checks
+from autograder.deadlines import Deadline, StageTimeout
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
@@ -114,12 +115,14 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
     """Write the staff's copy of the PDF; compare every PDF the student handed in with the notebook.
     Returns the comparisons and the notes on parts missing from the notebook. Each is a stage that
     fails alone (`_contained`): no item's points depend on either."""
+    deadline = Deadline(rubric.deadlines.pdf_seconds, "reading your PDF")  # for all of them together
     notes, failed = _contained(out_dir, "pdf_error.txt", lambda: _staff_pdf(submission, findings, out_dir, rubric),
                                "the staff's copy of the PDF could not be made", [])
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts and p.is_file())
     checks, unchecked = _contained(out_dir, "pdf_check_error.txt",
-                                   lambda: [compare(pdf, sections, rubric.intake.max_image_pixels) for pdf in theirs],
+                                   lambda: [compare(pdf, sections, rubric.intake.max_image_pixels, deadline)
+                                            for pdf in theirs],
                                    "the PDF handed in could not be compared with the notebook", [])
     return checks, notes + [note for note in (failed, unchecked) if note]
 
@@ -150,6 +153,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     and the findings the PDF is made from (None when no notebook could be read)."""
     outcome = NotebookOutcome()
     notes = outcome.notes
+    unreadable_code = ReasonCode.NOTEBOOK_UNREADABLE
     chosen, others = choose_notebook(submission.root)
     findings: Findings | None = None
     format_note = ""
@@ -176,7 +180,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"
             try:
                 problems: list[str] = []
-                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake)
+                deadline = Deadline(rubric.deadlines.notebook_seconds, "reading your notebook")
+                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake, deadline)
                 format_note = _format_note(source.name, problems)
                 notes.extend([format_note] if format_note else [])
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
@@ -185,6 +190,9 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                     notes.append(f"{source.name} has no outputs: run it and save it with its outputs")
             except NotebookError as exc:
                 outcome.unreadable = str(exc)
+                notes.append(outcome.unreadable)
+            except StageTimeout as late:  # the student's notebook, not our fault: its items say so
+                outcome.unreadable, unreadable_code = late.reason, ReasonCode.TIMED_OUT
                 notes.append(outcome.unreadable)
     if weights is not None and not weights.is_file():
         weights = None
@@ -211,7 +219,9 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             raise evidence_fault
         filters, unchecked = _first_layer(weights, first_conv, evidence, rubric)
         first_conv_w = first_conv.name if first_conv is not None else None
-        score = note_left_out_images(score_filters(rubric, findings, first_conv_w, filters, unchecked), findings)
+        score = note_left_out_images(score_filters(
+            rubric, findings, first_conv_w, filters, unchecked,
+            Deadline(rubric.deadlines.filters_seconds, "reading your filter image")), findings)
         _write_filter_images(out_dir, score, findings, filters, rubric)
         return score
 
@@ -223,7 +233,7 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
     scores = _say_refused(scores, submission.refused, rubric)
     if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
         scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
-                                code=ReasonCode.NOTEBOOK_UNREADABLE) if score.score == 0 else score
+                                code=unreadable_code) if score.score == 0 else score
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome

@@ -86,6 +86,7 @@ class BatchStatus(StrEnum):
     GRADED = "graded"
     UNCHANGED = "unchanged"
     HARNESS_FAULT = "harness fault"
+    TIMED_OUT = "timed out"  # past the batch's deadline: stopped, every item 0 (results.json says so)
 
 
 def outcome_code(outcome: Outcome) -> ReasonCode:

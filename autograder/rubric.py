@@ -270,6 +270,24 @@ class Filters(Section):
     same_figure_correlation: float
     rendered_width: int
     max_analysed_pixels: int
+    # bounds of the first layer and of the layouts tried (issue 20, mechanism C)
+    max_filters: int
+    max_kernel: int
+    max_channels: int
+    max_layouts: int
+
+
+@dataclass(frozen=True)
+class Deadlines(Section):
+    """[deadlines]: time budgets of the stages that read student files, and of one submission in a batch."""
+
+    notebook_seconds: float
+    pdf_seconds: float
+    filters_seconds: float
+    submission_seconds: float
+    execute_submission_seconds: float
+    kill_grace_seconds: float
+    report_interval_seconds: float
 
 
 @dataclass(frozen=True)
@@ -282,7 +300,7 @@ class GradingSheet(Section):
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
-    "grading_sheet": GradingSheet, "code_checks": CodeChecks,
+    "grading_sheet": GradingSheet, "code_checks": CodeChecks, "deadlines": Deadlines,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -356,6 +374,7 @@ class Rubric:
     filters: Filters
     grading_sheet: GradingSheet
     code_checks: CodeChecks
+    deadlines: Deadlines
 
     @property
     def title(self) -> str:
@@ -476,6 +495,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
     _check_filters(sections["filters"], source)
+    _check_deadlines(sections["deadlines"], sections["training"], sections["execution"], source)
     _check_intake(sections["intake"], source)
     _check_worker_bounds(sections["worker"], source)
     if not 0 < sections["grading_sheet"].point_step <= min((i.points for i in items if i.kind == "manual"), default=1):
@@ -526,7 +546,7 @@ def _check_filters(filters: Filters, source: str) -> None:
         if not 0 < filters[key] <= 1:
             raise RubricError(f"{source}: [filters] {key}: must be in (0, 1], not {filters[key]!r}")
     positive = ("tile_significance", "min_block_pixels", "max_tiles", "same_figure_size", "rendered_width",
-                "max_analysed_pixels")
+                "max_analysed_pixels", "max_filters", "max_kernel", "max_channels", "max_layouts")
     for key in positive:
         if filters[key] <= 0:
             raise RubricError(f"{source}: [filters] {key}: must be positive, not {filters[key]!r}")
@@ -538,6 +558,21 @@ def _check_filters(filters: Filters, source: str) -> None:
                           f"({filters.min_shown_fraction!r}), not {filters.review_shown_fraction!r}")
     if filters.max_tile_aspect < 1:
         raise RubricError(f"{source}: [filters] max_tile_aspect: must be at least 1, not {filters.max_tile_aspect!r}")
+
+
+def _check_deadlines(deadlines: Deadlines, training: Training, execution: Execution, source: str) -> None:
+    """[deadlines]: every budget positive; a submission's deadline no shorter than the budgets an honest
+    grading may use (so it stops only what no other limit stopped)."""
+    for key in deadlines.keys():
+        if not deadlines[key] > 0:
+            raise RubricError(f"{source}: [deadlines] {key}: must be positive, not {deadlines[key]!r}")
+    needed = float(training["evaluate_timeout"]) + float(training["replay_seconds"])
+    if deadlines.submission_seconds < needed:
+        raise RubricError(f"{source}: [deadlines] submission_seconds: must be at least [training] evaluate_timeout "
+                          f"+ replay_seconds ({needed:g}), not {deadlines.submission_seconds!r}")
+    if deadlines.execute_submission_seconds < execution.cpu_seconds:
+        raise RubricError(f"{source}: [deadlines] execute_submission_seconds: must be at least [execution] "
+                          f"cpu_seconds ({execution.cpu_seconds}), not {deadlines.execute_submission_seconds!r}")
 
 
 @lru_cache(maxsize=None)

@@ -20,14 +20,14 @@ from autograder import REPO_ROOT as REPO
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("autograder", "autograder.rubric", "autograder.numerics", "autograder.attributes",
               "autograder.outcomes", "autograder.diagnosis", "autograder.model", "autograder.intake",
-              "autograder.fixtures")),
+              "autograder.fixtures", "autograder.deadlines")),
     ("sandbox", ("autograder.sandbox",)),
     ("checks", ("autograder.checks",)),
     ("scoring", ("autograder.score",)),
     ("notebook", ("autograder.notebook",)),
     ("reports", ("autograder.reports", "autograder.reports.manual_sheet")),  # the grading sheet: results only
     ("grading", ("autograder.baseline", "autograder.grading")),
-    ("class and staff", ("autograder.batch", "autograder.staff")),
+    ("class and staff", ("autograder.batch", "autograder.processes", "autograder.staff")),
     ("entry points", ("autograder.cli", "autograder.demo")),
 ]
 #: The only modules that may import pytest: the checks are pytest suites run by the plugin.

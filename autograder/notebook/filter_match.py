@@ -30,6 +30,11 @@ is taken apart without knowing its layout, and its tiles are compared with the f
    correlates at least `tile_correlation`, and more for tiles of few values (`tile_threshold`).
    The image shows the filters when at least `min_shown_fraction` of them are shown.
 
+The work is bounded: a first layer of more filters, a larger kernel or more channels than the rubric's
+`max_filters`, `max_kernel`, `max_channels` is not compared at all (`first_layer_problem` says why),
+at most `max_layouts` grid layouts are tried per cell, at most `max_analysed_pixels` read, and a
+`Deadline` ([deadlines] filters_seconds, autograder/deadlines.py) is checked in every loop.
+
 Every number is the rubric's [filters] table. Not handled: one-channel 3x3 tiles with bilinear
 smoothing, bilinear with black gaps, bicubic, colormaps whose lightness is not monotonic
 (jet, hsv), filters shown unnormalised so that imshow clips most of them, tiles smaller than
@@ -49,6 +54,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
+from autograder.deadlines import Deadline, unbounded
 from autograder.notebook.images import ImageRefused, open_image
 from autograder.rubric import load_rubric
 
@@ -180,10 +186,10 @@ def _fits(profile: np.ndarray, blocks: int, limits: Mapping[str, Any]) -> bool:
     return float(np.mean(nearby[centres] > float(limits["uniform_tolerance"]))) >= float(limits["grid_edge_share"])
 
 
-def _tiles(pixels: np.ndarray, cell: tuple[int, int, int, int], kernel: int, count: int, limits: Mapping[str, Any]
-           ) -> list[tuple[float, float, float, float]]:
+def _tiles(pixels: np.ndarray, cell: tuple[int, int, int, int], kernel: int, count: int, limits: Mapping[str, Any],
+           deadline: Deadline) -> list[tuple[float, float, float, float]]:
     """The tile boxes a cell may hold: itself, and every gapless grid of near-square tiles with room
-    for `count` filters whose block boundaries the cell shows."""
+    for `count` filters whose block boundaries the cell shows (at most `max_layouts` layouts tested)."""
     top, bottom, left, right = cell
     height, width = bottom - top, right - left
     smallest = kernel * float(limits["min_block_pixels"])
@@ -191,10 +197,15 @@ def _tiles(pixels: np.ndarray, cell: tuple[int, int, int, int], kernel: int, cou
     boxes = []
     layouts = {(1, 1)} | {(math.ceil(count / columns), columns) for columns in range(1, count + 1)}
     down, across = _edges(pixels[top:bottom, left:right])
+    tried = 0
     for rows, columns in sorted(layouts):
         tile_h, tile_w = height / rows, width / columns
         if min(tile_h, tile_w) < smallest or not 1 / aspect <= tile_w / tile_h <= aspect:
             continue
+        tried += 1
+        if tried > int(limits["max_layouts"]):
+            break
+        deadline.check()
         if (rows, columns) != (1, 1) and not (_fits(down, rows * kernel, limits)
                                               and _fits(across, columns * kernel, limits)):
             continue
@@ -231,7 +242,7 @@ def _shortfall_positions(start: float, stop: float, size: float, block: float) -
 
 
 def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, int, int, int]], kernel: int,
-               limits: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
+               limits: Mapping[str, Any], deadline: Deadline) -> list[tuple[float, float, float, float]]:
     """Tiles cut short, completed to the size of their neighbours. A tile drawn without axes whose
     edge blocks have the background's colour (the extreme of a grey colormap on a white figure) loses
     those blocks to the background; the other tiles of the figure say how large it is. The size of
@@ -243,6 +254,7 @@ def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, i
     sizes = [(bottom - top, right - left) for top, bottom, left, right in cells]
     shared = set()
     for height, width in sizes:
+        deadline.check()
         if min(height, width) < smallest or not 1 / aspect <= width / height <= aspect:
             continue
         if sum(abs(height - h) <= 2 and abs(width - w) <= 2 for h, w in sizes) >= 2:
@@ -251,6 +263,7 @@ def _completed(cells: list[tuple[int, int, int, int]], pieces: list[tuple[int, i
     for tile_h, tile_w in sorted(shared):
         block_h, block_w = tile_h / kernel, tile_w / kernel
         for top, bottom, left, right in dict.fromkeys(cells + pieces):
+            deadline.check()
             height, width = bottom - top, right - left
             if height > tile_h + 2 or width > tile_w + 2 or height < block_h - 2 or width < block_w - 2:
                 continue
@@ -276,10 +289,12 @@ def _smoothed(cell: tuple[int, int, int, int], kernel: int, limits: Mapping[str,
     return [(top + half_h, bottom - half_h, left + half_w, right - half_w)]
 
 
-def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str, Any]) -> np.ndarray:
+def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str, Any],
+               deadline: Deadline | None = None) -> np.ndarray:
     """Every candidate tile of an image, sampled to (N, K, K, 3); more candidates than filters is
     normal (titles, other layouts' readings, a tile completed at several positions): the assignment
-    keeps the ones that fit."""
+    keeps the ones that fit. StageTimeout past `deadline`."""
+    deadline = deadline or unbounded()
     background = _background(pixels)
     content = _content(pixels, background, limits)
     labels, _ = ndimage.label(content)
@@ -289,6 +304,7 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
     sizes = np.bincount(labels.ravel())
     fill = float(limits["min_region_fill"])
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
+        deadline.check()
         if found is None:
             continue
         rows, columns = found
@@ -300,10 +316,12 @@ def find_tiles(pixels: np.ndarray, kernel: int, count: int, limits: Mapping[str,
                   for top, bottom, left, right in _cells(pixels[found], background, limits)]
     boxes: list[tuple[float, float, float, float]] = []
     for cell in cells:
-        boxes += _tiles(pixels, cell, kernel, count, limits) + _smoothed(cell, kernel, limits)
+        boxes += _tiles(pixels, cell, kernel, count, limits, deadline) + _smoothed(cell, kernel, limits)
         if len(boxes) > int(limits["max_tiles"]):
             break
-    boxes += _completed(cells, pieces, kernel, limits)
+    deadline.check()
+    boxes += _completed(cells, pieces, kernel, limits, deadline)
+    deadline.check()
     if not boxes:
         return np.zeros((0, kernel, kernel, 3))
     return _sample(pixels, np.asarray(boxes[:int(limits["max_tiles"])], dtype=np.float64), kernel)
@@ -364,13 +382,17 @@ def tile_threshold(values: int, limits: Mapping[str, Any]) -> float:
     return max(float(limits["tile_correlation"]), needed)
 
 
-def compare_tiles(tiles: np.ndarray, filters: np.ndarray, limits: Mapping[str, Any]) -> FilterMatch:
-    """The best reading of these tiles as the filters (K, K, C, F): tiles assigned to distinct filters."""
+def compare_tiles(tiles: np.ndarray, filters: np.ndarray, limits: Mapping[str, Any],
+                  deadline: Deadline | None = None) -> FilterMatch:
+    """The best reading of these tiles as the filters (K, K, C, F): tiles assigned to distinct filters.
+    StageTimeout past `deadline`."""
+    deadline = deadline or unbounded()
     count = int(filters.shape[3])
     best = FilterMatch(0, count, 0.0, len(tiles), "no tiles found", (0.0,) * count)
     if len(tiles) == 0:
         return best
     for name, matrix, owners, values in _readings(tiles, filters.astype(np.float64)):
+        deadline.check()
         threshold = tile_threshold(values, limits)
         # Each tile against each filter: its best view of that filter (channel sum or one channel), so
         # that the assignment gives tiles to distinct filters, not to distinct views of one filter.
@@ -392,14 +414,38 @@ def is_first_layer(array: np.ndarray) -> bool:
     return array.ndim == 4 and array.shape[0] == array.shape[1] and 0 not in array.shape
 
 
-def match_filters(png: bytes, filters: np.ndarray, limits: Mapping[str, Any]) -> FilterMatch:
+def first_layer_problem(shape: tuple[int, ...], limits: Mapping[str, Any]) -> str:
+    """Why the grader does not compare an image with first-layer weights of this (K, K, C, F) shape
+    (more filters, a larger kernel or more input channels than the rubric's bounds), or "" when it does.
+    The sentence is the student's: it names what the layer has and what the grader reads."""
+    kernel, _, channels, count = (int(n) for n in shape)
+    if count > int(limits["max_filters"]):
+        return f"the first layer has {count} filters; the grader compares at most {int(limits['max_filters'])}"
+    if kernel > int(limits["max_kernel"]):
+        bound = int(limits["max_kernel"])
+        return f"the first layer's kernels are {kernel} x {kernel}; the grader compares at most {bound} x {bound}"
+    if channels > int(limits["max_channels"]):
+        return (f"the first layer has {channels} input channels; the grader compares at most "
+                f"{int(limits['max_channels'])}")
+    return ""
+
+
+def match_filters(png: bytes, filters: np.ndarray, limits: Mapping[str, Any],
+                  deadline: Deadline | None = None) -> FilterMatch:
     """How well the image `png` shows `filters` (K, K, C, F: the first conv layer's weights).
-    FigureError when the bytes are no image."""
+    FigureError when the bytes are no image; ValueError for weights of another shape or out of the
+    rubric's bounds (`first_layer_problem`); StageTimeout past `deadline`."""
     filters = np.asarray(filters, dtype=np.float64)
     if not is_first_layer(filters):
         raise ValueError(f"first-layer weights of shape {filters.shape}; expected (K, K, C, F)")
-    tiles = find_tiles(decode(png, int(limits["max_analysed_pixels"])), filters.shape[0], filters.shape[3], limits)
-    return compare_tiles(tiles, filters, limits)
+    problem = first_layer_problem(filters.shape, limits)
+    if problem:
+        raise ValueError(problem)
+    deadline = deadline or unbounded()
+    pixels = decode(png, int(limits["max_analysed_pixels"]))
+    deadline.check()
+    tiles = find_tiles(pixels, filters.shape[0], filters.shape[3], limits, deadline)
+    return compare_tiles(tiles, filters, limits, deadline)
 
 
 def _thumbnail(png: bytes, limits: Mapping[str, Any]) -> np.ndarray:

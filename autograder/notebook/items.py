@@ -35,8 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from autograder.model import ItemScore, ReasonCode
-from autograder.notebook.filter_match import FigureError, FilterMatch, decode, match_filters, same_figure
+from autograder.deadlines import Deadline, StageTimeout, unbounded
+from autograder.model import ItemScore, ItemStatus, ReasonCode
+from autograder.notebook.filter_match import (
+    FigureError,
+    FilterMatch,
+    decode,
+    first_layer_problem,
+    match_filters,
+    same_figure,
+)
 from autograder.notebook.reading import Findings
 from autograder.rubric import Rubric
 from autograder.score import round_points
@@ -222,42 +230,68 @@ NOTEBOOK_IMAGE = "filters_notebook.png"  # the notebook's image that was scored,
 RENDERED_IMAGE = "filters_from_weights.png"  # the grader's own drawing of the first layer's filters
 
 
-def _duplicate(png: bytes, findings: Findings, limits) -> str:
+def _duplicate(png: bytes, findings: Findings, limits, deadline: Deadline) -> str:
     """What other figure of the notebook this image is again ("the training curves", ...), or ""."""
     for what, other in [("the training curves", curve) for curve in findings.curve_images] + findings.other_images:
+        deadline.check()
         if same_figure(png, other, limits):
             return what
     return ""
 
 
 def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str | None,
-                  filters: np.ndarray | None = None, unchecked: str = "") -> ItemScore:
+                  filters: np.ndarray | None = None, unchecked: str = "", deadline: Deadline | None = None
+                  ) -> ItemScore:
     """The filters item. With the first conv layer's weights (`filters`, K x K x C x F), full marks only
     when an image of the filter cell shows them (autograder/notebook/filter_match.py); without weights,
     a non-blank image from a cell that reads them earns the points provisionally (staff confirm). An
     image that is another figure of the notebook again never counts without weights to vouch for it.
     `extra` carries the contract of the staff's grading sheet: notebook_image, rendered_image, match,
-    shown, provisional (and image_index: which of the cell's images was scored)."""
+    shown, provisional (and image_index: which of the cell's images was scored).
+
+    First-layer weights outside the rubric's bounds ([filters] max_filters, max_kernel, max_channels) are
+    not compared: the item is scored as without weights, saying why. Reading the images stops at
+    `deadline` ([deadlines] filters_seconds): the item is then 0, not graded, with the reason."""
     item = rubric.item("filters")
     limits = rubric.filters
     name = first_conv_w or "the first layer"
+    bounds = first_layer_problem(filters.shape, limits) if filters is not None else ""
+    if bounds:
+        filters = None  # scored as without weights: what the grader cannot compare, staff confirm
     extra: dict[str, Any] = {"images": 0, "first_conv_weights": first_conv_w, "notebook_image": None,
                              "rendered_image": RENDERED_IMAGE if filters is not None else None, "match": None,
                              "shown": None, "provisional": False, "image_index": None, "flags": []}
+    if bounds:
+        extra["out_of_bounds"] = bounds
+    try:
+        why = f"{bounds}, so the image was not checked against the weights" if bounds else \
+            (unchecked or "no weights to check the image against")
+        return _score_filters(item, limits, findings, first_conv_w, filters, name, extra, why,
+                              deadline or unbounded())
+    except StageTimeout as late:
+        extra["flags"].append("filters timed out")
+        return ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED, f"0: {late.reason}; staff will look at it", extra,
+                         code=ReasonCode.TIMED_OUT)
+
+
+def _score_filters(item, limits, findings: Findings | None, first_conv_w: str | None, filters: np.ndarray | None,
+                   name: str, extra: dict[str, Any], why: str, deadline: Deadline) -> ItemScore:
+    """`score_filters` within its deadline (StageTimeout past it); `why` the image is provisional
+    when there are no weights to check it against."""
     if findings is None or not findings.filter_source:
         return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra,
                          code=ReasonCode.NO_FILTERS)
     images = [(index, png) for index, png in enumerate(findings.filter_images)
-              if not _blank(png, limits.max_analysed_pixels)]
+              if not (deadline.check() or _blank(png, limits.max_analysed_pixels))]
     extra["images"] = len(findings.filter_images)
     if not images:
         why = ("its image is blank" if findings.filter_images
                else "it has no image output (run it and save the notebook)")
         return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra,
                          code=ReasonCode.NO_FILTERS)
-    repeats = {index: _duplicate(png, findings, limits) for index, png in images}
+    repeats = {index: _duplicate(png, findings, limits, deadline) for index, png in images}
     if filters is not None:
-        return _checked_against_weights(item, limits, images, repeats, filters, name, extra)
+        return _checked_against_weights(item, limits, images, repeats, filters, name, extra, deadline)
     own = [index for index, _ in images if not repeats[index]]
     if not own:
         index = images[0][0]
@@ -273,17 +307,17 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
     extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=own[0], provisional=True)
     extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
-                     f"provisional: {unchecked or 'no weights to check the image against'}; staff will confirm it "
+                     f"provisional: {why}; staff will confirm it "
                      f"({len(own)} filter image(s) of {name})", extra, code=ReasonCode.FILTERS_PROVISIONAL)
 
 
 def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repeats: dict[int, str],
-                             filters: np.ndarray, name: str, extra: dict[str, Any]) -> ItemScore:
+                             filters: np.ndarray, name: str, extra: dict[str, Any], deadline: Deadline) -> ItemScore:
     """The filters item when the weights are known: the image that shows them best decides."""
     best: tuple[int, FilterMatch] | None = None
     for index, png in images:
         try:
-            found = match_filters(png, filters, limits)
+            found = match_filters(png, filters, limits, deadline)
         except FigureError:
             continue
         if best is None or (found.shown, found.match) > (best[1].shown, best[1].match):

@@ -10,6 +10,8 @@ declared /Width x /Height exceeds the rubric's [intake] max_image_pixels is left
 anything decodes it (pypdf's or Pillow's decoding of a huge one would take gigabytes), and said.
 pypdf decodes embedded images with Pillow: importing images.py has removed Pillow's EPS reader (which
 runs Ghostscript), so no stream a student embeds reaches an interpreter.
+Reading and comparing stop at a `Deadline` ([deadlines] pdf_seconds): the check then says the PDF was
+not compared, and why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from scipy.fft import dctn
 
+from autograder.deadlines import Deadline, StageTimeout, unbounded
 from autograder.notebook.images import ImageRefused, open_image
 from autograder.notebook.reading import size_text
 from autograder.rubric import load_rubric
@@ -61,13 +64,18 @@ def _declared_size(page, image_id) -> tuple[int, int] | None:
     return int(holder.get("/Width", 0)), int(holder.get("/Height", 0))
 
 
-def pdf_images(path: Path, max_pixels: int | None = None, left_out: list[str] | None = None) -> list[Image.Image]:
+def pdf_images(path: Path, max_pixels: int | None = None, left_out: list[str] | None = None,
+               deadline: Deadline | None = None) -> list[Image.Image]:
     """Every image embedded in the PDF, decoded, but those declaring more than `max_pixels` (default: the
-    rubric's [intake] max_image_pixels), which are never decoded and are named in `left_out`."""
+    rubric's [intake] max_image_pixels), which are never decoded and are named in `left_out`.
+    StageTimeout past `deadline`."""
     max_pixels = max_pixels or load_rubric().intake.max_image_pixels
+    deadline = deadline or unbounded()
     images = []
     for number, page in enumerate(PdfReader(str(path)).pages, start=1):
+        deadline.check()
         for image_id in page.images.keys():
+            deadline.check()
             try:
                 size = _declared_size(page, image_id)
             except (KeyError, TypeError, ValueError, AttributeError):
@@ -114,12 +122,31 @@ class Consistency:
         return not self.problem and all(v in ("matched", "not in the notebook") for v in self.sections.values())
 
 
-def compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None = None) -> Consistency:
+def compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None = None,
+            deadline: Deadline | None = None) -> Consistency:
     """Compare the PDF's images with the notebook's images of each section (already within the pixel cap:
-    autograder/notebook/reading.py); the PDF's over `max_pixels` are left out, and said."""
+    autograder/notebook/reading.py); the PDF's over `max_pixels` are left out, and said. Past `deadline`
+    the PDF is not compared, and `problem` says so."""
     result = Consistency(pdf.name)
+    deadline = deadline or unbounded()
     try:
-        hashes = [perceptual_hash(image) for image in pdf_images(pdf, max_pixels, result.left_out)]
+        return _compare(pdf, sections, max_pixels, deadline, result)
+    except StageTimeout as late:
+        result.sections.clear()
+        result.problem = f"{pdf.name} was not compared with the notebook: {late.reason}"
+        return result
+
+
+def _compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None, deadline: Deadline,
+             result: Consistency) -> Consistency:
+    """`compare` within its deadline (StageTimeout past it)."""
+    try:
+        hashes = []
+        for image in pdf_images(pdf, max_pixels, result.left_out, deadline):
+            deadline.check()
+            hashes.append(perceptual_hash(image))
+    except StageTimeout:
+        raise
     except (PdfReadError, OSError, ValueError) as exc:
         result.problem = f"{pdf.name} could not be read as a PDF ({exc})"
         return result
@@ -132,6 +159,7 @@ def compare(pdf: Path, sections: dict[str, list[bytes]], max_pixels: int | None 
         elif not hashes:
             result.sections[section] = "not found"
         else:
+            deadline.check()
             ours = [perceptual_hash(picture) for picture in _notebook_images(pngs, max_pixels)]
             if not ours:
                 result.sections[section] = "not in the notebook"

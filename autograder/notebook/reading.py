@@ -28,6 +28,7 @@ import nbformat
 from PIL import Image
 
 from autograder import UserInputError
+from autograder.deadlines import Deadline, unbounded
 from autograder.notebook.images import FORMATS, ImageRefused, as_png
 from autograder.notebook.schema import checked
 from autograder.rubric import Intake, load_rubric
@@ -178,12 +179,13 @@ def oversized(data: bytes, max_pixels: int) -> str:
     return size_text(*size)
 
 
-def _images(cell, index: int, role: str, found: Findings, limits: Intake) -> list[bytes]:
+def _images(cell, index: int, role: str, found: Findings, limits: Intake, deadline: Deadline) -> list[bytes]:
     """The cell's images as checked PNG bytes (autograder/notebook/images.py: read only as the format their
     MIME type names, PNG or JPEG, and fully decoded). One over the rubric's pixel cap is left out with a
     note in `found.left_out`; one that is not what it claims, or is damaged, with a note in `found.unreadable`."""
     images = []
     for output in cell.get("outputs", []):
+        deadline.check()
         if output.get("output_type") not in ("display_data", "execute_result"):
             continue
         data = output.get("data", {})
@@ -214,11 +216,12 @@ def _headings(cell) -> str:
     return cell.source if cell.cell_type == "markdown" else ""
 
 
-def _find(cells, tag: str, predicate) -> int | None:
+def _find(cells, tag: str, predicate, deadline: Deadline) -> int | None:
     for index, cell in enumerate(cells):
         if tag in _tags(cell):
             return index
     for index, cell in enumerate(cells):
+        deadline.check()
         if predicate(cell):
             return index
     return None
@@ -276,7 +279,7 @@ def own_text(text: str, handout: frozenset[str]) -> str:
     return "\n\n".join(kept).strip()
 
 
-def _answer(cells, question: int | None, handout: frozenset[str]) -> str:
+def _answer(cells, question: int | None, handout: frozenset[str], deadline: Deadline) -> str:
     """The inline answer: the tagged cells, else what follows the question up to the Submission
     heading; either way without the handout's own text (see `own_text`)."""
     tagged = [cell.source for cell in cells if "inline-answer" in _tags(cell)]
@@ -289,6 +292,7 @@ def _answer(cells, question: int | None, handout: frozenset[str]) -> str:
     if len(own) > 1 and own[1].strip():
         parts.append(own[1].strip())  # written into the question cell under the heading
     for cell in cells[question + 1:]:
+        deadline.check()
         if cell.cell_type == "markdown" and _SUBMISSION.match(cell.source):
             break
         if cell.cell_type == "markdown" and cell.source.strip():
@@ -300,27 +304,30 @@ def _answer(cells, question: int | None, handout: frozenset[str]) -> str:
 
 
 def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset(),
-            limits: Intake | None = None) -> Findings:
+            limits: Intake | None = None, deadline: Deadline | None = None) -> Findings:
     """Everything grading reads from the notebook; `handout` is the handout notebook's `text_units`
     (autograder.baseline), whose text is never taken for the student's answer. `limits` caps the answer's
-    length and the images' pixels (default: the rubric's [intake])."""
+    length and the images' pixels (default: the rubric's [intake]); every loop over cells and outputs
+    checks `deadline` ([deadlines] notebook_seconds; StageTimeout past it)."""
     limits = limits or load_rubric().intake
+    deadline = deadline or unbounded()
     cells = notebook.cells
     found = Findings(path)
     found.has_outputs = any(cell.get("outputs") for cell in cells if cell.cell_type == "code")
     for index, cell in enumerate(cells):
+        deadline.check()
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if output.get("output_type") == "error":
                 found.errors.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
     for tag in ("parameters", "injected-parameters"):  # a quick run's overrides come second and win
-        index = _find(cells, tag, lambda c: False)
+        index = _find(cells, tag, lambda c: False, deadline)
         if index is not None:
             for name, value in _ASSIGNMENT.findall(cells[index].source):
                 number = float(value)  # the pattern admits only what float() reads
                 if math.isfinite(number) and abs(number) < 1e12:
                     found.parameters[name] = number
     training = _find(cells, "training-run", lambda c: c.cell_type == "code" and "train_net(" in c.source
-                     and "def train_net" not in c.source)
+                     and "def train_net" not in c.source, deadline)
     found.training_cell = training
     if training is not None:
         text = _stream_text(cells[training])
@@ -330,28 +337,30 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
                 found.epochs.append((int(match.group(1)), int(match.group(2)),
                                      _accuracy(match.group(3), match.group(4)), validation))
     for cell in cells[training + 1 if training is not None else 0:]:  # a student's own compute_acc printout
+        deadline.check()
         if cell.cell_type == "code":
             text = _EPOCH.sub("", _stream_text(cell))
             found.reported_extra += [a for a in (_accuracy(v, s) for v, s in _VALIDATION.findall(text))
                                      if a is not None]
     start = training + 1 if training is not None else 0
     curves = _find(cells, "training-curves", lambda c: c.cell_type == "code" and cells.index(c) >= start
-                   and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)))
+                   and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)), deadline)
     if curves is not None:
-        found.curve_images = _images(cells[curves], curves, "curves", found, limits)
-    heading = _find(cells, "", lambda c: "Visualizing Layers" in _headings(c))
+        found.curve_images = _images(cells[curves], curves, "curves", found, limits, deadline)
+    heading = _find(cells, "", lambda c: "Visualizing Layers" in _headings(c), deadline)
     filters = _find(cells, "filter-visualization", lambda c: c.cell_type == "code" and (
-        "im_array" in c.source or (heading is not None and cells.index(c) > heading and "imshow" in c.source)))
+        "im_array" in c.source or (heading is not None and cells.index(c) > heading and "imshow" in c.source)),
+                    deadline)
     if filters is not None:
-        found.filter_images = _images(cells[filters], filters, "filters", found, limits)
+        found.filter_images = _images(cells[filters], filters, "filters", found, limits, deadline)
         found.filter_source = cells[filters].source
         found.filter_cell = filters
     for index, cell in enumerate(cells):  # the curves and the filters were read above
         if cell.cell_type == "code" and index not in (curves, filters):
             found.other_images += [(f"the figure of cell {index}", png)
-                                   for png in _images(cell, index, "other", found, limits)]
-    question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source)
-    answer = _answer(cells, question, handout)
+                                   for png in _images(cell, index, "other", found, limits, deadline)]
+    question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source, deadline)
+    answer = _answer(cells, question, handout, deadline)
     found.answer_chars = len(answer)
     found.answer = answer[:limits.max_answer_chars].rstrip()  # `_answer` strips: only a cut one changes
     return found

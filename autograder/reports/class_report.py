@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.attributes import SIDE_TEXT  # noqa: E402
 from autograder.diagnosis import split_code  # noqa: E402
+from autograder.reports.results import write_atomically  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
 from autograder.rubric import Rubric, load_rubric  # noqa: E402
 
@@ -150,9 +151,9 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     markdown += ["", "## Flagged submissions", ""]
     markdown += [f"- {_markdown_link(row['student_id'])}: {row['flags'] or row['status']}"
                  for row in flagged] or ["none"]
-    (out_dir / "class_report_scores.png").write_bytes(png)
+    write_atomically(out_dir / "class_report_scores.png", png)
     md_path = out_dir / "class_report.md"
-    md_path.write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    write_atomically(md_path, "\n".join(markdown) + "\n")
 
     escape = html.escape
     table = "".join(f"<tr><td>{escape(item.title)}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
@@ -198,5 +199,5 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#
 </body></html>
 """
     html_path = out_dir / "class_report.html"
-    html_path.write_text(page, encoding="utf-8")
+    write_atomically(html_path, page)
     return html_path, md_path

@@ -35,6 +35,7 @@ from markdown_it import MarkdownIt
 
 from autograder.model import ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE  # OUT/<id>/, written by grading
+from autograder.reports.results import write_atomically
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import Rubric, load_rubric
 
@@ -475,5 +476,5 @@ folder, beside the student folders: the filter images are read from there.</p>
 </main><script>{_SCRIPT}</script></body></html>
 """
     path = out_dir / SHEET
-    path.write_text(page, encoding="utf-8")
+    write_atomically(path, page)
     return path

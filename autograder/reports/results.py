@@ -249,10 +249,14 @@ def terminal_table(result: GradeResult) -> str:
     return "\n".join(rows)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `path` so that it appears complete or not at all (a temporary file, then a rename)."""
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write `path` so that it appears complete or not at all (a temporary file, then a rename): a batch
+    rewrites its reports while it runs, and may be stopped at any moment."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    if isinstance(text, bytes):
+        temporary.write_bytes(text)
+    else:
+        temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from autograder.reports.results import write_atomically  # a batch rewrites it while it runs
+
 FINGERPRINT = "fingerprint.json"  # OUT/<student id>/
 PAIRS = "similarity.json"  # OUT/
 _MAX_SOURCE_BYTES = 1 << 20
@@ -151,7 +153,7 @@ def similar_pairs(fingerprints: dict[str, dict], settings: dict) -> list[Similar
 
 def write_pairs(path: Path, pairs: list[SimilarPair]) -> None:
     """OUT/similarity.json: the ranked pairs, read back by the gradebook and the class report."""
-    path.write_text(json.dumps([pair.__dict__ for pair in pairs], indent=1) + "\n", encoding="utf-8")
+    write_atomically(path, json.dumps([pair.__dict__ for pair in pairs], indent=1) + "\n")
 
 
 def read_pairs(path: Path) -> list[SimilarPair]:

@@ -66,11 +66,12 @@ def outputs(results: dict, item_id: str) -> str:
 
 def _gather() -> list[Attack]:
     import attacks_checks
+    import attacks_deadlines
     import attacks_files
     import attacks_training
     import attacks_worker
     found: list[Attack] = []
-    for module in (attacks_worker, attacks_checks, attacks_training, attacks_files):
+    for module in (attacks_worker, attacks_checks, attacks_training, attacks_files, attacks_deadlines):
         found.extend(module.ATTACKS)
     return found
 

@@ -45,7 +45,8 @@ def graded(attack: Attack, context: Context, tmp_path: Path) -> tuple[subprocess
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{attack.name}: grading took over {WALL_SECONDS} s ({exc})")
     results_file = out_dir / "results.json"
-    assert results_file.is_file(), f"{attack.name}: no results.json (exit {process.returncode}):\n{process.stderr[-3000:]}"
+    assert results_file.is_file(), \
+        f"{attack.name}: no results.json (exit {process.returncode}):\n{process.stderr[-3000:]}"
     return process, json.loads(results_file.read_text()), out_dir
 
 
@@ -60,6 +61,7 @@ def test_attack(attack: Attack, context: Context, tmp_path: Path):
     assert process.returncode == 0, f"{attack.name}: exit {process.returncode}:\n{process.stderr[-3000:]}"
     extra = results.get("extra_data", {})
     assert "harness_fault" not in extra, extra.get("harness_fault")
-    faults = [test["name"] for test in results["tests"] if test.get("reason_code") == "harness_fault"]
+    faults = [test["name"] for test in results["tests"]
+              if test.get("extra_data", {}).get("reason_code") == "harness_fault"]
     assert not faults, f"{attack.name}: harness faults in {faults}"
     attack.check(results, out_dir, context)
