@@ -321,7 +321,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
     if restored:
         notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "
-                     + ", ".join(restored))
+                     + ", ".join(sorted(restored)))
     notes += staff_notes
     if earlier:
         notes.append(f"staff scores given for an earlier submission of {len(earlier)} student(s) who resubmitted "

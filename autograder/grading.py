@@ -298,11 +298,14 @@ def _first_layer(weights: Path | None, first_conv: FirstConv | None, evidence: T
                       f"known to be your network's")
     try:
         read = load_weights(weights, rubric, {first_conv.name: first_conv.shape})
-    except WeightsError:  # the training item says why; the filters are then provisional
-        return None, ""
+    except WeightsError as exc:  # the training item says why too; the filters are then provisional
+        return None, f"the saved {first_conv.name!r} could not be read as your first layer ({exc})"
     array = read.arrays.get(first_conv.name)
-    if array is None or not is_first_layer(array) or not np.all(np.isfinite(array)):
-        return None, ""
+    if array is None:
+        return None, (evidence.unevaluable or f"the saved weights hold no {first_conv.name!r} of shape "
+                      f"{first_conv.shape}, your network's first layer")
+    if not is_first_layer(array) or not np.all(np.isfinite(array)):
+        return None, f"the saved {first_conv.name!r} is not a finite (K, K, 3, F) first layer"
     return np.array(array, dtype=np.float64), ""
 
 

@@ -54,7 +54,7 @@ def test_filter_matching_past_its_budget_is_not_graded_with_the_reason(filters):
     findings = _findings_showing(filters)
     with pytest.raises(StageTimeout):
         match_filters(findings.filter_images[0], filters, RUBRIC.filters, _spent("reading your filter image"))
-    score = score_filters(RUBRIC, findings, "conv1_w", filters, _spent("reading your filter image"))
+    score = score_filters(RUBRIC, findings, "conv1_w", filters, deadline=_spent("reading your filter image"))
     assert score.score == 0 and score.code == ReasonCode.TIMED_OUT
     assert "not graded: reading your filter image took over" in score.note
     assert "filters timed out" in score.extra["flags"]

@@ -279,9 +279,10 @@ def first_convolution(architecture: Architecture | None) -> FirstConv | None:
 
 def _spatial_change(before: np.ndarray, after: np.ndarray, tolerance: float) -> np.ndarray:
     """Where (H, W) two feature maps of one image differ, relative to their scale."""
-    difference = np.max(np.abs(after.astype(np.float64) - before.astype(np.float64)), axis=-1)
-    scale = max(float(np.max(np.abs(before))), float(np.max(np.abs(after))), 1e-12)
-    return difference > tolerance * scale
+    with np.errstate(invalid="ignore", over="ignore"):  # a student's inf or NaN: no change measured there
+        difference = np.max(np.abs(after.astype(np.float64) - before.astype(np.float64)), axis=-1)
+        scale = max(float(np.max(np.abs(before))), float(np.max(np.abs(after))), 1e-12)
+        return difference > tolerance * scale
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -25,7 +25,10 @@ def _check_absurd_first_layer(results: dict, out_dir: Path, context: Context) ->
     """Scored as without weights (provisional, for staff to confirm), saying what the layer has and
     what the grader compares; nothing else of the submission is lost to it."""
     said = outputs(results, "filters")
-    assert f"the first layer has {ABSURD_FILTERS} filters; the grader compares at most 256" in said, said
+    # Either reading stops it: the bounds of the filter reader, or (first) the weights reader, which reads
+    # conv1_w only in the shape the validated network gives its first convolution.
+    assert (f"the first layer has {ABSURD_FILTERS} filters; the grader compares at most 256" in said
+            or str(ABSURD_FILTERS) in said), said
     (test,) = item(results, "filters")
     assert test["extra_data"]["reason_code"] == "filters_provisional", test["extra_data"]
     assert points(results, "filters") == test["max_score"]
@@ -35,5 +38,6 @@ def _check_absurd_first_layer(results: dict, out_dir: Path, context: Context) ->
 
 ATTACKS: list[Attack] = [
     Attack("absurd_first_layer_shape", "C", _absurd_first_layer, _check_absurd_first_layer, args=("--data", "{data}"),
-           notes="a (1, 1, 1, 200000) first layer: the filter reader's bounds ([filters] max_filters) stop it"),
+           notes="a (1, 1, 1, 200000) first layer: the weights reader (shape of the validated network) or the filter "
+                 "reader's bounds ([filters] max_filters) stop it"),
 ]
