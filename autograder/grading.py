@@ -194,8 +194,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             except StageTimeout as late:  # the student's notebook, not our fault: its items say so
                 outcome.unreadable, unreadable_code = late.reason, ReasonCode.TIMED_OUT
                 notes.append(outcome.unreadable)
-    if weights is not None and not weights.is_file():
-        weights = None
+    if weights is not None and not (weights.is_file() or weights.is_dir()):
+        weights = None  # a folder of that name is handed in, and cannot be evaluated: the reader says so
     try:
         evidence, first_conv = gather_training_evidence(worker, rubric, findings, weights, weights_how,
                                                         options.data_dir)

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,10 @@ from pathlib import Path, PurePosixPath
 from autograder import UserInputError
 
 _CHUNK = 1 << 20
+#: The most central-directory bytes one entry may take on average (46 fixed, a path, extra fields):
+#: Python's zipfile parses the whole directory the end record points to, whatever count it declares.
+DIRECTORY_BYTES_PER_ENTRY = 1024
+_END, _END64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
 _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 
 
@@ -66,7 +71,7 @@ def folder_digest(folder: Path) -> str:
     """sha256 over every file's relative path and contents, in sorted order."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(os.fsencode(path.relative_to(folder).as_posix()) + b"\0")  # any bytes a name holds
         digest.update(_file_digest(path).encode())
     return digest.hexdigest()
 
@@ -76,8 +81,52 @@ def input_digest(path: Path) -> str:
     return folder_digest(path) if path.is_dir() else _file_digest(path)
 
 
+def zip_directory(archive: Path) -> tuple[int, int]:
+    """(entries, central-directory bytes) as the zip's end record declares them (zip64's when it has
+    one), read from the file's tail before anything parses the directory; ValueError when there is none."""
+    with open(archive, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        tail_size = min(size, 22 + 0xFFFF + 20)
+        handle.seek(size - tail_size)
+        tail = handle.read(tail_size)
+        at = tail.rfind(_END)
+        if at < 0 or at + 22 > len(tail):
+            raise ValueError("no end-of-central-directory record")
+        entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        locator = at - 20
+        if locator >= 0 and tail[locator:locator + 4] == _END64_LOCATOR:
+            (record,) = struct.unpack("<Q", tail[locator + 8:locator + 16])
+            if record + 56 > size:
+                raise ValueError("its zip64 end record points past the file")
+            handle.seek(record)
+            zip64 = handle.read(56)
+            if zip64[:4] != b"PK\x06\x06":
+                raise ValueError("its zip64 end record is missing")
+            entries, directory = struct.unpack("<QQ", zip64[32:48])
+    return entries, directory
+
+
+def directory_problem(archive: Path, max_entries: int) -> str:
+    """Why the zip's directory is too large to parse (more entries, or more bytes, than `max_entries`
+    may take), or "": checked before zipfile reads it (a 241 MB directory cost 3 GB to parse)."""
+    try:
+        entries, directory = zip_directory(archive)
+    except (OSError, ValueError, struct.error) as exc:
+        return f"not a valid zip file ({exc})"
+    if entries > max_entries:
+        return f"{entries} entries, more than the limit of {max_entries}"
+    if directory > max_entries * DIRECTORY_BYTES_PER_ENTRY:
+        return (f"its directory is {directory / (1 << 20):.1f} MB, more than {max_entries} entries "
+                f"could take")
+    return ""
+
+
 def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int) -> None:
     """Unpack `archive` into `destination`, refusing anything that could escape or explode."""
+    problem = directory_problem(archive, max_files)
+    if problem:
+        raise IntakeError(f"{archive.name}: {problem}")
     try:
         with zipfile.ZipFile(archive) as bundle:
             entries = bundle.infolist()
@@ -104,8 +153,9 @@ def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int)
                         sink.write(chunk)
     except zipfile.BadZipFile as exc:
         raise IntakeError(f"{archive.name}: not a valid zip file ({exc})") from None
-    except (OSError, RuntimeError, NotImplementedError, EOFError, zipfile.LargeZipFile) as exc:
-        raise IntakeError(f"{archive.name}: could not be unpacked ({exc})") from None
+    except (OSError, RuntimeError, NotImplementedError, EOFError, zipfile.LargeZipFile, ValueError) as exc:
+        # UnicodeDecodeError (a name flagged UTF-8 that is not) is a ValueError: the student's zip, not ours
+        raise IntakeError(f"{archive.name}: could not be unpacked ({str(exc)[:300]})") from None
 
 
 def _kind_of(mode: int) -> str:

@@ -85,8 +85,12 @@ def as_png(data: bytes, formats: tuple[str, ...], max_pixels: int) -> bytes:
     try:
         if picture.format == "PNG":
             return data
+        if picture.mode not in ("1", "L", "LA", "I", "P", "RGB", "RGBA"):  # CMYK or YCbCr JPEGs: PNG has no such mode
+            picture = picture.convert("RGB")
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return buffer.getvalue()
+    except Exception as exc:  # noqa: BLE001 - a mode or value Pillow cannot write: the student's image
+        raise ImageRefused(f"it could not be converted to PNG ({type(exc).__name__}: {str(exc)[:120]})") from None
     finally:
         picture.close()

@@ -124,7 +124,11 @@ def read_notebook(path: Path, problems: list[str] | None = None) -> nbformat.Not
         except Exception as exc:  # noqa: BLE001 - the upgrade of a malformed old notebook fails in many ways
             raise NotebookError(f"{path.name}: a notebook of format {major} that could not be upgraded "
                                 f"({type(exc).__name__}: {str(exc)[:200]}); save it again with Jupyter") from None
-    notebook, found = checked(data)
+    try:
+        notebook, found = checked(data)
+    except RecursionError:  # the student's JSON nests deeper than the schema checker can follow
+        raise NotebookError(f"{path.name}: its JSON is nested too deeply to read (a cell's metadata or outputs "
+                            f"hold lists inside lists hundreds of levels deep); save it again with Jupyter") from None
     if problems is not None:
         problems.extend(found)
     if not isinstance(data, dict):

@@ -34,6 +34,8 @@ from typing import Mapping
 import numpy as np
 from numpy.lib import format as npy_format
 
+from autograder.intake import directory_problem
+
 _CHUNK = 1 << 20
 _END_RECORD = b"PK\x05\x06"
 _NUMPY_MAGIC = b"\x93NUMPY"
@@ -104,6 +106,8 @@ def read_weights(path: Path, expected: Mapping[str, tuple[int, ...]] | None, max
     Raises WeightsError (the student-facing reason) when the file is not an .npz of plain arrays, or
     when reading what is needed would pass a limit."""
     path = Path(path)
+    if not path.is_file():  # a folder of that name, say: submitted, and not readable as weights
+        raise WeightsError("it is not a file (a folder or a special file has that name)")
     cap = int(max_mb * (1 << 20))
     if path.stat().st_size > cap:
         raise WeightsError(f"the file is {path.stat().st_size / (1 << 20):.0f} MB, over the {max_mb:g} MB "
@@ -111,6 +115,9 @@ def read_weights(path: Path, expected: Mapping[str, tuple[int, ...]] | None, max
     count = _member_count(path)
     if count > max_members:
         raise WeightsError(f"it has {count} members, over the {max_members} the grader reads")
+    too_large = directory_problem(path, max_members)  # zipfile parses the whole directory, whatever count
+    if too_large:
+        raise WeightsError(f"it is not an .npz the grader reads: {too_large}")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
