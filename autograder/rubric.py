@@ -216,6 +216,8 @@ class Intake(Section):
     max_image_pixels: int
     # folder submissions (mechanism C, issue 20): entries looked at before the folder is refused
     max_folder_entries: int
+    # figures of other cells read for the same-figure check (mechanism C, issue 20)
+    max_other_images: int
 
 
 @dataclass(frozen=True)

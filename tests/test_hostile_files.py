@@ -113,3 +113,22 @@ def test_weights_that_are_a_folder_are_submitted_and_not_evaluable(tmp_path):
     (tmp_path / "svhn_cnn_params.npz").mkdir()
     with pytest.raises(WeightsError, match="not a file"):
         read_weights(tmp_path / "svhn_cnn_params.npz", None, 128, 1000)
+
+
+def test_figures_of_other_cells_are_read_up_to_the_rubrics_cap(tmp_path):
+    """They only serve the same-figure check: past [intake] max_other_images the rest is not decoded
+    (3,000 large figures took 124 s), and the filter image is still read."""
+    import nbformat
+    from notebooks import official_notebook, png
+
+    from autograder.notebook.reading import extract
+    from autograder.rubric import load_rubric
+
+    limits = load_rubric().intake
+    book = official_notebook()
+    for index in range(limits.max_other_images + 5):
+        book.cells.append(nbformat.v4.new_code_cell("plt.plot(x)", outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": png(seed=index + 10)})]))
+    found = extract(book, tmp_path / "Problem_2.ipynb", frozenset(), limits)
+    assert len(found.other_images) == limits.max_other_images
+    assert found.filter_images and any("were not read" in note for where, note in found.left_out if where == "other")

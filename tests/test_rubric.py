@@ -113,7 +113,8 @@ def test_sections_are_typed_and_read_only():
     assert rubric.worker.call_timeout == 5 and rubric.worker["call_timeout"] == 5
     assert dict(rubric.intake) == {"max_unpacked_mb": 200, "max_files": 2000, "max_notebook_mb": 50,
                                    "max_answer_chars": 15000, "max_image_pixels": 30_000_000,
-                                   "max_folder_entries": 20000}  # folder submissions (issue 20, C)
+                                   "max_folder_entries": 20000,  # folder submissions (issue 20, C)
+                                   "max_other_images": 40}
     assert rubric.fixtures.kernel == (1, 5) and rubric.training.network_seed == 123
     assert (rubric.assignment.notebook, rubric.assignment.pdf, rubric.assignment.weights_file) == (
         "Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz")

@@ -360,7 +360,11 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
         found.filter_source = cells[filters].source
         found.filter_cell = filters
     for index, cell in enumerate(cells):  # the curves and the filters were read above
-        if cell.cell_type == "code" and index not in (curves, filters):
+        if cell.cell_type == "code" and index not in (curves, filters) and cell.get("outputs"):
+            if len(found.other_images) >= limits.max_other_images:
+                found.left_out.append(("other", f"the figures of cell {index} and later cells were not read: the "
+                                                f"grader reads {limits.max_other_images} figures of other cells"))
+                break
             found.other_images += [(f"the figure of cell {index}", png)
                                    for png in _images(cell, index, "other", found, limits, deadline)]
     question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source, deadline)
