@@ -30,6 +30,8 @@ _CHUNK = 1 << 20
 #: The most central-directory bytes one entry may take on average (46 fixed, a path, extra fields):
 #: Python's zipfile parses the whole directory the end record points to, whatever count it declares.
 DIRECTORY_BYTES_PER_ENTRY = 1024
+#: Folders deeper than this inside a submitted folder are not read (a course's lib/ is three deep).
+_MAX_FOLDER_DEPTH = 32
 _END, _END64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
 _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 
@@ -70,10 +72,31 @@ def _file_digest(path: Path) -> str:
 def folder_digest(folder: Path) -> str:
     """sha256 over every file's relative path and contents, in sorted order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest.update(os.fsencode(path.relative_to(folder).as_posix()) + b"\0")  # any bytes a name holds
-        digest.update(_file_digest(path).encode())
+    for relative in _regular_files(folder):
+        digest.update(os.fsencode(relative) + b"\0")  # any bytes a name holds
+        digest.update(_file_digest(folder / relative).encode())
     return digest.hexdigest()
+
+
+def _regular_files(folder: Path) -> list[str]:
+    """The relative POSIX paths of the regular files below `folder`, sorted; links, special files,
+    folders deeper than _MAX_FOLDER_DEPTH and folders that cannot be listed passed over (iterative: a
+    student's folder may nest deeper than Python recurses)."""
+    found, pending = [], [""]
+    while pending:
+        relative = pending.pop()
+        try:
+            with os.scandir(folder / relative if relative else folder) as entries:
+                for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if name.count("/") < _MAX_FOLDER_DEPTH:
+                            pending.append(name)
+                    elif entry.is_file(follow_symlinks=False):
+                        found.append(name)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def input_digest(path: Path) -> str:
@@ -197,7 +220,12 @@ def _folder_entries(folder: Path, limit: int) -> tuple[list[tuple[str, os.stat_r
     pending, seen = [""], 0
     while pending:
         relative = pending.pop()
-        with os.scandir(folder / relative if relative else folder) as entries:
+        try:
+            listed = os.scandir(folder / relative if relative else folder)
+        except OSError as exc:  # a path too long for the system, a folder without permission: skipped, said
+            refused[relative] = f"a folder that could not be listed ({exc.strerror or type(exc).__name__})"
+            continue
+        with listed as entries:
             for entry in sorted(entries, key=lambda e: e.name):
                 seen += 1
                 if seen > limit:
@@ -205,7 +233,9 @@ def _folder_entries(folder: Path, limit: int) -> tuple[list[tuple[str, os.stat_r
                 name = f"{relative}/{entry.name}" if relative else entry.name
                 mode = entry.stat(follow_symlinks=False).st_mode
                 if stat.S_ISDIR(mode):
-                    if entry.name not in _IGNORED_DIRS:
+                    if name.count("/") >= _MAX_FOLDER_DEPTH:
+                        refused[name] = f"a folder nested more than {_MAX_FOLDER_DEPTH} deep (not read)"
+                    elif entry.name not in _IGNORED_DIRS:
                         pending.append(name)
                 elif stat.S_ISREG(mode):
                     files.append((name, entry.stat(follow_symlinks=False)))
@@ -242,8 +272,8 @@ def copy_folder(folder: Path, destination: Path, max_bytes: int, max_files: int,
                              f"{max_files} files the grader copies")
             continue
         target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             budget -= _copy_file(folder / name, target, budget) if not (folder / name).is_symlink() else \
                 _copy_file(Path(os.path.realpath(folder / name)), target, budget)
         except IntakeError:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import struct
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -132,3 +134,28 @@ def test_figures_of_other_cells_are_read_up_to_the_rubrics_cap(tmp_path):
     found = extract(book, tmp_path / "Problem_2.ipynb", frozenset(), limits)
     assert len(found.other_images) == limits.max_other_images
     assert found.filter_images and any("were not read" in note for where, note in found.left_out if where == "other")
+
+
+def test_a_folder_too_deep_for_the_system_is_skipped_and_the_rest_graded(tmp_path):
+    """1,500 nested folders (a path past the system's 4,096 bytes) cost the whole submission before."""
+    from conftest import REFERENCE
+
+    from autograder.intake import open_submission
+
+    folder = tmp_path / "submission"
+    shutil.copytree(REFERENCE / "lib", folder / "lib")
+    deep = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(1500):
+            os.mkdir("abc", dir_fd=deep)
+            inner = os.open("abc", os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = inner
+    finally:
+        os.close(deep)
+    try:
+        submission = open_submission(folder, tmp_path / "scratch", 200 << 20, 2000)
+        assert (submission.root / "lib" / "cnn" / "layer_utils.py").is_file()
+        assert any("nested more than" in why for why in submission.refused.values())
+    finally:  # Python's rmtree (pytest's clean-up) recurses once per level: coreutils' rm does not
+        subprocess.run(["rm", "-rf", str(folder / "abc")], check=True)
