@@ -145,8 +145,15 @@ def directory_problem(archive: Path, max_entries: int) -> str:
     return ""
 
 
-def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int) -> None:
-    """Unpack `archive` into `destination`, refusing anything that could escape or explode."""
+#: What Python's zipfile can inflate; an entry in another method (Deflate64, which Windows Explorer uses
+#: for large files) is left out with a note instead of failing the whole zip.
+_READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int) -> dict[str, str]:
+    """Unpack `archive` into `destination`, refusing anything that could escape or explode. Returns the
+    entries left out because their compression method cannot be read: name -> why, for the student."""
+    skipped: dict[str, str] = {}
     problem = directory_problem(archive, max_files)
     if problem:
         raise IntakeError(f"{archive.name}: {problem}")
@@ -167,6 +174,10 @@ def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int)
                 if entry.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
+                if entry.compress_type not in _READABLE_METHODS:
+                    skipped["/".join(parts)] = (f"compressed with a method the grader cannot read (method "
+                                                f"{entry.compress_type}); zip it again with another tool")
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with bundle.open(entry) as source, open(target, "wb") as sink:
                     for chunk in iter(lambda: source.read(_CHUNK), b""):
@@ -179,6 +190,7 @@ def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int)
     except (OSError, RuntimeError, NotImplementedError, EOFError, zipfile.LargeZipFile, ValueError) as exc:
         # UnicodeDecodeError (a name flagged UTF-8 that is not) is a ValueError: the student's zip, not ours
         raise IntakeError(f"{archive.name}: could not be unpacked ({str(exc)[:300]})") from None
+    return skipped
 
 
 def _kind_of(mode: int) -> str:
@@ -339,9 +351,10 @@ def open_submission(path: Path, scratch: Path, max_bytes: int, max_files: int,
         return Submission(student_id, path, root, folder_digest(path), notes, refused_paths(refused, unpacked, root))
     if path.suffix.lower() != ".zip":
         raise IntakeError(f"{path.name}: not a folder or a .zip file")
-    safe_unzip(path, unpacked, max_bytes, max_files)
+    skipped = safe_unzip(path, unpacked, max_bytes, max_files)
     root, notes = find_root(unpacked, path.name)
-    return Submission(student_id, path, root, _file_digest(path), notes)
+    notes = [f"{name} was not read: {why}" for name, why in skipped.items()][:20] + notes
+    return Submission(student_id, path, root, _file_digest(path), notes, refused_paths(skipped, unpacked, root))
 
 
 def refused_paths(refused: dict[str, str], copied: Path, root: Path) -> dict[str, str]:

@@ -159,3 +159,28 @@ def test_a_folder_too_deep_for_the_system_is_skipped_and_the_rest_graded(tmp_pat
         assert any("nested more than" in why for why in submission.refused.values())
     finally:  # Python's rmtree (pytest's clean-up) recurses once per level: coreutils' rm does not
         subprocess.run(["rm", "-rf", str(folder / "abc")], check=True)
+
+
+def test_a_zip_entry_in_a_method_python_cannot_read_is_left_out_with_a_note(tmp_path):
+    """Deflate64 (method 9) on one irrelevant entry used to make the whole zip unreadable (0 / 60)."""
+    from conftest import REFERENCE
+
+    from autograder.intake import open_submission
+
+    path = tmp_path / "student.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        for file in sorted((REFERENCE / "lib").rglob("*.py")):
+            bundle.write(file, file.relative_to(REFERENCE).as_posix())
+        bundle.writestr("big_dataset.bin", b"\0" * 1000)
+    data = bytearray(path.read_bytes())
+    name = b"big_dataset.bin"
+    for signature, method, name_at in ((b"PK\x03\x04", 8, 30), (b"PK\x01\x02", 10, 46)):
+        at = data.find(signature)
+        while data[at + name_at:at + name_at + len(name)] != name:
+            at = data.find(signature, at + 4)
+        struct.pack_into("<H", data, at + method, 9)
+    path.write_bytes(bytes(data))
+    submission = open_submission(path, tmp_path / "scratch", 200 << 20, 2000)
+    assert (submission.root / "lib" / "cnn" / "layer_utils.py").is_file()
+    assert not (submission.root / "big_dataset.bin").exists()
+    assert any("big_dataset.bin was not read: compressed with a method" in note for note in submission.notes)
