@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Union, get_type_hints
 
 from autograder import UserInputError
+from autograder.edition import Edition, default_edition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,7 +100,7 @@ class Assignment(Section):
     title: str
     notebook: str  # the notebook students hand in
     pdf: str  # the PDF the assignment asks for (and the staff's copy we build)
-    weights_file: str  # where the notebook saves the trained network's parameters
+    weights_file: str  # where the notebook saves the trained network's parameters (from the edition)
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,8 @@ class CodeChecks(Section):
 class Training(Section):
     """[training]: thresholds and budgets of the training item's verification."""
 
-    threshold: float
-    chance: float
+    threshold: float  # the edition's target (autograder/editions/*.toml), not written in rubric.toml
+    chance: float  # the edition's chance level, likewise
     mismatch: float
     max_conv_layers: int
     max_pool_layers: int
@@ -377,6 +378,20 @@ class Rubric:
     grading_sheet: GradingSheet
     code_checks: CodeChecks
     deadlines: Deadlines
+    edition: Edition = field(default_factory=default_edition)
+    # The items' titles and `checked` texts as written, {edition.*} unfilled: with_edition fills them anew.
+    raw_texts: tuple[tuple[str, str], ...] = ()
+
+    def with_edition(self, edition: Edition) -> "Rubric":
+        """This rubric for one edition: its target and chance level, its weights file, its items' words.
+        Everything else (points, cases, tolerances, limits) is the same in every edition."""
+        items = tuple(replace(item, title=_edition_fill(title, edition), checked=_edition_fill(checked, edition))
+                      for item, (title, checked) in zip(self.items, self.raw_texts or
+                                                        [(i.title, i.checked) for i in self.items]))
+        return replace(self, edition=edition, items=items,
+                       assignment=replace(self.assignment, weights_file=edition.training.weights_file),
+                       training=replace(self.training, threshold=edition.training.target,
+                                        chance=edition.training.chance))
 
     @property
     def title(self) -> str:
@@ -406,6 +421,22 @@ class Rubric:
                 f"{span('pool_size')} with overlapping (stride < pool size) and disjoint windows")
 
 
+_EDITION_PLACEHOLDER = re.compile(r"\{edition\.([a-z_]+)\}")
+
+
+def _edition_fill(text: str, edition: Edition) -> str:
+    """`text` with {edition.target}, {edition.dataset}, {edition.classes} and {edition.year} filled in."""
+    values = {"target": edition.training.target_percent, "dataset": edition.dataset.name,
+              "classes": str(edition.dataset.classes), "year": str(edition.year)}
+
+    def value(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise RubricError(f"unknown placeholder {match.group(0)} (known: "
+                              + ", ".join(f"{{edition.{key}}}" for key in values) + ")")
+        return values[match.group(1)]
+    return _EDITION_PLACEHOLDER.sub(value, text)
+
+
 def _span(bounds) -> str:
     low, high = bounds
     return f"{low:g}" if low == high else f"{low:g}–{high:g}"
@@ -415,9 +446,12 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\.([a-z_]+)\}")
 
 
 def _fill(text: str, data: Mapping[str, Any], where: str) -> str:
-    """`text` with every {section.key} replaced by the rubric's value; an unknown key is an error."""
+    """`text` with every {section.key} replaced by the rubric's value; an unknown key is an error. The
+    {edition.*} placeholders stay, for `_edition_fill`."""
     def value(match: re.Match) -> str:
         section, key = match.groups()
+        if section == "edition":  # filled per edition (_edition_fill)
+            return match.group(0)
         table = data.get(section)
         if not isinstance(table, Mapping) or key not in table:
             raise RubricError(f"{where}: {match.group(0)} names no rubric value")
@@ -463,8 +497,18 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     unknown = [name for name in data if name not in SECTIONS and name != "items"]
     if unknown:
         raise RubricError(f"{source}: [{unknown[0]}]: unknown table (known: {', '.join([*SECTIONS, 'items'])})")
+    edition = default_edition()
+    for table, key in (("assignment", "weights_file"), ("training", "threshold"), ("training", "chance")):
+        if isinstance(data.get(table), Mapping) and key in data[table]:
+            raise RubricError(f"{source}: [{table}] {key}: set per edition (autograder/editions/*.toml), "
+                              "not in the rubric")
+    data = {**data, "assignment": {**_require(data, "assignment", source),
+                                   "weights_file": edition.training.weights_file},
+            "training": {**_require(data, "training", source), "threshold": edition.training.target,
+                         "chance": edition.training.chance}}
     sections = {name: _section(data, name, source) for name in SECTIONS}
     items = []
+    raw_texts = []
     for index, table in enumerate(_require(data, "items", source)):
         where = f"{source}: items[{index}]"
         _known_keys(table, ITEM_KEYS, where)
@@ -473,14 +517,20 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
             raise RubricError(f"{where}: kind must be code, notebook or manual, not {kind!r}")
         points = float(_require(table, "points", where))
         title = _require(table, "title", where)
+        checked = _fill(str(table.get("checked", "")), data, where)
+        raw_texts.append((title, checked))
+        try:
+            filled_title, filled_checked = _edition_fill(title, edition), _edition_fill(checked, edition)
+        except RubricError as exc:
+            raise RubricError(f"{where}: {exc}") from None
         item = Item(
             id=_require(table, "id", where),
-            title=title,
+            title=filled_title,
             points=points,
             kind=kind,
             public_weight=float(table.get("public_weight", 0.0)),
             hidden_weight=float(table.get("hidden_weight", 0.0)),
-            checked=_fill(str(table.get("checked", "")), data, where),
+            checked=filled_checked,
             components=_components(table, points, kind, title, where),
         )
         if item.points < 0:
@@ -508,7 +558,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         raise RubricError(f"{source}: [training] unverified_policy: must be \"reported\", \"pending\" or a number "
                           f"of points from 0 to {training_points:g}, not {policy!r}")
     _check_round_three_training(sections["training"], source)
-    return Rubric(items=tuple(items), **sections)
+    return Rubric(items=tuple(items), **sections, edition=edition, raw_texts=tuple(raw_texts))
 
 
 def _check_worker_bounds(worker: WorkerLimits, source: str) -> None:

@@ -79,7 +79,10 @@ def test_missing_rubric_file_is_named(tmp_path):
     (lambda d: d["items"][2]["components"][0].update(checks=True), r"components\[0\] checks: unknown key"),
     (lambda d: d.update(grading={"x": 1}), r"\[grading\]: unknown table"),
     (lambda d: d["worker"].pop("call_timeout"), r"\[worker\] call_timeout: missing"),
-    (lambda d: d["assignment"].pop("weights_file"), r"\[assignment\] weights_file: missing"),
+    (lambda d: d["assignment"].pop("pdf"), r"\[assignment\] pdf: missing"),
+    # set per edition (autograder/editions/*.toml), never in the rubric too
+    (lambda d: d["assignment"].update(weights_file="x.npz"), r"\[assignment\] weights_file: set per edition"),
+    (lambda d: d["training"].update(threshold=0.5), r"\[training\] threshold: set per edition"),
     (lambda d: d.pop("similarity"), r"missing 'similarity'"),
     (lambda d: d["worker"].update(call_timeout="5"), r"\[worker\] call_timeout: must be a number, not '5'"),
     (lambda d: d["intake"].update(max_files=2.5), r"\[intake\] max_files: must be an integer, not 2.5"),
@@ -123,7 +126,8 @@ def test_sections_are_typed_and_read_only():
     assert not hasattr(rubric, "raw")
 
 
-FILE_NAMES = ("Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz")
+FILE_NAMES = ("Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz", "cifar100_cnn_params.npz")
+EDITION_FILE_NAMES = FILE_NAMES[2:]
 
 
 def _data_literals(path):
@@ -135,10 +139,12 @@ def _data_literals(path):
                 yield token.start[0], token.string
 
 
-def test_the_assignments_file_names_are_spelled_only_in_the_rubric():
+def test_the_assignments_file_names_are_spelled_only_in_the_rubric_and_the_editions():
     root = RUBRIC_PATH.parent
     found = [f"{path.relative_to(root.parent)}:{line}: {text}" for path in sorted(root.rglob("*.py"))
              for line, text in _data_literals(path) if any(name in text for name in FILE_NAMES)]
     assert found == []
     assert not [path for path in root.rglob("*.py") if ".raw[" in path.read_text() or ".raw\n" in path.read_text()]
-    assert all(name in RUBRIC_PATH.read_text() for name in FILE_NAMES)
+    assert all(name in RUBRIC_PATH.read_text() for name in FILE_NAMES if name not in EDITION_FILE_NAMES)
+    editions_text = "".join(path.read_text() for path in (root / "editions").glob("*.toml"))
+    assert all(name in editions_text for name in EDITION_FILE_NAMES)
