@@ -18,6 +18,7 @@ from typing import Iterator
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.baseline import Baseline, default_baseline, load_baseline
+from autograder.edition import Edition, default_edition, editions, get_edition
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.notebook.items import answer_text
 from autograder.notebook.pdf import build_pdf
@@ -108,14 +109,20 @@ def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_data(folder: Path | None, needed: bool) -> None:
+def _check_data(folder: Path | None, needed: bool, edition: Edition | None = None) -> None:
+    """--data must hold the files of `edition` (when staff fixed it) or of at least one edition (a batch
+    may hold both; each submission is graded on its own edition's files)."""
     if folder is None:
         if needed:
-            raise UsageError("--execute needs --data DIR (the SVHN files; `grade.py data --synthetic` makes some)")
+            raise UsageError("--execute needs --data DIR (the edition's data files; `grade.py data --synthetic` "
+                             "makes some)")
         return
-    missing = [name for name in ("train_32x32.mat", "test_32x32.mat") if not (folder / name).is_file()]
-    if missing:
-        raise UsageError(f"--data {folder}: missing {', '.join(missing)}")
+    from autograder.notebook.datasets import missing_files
+    candidates = [edition] if edition is not None else list(editions())
+    missing = [(each, missing_files(each, folder)) for each in candidates]
+    if all(names for _, names in missing):
+        raise UsageError(f"--data {folder}: " + "; or ".join(
+            f"missing {', '.join(names)} ({each.dataset.name}, edition {each.name})" for each, names in missing))
 
 
 def _baseline(path: Path | None) -> Baseline:
@@ -285,14 +292,23 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    edition = get_edition(args.edition) if args.edition else default_edition()
     with _staff_tool("data"):
         from autograder.staff.synthetic import write_synthetic_svhn
+        from autograder.staff.synthetic_cifar import write_synthetic_cifar100
     if not args.synthetic:
-        raise UsageError("only synthetic data can be made here: pass --synthetic (the real SVHN files come from "
-                         "get_datasets.sh on a machine with network access)")
-    written = write_synthetic_svhn(args.out, args.train, args.test, args.seed)
-    print(f"wrote {args.train} training and {args.test} test images (seed {args.seed}): "
-          + ", ".join(str(path) for path in written.values()))
+        raise UsageError(f"only synthetic data can be made here: pass --synthetic (the real {edition.dataset.name} "
+                         "files come from the handout's download instructions, on a machine with network access)")
+    writers = {"svhn-mat": lambda: write_synthetic_svhn(args.out, args.train, args.test, args.seed, edition),
+               "cifar100-mat": lambda: write_synthetic_cifar100(args.out, edition, args.train, args.test, args.seed)}
+    try:
+        written = writers[edition.dataset.format]()
+    except ValueError as exc:  # too few images for one of each class
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.train} training and {args.test} test images of synthetic {edition.dataset.name} "
+          f"(edition {edition.name}, seed {args.seed}): " + ", ".join(str(path) for path in written.values()))
+    print(f"the {edition.year} handout's loader reads them from {edition.dataset.folder}/ beside the notebook; "
+          "give this folder to `grade.py grade --data`")
     return 0
 
 
@@ -457,11 +473,19 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.set_defaults(run=_cmd_pdf)
 
     data = commands.add_parser(
-        "data", help="make SVHN-format data files offline",
-        description="Write train_32x32.mat and test_32x32.mat in the official SVHN layout, with house-number-like "
-                    "digits rendered offline (fonts shipped with matplotlib, colours, neighbours, blur, noise).")
-    data.add_argument("--synthetic", action="store_true", help="render synthetic digits (the only source here)")
-    data.add_argument("--out", type=Path, required=True, help="folder to write the two .mat files to")
+        "data", help="make an edition's data files offline (synthetic SVHN or CIFAR-100)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write synthetic data in the official Matlab layout of an edition's dataset, rendered offline:\n"
+                    "  2022 (the default): SVHN, train_32x32.mat and test_32x32.mat (X (32, 32, 3, N), y 1..10);\n"
+                    "    house-number-like digits in matplotlib's fonts, colours, neighbours, blur, noise.\n"
+                    "  2023 (--edition 2023): CIFAR-100, train.mat, test.mat and meta.mat (data uint8 (N, 3072)\n"
+                    "    channel-major, coarse_labels and fine_labels, coarse_label_names); shapes and colours,\n"
+                    "    one family per superclass, all 20 superclasses present.\n"
+                    "Every class appears in each split; the same seed gives the same files.")
+    data.add_argument("--synthetic", action="store_true", help="render synthetic images (the only source here)")
+    data.add_argument("--edition", metavar="NAME", help="the edition whose dataset to write: a name or a year "
+                      "(2022: SVHN, 2023: CIFAR-100; default: the default edition, 2022)")
+    data.add_argument("--out", type=Path, required=True, help="folder to write the edition's .mat files to")
     data.add_argument("--train", type=int, default=6000, help="training images (default: %(default)s)")
     data.add_argument("--test", type=int, default=1000, help="test images (default: %(default)s)")
     data.add_argument("--seed", type=int, default=0, help="default: %(default)s")

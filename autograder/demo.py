@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
+from autograder.edition import default_edition
 from autograder.rubric import load_rubric
 
 OUTPUT = Path("demo_output")
@@ -75,7 +76,7 @@ def run_demo() -> int:
     failures += _step("Student template in sync with the reference", ["template", "--check"]) != 0
     failures += _step("Fixtures recomputed from the reference", ["fixtures", "--verify"]) != 0
     data = OUTPUT / "data"
-    if not (data / "train_32x32.mat").is_file():
+    if not (data / default_edition().dataset.train_file).is_file():
         failures += _step("A small synthetic SVHN", ["data", "--synthetic", "--out", str(data), "--train", "2500",
                                                      "--test", "300"]) != 0
     buggy = make_buggy_example(OUTPUT / "submissions" / "buggy_example")

@@ -139,7 +139,6 @@ class Training(Section):
     mismatch: float
     max_conv_layers: int
     max_pool_layers: int
-    validation_rows: int
     small_file_validation_fraction: float
     heldout_rows: int
     heldout_seed: int

@@ -371,7 +371,8 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
     """The reference network on synthetic SVHN, with the notebook's optimizer settings."""
     import tempfile
 
-    from autograder.notebook.svhn import read_mat
+    from autograder.edition import default_edition
+    from autograder.notebook.datasets import read_mat
     from autograder.staff.synthetic import write_synthetic_svhn
 
     settings = notebook_settings()
@@ -380,10 +381,10 @@ def bench_synthetic_training(epochs: int = 3, train: int = 20000, validation: in
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
         write_synthetic_svhn(Path(scratch), train=train + validation, test=10, seed=11)
-        images, labels = read_mat(Path(scratch) / "train_32x32.mat")
+        dataset = default_edition().dataset
+        images, labels = read_mat(Path(scratch) / dataset.train_file, dataset)
         made = time.perf_counter() - start
     images = images.astype(np.float32) / 255
-    labels = labels.astype(np.int64) - 1
     mean = images[:train].mean(axis=0)
     data = {"data_train": (images[:train] - mean, labels[:train]),
             "data_val": (images[train:] - mean, labels[train:])}

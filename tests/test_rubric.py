@@ -126,7 +126,8 @@ def test_sections_are_typed_and_read_only():
     assert not hasattr(rubric, "raw")
 
 
-FILE_NAMES = ("Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz", "cifar100_cnn_params.npz")
+FILE_NAMES = ("Problem_2.ipynb", "problem_2_solution.pdf", "svhn_cnn_params.npz", "cifar100_cnn_params.npz",
+              "train_32x32.mat", "test_32x32.mat", "train.mat", "test.mat", "meta.mat")
 EDITION_FILE_NAMES = FILE_NAMES[2:]
 
 

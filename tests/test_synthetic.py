@@ -6,7 +6,8 @@ import numpy as np
 import scipy.io
 from conftest import run_grade
 
-from autograder.notebook.svhn import validation_split
+from autograder.edition import get_edition
+from autograder.notebook.datasets import validation_split
 from autograder.staff.synthetic import write_synthetic_svhn
 
 
@@ -29,7 +30,7 @@ def test_the_handouts_loader_and_ours_agree(ref, tmp_path, monkeypatch):
     write_synthetic_svhn(tmp_path / "data", train=80, test=20, seed=4)
     monkeypatch.chdir(tmp_path)
     theirs = ref.datasets.SVHN_data(num_training=60, num_validation=20)
-    images, labels = validation_split(tmp_path / "data", 60, 20)
+    images, labels = validation_split(get_edition("2022"), tmp_path / "data", 60, 20)
     np.testing.assert_array_equal(images, theirs["data_val"])
     np.testing.assert_array_equal(labels, theirs["labels_val"])
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from autograder.notebook.architecture import parse_description
-from autograder.notebook.svhn import grading_splits, validation_start
+from autograder.edition import get_edition
+from autograder.notebook.datasets import grading_splits, validation_start
 from autograder.notebook.trusted_eval import TrustedNet, conv_forward, layer_disagreements, max_pool, weight_problems
 from autograder.numerics import rel_error
 from autograder.rubric import load_rubric
@@ -14,6 +15,7 @@ from autograder.sandbox.probe import describe_model
 from autograder.staff.synthetic import write_synthetic_svhn
 
 RUBRIC = load_rubric()
+SVHN = get_edition("2022")
 LIMITS = {"max_kernel": RUBRIC.training["probe_max_kernel"], "max_stride": RUBRIC.training["probe_max_stride"],
           "max_padding": RUBRIC.training["probe_max_padding"]}
 PROBE = (np.random.default_rng(0).standard_normal((2, 32, 32, 3)) * 0.25).astype(np.float32)
@@ -98,7 +100,7 @@ def test_a_layer_unlike_its_trusted_twin_is_named(ref):
 
 def test_the_rubrics_split_ignores_any_notebook_and_matches_the_handouts_loader(ref, tmp_path, monkeypatch):
     write_synthetic_svhn(tmp_path / "data", train=200, test=50, seed=4)
-    splits = grading_splits(tmp_path / "data", RUBRIC.training)
+    splits = grading_splits(SVHN, tmp_path / "data", RUBRIC.training)
     assert splits.first_row == 160 and splits.val_images.shape == (40, 32, 32, 3)  # a small file: its last fifth
     monkeypatch.chdir(tmp_path)
     theirs = ref.datasets.SVHN_data(num_training=160, num_validation=40)
@@ -107,10 +109,10 @@ def test_the_rubrics_split_ignores_any_notebook_and_matches_the_handouts_loader(
     # the held-out set: every test image of a file smaller than the rubric's count, with the training mean
     assert splits.heldout_images.shape == (50, 32, 32, 3)
     np.testing.assert_array_equal(splits.heldout_images, theirs["data_test"])
-    again = grading_splits(tmp_path / "data", RUBRIC.training)
+    again = grading_splits(SVHN, tmp_path / "data", RUBRIC.training)
     np.testing.assert_array_equal(again.heldout_labels, splits.heldout_labels)
 
 
 def test_the_official_file_gives_the_handouts_last_3257_rows():
-    assert validation_start(73257, RUBRIC.training) == 70000  # rows 70,000-73,256, as the handout's loader
-    assert validation_start(1500, RUBRIC.training) == 1200  # a small synthetic file: its last fifth
+    assert validation_start(73257, SVHN, RUBRIC.training) == 70000  # rows 70,000-73,256, as the handout's loader
+    assert validation_start(1500, SVHN, RUBRIC.training) == 1200  # a small synthetic file: its last fifth

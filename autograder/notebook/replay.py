@@ -33,6 +33,7 @@ from typing import Any, Callable, Literal, Sequence
 import nbformat
 from jupyter_core.utils import run_sync
 
+from autograder.notebook.datasets import missing_files
 from autograder.notebook.execute import (
     ConfinedKernelManager,
     is_download_cell,
@@ -49,7 +50,6 @@ from autograder.score import ItemScore
 Status = Literal["reproduced", "not reproduced", "not replayed"]
 Reason = Literal["time", "error", "no log", "no data"]
 
-DATA_FILES = ("train_32x32.mat", "test_32x32.mat")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 #: `(Iteration 101 / 7000) loss: 2.30...` as train_net prints it; also the 2023 edition's
 #: "Average loss:", other words between the counter and the loss, and NumPy 2's repr of a
@@ -408,7 +408,7 @@ def replay_log(submission_root: Path, notebook: Path, data_dir: Path | None, rub
     if not claimed:
         return ended("not replayed", f"the training cell (cell {training}) shows no `(Iteration i / n) loss: x` "
                                      "line to compare with", "no log")
-    missing = [name for name in DATA_FILES if data_dir is None or not (Path(data_dir) / name).is_file()]
+    missing = missing_files(rubric.edition, data_dir)
     if missing:
         return ended("not replayed", f"the staff's data folder lacks {', '.join(missing)}", "no data")
     watch = LogWatch(claimed, settings.rtol)
@@ -417,7 +417,7 @@ def replay_log(submission_root: Path, notebook: Path, data_dir: Path | None, rub
         scratch = Path(scratch_name)
         try:
             workdir = scratch_copy(Path(submission_root), scratch)
-            provide_data(workdir, Path(data_dir))
+            provide_data(workdir, Path(data_dir), rubric.edition)
         except OSError as exc:  # no lib/, an unreadable file
             return ended("not replayed", f"the submission could not be copied for the kernel: {exc}", "error")
         confinement = confinement_for(scratch, list(hidden), limits["memory_mb"], limits["cpu_seconds"],

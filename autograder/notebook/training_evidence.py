@@ -37,9 +37,9 @@ from autograder.notebook.architecture import (
     rule_violation,
     why_not_rebuildable,
 )
+from autograder.notebook.datasets import DataError, GradingSplits, grading_splits
 from autograder.notebook.items import TrainingEvidence
 from autograder.notebook.reading import Findings
-from autograder.notebook.svhn import DataError, GradingSplits, grading_splits
 from autograder.notebook.weights_file import WeightsError, read_weights
 from autograder.outcomes import CheckFailed
 from autograder.rubric import Rubric
@@ -173,7 +173,7 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
     if evidence.unverified or evidence.violation:  # a violation scores 0 whatever the weights do
         return evidence, first_conv
     try:
-        splits = grading_splits(Path(data_dir), limits)
+        splits = grading_splits(rubric.edition, Path(data_dir), limits)
     except DataError as exc:
         evidence.unverified = f"the grader's data folder could not give the validation split ({exc})"
         return evidence, first_conv

@@ -17,6 +17,8 @@ import numpy as np
 import scipy.io
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from autograder.edition import Edition, default_edition
+
 _FONT_DIR = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
 _FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSansMono.ttf",
           "DejaVuSansMono-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf",
@@ -76,16 +78,21 @@ def make_split(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return images, labels
 
 
-def write_synthetic_svhn(folder: Path, train: int = 6000, test: int = 1000, seed: int = 0) -> dict[str, Path]:
-    """Write train_32x32.mat and test_32x32.mat into `folder`; the same seed gives the same files."""
+def write_synthetic_svhn(folder: Path, train: int = 6000, test: int = 1000, seed: int = 0,
+                         edition: Edition | None = None) -> dict[str, Path]:
+    """Write the edition's training and test files (2022: train_32x32.mat, test_32x32.mat) into `folder`;
+    the same seed gives the same files."""
+    dataset = (edition or default_edition()).dataset
+    if dataset.format != "svhn-mat":
+        raise ValueError(f"synthetic SVHN is the svhn-mat format; edition {dataset.name} is {dataset.format}")
     if train < 10 or test < 10:
         raise ValueError("synthetic SVHN needs at least 10 images per split, one of each class")
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     written = {}
-    for split, count in (("train", train), ("test", test)):
+    for split, count, name in (("train", train, dataset.train_file), ("test", test, dataset.test_file)):
         images, labels = make_split(count, rng)
-        path = folder / f"{split}_32x32.mat"
+        path = folder / name
         scipy.io.savemat(str(path), {"X": images, "y": labels}, do_compression=False)
         written[split] = path
     return written
