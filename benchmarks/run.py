@@ -446,7 +446,7 @@ def bench_replay(train: int = 20000, validation: int = 2000) -> None:
 def _trusted_one_core() -> None:
     """Run in a child with one BLAS thread: the trusted forward, and the reference's layers, on the
     images one submission is evaluated on (the rubric's validation rows plus the held-out set)."""
-    from autograder.notebook.architecture import parse_description
+    from autograder.notebook.architecture import read_description
     from autograder.notebook.trusted_eval import TrustedNet
     from autograder.rubric import load_rubric
     from autograder.sandbox.probe import describe_model
@@ -459,8 +459,8 @@ def _trusted_one_core() -> None:
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
         np.random.seed(123)
         model = lib.cnn_models.SmallConvolutionalNetwork()
-        header, _ = describe_model(model, images[:2], limits, 1e-7)
-        net = TrustedNet.build(parse_description(header, training), model.net.params)
+        header, arrays = describe_model(model, images[:2], limits, 1e-7)
+        net = TrustedNet.build(read_description(header, arrays, images[:2], (), training), model.net.params)
         figures = {}
         for name, run in (("trusted", lambda: net.predict(images)),
                           ("reference layers", lambda: [model.forward(images[i:i + 100], False)

@@ -13,7 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from autograder.notebook.architecture import parse_description, rule_violation, why_not_rebuildable
+from autograder.notebook.architecture import parse_description, read_description, rule_violation, why_not_rebuildable
+from autograder.notebook.training_evidence import IMPULSE_PAIRS
 from autograder.rubric import load_rubric
 from autograder.sandbox.probe import describe_layer, describe_model
 
@@ -26,7 +27,7 @@ PROBE = (np.random.default_rng(0).standard_normal((2, 32, 32, 3)) * 0.25).astype
 def describe(model):
     header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.training["chain_tolerance"])
     json.dumps(header)  # plain JSON, as it crosses the worker boundary
-    return parse_description(header, RUBRIC.training), header, arrays
+    return read_description(header, arrays, PROBE, IMPULSE_PAIRS, RUBRIC.training), header, arrays
 
 
 class Model:

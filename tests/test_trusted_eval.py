@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.notebook.architecture import parse_description
 from autograder.edition import get_edition
+from autograder.notebook.architecture import read_description
 from autograder.notebook.datasets import grading_splits, validation_start
+from autograder.notebook.training_evidence import IMPULSE_PAIRS
 from autograder.notebook.trusted_eval import TrustedNet, conv_forward, layer_disagreements, max_pool, weight_problems
 from autograder.numerics import rel_error
 from autograder.rubric import load_rubric
@@ -23,7 +24,7 @@ PROBE = (np.random.default_rng(0).standard_normal((2, 32, 32, 3)) * 0.25).astype
 
 def architecture_of(model):
     header, arrays = describe_model(model, PROBE, LIMITS, RUBRIC.training["chain_tolerance"])
-    return parse_description(header, RUBRIC.training), arrays
+    return read_description(header, arrays, PROBE, IMPULSE_PAIRS, RUBRIC.training), arrays
 
 
 @pytest.mark.parametrize("shape,kernel,filters,stride,padding", [

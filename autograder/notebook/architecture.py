@@ -16,6 +16,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 REBUILDABLE = {"conv", "pool", "fc", "flatten", "activation", "dropout", "identity"}
+#: The activations the trusted forward evaluates (edition.ACTIVATIONS; relu is leaky_relu of slope 0).
+ACTIVATION_FUNCTIONS = ("leaky_relu", "gelu")
+#: GELU as the 2023 handout asks for it: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+GELU_CUBIC = 0.044715
 _KINDS = REBUILDABLE | {"unknown", "outside"}
 
 
@@ -30,7 +34,9 @@ class Layer:
     params: tuple[tuple[str, tuple[int, ...]], ...] = ()
     holds_4d: bool = False
     chain: bool = True  # in model.net's order (False: held by the model outside its net)
-    geometry: Mapping[str, Any] = field(default_factory=dict)  # conv / pool / fc / activation / dropout figures
+    # conv / pool / fc / dropout figures; an activation's {"function", "slope"} only once the parent has
+    # identified it from the layer's input and output on the probe (identify_activations), never from the claim
+    geometry: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""  # why an unknown layer, or a known one, cannot be rebuilt
     mixes: bool = False  # measured by the parent: it spreads a one-pixel change to neighbouring pixels
 
@@ -43,7 +49,9 @@ class Layer:
     def rebuildable(self) -> bool:
         if not self.chain or self.note or self.kind not in REBUILDABLE:
             return False
-        return self.kind not in ("conv", "pool", "fc", "activation") or bool(self.geometry)
+        if self.kind == "activation":
+            return self.geometry.get("function") in ACTIVATION_FUNCTIONS
+        return self.kind not in ("conv", "pool", "fc") or bool(self.geometry)
 
     def summary(self) -> str:
         """A short name of what the layer does, e.g. `conv 3x3/2 pad 0 16->32`."""
@@ -55,7 +63,9 @@ class Layer:
             return f"max-pool {g['size']}x{g['size']}/{g['stride']}"
         if self.kind == "fc" and g:
             return f"fc {g['inputs']}->{g['outputs']}"
-        if self.kind == "activation" and g:
+        if self.kind == "activation" and g.get("function") == "gelu":
+            return "GELU (tanh)"
+        if self.kind == "activation" and g.get("function") == "leaky_relu":
             return "ReLU" if g["slope"] == 0 else f"leaky ReLU {g['slope']:g}"
         if self.kind == "dropout":
             return "dropout (off)"
@@ -144,10 +154,14 @@ def _geometry(kind: str, raw: Mapping[str, Any], params: dict[str, tuple[int, ..
             raise ValueError(f"weight {figures['weight']!r} is not ({figures['inputs']}, {figures['outputs']})")
         return figures
     if kind == "activation":
-        slope = raw["slope"]
+        # The worker's claim, checked for form only: the parent identifies the function from behaviour.
+        claimed = raw.get("function", "leaky_relu")
+        if claimed not in ACTIVATION_FUNCTIONS:
+            raise ValueError(f"function {claimed!r}")
+        slope = raw.get("slope", 0.0)
         if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not -1e6 < slope < 1e6:
             raise ValueError(f"slope {slope!r}")
-        return {"slope": float(slope)}
+        return {"claimed": claimed, "claimed_slope": float(slope)}
     if kind == "dropout":
         keep = raw.get("keep_prob")
         return {"keep_prob": float(keep)} if isinstance(keep, (int, float)) and not isinstance(keep, bool) else {}
@@ -339,3 +353,84 @@ def mark_spatial_mixers(architecture: Architecture, probe: np.ndarray, arrays: M
                 layers[index] = replace(layer, mixes=True)
         x = out
     return replace(architecture, layers=tuple(layers))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """The 2023 handout's GELU, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in x's own precision
+    (float32 in the trusted forward, float64 here); a new array, built in place."""
+    inner = x * x
+    inner *= inner.dtype.type(GELU_CUBIC)
+    inner += 1
+    inner *= x
+    inner *= inner.dtype.type(np.sqrt(2 / np.pi))
+    np.tanh(inner, out=inner)
+    inner += 1
+    inner *= x
+    inner *= inner.dtype.type(0.5)
+    return inner
+
+
+def _scaled_error(out: np.ndarray, expected: np.ndarray) -> float:
+    """The largest difference relative to the output's scale (float32 rounding near GELU's tail is a tiny
+    fraction of the map's largest value, though not of the tiny value itself); inf when not comparable."""
+    if out.shape != expected.shape or not np.all(np.isfinite(out)):
+        return float("inf")
+    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-12)
+    return float(np.max(np.abs(out - expected))) / scale if out.size else 0.0
+
+
+def identify_activation(x: np.ndarray, out: np.ndarray, tolerance: float) -> tuple[dict[str, Any], str]:
+    """What an elementwise layer computes, from its input and output on the probe: a leaky ReLU (slope
+    fitted on the negative inputs; 0 is a plain ReLU) or GELU with the tanh approximation, within
+    `tolerance` of the output's scale. Returns (geometry, "") or ({}, why not)."""
+    x, out = np.asarray(x, dtype=np.float64), np.asarray(out, dtype=np.float64)
+    if x.shape != out.shape or not x.size:
+        return {}, "its output on the probe does not have its input's shape"
+    if not np.all(np.isfinite(x)):
+        return {}, "its input on the probe is not finite"
+    with np.errstate(all="ignore"):
+        if _scaled_error(out, gelu_tanh(x)) <= tolerance:
+            return {"function": "gelu"}, ""
+        negative = x < 0
+        if negative.any():
+            slope = float(np.median(out[negative] / x[negative]))
+            slope = 0.0 if abs(slope) < 1e-12 else slope
+            if -1e6 < slope < 1e6 and _scaled_error(out, np.where(x >= 0, x, slope * x)) <= tolerance:
+                return {"function": "leaky_relu", "slope": slope}, ""
+        elif _scaled_error(out, x) <= tolerance:
+            return {}, "its input on the probe had no negative values, so its slope could not be measured"
+    return {}, ("its output on the probe is neither a leaky ReLU's (any slope) nor GELU's (tanh "
+                "approximation) of its input")
+
+
+def identify_activations(architecture: Architecture, probe: np.ndarray, arrays: Mapping[str, np.ndarray],
+                         tolerance: float) -> Architecture:
+    """The architecture with every chain layer described as an activation identified by the parent from
+    its input and output on the probe (the chain's arrays), whatever class or function the worker named:
+    a layer called "gelu" that computes a leaky ReLU is a leaky ReLU; one that computes neither is left
+    unrebuildable with the reason."""
+    x = np.asarray(probe)
+    layers = list(architecture.layers)
+    for index, layer in enumerate(layers):
+        if not layer.chain:
+            continue
+        out = arrays.get(f"out.{index}")
+        if layer.kind == "activation" and not layer.note:
+            if isinstance(out, np.ndarray) and out.dtype.kind in "biuf":
+                geometry, why = identify_activation(x, out, tolerance)
+            else:
+                geometry, why = {}, "its output on the probe was not given"
+            layers[index] = replace(layer, geometry=geometry, note=why)
+        if not isinstance(out, np.ndarray):
+            break
+        x = out
+    return replace(architecture, layers=tuple(layers))
+
+
+def read_description(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray], probe: np.ndarray,
+                     pairs: Sequence[tuple[int, int]], limits: Mapping[str, Any]) -> Architecture:
+    """The worker's description read as the parent must: validated (parse_description), then checked
+    against the behaviour its arrays show on the probe (layers mixing neighbouring pixels counted as
+    convolutions; activations identified by what they compute)."""
+    architecture = mark_spatial_mixers(parse_description(header, limits), probe, arrays, pairs, limits)
+    return identify_activations(architecture, probe, arrays, float(limits["chain_tolerance"]))

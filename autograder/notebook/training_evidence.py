@@ -32,8 +32,7 @@ from autograder.notebook.architecture import (
     Architecture,
     FirstConv,
     first_convolution,
-    mark_spatial_mixers,
-    parse_description,
+    read_description,
     rule_violation,
     why_not_rebuildable,
 )
@@ -89,8 +88,7 @@ def describe(worker: WorkerProcess, rubric: Rubric) -> tuple[Architecture | None
                              timeout=limits["describe_calls"] * worker.limits.call_timeout)
     except CheckFailed as failure:
         return None, {}, f"SmallConvolutionalNetwork() could not be built or probed: {failure.outcome.message()}"
-    architecture = mark_spatial_mixers(parse_description(answer.header, limits), probe, answer.arrays,
-                                       IMPULSE_PAIRS, limits)
+    architecture = read_description(answer.header, answer.arrays, probe, IMPULSE_PAIRS, limits)
     header = dict(answer.header, layer_checks=[])
     try:
         from autograder.notebook.trusted_eval import layer_disagreements

@@ -5,9 +5,10 @@ the reference layers are written to teach and to train (float64, `meta` kept for
 ReLU by `np.where`); evaluating the validation split and the held-out set with them takes 6-10 s
 per submission on one core, over the 3 s budget. This forward does only what evaluation needs, in
 float32 (the data's own precision): convolution as one matrix product over a strided window view,
-max-pooling as running maxima of strided slices, activations in place; it is rebuilt directly from
-the description (any kernel, stride, padding, pool, slope) with no class to construct. It is checked
-against the reference layers in tests/test_trusted_eval.py. It is staff-only (left out of the student
+max-pooling as running maxima of strided slices, activations in place (leaky ReLU of any slope, ReLU,
+GELU with the tanh approximation, as the parent identified each from its behaviour on the probe); it is
+rebuilt directly from the description (any kernel, stride, padding, pool, slope) with no class to
+construct. It is checked against the reference layers in tests/test_trusted_eval.py. It is staff-only (left out of the student
 handout, like the reference), since a working convolution is part of what students write.
 
 Nothing here runs student code: the weights are plain arrays read with allow_pickle=False, and the
@@ -21,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from autograder.notebook.architecture import Architecture, Layer
+from autograder.notebook.architecture import Architecture, Layer, gelu_tanh
 
 DTYPE = np.float32
 
@@ -79,6 +80,8 @@ def apply(layer: Layer, x: np.ndarray, params: Mapping[str, np.ndarray]) -> np.n
         return fc_forward(x, params[g["weight"]], params.get(g["bias"]) if g["bias"] else None)
     if layer.kind == "flatten":
         return x.reshape(x.shape[0], -1)
+    if layer.kind == "activation" and g["function"] == "gelu":
+        return gelu_tanh(x)
     if layer.kind == "activation":
         return leaky_relu(x, g["slope"])
     return x

@@ -12,7 +12,8 @@ layer is described by behaviour:
   (size and stride found the same way); one that turns (N, H, W, C) into the same numbers in
   (N, H*W*C) is a flatten;
 - a parameter-free layer that keeps the shape is an identity, a dropout (identity when not
-  training, masking when training) or a leaky ReLU, whose slope is measured on negative inputs;
+  training, masking when training), a leaky ReLU, whose slope is measured on negative inputs, or GELU
+  (the tanh approximation); the parent identifies every activation again from the chain's arrays;
 - a layer that holds other layers (a list, a tuple, a dict, a `sequential`) is looked inside.
 
 Anything else is `unknown`, named by its class. The description is plain JSON with the chain's
@@ -179,7 +180,8 @@ def _signed_probe(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _elementwise(layer: Any, x: np.ndarray) -> dict[str, Any]:
-    """Identity, dropout or leaky ReLU (slope measured), else unknown; for shape-keeping layers."""
+    """Identity, dropout, leaky ReLU (slope measured) or GELU (tanh approximation), else unknown; for
+    shape-keeping layers. What it does, never what its class is called."""
     z = _signed_probe(x.shape)
     plain = _call(layer, z)
     if plain is None or plain.shape != z.shape:
@@ -203,8 +205,11 @@ def _elementwise(layer: Any, x: np.ndarray) -> dict[str, Any]:
         ratios = plain[negative] / z[negative]
         slope = float(np.median(ratios))
         if np.allclose(ratios, slope, rtol=1e-7, atol=1e-12):
-            return {"kind": "activation", "slope": slope}
-    return {"kind": "unknown", "note": "keeps the shape but is not an identity, a dropout or a leaky ReLU"}
+            return {"kind": "activation", "function": "leaky_relu", "slope": slope}
+    inner = np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3)
+    if np.max(np.abs(plain - 0.5 * z * (1 + np.tanh(inner)))) <= 1e-5 * np.max(np.abs(plain)):
+        return {"kind": "activation", "function": "gelu"}
+    return {"kind": "unknown", "note": "keeps the shape but is not an identity, a dropout, a leaky ReLU or GELU"}
 
 
 def _weight_and_bias(params: list[tuple[str, np.ndarray]], ndim: int) -> tuple[str | None, str | None]:
