@@ -8,8 +8,9 @@ float32 (the data's own precision): convolution as one matrix product over a str
 max-pooling as running maxima of strided slices, activations in place (leaky ReLU of any slope, ReLU,
 GELU with the tanh approximation, as the parent identified each from its behaviour on the probe); it is
 rebuilt directly from the description (any kernel, stride, padding, pool, slope) with no class to
-construct. It is checked against the reference layers in tests/test_trusted_eval.py. It is staff-only (left out of the student
-handout, like the reference), since a working convolution is part of what students write.
+construct. It is checked against the reference layers in tests/test_trusted_eval.py. It is staff-only
+(left out of the student handout, like the reference), since a working convolution is part of what
+students write.
 
 Nothing here runs student code: the weights are plain arrays read with allow_pickle=False, and the
 architecture is the grader's validated reading of the worker's description.
