@@ -84,9 +84,9 @@ def test_gelu_is_the_handouts_formula():
 def test_a_gelu_networks_saved_weights_evaluate_as_its_own_layers(ref):
     model = cifar_network(ref, gelu)
     architecture, _, _ = read(model)
-    assert architecture.summary() == ["conv 3x3/1 pad 1 3->8", "GELU (tanh)", "max-pool 2x2/2", "conv 3x3/1 pad 1 8->16",
-                                      "GELU (tanh)", "max-pool 2x2/2", "flatten", "fc 1024->50", "GELU (tanh)",
-                                      "fc 50->20"]
+    assert architecture.summary() == ["conv 3x3/1 pad 1 3->8", "GELU (tanh)", "max-pool 2x2/2",
+                                      "conv 3x3/1 pad 1 8->16", "GELU (tanh)", "max-pool 2x2/2", "flatten",
+                                      "fc 1024->50", "GELU (tanh)", "fc 50->20"]
     assert why_not_rebuildable(architecture, RUBRIC.training) == []
     # "Trained" weights (He-scaled, so that predictions vary), saved as a notebook would save them.
     rng = np.random.default_rng(11)
@@ -104,8 +104,9 @@ def test_a_gelu_networks_saved_weights_evaluate_as_its_own_layers(ref):
     assert agree >= 1 - RUBRIC.training["max_disagreements"] / 300
     assert len(set(np.argmax(theirs, axis=1).tolist())) > 2  # not a constant prediction
     # The same weights evaluated as a leaky ReLU network would give other scores: the function matters.
-    leaky = replace(architecture, layers=tuple(replace(layer, geometry={"function": "leaky_relu", "slope": 0.01})
-                                               if layer.kind == "activation" else layer for layer in architecture.layers))
+    as_leaky = {"function": "leaky_relu", "slope": 0.01}
+    leaky = replace(architecture, layers=tuple(replace(layer, geometry=as_leaky) if layer.kind == "activation"
+                                               else layer for layer in architecture.layers))
     assert np.max(np.abs(TrustedNet.build(leaky, saved).scores(images) - theirs)) > 1e-2 * np.max(np.abs(theirs))
 
 
