@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, make_submission
@@ -102,3 +103,61 @@ def test_quick_trains_and_reports_on_the_split_the_grader_verifies(tmp_path_fact
     executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
     trim = next(c for c in executed.cells if "injected-quick-rows" in c.metadata.get("tags", []))
     assert not trim.get("outputs")  # it shortened the handout's data dict without complaint
+
+
+LOADER_2023 = '''import os
+import numpy as np
+from scipy.io import loadmat
+
+
+def CIFAR100_data(data_dir, num_training=40000, num_validation=10000):
+    """The 2023 handout's loader, as it behaves: channel-major rows, coarse labels, per-channel standardising."""
+    train = loadmat(os.path.join(data_dir, "train.mat"))
+    images = train["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 255
+    labels = train["coarse_labels"].flatten()
+    val = images[range(num_training, num_training + num_validation)]
+    images = images[range(num_training)]
+    mean = np.mean(images, axis=(0, 1, 2), keepdims=True)
+    std = np.std(images, axis=(0, 1, 2), keepdims=True)
+    return {"data_train": (images - mean) / std, "labels_train": labels[range(num_training)],
+            "data_val": (val - mean) / std, "labels_val": labels[range(num_training, num_training + num_validation)]}
+'''
+
+
+def test_a_2023_notebook_runs_headless_on_the_graders_split(tmp_path):
+    """A notebook calling CIFAR100_data('data/cifar100/') with the handout's defaults (40,000 + 10,000 rows)
+    on a 300-row synthetic file: the edition's files are staged in data/cifar100/, and --quick makes the
+    run's validation rows the grader's (rows 240-299), its training rows the first quick_training_rows."""
+    from autograder.edition import get_edition
+    from autograder.notebook.datasets import grading_splits
+    from autograder.notebook.execute import execute_notebook
+    from autograder.staff.synthetic_cifar import write_synthetic_cifar100
+
+    edition = get_edition("2023")
+    data = tmp_path / "data"
+    write_synthetic_cifar100(data, edition, train=300, test=40, seed=9)
+    sub = tmp_path / "sub"
+    (sub / "lib").mkdir(parents=True)
+    (sub / "lib" / "__init__.py").write_text("")
+    (sub / "lib" / "datasets.py").write_text(LOADER_2023)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from lib.datasets import *\nimport numpy as np"),
+        nbformat.v4.new_code_cell("data = CIFAR100_data('data/cifar100/')"),
+        nbformat.v4.new_code_cell("print(data['data_train'].shape[0], data['data_val'].shape[0], "
+                                  "float(np.abs(data['data_val']).sum()))\n"
+                                  "np.savez('cifar100_cnn_params.npz', w=np.ones(3))")])
+    nbformat.write(notebook, str(sub / "Problem_2.ipynb"))
+    rubric = load_rubric()
+    run = execute_notebook(sub, sub / "Problem_2.ipynb", data, tmp_path / "out", rubric.execution,
+                           quick=dict(rubric.execution.quick), edition=edition)
+    assert run.completed, run.problem
+    executed = nbformat.read(str(run.notebook), as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    training_rows, validation_rows, magnitude = printed.split()
+    assert (training_rows, validation_rows) == ("240", "60"), printed  # quick keeps at most 2000 training rows
+    assert any("CIFAR100_data reads the grader's split (NUM_TRAINING = 240, NUM_VALIDATION = 60)" in n
+               for n in run.notes)
+    assert run.weights is not None and run.weights.name == "executed_cifar100_cnn_params.npz"
+    splits = grading_splits(edition, data, rubric.training)  # the same rows, prepared alike
+    assert splits.first_row == 240 and float(magnitude) == pytest.approx(float(np.abs(splits.val_images).sum()),
+                                                                         rel=1e-5)
