@@ -7,7 +7,8 @@
    size, and the projected time of the notebook's full SVHN run with its own settings.
 3. PyTorch CPU on the same network and layers, float64 and float32, if torch is importable.
 4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
-   one core, beside the reference's own layers and the student's forward in the worker.
+   one core, beside the reference's own layers and the student's forward in the worker; and the 2023
+   edition's (official-size synthetic CIFAR-100, a GELU network with 20 outputs).
 5. Grading the code items (the reference and a loop-based submission), a batch of 30 with --jobs 1
    and 2, the similarity check on 200 submissions, the filter image check, the PDF, the reference graded with --execute
    --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
@@ -530,6 +531,108 @@ def bench_trusted_evaluation() -> None:
           f"{item_s:.1f} s (verified {evidence.verified}, held-out {evidence.heldout})")
 
 
+def _gelu_network(lib, activation: str = "gelu"):
+    """A network of the 2023 edition's shape from the reference's layers (20 outputs, GELU written here from
+    the 2023 handout's formula; `activation` "leaky" for the same network with leaky ReLU, to compare)."""
+
+    class Gelu:
+        def __init__(self, name):
+            self.name, self.params, self.grads, self.meta = name, {}, {}, None
+
+        def forward(self, feat):
+            return 0.5 * feat * (1 + np.tanh(np.sqrt(2 / np.pi) * (feat + 0.044715 * feat ** 3)))
+
+    class Model:
+        def __init__(self, *layers):
+            self.net = lib.mlp_layers.sequential(*layers)
+
+        def forward(self, feat, is_training=False, seed=None):
+            for layer in self.net.layers:
+                feat = layer.forward(feat)
+            return feat
+
+    def act(name):
+        return Gelu(name) if activation == "gelu" else lib.mlp_layers.leaky_relu(0.01, name=name)
+
+    np.random.seed(5)
+    conv, mlp = lib.cnn_layers.ConvLayer2D, lib.mlp_layers
+    return Model(conv(3, 3, 16, stride=1, padding=1, name="conv1"), act("a1"),
+                 conv(16, 3, 32, stride=2, padding=0, name="conv2"), act("a2"),
+                 lib.cnn_layers.MaxPoolingLayer(2, 2, "pool1"), mlp.flatten(name="flat"),
+                 mlp.fc(1568, 100, 0.02, name="fc1"), act("a3"), mlp.fc(100, 20, 0.02, name="fc2"))
+
+
+def _trusted_one_core_2023(data_dir: str) -> None:
+    """Run in a child with one BLAS thread: the 2023 edition's splits read from official-size files, and the
+    trusted forward of a GELU network (and the same with leaky ReLU) on the validation rows + held-out set."""
+    from autograder.edition import get_edition
+    from autograder.notebook.architecture import read_description
+    from autograder.notebook.datasets import grading_splits
+    from autograder.notebook.training_evidence import IMPULSE_PAIRS, probe_images
+    from autograder.notebook.trusted_eval import TrustedNet
+    from autograder.rubric import load_rubric
+    from autograder.sandbox.probe import describe_model
+
+    training = load_rubric().training
+    wall, cpu = time.perf_counter(), time.process_time()
+    splits = grading_splits(get_edition("2023"), Path(data_dir), training)
+    read = (time.perf_counter() - wall, time.process_time() - cpu)
+    images = np.concatenate([splits.val_images, splits.heldout_images])
+    limits = {"max_kernel": training["probe_max_kernel"], "max_stride": training["probe_max_stride"],
+              "max_padding": training["probe_max_padding"]}
+    figures = {}
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        for activation in ("gelu", "leaky"):
+            model = _gelu_network(lib, activation)
+            probe = probe_images()
+            header, arrays = describe_model(model, probe, limits, training["chain_tolerance"])
+            architecture = read_description(header, arrays, probe, IMPULSE_PAIRS, training)
+            assert architecture.summary()[1] == ("GELU (tanh)" if activation == "gelu" else "leaky ReLU 0.01")
+            net = TrustedNet.build(architecture, model.net.params)
+            walls, cpus = [], []
+            for _ in range(3):
+                wall, cpu = time.perf_counter(), time.process_time()
+                net.predict(images)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            figures[activation] = (min(walls), min(cpus))
+    print(f"RESULT {len(splits.val_labels)} {len(splits.heldout_labels)} {read[0]:.3f} {read[1]:.3f} "
+          f"{figures['gelu'][0]:.3f} {figures['gelu'][1]:.3f} {figures['leaky'][0]:.3f} {figures['leaky'][1]:.3f}")
+
+
+def bench_trusted_evaluation_2023(train: int = 50000, test: int = 10000) -> None:
+    """The 2023 edition's trusted evaluation of one submission on one core, on official-size synthetic
+    CIFAR-100 (50,000 training rows: validation rows 40,000-49,999; 10,000 test rows, held-out drawn from
+    them): reading and preparing the splits, and the trusted forward of a GELU network (goal: 3 s)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from autograder.edition import get_edition
+    from autograder.staff.synthetic_cifar import write_synthetic_cifar100
+
+    print(f"\n## Trusted evaluation of one 2023 submission: official-size synthetic CIFAR-100 ({train} training, "
+          f"{test} test rows), a GELU network with 20 outputs, one core")
+    one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        write_synthetic_cifar100(Path(scratch), get_edition("2023"), train=train, test=test, seed=1)
+        made = time.perf_counter() - start
+        done = subprocess.run([sys.executable, __file__, "trusted-one-core-2023", scratch], env=one_core,
+                              capture_output=True, text=True, check=True)
+    val, held, read_wall, read_cpu, gelu_wall, gelu_cpu, leaky_wall, leaky_cpu = (
+        float(v) for v in done.stdout.split("RESULT ")[1].split())
+    total = read_wall + gelu_wall
+    print(f"synthetic files written in {made:.0f} s (once, not per submission)")
+    print(f"reading train.mat and test.mat and preparing both splits (standardised with rows 0-39,999): "
+          f"{read_wall:.2f} s wall, {read_cpu:.2f} s CPU")
+    print(f"trusted float32 forward on {int(val)} validation + {int(held)} held-out images: GELU network "
+          f"{gelu_wall:.2f} s wall, {gelu_cpu:.2f} s CPU; the same network with leaky ReLU {leaky_wall:.2f} s wall")
+    print(f"one 2023 submission's trusted evaluation: {total:.2f} s wall (budget 3 s per submission: "
+          f"{'within' if total <= 3 else 'OVER by ' + format(total - 3, '.2f') + ' s'}; the forward alone "
+          f"{'within' if gelu_wall <= 3 else 'over'})")
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
@@ -539,6 +642,7 @@ def main() -> int:
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
     bench_trusted_evaluation()
+    bench_trusted_evaluation_2023()
     bench_grading()
     bench_batch()
     bench_similarity()
@@ -554,5 +658,11 @@ def main() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["trusted-one-core"]:
         _trusted_one_core()
+        sys.exit(0)
+    if sys.argv[1:2] == ["trusted-one-core-2023"] and len(sys.argv) == 3:
+        _trusted_one_core_2023(sys.argv[2])
+        sys.exit(0)
+    if sys.argv[1:] == ["trusted-2023"]:  # this part alone
+        bench_trusted_evaluation_2023()
         sys.exit(0)
     sys.exit(main())

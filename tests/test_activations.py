@@ -168,3 +168,16 @@ def test_identification_from_input_and_output_alone():
     assert geometry == {} and "neither" in why
     geometry, why = identify_activation(np.abs(x), np.abs(x), TOLERANCE)
     assert geometry == {} and "no negative values" in why
+
+
+def test_an_activation_first_leaves_the_callers_images_as_they_were(ref):
+    """Activations run in place inside the trusted forward; the split's images (shared by every check
+    of a submission) are never changed by it."""
+    model = Model(ref, ref.mlp_layers.leaky_relu(0.1, name="first"), ref.mlp_layers.flatten(name="flat"),
+                  ref.mlp_layers.fc(3072, 20, 0.02, name="fc"))
+    architecture, _, _ = read(model)
+    assert architecture.summary()[0] == "leaky ReLU 0.1"
+    images = np.random.default_rng(8).standard_normal((10, 32, 32, 3)).astype(np.float32)
+    before = images.copy()
+    TrustedNet.build(architecture, model.net.params).predict(images)
+    np.testing.assert_array_equal(images, before)

@@ -204,3 +204,13 @@ def test_quick_leaves_a_2022_notebook_reading_its_parameters_as_before(tmp_path)
                                                                      ["injected-quick-rows"]]
     assert notes == ["--quick: EPOCHS = 1, NUM_TRAINING = 80, NUM_VALIDATION = 20",
                      "--quick: training on the first 50 training rows"]
+
+
+def test_the_splits_are_read_once_per_folder_and_cannot_be_changed(tmp_path):
+    write_synthetic_cifar100(tmp_path, CIFAR, train=100, test=20, seed=1)
+    first = grading_splits(CIFAR, tmp_path, TRAINING)
+    assert grading_splits(CIFAR, tmp_path, TRAINING) is first  # a batch reads the staff's files once
+    with pytest.raises(ValueError, match="read-only"):
+        first.val_images[0, 0, 0, 0] = 1.0
+    write_synthetic_cifar100(tmp_path, CIFAR, train=120, test=20, seed=2)  # files replaced: read again
+    assert grading_splits(CIFAR, tmp_path, TRAINING).val_images.shape[0] == 24

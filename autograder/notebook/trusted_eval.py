@@ -121,7 +121,7 @@ class TrustedNet:
         return cls(architecture, {name: np.array(saved[name], dtype=DTYPE) for name in names})
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, dtype=DTYPE)
+        x = np.array(images, dtype=DTYPE)  # a copy: activations work in place, the caller's images stay
         for layer in self.architecture.layers:
             if layer.chain:
                 x = apply(layer, x, self.params)
