@@ -577,6 +577,9 @@ def _trusted_one_core_2023(data_dir: str) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     splits = grading_splits(get_edition("2023"), Path(data_dir), training)
     read = (time.perf_counter() - wall, time.process_time() - cpu)
+    wall = time.perf_counter()
+    grading_splits(get_edition("2023"), Path(data_dir), training)  # the next submission of a batch
+    again = time.perf_counter() - wall
     images = np.concatenate([splits.val_images, splits.heldout_images])
     limits = {"max_kernel": training["probe_max_kernel"], "max_stride": training["probe_max_stride"],
               "max_padding": training["probe_max_padding"]}
@@ -596,7 +599,7 @@ def _trusted_one_core_2023(data_dir: str) -> None:
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
             figures[activation] = (min(walls), min(cpus))
-    print(f"RESULT {len(splits.val_labels)} {len(splits.heldout_labels)} {read[0]:.3f} {read[1]:.3f} "
+    print(f"RESULT {len(splits.val_labels)} {len(splits.heldout_labels)} {read[0]:.3f} {read[1]:.3f} {again:.4f} "
           f"{figures['gelu'][0]:.3f} {figures['gelu'][1]:.3f} {figures['leaky'][0]:.3f} {figures['leaky'][1]:.3f}")
 
 
@@ -620,17 +623,18 @@ def bench_trusted_evaluation_2023(train: int = 50000, test: int = 10000) -> None
         made = time.perf_counter() - start
         done = subprocess.run([sys.executable, __file__, "trusted-one-core-2023", scratch], env=one_core,
                               capture_output=True, text=True, check=True)
-    val, held, read_wall, read_cpu, gelu_wall, gelu_cpu, leaky_wall, leaky_cpu = (
+    val, held, read_wall, read_cpu, again, gelu_wall, gelu_cpu, leaky_wall, leaky_cpu = (
         float(v) for v in done.stdout.split("RESULT ")[1].split())
-    total = read_wall + gelu_wall
+    total, later = read_wall + gelu_wall, again + gelu_wall
     print(f"synthetic files written in {made:.0f} s (once, not per submission)")
     print(f"reading train.mat and test.mat and preparing both splits (standardised with rows 0-39,999): "
-          f"{read_wall:.2f} s wall, {read_cpu:.2f} s CPU")
+          f"{read_wall:.2f} s wall, {read_cpu:.2f} s CPU, once per grading process (the next submission: "
+          f"{again * 1000:.1f} ms, the same read-only arrays)")
     print(f"trusted float32 forward on {int(val)} validation + {int(held)} held-out images: GELU network "
           f"{gelu_wall:.2f} s wall, {gelu_cpu:.2f} s CPU; the same network with leaky ReLU {leaky_wall:.2f} s wall")
-    print(f"one 2023 submission's trusted evaluation: {total:.2f} s wall (budget 3 s per submission: "
-          f"{'within' if total <= 3 else 'OVER by ' + format(total - 3, '.2f') + ' s'}; the forward alone "
-          f"{'within' if gelu_wall <= 3 else 'over'})")
+    verdict = lambda t: "within" if t <= 3 else f"OVER by {t - 3:.2f} s"  # noqa: E731
+    print(f"one 2023 submission's trusted evaluation: the first in a process {total:.2f} s wall ({verdict(total)} "
+          f"the 3 s budget), every later one {later:.2f} s ({verdict(later)})")
 
 
 def main() -> int:
