@@ -168,6 +168,9 @@ def test_identification_from_input_and_output_alone():
     assert geometry == {} and "neither" in why
     geometry, why = identify_activation(np.abs(x), np.abs(x), TOLERANCE)
     assert geometry == {} and "no negative values" in why
+    # after a ReLU no slope shows: a claimed leaky ReLU acts as the identity there, whatever its slope
+    assert identify_activation(np.abs(x), np.abs(x), TOLERANCE, 0.01)[0] == {"function": "leaky_relu", "slope": 0.01}
+    assert identify_activation(np.abs(x), np.abs(x) * 2, TOLERANCE, 0.01)[0] == {}
 
 
 def test_an_activation_first_leaves_the_callers_images_as_they_were(ref):

@@ -379,10 +379,13 @@ def _scaled_error(out: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(out - expected))) / scale if out.size else 0.0
 
 
-def identify_activation(x: np.ndarray, out: np.ndarray, tolerance: float) -> tuple[dict[str, Any], str]:
+def identify_activation(x: np.ndarray, out: np.ndarray, tolerance: float, claimed_slope: float | None = None
+                        ) -> tuple[dict[str, Any], str]:
     """What an elementwise layer computes, from its input and output on the probe: a leaky ReLU (slope
     fitted on the negative inputs; 0 is a plain ReLU) or GELU with the tanh approximation, within
-    `tolerance` of the output's scale. Returns (geometry, "") or ({}, why not)."""
+    `tolerance` of the output's scale. Returns (geometry, "") or ({}, why not). An input with no negative
+    values (after a ReLU) cannot show a slope; a leaky ReLU is then taken with `claimed_slope` when one is
+    claimed and lies in [0, 1] (it acts as the identity on every input of that sign, whatever the slope)."""
     x, out = np.asarray(x, dtype=np.float64), np.asarray(out, dtype=np.float64)
     if x.shape != out.shape or not x.size:
         return {}, "its output on the probe does not have its input's shape"
@@ -398,6 +401,8 @@ def identify_activation(x: np.ndarray, out: np.ndarray, tolerance: float) -> tup
             if -1e6 < slope < 1e6 and _scaled_error(out, np.where(x >= 0, x, slope * x)) <= tolerance:
                 return {"function": "leaky_relu", "slope": slope}, ""
         elif _scaled_error(out, x) <= tolerance:
+            if claimed_slope is not None and 0.0 <= claimed_slope <= 1.0:
+                return {"function": "leaky_relu", "slope": claimed_slope}, ""
             return {}, "its input on the probe had no negative values, so its slope could not be measured"
     return {}, ("its output on the probe is neither a leaky ReLU's (any slope) nor GELU's (tanh "
                 "approximation) of its input")
@@ -417,7 +422,8 @@ def identify_activations(architecture: Architecture, probe: np.ndarray, arrays: 
         out = arrays.get(f"out.{index}")
         if layer.kind == "activation" and not layer.note:
             if isinstance(out, np.ndarray) and out.dtype.kind in "biuf":
-                geometry, why = identify_activation(x, out, tolerance)
+                claimed = layer.geometry.get("claimed_slope") if layer.geometry.get("claimed") == "leaky_relu" else None
+                geometry, why = identify_activation(x, out, tolerance, claimed)
             else:
                 geometry, why = {}, "its output on the probe was not given"
             layers[index] = replace(layer, geometry=geometry, note=why)
