@@ -407,10 +407,9 @@ class _Run:
         self.rubric = self.rubric.with_edition(decision.edition)
         self.metadata["edition"] = decision.as_json()
         edition = decision.edition
-        why = {"given": "as staff asked (--edition)", "detected": "detected from your files",
-               "default": "the default"}.get(decision.how, decision.how)
+        why = {"given": ", as staff asked (--edition)", "detected": ", detected from your files"}.get(decision.how, "")
         evidence = f": {'; '.join(decision.evidence)}" if decision.evidence else ""
-        self.notes.append(f"graded as the {edition.name} edition ({edition.task}), {why}{evidence}")
+        self.notes.append(f"graded as the {edition.name} edition ({edition.task}){why}{evidence}")
         if decision.contradiction:
             self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told and will check "
                               f"which handout you used (nothing is zeroed for it)")
