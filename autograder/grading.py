@@ -411,8 +411,8 @@ class _Run:
         evidence = f": {'; '.join(decision.evidence)}" if decision.evidence else ""
         self.notes.append(f"graded as the {edition.name} edition ({edition.task}){why}{evidence}")
         if decision.contradiction:
-            self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told and will check "
-                              f"which handout you used (nothing is zeroed for it)")
+            self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told (the gradebook "
+                              f"flags it) and will check which handout you used")
 
     def result(self, items: list[ItemScore], printed: str = "", printed_bytes: int = 0,
                pdf_checks: list[Consistency] = ()) -> GradeResult:
