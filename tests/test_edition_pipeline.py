@@ -244,3 +244,29 @@ def test_staff_scores_merged_into_a_2023_feedback_keep_its_words(tmp_path):
     title = RUBRIC.with_edition(CIFAR).item("training").title
     assert f"| {title} | 20 | 25 | set by staff |" in feedback and f"## {title}: 20 / 25 (set by staff)" in feedback
     assert "88 %" not in feedback and "SVHN" not in feedback
+
+
+@pytest.mark.parametrize("editions, training_title", [
+    (("2022-svhn", "2022-svhn"), "SmallConvolutionalNetwork trained to 88 % validation accuracy on SVHN"),
+    (("2023-cifar100 (given)", "2023-cifar100"),
+     "SmallConvolutionalNetwork trained to 40 % validation accuracy on CIFAR-100"),
+    (("2022-svhn", "2023-cifar100"), "SmallConvolutionalNetwork trained to 88 % validation accuracy on SVHN / "
+                                     "SmallConvolutionalNetwork trained to 40 % validation accuracy on CIFAR-100"),
+])
+def test_the_class_report_speaks_in_the_words_of_the_class_editions(tmp_path, editions, training_title):
+    """Read from the gradebook's edition column: a class of one edition sees that edition's titles, a class
+    of both sees both; a student's edition is in the page's table of submissions."""
+    from autograder.reports.class_report import build_class_report
+
+    items = [item.id for item in RUBRIC.items]
+    with open(tmp_path / "gradebook.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "total", *items, "edition", "status", "flags", "source"])
+        for index, edition in enumerate(editions):
+            writer.writerow([f"30{index}", 25, *[0] * len(items), edition, "graded", "", f"30{index}.zip"])
+    build_class_report(tmp_path)
+    report = (tmp_path / "class_report.md").read_text()
+    assert f"| {training_title} | 0.00 | 25 | 0/2 |" in report
+    assert ("## Editions" in report) == (len({e.split(" ")[0] for e in editions}) > 1)
+    html = (tmp_path / "class_report.html").read_text()
+    assert all(f"<td>{edition}</td>" in html for edition in editions)

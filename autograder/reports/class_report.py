@@ -129,16 +129,23 @@ def _editions(rows: list[dict[str, str]]) -> dict[str, list[str]]:
     return found
 
 
-def _report_rubric(editions: dict[str, list[str]]) -> Rubric:
-    """The rubric whose words the report uses: the class's edition when it has one (its target and data in
-    the items' titles), else the default's (a batch of both editions says which student had which)."""
+def _item_titles(editions: dict[str, list[str]]) -> dict[str, str]:
+    """Each item's title in the words of the class's editions: one edition's own title (the training item's
+    "40 % ... on CIFAR-100"), or, for a class of several, each edition's where they differ, joined by " / ";
+    the default edition's for a gradebook without editions (or of editions this grader does not know)."""
     rubric = load_rubric()
-    if len(editions) == 1:
+    known = []
+    for name in editions:
         try:
-            return rubric.with_edition(get_edition(next(iter(editions))))
-        except EditionError:  # an edition this copy of the grader does not know: its results say which
-            return rubric
-    return rubric
+            known.append(rubric.with_edition(get_edition(name)))
+        except EditionError:  # its results still say which edition it was
+            continue
+    titles: dict[str, list[str]] = {}
+    for each in known or [rubric]:
+        for item in each.items:
+            if item.title not in titles.setdefault(item.id, []):
+                titles[item.id].append(item.title)
+    return {item_id: " / ".join(said) for item_id, said in titles.items()}
 
 
 def _edition_lines(editions: dict[str, list[str]]) -> list[str]:
@@ -158,7 +165,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     with open(out_dir / "gradebook.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     editions = _editions(rows)
-    rubric = _report_rubric(editions)
+    rubric, titles = load_rubric(), _item_titles(editions)
     documents = {}
     for row in rows:
         results = out_dir / row["student_id"] / "results.json"
@@ -181,7 +188,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                 "", *(["Editions: " + "; ".join(_edition_lines(editions)) + ".", ""] if editions else []),
                 "![score distribution](class_report_scores.png)", "",
                 "| item | mean | of | full marks |", "|---|---:|---:|---:|"]
-    markdown += [f"| {item.title} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
+    markdown += [f"| {titles[item.id]} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
                  for item, mean, passed, count in items]
     markdown += ["", "## Most common failures", ""]
     for item, *_ in items:
@@ -212,7 +219,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     write_atomically(md_path, "\n".join(markdown) + "\n")
 
     escape = html.escape
-    table = "".join(f"<tr><td>{escape(item.title)}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
+    table = "".join(f"<tr><td>{escape(titles[item.id])}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
                     f"<td>{passed}/{count}</td>"
                     f"<td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}"
                     "</td></tr>"
