@@ -37,11 +37,12 @@ from tqdm import tqdm
 
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
+from autograder.edition import Edition
 from autograder.intake import input_digest, student_id_for
 from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
 from autograder.processes import stop_tree
-from autograder.reports.class_report import build_class_report
+from autograder.reports.class_report import build_class_report, edition_label, edition_of
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
 from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import write_atomically, write_reports
@@ -83,8 +84,11 @@ def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
     return entries, notes
 
 
-def _stamp(source: Path, baseline: Baseline) -> str:
-    return f"{input_digest(source)} {__version__} {baseline.digest}"
+def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None) -> str:
+    """What a grade depends on besides the code: the submission, the baseline and the edition staff gave
+    (none: detected), so that grading again with another --edition regrades."""
+    given = f" edition={edition.name}" if edition is not None else ""
+    return f"{input_digest(source)} {__version__} {baseline.digest}{given}"
 
 
 def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus, float | None, str]:
@@ -104,7 +108,7 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
         return BatchStatus.HARNESS_FAULT, None, trace.strip().splitlines()[-1]
-    (out_dir / STAMP).write_text(_stamp(source, options["baseline"]), encoding="utf-8")
+    (out_dir / STAMP).write_text(_stamp(source, options["baseline"], options.get("edition")), encoding="utf-8")
     return status, score, detail
 
 
@@ -308,7 +312,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     todo = []
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
-        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source, baseline):
+        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source, baseline,
+                                                                                      options.get("edition")):
             entry.status = BatchStatus.UNCHANGED
         else:
             todo.append(entry)
@@ -351,6 +356,8 @@ def _flags(document: dict) -> list[str]:
         flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
+    if edition_of(document).get("contradiction"):  # given edition vs the files: staff check which handout it was
+        flags.append("edition contradiction")
     training = tests.get("training", {}).get("extra_data", {})
     if isinstance(training.get("flags"), list):  # the training item names its own flags
         flags += [str(flag) for flag in training["flags"]]
@@ -416,7 +423,7 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
     path = out_dir / "gradebook.csv"
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
-    writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
+    writer.writerow(["student_id", "total", *items, "edition", "status", "flags", "source"])
     similar = flags_by_student(read_pairs(out_dir / PAIRS))
     for entry in sorted(entries, key=lambda e: e.student_id):
         results = out_dir / entry.student_id / "results.json"
@@ -431,11 +438,12 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
                 flags.append("harness fault")
             state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
             writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
-                             state, "; ".join(flags), _as_text(entry.source.name)])
+                             edition_label(document), state, "; ".join(flags), _as_text(entry.source.name)])
         elif entry.status == BatchStatus.PENDING:  # not graded yet (the batch is running, or was stopped)
-            writer.writerow([entry.student_id, "", *[""] * len(items), entry.status, "", _as_text(entry.source.name)])
+            writer.writerow([entry.student_id, "", *[""] * len(items), "", entry.status, "",
+                             _as_text(entry.source.name)])
         else:
-            writer.writerow([entry.student_id, "", *[""] * len(items), entry.status,
+            writer.writerow([entry.student_id, "", *[""] * len(items), "", entry.status,
                              f"harness fault: {entry.detail}", _as_text(entry.source.name)])
     write_atomically(path, handle.getvalue())
     return path

@@ -109,6 +109,12 @@ def _cmd_notebook_checks(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _edition(name: str | None) -> Edition | None:
+    """--edition's edition (a name, a year or an edition file), or None: each submission's is detected.
+    An unknown name is the user's error (EditionError), which lists the editions."""
+    return get_edition(name) if name is not None else None
+
+
 def _check_data(folder: Path | None, needed: bool, edition: Edition | None = None) -> None:
     """--data must hold the files of `edition` (when staff fixed it) or of at least one edition (a batch
     may hold both; each submission is graded on its own edition's files)."""
@@ -147,12 +153,13 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
     _check_out(args.out)
-    _check_data(args.data, needed=args.execute)
+    edition = _edition(args.edition)
+    _check_data(args.data, needed=args.execute, edition=edition)
     baseline = _baseline(args.baseline)
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
                                            execute=args.execute, quick=args.quick, baseline=baseline,
-                                           replay=not args.no_replay)
+                                           replay=not args.no_replay, edition=edition)
     except HarnessError as exc:
         return _harness_fault(exc, "results were still written")
     print(summary(result, out_dir))
@@ -175,14 +182,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     _check_out(args.out)
     if args.quick and not args.execute:
         raise UsageError("--quick shortens a headless run: use it with --execute")
-    _check_data(args.data, needed=args.execute)
+    edition = _edition(args.edition)
+    _check_data(args.data, needed=args.execute, edition=edition)
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
     try:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
-                                   replay=not args.no_replay, deadline=args.deadline)
+                                   replay=not args.no_replay, deadline=args.deadline, edition=edition)
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"pending; run the batch again to grade them)", file=sys.stderr)
@@ -252,8 +260,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     folder = args.folder
     if not (folder / "lib").is_dir():
         raise UsageError(f"{folder.resolve()}: no lib/ folder here; run `grade.py check` in your assignment folder")
+    edition = _edition(args.edition)
     try:
-        result, out_dir = grade_submission(folder, folder / "self_check", public_only=True)
+        result, out_dir = grade_submission(folder, folder / "self_check", public_only=True, edition=edition)
     except HarnessError as exc:
         return _harness_fault(exc, f"the grader itself failed, not your code; {folder / 'self_check'} says so; "
                                    "tell the course staff")
@@ -348,13 +357,27 @@ def _file_names() -> dict[str, str]:
     return {"notebook": assignment.notebook, "pdf": assignment.pdf}
 
 
+def _edition_help() -> str:
+    """--edition's help: the editions by name and year, and how a submission's is found without it."""
+    try:
+        known = ", ".join(f"{e.name} ({e.year}: {e.summary})" for e in editions()).replace("%", "%%")  # argparse
+    except UserInputError as exc:  # a broken edition file must not break --help; grading will say so
+        known = f"the edition files could not be read: {exc}".replace("%", "%%")
+    return (f"grade as this edition of the assignment, by name or year: {known}. Default: each submission's "
+            f"edition is detected from its own files (the handout's data loader in lib/, the data and the "
+            f"target its notebook names) and stated in results.json; a submission whose files point at another "
+            f"edition than the one given is graded as given and flagged 'edition contradiction' for staff")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate from main() so that tests can inspect it."""
     names = _file_names()
+    edition_help = _edition_help()
     parser = argparse.ArgumentParser(
         prog="grade.py",
         description="Grading harness for 'Problem 2: Incorporating CNNs' (NumPy conv and pooling layers, "
-                    "two small CNNs, SVHN training, filters, inline answer).",
+                    "two small CNNs, training on the edition's data (SVHN in 2022, CIFAR-100 in 2023), filters, "
+                    "inline answer).",
     )
     parser.add_argument("--version", action="version", version=f"cnn-grader {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -393,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--public-only", action="store_true",
                        help="run the public cases only (a self-check: says what it did not check)")
     grade.add_argument("--data", type=Path, metavar="DIR",
-                       help="folder with train_32x32.mat and test_32x32.mat: the grader evaluates saved weights "
+                       help="folder with the edition's data files (2022: train_32x32.mat and test_32x32.mat; "
+                            "2023: train.mat, test.mat and meta.mat): the grader evaluates saved weights "
                             "on the rubric's validation split and a held-out test subset, and --execute runs with "
                             "it as data/")
     grade.add_argument("--execute", action="store_true",
@@ -404,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-replay", action="store_true",
                        help="with --data and no saved weights: do not re-run the training cell to check that the "
                             "code prints the notebook's log (it takes up to [training] replay_seconds)")
+    grade.add_argument("--edition", metavar="NAME", help=edition_help)
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -434,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "the batch goes on (default: rubric.toml [deadlines], 1800 s, 14400 s with --execute)")
     batch.add_argument("--baseline", type=Path, metavar="HANDOUT",
                        help=BASELINE_HELP + "; changing it regrades every submission")
+    batch.add_argument("--edition", metavar="NAME",
+                       help=edition_help + "; a batch without it may hold both editions, and the gradebook and the "
+                            "class report show each student's; changing it regrades every submission")
     batch.set_defaults(run=_cmd_batch)
 
     handout = commands.add_parser(
@@ -458,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "staff grade it, print the table and say what was not checked. Exit 0 when every public "
                     "case passes, 1 otherwise. Reports go to self_check/.")
     check.add_argument("folder", type=Path, nargs="?", default=Path("."), help="default: the current folder")
+    check.add_argument("--edition", metavar="NAME", help=edition_help)
     check.set_defaults(run=_cmd_check)
 
     pdf = commands.add_parser(

@@ -25,6 +25,7 @@ from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.checks.plugin import case_sides, result_order, run_checks
 from autograder.deadlines import Deadline, StageTimeout
+from autograder.edition import Decision, Edition, default_edition, detect
 from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
@@ -51,7 +52,7 @@ from autograder.reports.results import terminal_table, write_atomically, write_r
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets, trust_note
-from autograder.sandbox.parent import Limits, WorkerProcess
+from autograder.sandbox.parent import Limits, WorkerProcess, lib_modules
 from autograder.score import score_submission
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
@@ -67,7 +68,7 @@ class GradeOptions:
 
     `hidden`: further folders the student's code must not see (a batch's input folder, say).
     `limits`: the worker's limits, when not the rubric's (tests use shorter time-outs).
-    `data_dir`: SVHN files (official or synthetic) to verify saved weights on, and to run with.
+    `data_dir`: the edition's data files (official or synthetic) to verify saved weights on, and to run with.
     `execute`: run the notebook headless first (needs data_dir); `quick`: a short smoke run.
     `replay`: when the notebook saved no weights and `data_dir` is given, re-run its training cell until
     its first logged losses are printed again (autograder/notebook/replay.py; minutes per submission).
@@ -75,6 +76,9 @@ class GradeOptions:
     the submission is unpacked.
     `baseline`: the handout students received (default: our student template), whose text is never
     the student's answer and whose lib/cnn lines count for no one in the similarity check.
+    `edition`: the edition staff fixed (`--edition`); None: each submission's is detected from its own
+    files (autograder/edition.py `detect`). A submission whose files contradict a given edition is graded
+    as given and flagged ("edition contradiction"), never zeroed for it.
     """
 
     public_only: bool = False
@@ -87,6 +91,7 @@ class GradeOptions:
     write_fingerprint: bool = False
     baseline: Baseline | None = None
     replay: bool = True
+    edition: Edition | None = None
 
 
 def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]:
@@ -395,6 +400,20 @@ class _Run:
     metadata: dict = field(default_factory=dict)
     rubric: Rubric | None = None
 
+    def decide(self, decision: Decision) -> None:
+        """Grade as `decision.edition` from here on (the rubric's target, chance, weights file and words),
+        and say which edition and why: in results.json (extra_data.edition), in the notes, and, when a
+        given edition contradicts the files, as a note staff see (the gradebook flags it)."""
+        self.rubric = self.rubric.with_edition(decision.edition)
+        self.metadata["edition"] = decision.as_json()
+        edition = decision.edition
+        why = {"given": ", as staff asked (--edition)", "detected": ", detected from your files"}.get(decision.how, "")
+        evidence = f": {'; '.join(decision.evidence)}" if decision.evidence else ""
+        self.notes.append(f"graded as the {edition.name} edition ({edition.task}){why}{evidence}")
+        if decision.contradiction:
+            self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told (the gradebook "
+                              f"flags it) and will check which handout you used")
+
     def result(self, items: list[ItemScore], printed: str = "", printed_bytes: int = 0,
                pdf_checks: list[Consistency] = ()) -> GradeResult:
         return GradeResult(student_id_for(self.path), items, time.monotonic() - self.started, self.options.public_only,
@@ -426,12 +445,16 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
             submission = open_submission(run.path, scratch, rubric.intake.max_unpacked_mb << 20,
                                          rubric.intake.max_files, rubric.intake.max_folder_entries)
         except IntakeError as exc:
+            # Nothing to detect from: the given edition, else the default, says whose words the zeros are in.
+            run.decide(Decision(options.edition, "given") if options.edition is not None else
+                       Decision(default_edition(), "default", ("the submission could not be opened",)))
             run.notes.append(str(exc))
             run.metadata["intake_error"] = str(exc)
-            results = _all_cases_fail(cases, rubric, Unreadable(str(exc)))
-            items = score_submission(rubric, results, None, f"0: {exc}", options.public_only,
+            results = _all_cases_fail(cases, run.rubric, Unreadable(str(exc)))
+            items = score_submission(run.rubric, results, None, f"0: {exc}", options.public_only,
                                      ReasonCode.UNREADABLE_SUBMISSION, ReasonCode.UNREADABLE_SUBMISSION)
             return run.result(items), None, None
+        run.decide(detect(submission.root, rubric.assignment.notebook, options.edition))
         return _grade_opened(run, submission, cases, limits, baseline)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -457,7 +480,8 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
               *options.hidden]
     missing_reason, missing_code = "", ReasonCode.NOTEBOOK_UNREADABLE
     pdf_checks: list[Consistency] = []
-    with WorkerProcess(submission.root, limits, hidden=secret) as worker:
+    modules = lib_modules(rubric.edition.dataset.loader_module)  # only the modules this edition's handout has
+    with WorkerProcess(submission.root, limits, hidden=secret, modules=modules) as worker:
         worker.start()  # a failure is remembered and ends every case with its reason
         run.metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
         results, fault = _code_checks(worker, cases, rubric)

@@ -77,7 +77,8 @@ def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
     assert sorted(book) == ["1001", "1001-2", "1002", "1003", "1004", "1005", "1006"]
     header = list(next(iter(book.values())))
     assert header[:2] == ["student_id", "total"] and header[-3:] == ["status", "flags", "source"]
-    assert header[2:-3] == [item.id for item in load_rubric().items]
+    assert header[2:-4] == [item.id for item in load_rubric().items] and header[-4] == "edition"
+    assert {row["edition"] for row in book.values()} <= {"2022-svhn", "2022-svhn (default)"}
     assert float(book["1001"]["total"]) == 25 and float(book["1005"]["total"]) == 25
     assert float(book["1002"]["total"]) == 0 and float(book["1001-2"]["total"]) == 0
     assert float(book["1003"]["conv_backward"]) < 5 and float(book["1003"]["pool_forward"]) == 5

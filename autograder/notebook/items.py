@@ -72,6 +72,7 @@ class TrainingEvidence:
     output_shape: list[int] | None = None
     architecture: list[dict[str, Any]] | None = None  # each layer: path, class, kind, summary
     violation: str = ""  # the architecture rule, broken
+    edition_contradiction: str = ""  # the network's output width is another edition's (training_evidence.py)
     layer_notes: list[str] = field(default_factory=list)  # unknown classes, layers unlike their trusted twin
     not_rebuilt: list[str] = field(default_factory=list)  # why the trusted forward could not be used
     unverified: str = ""  # why nothing could be verified (the policy applies)
@@ -103,9 +104,10 @@ def architecture_violation(kinds: list[str] | None, output_shape: list[int] | No
     if conv > limits["max_conv_layers"] or pool > limits["max_pool_layers"]:
         return (f"SmallConvolutionalNetwork has {conv} convolution and {pool} pooling layers; "
                 f"at most {limits['max_conv_layers']} and {limits['max_pool_layers']} are allowed")
-    if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != 10):
+    classes = rubric.edition.dataset.classes
+    if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != classes):
         return (f"SmallConvolutionalNetwork's output has shape {tuple(output_shape)} for {output_shape[0]} images; "
-                f"expected ({output_shape[0]}, 10)")
+                f"expected ({output_shape[0]}, {classes}), one score for each of the task's {classes} classes")
     return ""
 
 
@@ -154,7 +156,12 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         "layer_notes": evidence.layer_notes or None, "not_rebuilt": evidence.not_rebuilt or None,
         "unverified_reason": evidence.unverified or None, "unevaluable_reason": evidence.unevaluable or None,
         "flags": flags}  # the log replay (replay.annotate) adds "replay" and its flag afterwards
+    if evidence.edition_contradiction:  # said whatever the score: staff decide which handout it was
+        extra["edition_contradiction"] = evidence.edition_contradiction
+        flags.append("edition contradiction")
     violation = evidence.violation or architecture_violation(evidence.kinds, evidence.output_shape, rubric)
+    if evidence.edition_contradiction:
+        violation = violation and f"{violation} (EDITION CONTRADICTION: {evidence.edition_contradiction})"
     if violation:
         extra["architecture_violation"] = violation
         flags.append("architecture violation")

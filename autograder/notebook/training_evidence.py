@@ -138,6 +138,24 @@ def _reported_images(findings: Findings | None, splits: GradingSplits) -> tuple[
     return (int(validation) if validation is not None and 0 < validation < 1e9 else size), same
 
 
+def width_contradiction(output_shape: tuple[int, ...] | list[int] | None, rubric: Rubric) -> str:
+    """What the network's output width says against the edition it is graded as, or "": a width that is
+    not this edition's number of classes but is another edition's (20 outputs graded as 2022) is evidence
+    that the submission is the other edition's, for staff to see (the rule itself is `rule_violation`'s)."""
+    from autograder.edition import editions
+
+    edition = rubric.edition
+    if not output_shape or len(output_shape) != 2 or output_shape[-1] == edition.dataset.classes:
+        return ""
+    width = int(output_shape[-1])
+    others = [other for other in editions() if other.dataset.classes == width and other.name != edition.name]
+    if not others:
+        return ""
+    names = " or ".join(f"{other.name} ({other.dataset.name}, {width} classes)" for other in others)
+    return (f"the network has {width} outputs, as the {names} edition's task has, but this submission is graded as "
+            f"{edition.name} ({edition.dataset.name}, {edition.dataset.classes} classes)")
+
+
 def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Findings | None, weights: Path | None,
                              weights_how: str, data_dir: Path | None) -> tuple[TrainingEvidence, FirstConv | None]:
     """Everything score_training needs, and the network's first convolution as the parent validated it
@@ -156,7 +174,8 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
         evidence.kinds = architecture.kinds
         evidence.output_shape = list(architecture.output_shape) if architecture.output_shape else None
         evidence.architecture = architecture.as_json()
-        evidence.violation = rule_violation(architecture, limits)
+        evidence.violation = rule_violation(architecture, limits, rubric.edition.dataset.classes)
+        evidence.edition_contradiction = width_contradiction(architecture.output_shape, rubric)
         evidence.layer_notes = list(header.get("layer_checks", []))
         evidence.layer_notes += [f"{layer.path}: class {layer.cls} not recognised ({layer.note})"
                                  for layer in architecture.layers if layer.kind in ("unknown", "outside")]

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.attributes import SIDE_TEXT  # noqa: E402
 from autograder.diagnosis import split_code  # noqa: E402
+from autograder.edition import EditionError, get_edition  # noqa: E402
 from autograder.reports.results import write_atomically  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
 from autograder.rubric import Rubric, load_rubric  # noqa: E402
@@ -102,11 +103,69 @@ def _markdown_link(student_id: str) -> str:
     return f"[{student_id}]({student_id}/feedback.md)"
 
 
+def edition_of(document: dict) -> dict:
+    """results.json's extra_data.edition (grading.py: name, year, how decided, evidence, contradiction)."""
+    edition = document.get("extra_data", {}).get("edition")
+    return edition if isinstance(edition, dict) else {}
+
+
+def edition_label(document: dict) -> str:
+    """A student's edition as the gradebook and class report show it: its name, and "(given)" when staff
+    fixed it, "(default)" when nothing in the files named one."""
+    edition = edition_of(document)
+    name = str(edition.get("name", ""))
+    how = edition.get("how")
+    return f"{name} ({how})" if name and how in ("given", "default") else name
+
+
+def _editions(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    """The students of each edition in the gradebook (its "edition" column; a gradebook written before
+    editions has none): edition name -> student ids, in gradebook order."""
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        name = (row.get("edition") or "").split(" (")[0]
+        if name:
+            found.setdefault(name, []).append(row["student_id"])
+    return found
+
+
+def _item_titles(editions: dict[str, list[str]]) -> dict[str, str]:
+    """Each item's title in the words of the class's editions: one edition's own title (the training item's
+    "40 % ... on CIFAR-100"), or, for a class of several, each edition's where they differ, joined by " / ";
+    the default edition's for a gradebook without editions (or of editions this grader does not know)."""
+    rubric = load_rubric()
+    known = []
+    for name in editions:
+        try:
+            known.append(rubric.with_edition(get_edition(name)))
+        except EditionError:  # its results still say which edition it was
+            continue
+    titles: dict[str, list[str]] = {}
+    for each in known or [rubric]:
+        for item in each.items:
+            if item.title not in titles.setdefault(item.id, []):
+                titles[item.id].append(item.title)
+    return {item_id: " / ".join(said) for item_id, said in titles.items()}
+
+
+def _edition_lines(editions: dict[str, list[str]]) -> list[str]:
+    """One line per edition: its name, its task in its own words, how many students."""
+    lines = []
+    for name, who in editions.items():
+        try:
+            task = f" ({get_edition(name).task})"
+        except EditionError:
+            task = ""
+        lines.append(f"{name}{task}: {len(who)} submission{'' if len(who) == 1 else 's'}")
+    return lines
+
+
 def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     """Write class_report.html and class_report.md next to gradebook.csv."""
-    rubric = load_rubric()
     with open(out_dir / "gradebook.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
+    editions = _editions(rows)
+    rubric, titles = load_rubric(), _item_titles(editions)
     documents = {}
     for row in rows:
         results = out_dir / row["student_id"] / "results.json"
@@ -126,9 +185,10 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
 
     markdown = [f"# Class report: {rubric.title}", "",
                 f"{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}.",
-                "", "![score distribution](class_report_scores.png)", "",
+                "", *(["Editions: " + "; ".join(_edition_lines(editions)) + ".", ""] if editions else []),
+                "![score distribution](class_report_scores.png)", "",
                 "| item | mean | of | full marks |", "|---|---:|---:|---:|"]
-    markdown += [f"| {item.title} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
+    markdown += [f"| {titles[item.id]} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
                  for item, mean, passed, count in items]
     markdown += ["", "## Most common failures", ""]
     for item, *_ in items:
@@ -151,19 +211,23 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     markdown += ["", "## Flagged submissions", ""]
     markdown += [f"- {_markdown_link(row['student_id'])}: {row['flags'] or row['status']}"
                  for row in flagged] or ["none"]
+    if len(editions) > 1:  # a class of several editions: who had which
+        markdown += ["", "## Editions", ""] + [f"- {name}: " + ", ".join(map(_markdown_link, who))
+                                               for name, who in editions.items()]
     write_atomically(out_dir / "class_report_scores.png", png)
     md_path = out_dir / "class_report.md"
     write_atomically(md_path, "\n".join(markdown) + "\n")
 
     escape = html.escape
-    table = "".join(f"<tr><td>{escape(item.title)}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
+    table = "".join(f"<tr><td>{escape(titles[item.id])}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
                     f"<td>{passed}/{count}</td>"
                     f"<td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}"
                     "</td></tr>"
                     for item, mean, passed, count in items)
     students = "".join(
         f"<tr class='student'><td>{_student_link(row['student_id'])}</td>"
-        f"<td>{escape(row['total'])}</td><td>{escape(row['status'])}</td><td>{escape(row['flags'])}</td></tr>"
+        f"<td>{escape(row['total'])}</td><td>{escape(row.get('edition') or '')}</td><td>{escape(row['status'])}</td>"
+        f"<td>{escape(row['flags'])}</td></tr>"
         for row in rows)
     similar = "".join(f"<tr class='group'><td>{kind}</td><td>{len(members)}</td><td>{lowest:.2f}</td>"
                       f"<td>{', '.join(_student_link(m) for m in members)}</td></tr>"
@@ -182,6 +246,8 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                f"{similar}</table><details><summary>Pair by pair, most alike first ({len(pairs)})</summary>"
                f"<table id='similar'><tr><th>rank</th><th>what</th><th>student</th><th>student</th>"
                f"<th>alike</th></tr>{ranked}</table>{more}</details>" if pairs else "<p>None above the thresholds.</p>")
+    edition_html = ("<ul id='editions'>" + "".join(f"<li>{escape(line)}</li>" for line in _edition_lines(editions))
+                    + "</ul>") if editions else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {escape(rubric.title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
@@ -194,7 +260,8 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#
 <th>most common failures (cases)</th></tr>{table}</table>
 <h2>Failure patterns</h2><p>{escape(_PATTERN_NOTE)}</p>{pattern_table}
 <h2>Similar submissions</h2><p>{escape(_SIMILAR_NOTE)}</p>{similar}
-<h2>Submissions</h2><table id="students"><tr><th>student</th><th>total</th><th>status</th><th>flags</th></tr>\
+<h2>Submissions</h2>{edition_html}<table id="students"><tr><th>student</th><th>total</th><th>edition</th>\
+<th>status</th><th>flags</th></tr>\
 {students}</table>
 </body></html>
 """

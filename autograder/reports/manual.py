@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import UserInputError
+from autograder.edition import EditionError, get_edition
 from autograder.model import ItemStatus, ReasonCode
 from autograder.reports.results import write_atomically
 from autograder.rubric import Rubric, load_rubric
@@ -438,6 +439,20 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
     return text
 
 
+def _graded_as(document: dict[str, Any], rubric: Rubric) -> Rubric:
+    """The rubric in the words the student's feedback was written in: that of the edition its results name
+    (extra_data.edition), so that an item's title ("... 40 % ... on CIFAR-100") is found and kept; results
+    from before editions, or of an edition this grader no longer knows, keep `rubric`'s."""
+    edition = (document.get("extra_data") or {}).get("edition")
+    name = edition.get("name") if isinstance(edition, dict) else None
+    if not isinstance(name, str) or name == rubric.edition.name:
+        return rubric
+    try:
+        return rubric.with_edition(get_edition(name))
+    except EditionError:
+        return rubric
+
+
 def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) -> bool:
     """Write results.json (atomically) and then feedback.md; False when results.json was already so."""
     text = json.dumps(document, indent=1) + "\n"
@@ -450,7 +465,7 @@ def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) 
     feedback = student_dir / FEEDBACK
     if feedback.is_file():
         old = feedback.read_text(encoding="utf-8")
-        new = staff_feedback(old, document, rubric)
+        new = staff_feedback(old, document, _graded_as(document, rubric))
         if new != old:
             write_atomically(feedback, new)
     return changed

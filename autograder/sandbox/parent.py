@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -93,6 +93,18 @@ class _OutputTap(threading.Thread):
         os.close(self.fd)
 
 
+#: The lib/ modules every edition's notebook imports, in its order; `lib_modules` adds the edition's loader.
+_HANDOUT_MODULES = ("lib.mlp.fully_conn", "lib.mlp.layer_utils", "lib.mlp.train", "lib.cnn.layer_utils",
+                    "lib.cnn.cnn_models", "lib.grad_check", "lib.optim")
+
+
+def lib_modules(loader_module: str) -> list[str]:
+    """The modules a worker imports for an edition whose handout's loader is `loader_module` (lib.mlp.datasets
+    in 2022, lib.datasets in 2023): only modules that handout had, so that no student reads that importing
+    another year's loader failed."""
+    return [*_HANDOUT_MODULES[:2], loader_module, *_HANDOUT_MODULES[2:]]
+
+
 class WorkerFault(RuntimeError):
     """A bug of ours inside the worker (not the student's code): graded as a harness fault."""
 
@@ -100,9 +112,13 @@ class WorkerFault(RuntimeError):
 class WorkerProcess:
     """A confined process that answers requests about one submission's `lib/`."""
 
-    def __init__(self, submission_root: Path, limits: Limits, hidden: list[Path] = ()):
-        """`hidden`: folders the worker must not see (fixtures, reference, outputs)."""
+    def __init__(self, submission_root: Path, limits: Limits, hidden: list[Path] = (),
+                 modules: Sequence[str] | None = None):
+        """`hidden`: folders the worker must not see (fixtures, reference, outputs). `modules`: the lib/
+        modules the worker imports at start, in the notebook's order (`lib_modules(edition's loader)`);
+        None: the worker's default, the 2022 handout's. Sent as data: the worker cannot read editions."""
         self.limits = limits
+        self.modules = list(modules) if modules is not None else None
         self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
         self.root = self.scratch / "submission"
         shutil.copytree(submission_root / "lib", self.root / "lib",
@@ -181,7 +197,8 @@ class WorkerProcess:
             raise CheckFailed(NotRestarted(self.exits, self.last_exit))
         self._start()
         try:
-            header, _ = self._exchange("start", {}, {}, self.limits.start_timeout)
+            header, _ = self._exchange("start", {} if self.modules is None else {"modules": self.modules}, {},
+                                       self.limits.start_timeout)
         except CheckFailed as failure:
             outcome = failure.outcome
             if isinstance(outcome, ProcessExited):
