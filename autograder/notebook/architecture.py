@@ -196,8 +196,9 @@ def parse_description(header: Mapping[str, Any], limits: Mapping[str, Any]) -> A
                         str(header.get("forward_error", ""))[:300])
 
 
-def rule_violation(architecture: Architecture | None, limits: Mapping[str, Any]) -> str:
-    """Why the network breaks the assignment's rule, or "" when it keeps it (or is not known)."""
+def rule_violation(architecture: Architecture | None, limits: Mapping[str, Any], classes: int = 10) -> str:
+    """Why the network breaks the assignment's rule, or "" when it keeps it (or is not known); `classes`:
+    the edition's (rubric.edition.dataset.classes), one output score each."""
     if architecture is None or not architecture.layers:
         return ""
     conv, pool = architecture.conv_count, architecture.pool_count
@@ -208,8 +209,9 @@ def rule_violation(architecture: Architecture | None, limits: Mapping[str, Any])
                 f"hold and do: {', '.join(where)}); at most {limits['max_conv_layers']} and "
                 f"{limits['max_pool_layers']} are allowed")
     shape = architecture.output_shape
-    if shape is not None and (len(shape) != 2 or shape[-1] != 10):
-        return f"SmallConvolutionalNetwork's output has shape {shape} for {shape[0]} images; expected ({shape[0]}, 10)"
+    if shape is not None and (len(shape) != 2 or shape[-1] != classes):
+        return (f"SmallConvolutionalNetwork's output has shape {shape} for {shape[0]} images; "
+                f"expected ({shape[0]}, {classes})")
     return ""
 
 

@@ -95,7 +95,8 @@ def gap_threshold(a: float, n_a: int, b: float, n_b: int | None, floor: float, z
 
 
 def architecture_violation(kinds: list[str] | None, output_shape: list[int] | None, rubric: Rubric) -> str:
-    """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it."""
+    """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it; the output
+    must have one score per class of the rubric's edition (10 SVHN digits, 20 CIFAR-100 superclasses)."""
     if not kinds:  # unknown, or not implemented yet (scored as no evidence, not as a violation)
         return ""
     conv, pool = kinds.count("conv"), kinds.count("pool")
@@ -103,14 +104,34 @@ def architecture_violation(kinds: list[str] | None, output_shape: list[int] | No
     if conv > limits["max_conv_layers"] or pool > limits["max_pool_layers"]:
         return (f"SmallConvolutionalNetwork has {conv} convolution and {pool} pooling layers; "
                 f"at most {limits['max_conv_layers']} and {limits['max_pool_layers']} are allowed")
-    if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != 10):
+    classes = rubric.edition.dataset.classes
+    if output_shape is not None and (len(output_shape) != 2 or output_shape[-1] != classes):
         return (f"SmallConvolutionalNetwork's output has shape {tuple(output_shape)} for {output_shape[0]} images; "
-                f"expected ({output_shape[0]}, 10)")
+                f"expected ({output_shape[0]}, {classes}): one score per class of {rubric.edition.dataset.name}")
     return ""
 
 
-def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str, Any], flags: list[str]) -> ItemScore:
+def percent(fraction: float) -> str:
+    """A fraction as the handouts write a target: 0.4 -> "40 %"."""
+    return f"{fraction * 100:g} %"
+
+
+def against_target(accuracy: float, rubric: Rubric) -> str:
+    """What an accuracy earns, in the edition's words: its target and chance (rubric.training, already the
+    edition's) and its data ("trained to 40 % on CIFAR-100")."""
+    limits, name = rubric.training, rubric.edition.dataset.name
+    target = f"trained to {percent(limits.threshold)} on {name}"
+    if accuracy >= limits.threshold:
+        return f"the target, {target}, is reached: full credit"
+    if accuracy <= limits.chance:
+        return f"no credit at or below chance ({percent(limits.chance)}); the target, {target}, earns full credit"
+    return f"below the target, {target}: credit grows linearly from chance ({percent(limits.chance)}) to it"
+
+
+def _unverified_score(item, rubric: Rubric, evidence: TrainingEvidence, extra: dict[str, Any],
+                      flags: list[str]) -> ItemScore:
     """The rubric's unverified_policy applied to the log's figure."""
+    limits = rubric.training
     why = "; ".join([evidence.unverified, *evidence.problems] if evidence.unverified else evidence.problems) \
         or "nothing could be verified"
     if evidence.kinds == []:
@@ -121,7 +142,8 @@ def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str,
     policy = limits.get("unverified_policy", "reported")
     earned = item.points * credit(evidence.reported, limits["threshold"], limits["chance"])
     extra.update(accuracy=evidence.reported, accuracy_source="reported", unverified_policy=policy)
-    claim = f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why})"
+    claim = (f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why}); "
+             f"{against_target(evidence.reported, rubric)}")
     if evidence.layer_notes:
         claim += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
     if policy == "pending":
@@ -153,6 +175,7 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         "mismatch": False, "architecture": evidence.kinds, "layers": evidence.architecture,
         "layer_notes": evidence.layer_notes or None, "not_rebuilt": evidence.not_rebuilt or None,
         "unverified_reason": evidence.unverified or None, "unevaluable_reason": evidence.unevaluable or None,
+        "target": limits.threshold, "chance": limits.chance, "edition": rubric.edition.name,
         "flags": flags}  # the log replay (replay.annotate) adds "replay" and its flag afterwards
     violation = evidence.violation or architecture_violation(evidence.kinds, evidence.output_shape, rubric)
     if violation:
@@ -178,8 +201,9 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
                 f"rebuild your network ({'; '.join(evidence.not_rebuilt)}), so the staff-held images decide, not "
                 f"rows of the public training file)")
     else:
-        return _unverified_score(item, limits, evidence, extra, flags)
+        return _unverified_score(item, rubric, evidence, extra, flags)
     extra.update(accuracy=accuracy, accuracy_source=source)
+    note += f"; {against_target(accuracy, rubric)}"
     points = round_points(item.points * credit(accuracy, limits["threshold"], limits["chance"]))
     if evidence.heldout is not None:
         if source == "verified":

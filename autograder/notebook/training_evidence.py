@@ -158,7 +158,7 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
         evidence.kinds = architecture.kinds
         evidence.output_shape = list(architecture.output_shape) if architecture.output_shape else None
         evidence.architecture = architecture.as_json()
-        evidence.violation = rule_violation(architecture, limits)
+        evidence.violation = rule_violation(architecture, limits, rubric.edition.dataset.classes)
         evidence.layer_notes = list(header.get("layer_checks", []))
         evidence.layer_notes += [f"{layer.path}: class {layer.cls} not recognised ({layer.note})"
                                  for layer in architecture.layers if layer.kind in ("unknown", "outside")]
