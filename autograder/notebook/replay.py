@@ -353,17 +353,18 @@ def reachable(claimed: list[LossLine], training: Training, settings: ReplaySetti
         if line.iteration > settings.max_iteration:
             break
         kept.append(line)
-    if len(kept) == len(wanted):
-        return kept, ""
-    later = wanted[len(kept)]
-    why = (f"`{later}` averages the losses of the iterations before it and lies beyond the "
-           f"{settings.max_iteration} iterations a replay runs")
-    if not kept:
-        return kept, why
-    first_only = ("; the first line is the loss of the first batch before any update, so it checks the data and "
-                  "their preparation, the seed, the network and its initialisation and the loss, not the optimiser, "
-                  "its learning rate or the regularisation") if kept[-1].iteration == 1 else ""
-    return kept, f"only {_lines_word(len(kept))} could be compared: the log's next line, {why}{first_only}"
+    said = []
+    if len(kept) < len(wanted):
+        why = (f"`{wanted[len(kept)]}` averages the losses of the iterations before it and lies beyond the "
+               f"{settings.max_iteration} iterations a replay runs")
+        if not kept:
+            return kept, why
+        said.append(f"only {_lines_word(len(kept))} could be compared: the log's next line, {why}")
+    if kept and kept[-1].iteration == 1:
+        said.append("the first line is the loss of the first batch before any update, so it checks the data and "
+                    "their preparation, the seed, the network and its initialisation and the loss, not the "
+                    "optimiser, its learning rate or the regularisation")
+    return kept, "; ".join(said)
 
 
 def stage_data(workdir: Path, data_dir: Path, dataset: Dataset) -> None:
