@@ -55,10 +55,11 @@ DataLoader = SVHN_DataLoader
 def _regularise(model, regularization, reg_lambda):
     if regularization == "none":
         return
-    for name, value in model.net.params.items():
-        if name.endswith("_w"):
-            extra = np.sign(value) if regularization == "l1" else value
-            model.net.grads[name] = model.net.grads[name] + reg_lambda * extra
+    for layer in model.net.layers:
+        for name, value in layer.params.items():
+            if name.endswith("_w"):
+                extra = np.sign(value) if regularization == "l1" else value
+                layer.grads[name] = layer.grads[name] + reg_lambda * extra
 
 
 def train_net(data, model, loss_func, optimizer, batch_size, max_epochs,
