@@ -86,18 +86,21 @@ def train_net(data, model, loss_func, optimizer, batch_size, max_epochs,
             if verbose and it % show_every == 0:
                 recent = loss_hist[-show_every:]
                 print("(Iteration {} / {}) Average loss: {}".format(it + 1, total, sum(recent) / len(recent)))
-        train_acc = compute_acc(model, data_train, labels_train, num_samples=TRAIN_ACC_SAMPLES)
-        val_acc = compute_acc(model, data_val, labels_val)
-        train_acc_hist.append(train_acc)
-        val_acc_hist.append(val_acc)
-        if val_acc > best:
-            model.net.gather_params()
-            best = val_acc
-            opt_params = {name: value.copy() for name, value in model.net.params.items()}
+        accuracies = (compute_acc(model, data_train, labels_train, num_samples=TRAIN_ACC_SAMPLES),
+                      compute_acc(model, data_val, labels_val))
+        for history, value in zip((train_acc_hist, val_acc_hist), accuracies):
+            history.append(value)
+        if accuracies[1] > best:
+            best, opt_params = accuracies[1], _snapshot(model)
         if verbose:
-            print("(Epoch {} / {}) Training Accuracy: {}, Validation Accuracy: {}".format(
-                epoch + 1, max_epochs, train_acc, val_acc))
+            print("(Epoch {} / {}) Training Accuracy: {}, Validation Accuracy: {}".format(epoch + 1, max_epochs,
+                                                                                          *accuracies))
     return opt_params, loss_hist, train_acc_hist, val_acc_hist
+
+
+def _snapshot(model):
+    model.net.gather_params()
+    return {name: value.copy() for name, value in model.net.params.items()}
 '''
 
 IMPORTS = """\

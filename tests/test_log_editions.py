@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import re
 import shutil
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +18,7 @@ from types import SimpleNamespace
 import nbclient
 import nbformat
 import pytest
+import tomllib
 from cifar_log import cifar_notebook, cifar_submission, training_source
 
 from autograder.edition import get_edition
@@ -145,7 +145,8 @@ def test_a_2023_log_above_40_percent_earns_full_credit_under_the_reported_policy
 
 
 def test_a_2023_log_under_the_pending_policy_waits_for_staff():
-    scored = score_training(_rubric_with(unverified_policy="pending"), TrainingEvidence(reported=0.45, **UNVERIFIED_2023))
+    evidence = TrainingEvidence(reported=0.45, **UNVERIFIED_2023)
+    scored = score_training(_rubric_with(unverified_policy="pending"), evidence)
     assert (scored.score, scored.status, scored.extra["flags"]) == (0, "pending", ["accuracy pending"])
     assert scored.note.startswith("pending staff confirmation: validation accuracy 0.4500 (reported")
     assert "trained to 40 % on CIFAR-100" in scored.note
