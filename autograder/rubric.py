@@ -159,6 +159,7 @@ class Training(Section):
     replay_seconds: float
     replay_lines: int
     replay_rtol: float
+    replay_max_iteration: int
     network_seed: int
     # round three (issue 20): weights read under limits, flags that allow for binomial noise
     max_weights_mb: float

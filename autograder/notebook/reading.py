@@ -22,6 +22,7 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -29,14 +30,13 @@ from PIL import Image
 
 from autograder import UserInputError
 from autograder.deadlines import Deadline, unbounded
+from autograder.edition import Edition, Training, default_edition
 from autograder.notebook.images import FORMATS, ImageRefused, as_png
 from autograder.notebook.schema import checked
 from autograder.rubric import Intake, load_rubric
 
 # A number as a log prints it, and no further: "0.85." ends a sentence, it is not part of the number.
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_EPOCH = re.compile(r"\(Epoch\s+(\d{1,9})\s*/\s*(\d{1,9})\)\s*Training Accuracy:\s*(" + _NUMBER + r")\s*(%?)\.?\s*,?\s*"
-                    r"Validation Accuracy:\s*(" + _NUMBER + r")\s*(%?)", re.IGNORECASE | re.ASCII)
 _VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*(" + _NUMBER + r")\s*(%?)",
                          re.IGNORECASE | re.ASCII)
 _ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*(" + _NUMBER + r")\s*(?:#.*)?$", re.MULTILINE | re.ASCII)
@@ -244,6 +244,45 @@ def _accuracy(value: str, sign: str) -> float | None:
     return fraction if fraction <= 1.0 else None
 
 
+@lru_cache(maxsize=16)
+def log_pattern(regex: str) -> re.Pattern[str]:
+    """An edition's log line, compiled once (edition.py checked it and its named groups on loading)."""
+    return re.compile(regex)
+
+
+def log_texts(cell) -> list[str]:
+    """What a code cell printed, one text per channel: all its stdout in order, all its stderr, then each
+    result's plain text. A log line is read within its own stream: the 2023 handout's train_net runs in
+    tqdm, whose progress (carriage returns, no newline) goes to stderr between and even inside the stdout
+    lines the kernel sent in pieces, so the outputs joined in their saved order would cut lines apart."""
+    streams: dict[str, list[str]] = {}
+    results: list[str] = []
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            streams.setdefault(str(output.get("name", "")), []).append(output.get("text", ""))
+        elif kind in ("execute_result", "display_data"):
+            results.append(output.get("data", {}).get("text/plain", ""))
+    texts = ["".join(parts) for parts in streams.values() if all(isinstance(p, str) for p in parts)]
+    return texts + [text for text in results if isinstance(text, str)]
+
+
+def epoch_lines(texts: list[str], training: Training) -> list[tuple[int, int, float | None, float]]:
+    """The epoch lines of the edition's log (`training.epoch_line`) in `texts`, as (epoch, of, training
+    accuracy, validation accuracy) fractions; a line whose validation accuracy no accuracy can be is left out.
+    The optional groups train_percent / val_percent hold a printed percent sign."""
+    pattern = log_pattern(training.epoch_line)
+    found = []
+    for text in texts:
+        for match in pattern.finditer(text):
+            groups = match.groupdict()
+            validation = _accuracy(groups["val"], groups.get("val_percent") or "")
+            if validation is not None:
+                found.append((int(groups["epoch"]), int(groups["total"]),
+                              _accuracy(groups["train"], groups.get("train_percent") or ""), validation))
+    return found
+
+
 def plain(text: str) -> str:
     """Text reduced to what it says, to compare it with the handout's: HTML comments and tags,
     Markdown markup and punctuation dropped, lowercase words separated by single spaces."""
@@ -308,12 +347,16 @@ def _answer(cells, question: int | None, handout: frozenset[str], deadline: Dead
 
 
 def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset(),
-            limits: Intake | None = None, deadline: Deadline | None = None) -> Findings:
+            limits: Intake | None = None, deadline: Deadline | None = None,
+            edition: Edition | None = None) -> Findings:
     """Everything grading reads from the notebook; `handout` is the handout notebook's `text_units`
     (autograder.baseline), whose text is never taken for the student's answer. `limits` caps the answer's
     length and the images' pixels (default: the rubric's [intake]); every loop over cells and outputs
-    checks `deadline` ([deadlines] notebook_seconds; StageTimeout past it)."""
+    checks `deadline` ([deadlines] notebook_seconds; StageTimeout past it). The training log is read in
+    `edition`'s line formats (default: the default edition's)."""
     limits = limits or load_rubric().intake
+    edition = edition or default_edition()
+    epoch_pattern = log_pattern(edition.training.epoch_line)
     deadline = deadline or unbounded()
     cells = notebook.cells
     found = Findings(path)
@@ -334,16 +377,11 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
                      and "def train_net" not in c.source, deadline)
     found.training_cell = training
     if training is not None:
-        text = _stream_text(cells[training])
-        for match in _EPOCH.finditer(text):
-            validation = _accuracy(match.group(5), match.group(6))
-            if validation is not None:
-                found.epochs.append((int(match.group(1)), int(match.group(2)),
-                                     _accuracy(match.group(3), match.group(4)), validation))
+        found.epochs = epoch_lines(log_texts(cells[training]), edition.training)
     for cell in cells[training + 1 if training is not None else 0:]:  # a student's own compute_acc printout
         deadline.check()
         if cell.cell_type == "code":
-            text = _EPOCH.sub("", _stream_text(cell))
+            text = epoch_pattern.sub("", _stream_text(cell))
             found.reported_extra += [a for a in (_accuracy(v, s) for v, s in _VALIDATION.findall(text))
                                      if a is not None]
     start = training + 1 if training is not None else 0
