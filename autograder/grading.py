@@ -129,7 +129,8 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
 
 def _staff_pdf(submission: Submission, findings: Findings, out_dir: Path, rubric: Rubric) -> list[str]:
     """The staff's copy of the PDF, made from the notebook; the notes on its missing parts."""
-    made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id)
+    made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id,
+                     rubric.edition)
     notes = [f"PDF: missing part: {message}" for message in made.missing]
     if made.fallback:
         notes.append(f"PDF: the answer is shown as typed, its Markdown could not be laid out ({made.fallback})")
@@ -181,7 +182,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             try:
                 problems: list[str] = []
                 deadline = Deadline(rubric.deadlines.notebook_seconds, "reading your notebook")
-                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake, deadline)
+                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake, deadline,
+                                   rubric.edition)
                 format_note = _format_note(source.name, problems)
                 notes.extend([format_note] if format_note else [])
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])

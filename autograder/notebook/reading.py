@@ -93,6 +93,11 @@ class Findings:
         return "\n\n".join(part for part in self.extra_credit_parts if isinstance(part, str))
 
     @property
+    def extra_credit_cut(self) -> bool:
+        """Whether the extra-credit text was longer than the rubric's cap and only its start is kept."""
+        return self.extra_credit_chars > len(self.extra_credit)
+
+    @property
     def extra_credit_images(self) -> list[bytes]:
         return [part for part in self.extra_credit_parts if isinstance(part, bytes)]
 
