@@ -35,6 +35,7 @@ from autograder.notebook.items import (
     TrainingEvidence,
     answer_text,
     note_left_out_images,
+    score_extra_credit,
     score_filters,
     score_inline_answer,
     score_training,
@@ -227,8 +228,10 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
         _write_filter_images(out_dir, score, findings, filters, rubric)
         return score
 
-    scores = _each_alone(rubric, {"training": training, "filters": filters_item,
-                                  "inline_answer": lambda: score_inline_answer(rubric, findings)}, outcome.faults)
+    stages = {"training": training, "filters": filters_item,
+              "inline_answer": lambda: score_inline_answer(rubric, findings)}
+    stages.update({item.id: lambda: score_extra_credit(rubric, findings) for item in rubric.extra_items})
+    scores = _each_alone(rubric, stages, outcome.faults)
     if format_note and not outcome.unreadable:  # where a zero may come from what could not be read
         scores = {item: replace(score, note=f"{score.note}; {format_note}") if score.score == 0
                   and score.code != ReasonCode.HARNESS_FAULT else score for item, score in scores.items()}
