@@ -13,9 +13,12 @@ import nbformat
 import pytest
 from conftest import TEMPLATE, run_grade
 from nbformat.v4 import new_code_cell, new_markdown_cell
+from notebooks import EXTRA_CREDIT as HANDOUT_PROMPT
 from notebooks import _image, official_handout, official_notebook, png
 from pypdf import PdfReader
+from submissions import grade, make_submission
 
+import autograder.grading as grading
 from autograder.baseline import default_baseline, load_baseline
 from autograder.batch import BatchEntry, write_gradebook
 from autograder.edition import get_edition
@@ -152,8 +155,7 @@ def test_a_student_who_deleted_the_prompt(tmp_path):
 
 
 def test_text_written_into_the_prompt_cell(tmp_path, official):
-    from notebooks import EXTRA_CREDIT
-    mine = EXTRA_CREDIT + "\n\n" + ANALYSIS
+    mine = HANDOUT_PROMPT + "\n\n" + ANALYSIS
     # the class's own handout as baseline: its words go, the student's stay, as extra credit
     found = read(notebook_2023(under=ANSWER, prompt=mine), tmp_path, handout=official.text)
     assert (found.answer, found.extra_credit) == (ANSWER, ANALYSIS)
@@ -295,3 +297,26 @@ def test_merge_manual_gradebook_and_sheet_keep_extra_credit_apart(tmp_path):
     assert "data-student='2023b' data-item='extra_credit' data-max='5' data-settled='grader'" in sheet
     assert "data-student='2023a' data-item='extra_credit' data-max='5' data-merged='4'" in sheet
     assert ANALYSIS in sheet
+
+
+def test_a_graded_2023_submission_carries_the_answer_and_the_extra_credit(tmp_path, monkeypatch):
+    """A real grade (worker, notebook, PDF) of a submission with a 2023 notebook, graded as 2023: the answer
+    found in the cell after the prompt, the extra credit pending outside the 60, the staff's PDF with the
+    work last and no prompt."""
+    folder = make_submission(tmp_path / "student")
+    (folder / "lib" / "datasets.py").write_text("def CIFAR100_data(folder):\n    raise NotImplementedError\n")
+    notebook = notebook_2023(later=ANSWER, extra_after=[figure(), new_markdown_cell(ANALYSIS)])
+    notebook.cells[3] = new_markdown_cell("Try to reach 40% validation accuracy.")
+    nbformat.write(notebook, str(folder / "Problem_2.ipynb"))
+    cifar = load_rubric().with_edition(CIFAR)
+    monkeypatch.setattr(grading, "load_rubric", lambda: cifar)  # until grading detects the edition itself
+    items, result, out = grade(folder, tmp_path)
+    assert items["inline_answer"].extra["answer"] == ANSWER
+    assert (items[EXTRA_CREDIT].status, items[EXTRA_CREDIT].extra["work"]) == ("pending", ANALYSIS)
+    document = json.loads((out / "results.json").read_text())
+    assert document["score"] == result.score and result.max_score == 60
+    assert sum(t["max_score"] for t in document["tests"] if not t["extra_data"].get("extra_credit")) == 60
+    text = text_of(out / "problem_2_solution.pdf")
+    assert text.index("3. Inline question") < text.index(ANSWER[:20]) < text.index("4. Extra Credit") \
+        < text.index("vehicle superclasses")
+    assert "Optionally, study the network" not in text
