@@ -20,7 +20,7 @@ from autograder import REPO_ROOT as REPO
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("autograder", "autograder.rubric", "autograder.numerics", "autograder.attributes",
               "autograder.outcomes", "autograder.diagnosis", "autograder.model", "autograder.intake",
-              "autograder.fixtures", "autograder.deadlines")),
+              "autograder.fixtures", "autograder.deadlines", "autograder.edition")),
     ("sandbox", ("autograder.sandbox",)),
     ("checks", ("autograder.checks",)),
     ("scoring", ("autograder.score",)),
