@@ -47,7 +47,7 @@ from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
 from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import write_atomically, write_reports
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
-from autograder.rubric import load_rubric
+from autograder.rubric import all_extra_items, load_rubric
 from autograder.sandbox.exposure import guard_secrets
 
 STAMP = ".graded-input"
@@ -376,7 +376,7 @@ def _flags(document: dict) -> list[str]:
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
-    kinds = {item.id: item.kind for item in load_rubric().items}
+    kinds = {item.id: item.kind for item in (*load_rubric().items, *all_extra_items())}
     for item_id, test in tests.items():  # staff's part: what is still theirs to grade
         if test.get("extra_data", {}).get("grading") == "pending" and not (
                 item_id == "training" and "accuracy pending" in flags):
@@ -418,8 +418,9 @@ def _as_text(name: str) -> str:
 
 
 def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
-    """gradebook.csv: one row per submission, from its results.json (or its fault)."""
-    items = [item.id for item in load_rubric().items]
+    """gradebook.csv: one row per submission, from its results.json (or its fault). Extra credit (any
+    edition's) has its own column after the items, never in `total`; blank for a submission without it."""
+    items = [item.id for item in (*load_rubric().items, *all_extra_items())]
     path = out_dir / "gradebook.csv"
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)

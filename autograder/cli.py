@@ -18,7 +18,7 @@ from typing import Iterator
 # Staff commands import their modules when they run (see _staff_tool); the handout leaves those out.
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.baseline import Baseline, default_baseline, load_baseline
-from autograder.edition import Edition, default_edition, editions, get_edition
+from autograder.edition import Edition, default_edition, detect, edition_names, editions, get_edition
 from autograder.grading import HarnessError, grade_submission, summary
 from autograder.notebook.items import answer_text
 from autograder.notebook.pdf import build_pdf
@@ -284,8 +284,13 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
     notebook = args.notebook or Path(load_rubric().assignment.notebook)
     if not notebook.is_file():
         raise UsageError(f"{notebook}: no such notebook")
+    given = get_edition(args.edition) if args.edition else None
+    decision = detect(notebook.resolve().parent, notebook.name, given)
+    if decision.contradiction:
+        print(f"warning: {decision.contradiction}", file=sys.stderr)
     problems: list[str] = []
-    findings = extract(read_notebook(notebook, problems), notebook, default_baseline().text)
+    findings = extract(read_notebook(notebook, problems), notebook, default_baseline().text,
+                       edition=decision.edition)
     for problem in problems[:8]:  # what of the notebook could not be read, and where
         print(f"warning: {notebook.name} does not follow the notebook format: {problem}", file=sys.stderr)
     for _, note in findings.unreadable[:8]:
@@ -293,7 +298,7 @@ def _cmd_pdf(args: argparse.Namespace) -> int:
     if not findings.has_outputs:
         raise UsageError(f"{notebook}: the notebook has no outputs at all: run it and save it with its outputs first")
     output = args.output or notebook.with_name(load_rubric().assignment.pdf)
-    made = build_pdf(findings, answer_text(findings), output, args.student)
+    made = build_pdf(findings, answer_text(findings), output, args.student, decision.edition)
     for message in made.missing:
         print(f"error: missing part: {message}", file=sys.stderr)
     print(f"wrote {made.path} ({made.pages} page(s))")
@@ -492,13 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     pdf = commands.add_parser(
         "pdf", help=f"make {names['pdf']} from an executed notebook",
         description="Write the PDF the assignment asks for, in its strict order: the training curves, the filter "
-                    "visualisation, the inline answer. Needs nothing beyond pip (no LaTeX, no browser). A missing "
+                    "visualisation, the inline answer (and, for the 2023 edition, the extra-credit work last, when "
+                    "there is any). Needs nothing beyond pip (no LaTeX, no browser). A missing "
                     "part is a framed note in the PDF and an error here (exit 1 unless --allow-missing).")
     pdf.add_argument("notebook", type=Path, nargs="?",
                      help=f"the executed notebook (default: {names['notebook']} in the current folder)")
     pdf.add_argument("-o", "--output", type=Path, help=f"default: {names['pdf']} beside the notebook")
     pdf.add_argument("--student", help="your student id, printed in the header")
     pdf.add_argument("--allow-missing", action="store_true", help="exit 0 even when a part is missing")
+    pdf.add_argument("--edition", metavar="NAME",
+                     help="the handout's edition (a name or a year: " + ", ".join(edition_names())
+                          + "); default: detected from the notebook and the folder's lib/")
     pdf.set_defaults(run=_cmd_pdf)
 
     data = commands.add_parser(

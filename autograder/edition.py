@@ -93,6 +93,9 @@ class NotebookSections:
     filters_heading: str
     question_heading: str
     extra_credit_heading: str  # "" when the edition has no such section
+    # the handout's own heading of its extra-credit prompt (the cell is the handout's, not the student's);
+    # "" when the edition has no such section
+    extra_credit_prompt: str
     data_markers: tuple[str, ...]
     target_text: str
 
@@ -208,6 +211,9 @@ def _check(edition: Edition, source: str) -> None:
             raise EditionError(f"{source}: [training] {key}: needs the named groups {', '.join(sorted(needed))}")
     if edition.extra_credit.points < 0 or (edition.extra_credit.points > 0 and not edition.extra_credit.title):
         raise EditionError(f"{source}: [extra_credit]: points must be at least 0, and extra credit needs a title")
+    if bool(edition.notebook.extra_credit_heading) != bool(edition.notebook.extra_credit_prompt):
+        raise EditionError(f"{source}: [notebook]: extra_credit_heading and extra_credit_prompt go together (both "
+                           "empty: no extra-credit section)")
     if dataset.format == "cifar100-mat" and not dataset.meta_file:
         raise EditionError(f"{source}: [dataset] meta_file: the cifar100-mat format reads class names from it")
 

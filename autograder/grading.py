@@ -36,6 +36,7 @@ from autograder.notebook.items import (
     TrainingEvidence,
     answer_text,
     note_left_out_images,
+    score_extra_credit,
     score_filters,
     score_inline_answer,
     score_training,
@@ -134,7 +135,8 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
 
 def _staff_pdf(submission: Submission, findings: Findings, out_dir: Path, rubric: Rubric) -> list[str]:
     """The staff's copy of the PDF, made from the notebook; the notes on its missing parts."""
-    made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id)
+    made = build_pdf(findings, answer_text(findings), out_dir / rubric.assignment.pdf, submission.student_id,
+                     rubric.edition)
     notes = [f"PDF: missing part: {message}" for message in made.missing]
     if made.fallback:
         notes.append(f"PDF: the answer is shown as typed, its Markdown could not be laid out ({made.fallback})")
@@ -186,7 +188,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             try:
                 problems: list[str] = []
                 deadline = Deadline(rubric.deadlines.notebook_seconds, "reading your notebook")
-                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake, deadline)
+                findings = extract(read_notebook(source, problems), source, baseline.text, rubric.intake, deadline,
+                                   rubric.edition)
                 format_note = _format_note(source.name, problems)
                 notes.extend([format_note] if format_note else [])
                 notes.extend(f"a cell ended in an error: {error}" for error in findings.errors[:5])
@@ -230,8 +233,10 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
         _write_filter_images(out_dir, score, findings, filters, rubric)
         return score
 
-    scores = _each_alone(rubric, {"training": training, "filters": filters_item,
-                                  "inline_answer": lambda: score_inline_answer(rubric, findings)}, outcome.faults)
+    stages = {"training": training, "filters": filters_item,
+              "inline_answer": lambda: score_inline_answer(rubric, findings)}
+    stages.update({item.id: lambda: score_extra_credit(rubric, findings) for item in rubric.extra_items})
+    scores = _each_alone(rubric, stages, outcome.faults)
     if format_note and not outcome.unreadable:  # where a zero may come from what could not be read
         scores = {item: replace(score, note=f"{score.note}; {format_note}") if score.score == 0
                   and score.code != ReasonCode.HARNESS_FAULT else score for item, score in scores.items()}

@@ -67,6 +67,7 @@ class ReasonCode(StrEnum):
     SAME_FIGURE = "same_figure"  # the filter image is another figure of the notebook again
     PENDING_STAFF = "pending_staff"
     NO_ANSWER = "no_answer"
+    NO_EXTRA_CREDIT = "no_extra_credit"  # an edition with extra credit, and no extra-credit work in the notebook
     STAFF_SCORE = "staff_score"  # set by staff with merge-manual (the grader's own code kept beside it)
 
 
@@ -197,11 +198,17 @@ class GradeResult:
 
     @property
     def score(self) -> float:
-        return round(sum(item.score for item in self.items) + 0.0, 2)
+        """The points, extra credit left out (it is outside the total: `extra_credit`)."""
+        return round(sum(item.score for item in self.items if not item.item.extra_credit) + 0.0, 2)
 
     @property
     def max_score(self) -> float:
-        return round(sum(item.item.points for item in self.items) + 0.0, 2)
+        return round(sum(item.item.points for item in self.items if not item.item.extra_credit) + 0.0, 2)
+
+    @property
+    def extra_credit(self) -> float:
+        """The extra-credit points (staff's), outside `score`."""
+        return round(sum(item.score for item in self.items if item.item.extra_credit) + 0.0, 2)
 
 
 @dataclass

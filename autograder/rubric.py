@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union, get_type_hints
 
 from autograder import UserInputError
-from autograder.edition import Edition, default_edition
+from autograder.edition import Edition, default_edition, editions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +53,9 @@ class Item:
     hidden_weight: float = 0.0
     checked: str = ""  # what the checks look at, in words, for feedback (rubric values filled in)
     components: tuple[Component, ...] = ()
+    # points outside the assignment's total (an edition's extra credit): shown, graded by staff, never
+    # counted in the total or its maximum
+    extra_credit: bool = False
 
     def component(self, component_id: str) -> Component:
         for component in self.components:
@@ -399,10 +402,17 @@ class Rubric:
 
     @property
     def total(self) -> float:
+        """The assignment's points: the items', extra credit left out."""
         return sum(item.points for item in self.items)
 
+    @property
+    def extra_items(self) -> tuple[Item, ...]:
+        """The edition's extra credit as an item outside the total (none for an edition without)."""
+        item = extra_credit_item(self.edition)
+        return (item,) if item is not None else ()
+
     def item(self, item_id: str) -> Item:
-        for item in self.items:
+        for item in (*self.items, *self.extra_items):
             if item.id == item_id:
                 return item
         raise KeyError(f"no rubric item {item_id!r}")
@@ -419,6 +429,30 @@ class Rubric:
                 f"{span('filters')} filters, strides {span('stride')} (including strides that do not divide the "
                 f"input), padding {span('padding')} (padding 0 included), and max-pools of size "
                 f"{span('pool_size')} with overlapping (stride < pool size) and disjoint windows")
+
+
+#: The id of an edition's extra credit, as an item (results.json's tag, the gradebook's column, the CSV's item).
+EXTRA_CREDIT = "extra_credit"
+
+
+def extra_credit_item(edition: Edition) -> Item | None:
+    """An edition's extra credit ([extra_credit] of its file) as a staff-graded item outside the total, or
+    None when it has none (0 points)."""
+    if edition.extra_credit.points <= 0:
+        return None
+    return Item(id=EXTRA_CREDIT, title=edition.extra_credit.title, points=edition.extra_credit.points,
+                kind="manual", extra_credit=True)
+
+
+def all_extra_items() -> tuple[Item, ...]:
+    """The extra-credit items of every known edition, one per id (the newest edition's title): the columns
+    and items a batch that may hold every edition knows."""
+    found: dict[str, Item] = {}
+    for edition in editions():
+        item = extra_credit_item(edition)
+        if item is not None:
+            found[item.id] = item
+    return tuple(found.values())
 
 
 _EDITION_PLACEHOLDER = re.compile(r"\{edition\.([a-z_]+)\}")

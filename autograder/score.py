@@ -59,7 +59,7 @@ def score_submission(rubric: Rubric, results: list[CaseResult],
     Items without a score get `missing_reason` and `missing_code`; `code_override` is every code
     item's code when one cause ended all their cases (an unreadable zip, a harness fault)."""
     scores = []
-    for item in rubric.items:
+    for item in (*rubric.items, *rubric.extra_items):  # the edition's extra credit last, outside the total
         if item.kind == "code":
             score = score_item(item, [r for r in results if r.item == item.id], public_only)
             scores.append(replace(score, code=code_override) if code_override is not None else score)

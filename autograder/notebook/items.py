@@ -46,7 +46,7 @@ from autograder.notebook.filter_match import (
     same_figure,
 )
 from autograder.notebook.reading import Findings
-from autograder.rubric import Rubric
+from autograder.rubric import EXTRA_CREDIT, Rubric
 from autograder.score import round_points
 
 _PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:", "todo"}
@@ -387,6 +387,38 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
                          "(the handout's own text, such as the next section's prompt, is not an answer)", extra,
                          code=ReasonCode.NO_ANSWER)
     return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words{cut}",
+                     extra, code=ReasonCode.PENDING_STAFF)
+
+
+def extra_credit_text(findings: Findings | None) -> str:
+    """The extra-credit work's text without HTML comments and placeholders (handout text already gone)."""
+    if findings is None:
+        return ""
+    text = re.sub(r"<!--.*?-->", "", findings.extra_credit, flags=re.DOTALL).strip()
+    return "" if text.lower().strip() in _PLACEHOLDERS else text
+
+
+def score_extra_credit(rubric: Rubric, findings: Findings | None) -> ItemScore:
+    """The edition's extra credit (outside the total): staff grade the work; here it is found and shown.
+    With work in the notebook the item is pending; with none it is 0, graded, and says where work would go
+    (staff may still set it, as any item)."""
+    item = rubric.item(EXTRA_CREDIT)
+    text = extra_credit_text(findings)
+    figures = len(findings.extra_credit_images) if findings is not None else 0
+    extra: dict[str, Any] = {"extra_credit": True, "counted_in_total": False, "work": text,
+                             "words": len(text.split()), "figures": figures, "flags": [],
+                             "cells": list(findings.extra_credit_cells) if findings is not None else []}
+    if findings is not None and findings.extra_credit_cut:
+        extra["flags"].append("extra credit cut")
+    outside = f"extra credit, outside the {rubric.total:g} points"
+    if not text and not figures:
+        prompt = rubric.edition.notebook.extra_credit_prompt or rubric.edition.notebook.extra_credit_heading
+        return ItemScore(item, 0.0, (), ItemStatus.GRADED,
+                         f"no extra-credit work found in the notebook (after the {prompt} prompt); {outside}",
+                         extra, code=ReasonCode.NO_EXTRA_CREDIT)
+    said = ", ".join(part for part in (f"{len(text.split())} words" if text else "",
+                                      f"{figures} figure{'' if figures == 1 else 's'}" if figures else "") if part)
+    return ItemScore(item, 0.0, (), ItemStatus.PENDING, f"pending staff grading ({outside}); work of {said}",
                      extra, code=ReasonCode.PENDING_STAFF)
 
 

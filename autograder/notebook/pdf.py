@@ -2,7 +2,9 @@
 
 In the assignment's strict order: a header (title, student id, the notebook's name and
 modification time), 1. the training curves, 2. the filter visualisation, 3. the inline
-answer. Images are embedded at their full resolution, scaled to the page width with their
+answer, and, for an edition with extra credit (2023), the student's extra-credit work last, under the
+edition's title for it (`[extra_credit] pdf_section`), when there is any: never the handout's prompt.
+Images are embedded at their full resolution, scaled to the page width with their
 aspect kept, never split; each is decoded first as a PNG within the pixel cap (images.py), and one that
 is not is left out with a note. The answer's Markdown is parsed by a CommonMark parser and rendered
 (headings, paragraphs, lists, bold, italic, inline code, code blocks; LaTeX math stays as its source
@@ -43,6 +45,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from autograder.edition import Edition, default_edition
 from autograder.notebook.images import ImageRefused, open_image
 from autograder.notebook.reading import Findings
 from autograder.rubric import load_rubric
@@ -250,8 +253,38 @@ def _missing_note(text: str, styles, width: float) -> Table:
     return box
 
 
-def build_pdf(findings: Findings, answer: str, destination: Path, student_id: str | None = None) -> PdfResult:
-    """Write the PDF for one notebook's findings; `answer` is the inline answer's Markdown."""
+def extra_credit_title(edition: Edition) -> str:
+    """The title of the PDF's extra-credit section ("4. Extra Credit"), "" for an edition without one."""
+    section = edition.extra_credit.pdf_section
+    return f"{len(SECTIONS) + 1}. {section}" if edition.extra_credit.points > 0 and section else ""
+
+
+def _extra_credit_story(findings: Findings, styles, width: float, height: float, result: PdfResult | None,
+                        as_typed: bool = False) -> list:
+    """The extra-credit work in the notebook's order: its Markdown rendered (or shown as typed, when the
+    answer's formatting already failed), its figures at full resolution."""
+    story: list = []
+    for number, part in enumerate(findings.extra_credit_parts, start=1):
+        if isinstance(part, str):
+            story.extend(plain_flowables(part, styles) if as_typed else markdown_flowables(part, styles))
+            continue
+        try:
+            story.append(KeepTogether([_image(part, width, height * 0.8), Spacer(1, 6)]))
+        except ImageRefused as exc:
+            story.append(_missing_note(f"a figure of this section was left out: {exc}", styles, width))
+            if result is not None:
+                result.missing.append(f"extra credit: figure {number} was left out: {exc}")
+    if findings.extra_credit_cut:
+        story.append(_missing_note("The extra-credit text was cut for its length; the full text is in the notebook.",
+                                   styles, width))
+    return story
+
+
+def build_pdf(findings: Findings, answer: str, destination: Path, student_id: str | None = None,
+              edition: Edition | None = None) -> PdfResult:
+    """Write the PDF for one notebook's findings; `answer` is the inline answer's Markdown. `edition`
+    (default: the default edition) says whether an extra-credit section comes last."""
+    edition = edition or default_edition()
     _register_fonts()
     styles = _styles()
     width, height = A4[0] - 2 * _MARGIN, A4[1] - 2 * _MARGIN
@@ -294,8 +327,15 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
                                        styles, width))
     else:
         message = "no answer found: write it in the Markdown cell after the Inline Question heading"
+        if edition.notebook.extra_credit_prompt:
+            message += f" (or in the empty cell after the {edition.notebook.extra_credit_prompt} prompt)"
         story.append(_missing_note(message, styles, width))
         result.missing.append(f"{SECTIONS[2]}: {message}")
+    extra_title = extra_credit_title(edition)
+    extra = [Paragraph(html.escape(extra_title), styles["section"]),
+             *_extra_credit_story(findings, styles, width, height, result)] \
+        if extra_title and findings.extra_credit_parts else []
+    story.extend(extra)
     destination.parent.mkdir(parents=True, exist_ok=True)
     document = SimpleDocTemplate(str(destination), pagesize=A4, leftMargin=_MARGIN, rightMargin=_MARGIN,
                                  topMargin=_MARGIN, bottomMargin=_MARGIN, title="Problem 2: Incorporating CNNs",
@@ -311,7 +351,9 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
         document = SimpleDocTemplate(str(destination), pagesize=A4, leftMargin=_MARGIN, rightMargin=_MARGIN,
                                      topMargin=_MARGIN, bottomMargin=_MARGIN, title="Problem 2: Incorporating CNNs",
                                      author=student_id or "", invariant=1)
-        document.build(story[:answer_at] + plain)
+        if extra:
+            extra = [extra[0], *_extra_credit_story(findings, styles, width, height, None, as_typed=True)]
+        document.build(story[:answer_at] + plain + extra)
         result.fallback = f"{type(exc).__name__}: {str(exc)[:200]}"
     result.pages = document.page
     return result

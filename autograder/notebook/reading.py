@@ -10,6 +10,12 @@ What is read is capped here, once, so that every consumer (the items, the PDF, r
 similarity check, the grading sheet) sees the same bounded input ([intake] of the rubric): the answer
 is cut at `max_answer_chars`, and an image over `max_image_pixels` is left out, its size read from its
 header and never decoded, with a note saying so (`Findings.left_out`).
+
+Where the answer is depends on the edition (autograder/editions/*.toml [notebook]): in 2022 it follows the
+Inline Question up to the Submission heading; the 2023 handout puts an Extra-Credit prompt between the
+question and the empty answer cell, so the answer is what the student wrote right under the question or,
+failing that, in the cell right after the prompt, and what else follows the prompt is extra-credit work,
+read apart (`Findings.extra_credit_parts`), never the answer (`_question_regions`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ _VALIDATION = re.compile(r"validation\s+acc(?:uracy)?\s*(?:is|[:=])?\s*(" + _NUM
                          re.IGNORECASE | re.ASCII)
 _ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*)\s*=\s*(" + _NUMBER + r")\s*(?:#.*)?$", re.MULTILINE | re.ASCII)
 _SUBMISSION = re.compile(r"^\s*#+\s*[*_]*\s*Submission\b", re.IGNORECASE)
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:[ \t]+|$)(.*)$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -73,6 +80,25 @@ class Findings:
     errors: list[str] = field(default_factory=list)  # "cell N: Name: value"
     parameters: dict[str, float] = field(default_factory=dict)
     training_cell: int | None = None
+    # the student's extra-credit work (an edition with an extra-credit section), in cell order: Markdown
+    # text (str, the handout's own text left out) and figures (PNG bytes); never the answer
+    extra_credit_parts: list[str | bytes] = field(default_factory=list)
+    extra_credit_chars: int = 0  # its text's length before the [intake] max_answer_chars cut
+    extra_credit_cells: list[int] = field(default_factory=list)  # the cells it was read from
+
+    @property
+    def extra_credit(self) -> str:
+        """The extra-credit work's text (its Markdown cells, in order)."""
+        return "\n\n".join(part for part in self.extra_credit_parts if isinstance(part, str))
+
+    @property
+    def extra_credit_cut(self) -> bool:
+        """Whether the extra-credit text was longer than the rubric's cap and only its start is kept."""
+        return self.extra_credit_chars > len(self.extra_credit)
+
+    @property
+    def extra_credit_images(self) -> list[bytes]:
+        return [part for part in self.extra_credit_parts if isinstance(part, bytes)]
 
     @property
     def reported_best(self) -> float | None:
@@ -346,14 +372,124 @@ def _answer(cells, question: int | None, handout: frozenset[str], deadline: Dead
     return own_text("\n\n".join(parts), handout)
 
 
+def _heading(cell) -> tuple[int, str] | None:
+    """(level, `plain` text) of the heading a Markdown cell opens with (its first line with words on it,
+    HTML comments aside), or None when it opens with anything else."""
+    if cell.cell_type != "markdown":
+        return None
+    for line in re.sub(r"<!--.*?-->", "", cell.source, flags=re.DOTALL).splitlines():
+        if line.strip():
+            found = _HEADING.match(line)
+            return (len(found.group(1)), plain(found.group(2))) if found else None
+    return None
+
+
+def _after_heading(source: str) -> str:
+    """A Markdown cell's text after the heading it opens with (HTML comments aside)."""
+    lines = re.sub(r"<!--.*?-->", "", source, flags=re.DOTALL).splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    return "\n".join(lines[first + 1:])
+
+
+def _names(heading: tuple[int, str] | None, words: str) -> bool:
+    """Whether a heading's text holds `words` (compared as `plain` text, whole words): "Extra Credit",
+    "**Extra-credit** analysis" and "extra credit" all name "Extra-Credit"."""
+    return bool(heading and plain(words)) and f" {plain(words)} " in f" {heading[1]} "
+
+
+@dataclass
+class QuestionSplit:
+    """Where an edition with an extra-credit section keeps the answer and the extra-credit work."""
+
+    answer: str  # the student's own text (handout text left out), "" when none
+    answer_cells: list[int]  # the cells it was read from (the question cell when written under its heading)
+    prompt: int | None  # the handout's Extra-Credit prompt cell, None when the student deleted it
+    extra: list[tuple[int, str]]  # the extra-credit work: (cell, its own Markdown text, "" for a code cell)
+
+
+def split_question(cells, question: int, edition: Edition, handout: frozenset[str],
+                   deadline: Deadline) -> QuestionSplit:
+    """The answer and the extra-credit work of an edition whose question is followed by an extra-credit
+    prompt (2023: heading, prompt, empty answer cell, Submission). Students answer right under the question
+    or in the cell right after the prompt; both are the answer, nothing else is:
+
+    - under the question: the question cell's own lines after its heading, and the Markdown cells after it up
+      to the next section (the prompt, a heading above the question's level or naming the extra credit, the
+      Submission heading; without the prompt, also the first code cell: the student's own work starts there);
+    - after the prompt: the cell right after it, when nothing was written under the question and that cell
+      is Markdown with words of the student's own that do not open an extra-credit section of theirs (a
+      student who answered under the question uses that cell for the analysis the prompt asks for);
+    - everything else up to the Submission heading (Markdown text and code cells' figures; code itself never)
+      is extra-credit work, and so is what the student wrote into the prompt's own cell when the baseline
+      knows the prompt's words; with a baseline that does not, that cell is the handout's and left out whole.
+    """
+    sections = edition.notebook
+    end = next((i for i in range(question + 1, len(cells)) if cells[i].cell_type == "markdown"
+                and _SUBMISSION.match(cells[i].source)), len(cells))
+    level = (_heading(cells[question]) or (4, ""))[0]
+    prompt = None
+    for index in range(question + 1, end):
+        deadline.check()
+        heading = _heading(cells[index])
+        if heading is not None and plain(sections.extra_credit_prompt) and \
+                f" {heading[1]}".startswith(f" {plain(sections.extra_credit_prompt)}"):
+            prompt = index
+            break
+
+    def opens_section(cell) -> bool:
+        heading = _heading(cell)
+        return heading is not None and (heading[0] < level or _names(heading, sections.extra_credit_heading))
+
+    parts, answer_cells = [], []
+    own = cells[question].source.split("\n", 1)
+    if len(own) > 1 and own[1].strip():
+        parts.append(own[1].strip())  # written into the question cell under the heading
+        answer_cells.append(question)
+    stop = prompt if prompt is not None else end
+    for index in range(question + 1, stop):
+        deadline.check()
+        cell = cells[index]
+        if opens_section(cell) or (prompt is None and cell.cell_type == "code" and cell.source.strip()):
+            stop = index
+            break
+        if cell.cell_type == "markdown" and cell.source.strip():
+            parts.append(cell.source.strip())
+            answer_cells.append(index)
+    answer = own_text("\n\n".join(parts), handout)
+    if not answer:
+        answer_cells = []
+    after = prompt + 1 if prompt is not None else None
+    if not answer and after is not None and after < end and cells[after].cell_type == "markdown" \
+            and not opens_section(cells[after]):
+        answer = own_text(cells[after].source, handout)
+        answer_cells = [after] if answer else []
+    extra = []
+    knows_prompt = prompt is not None and _heading(cells[prompt])[1] in handout
+    for index in range(stop, end):
+        deadline.check()
+        cell = cells[index]
+        if index in answer_cells or (index == prompt and not knows_prompt):
+            continue
+        if cell.cell_type == "markdown":
+            text = own_text(cell.source, handout)
+            if index == prompt:  # its heading is the handout's, whatever the baseline
+                text = own_text(_after_heading(cell.source), handout)
+            if text:
+                extra.append((index, text))
+        elif cell.cell_type == "code" and cell.get("outputs"):
+            extra.append((index, ""))
+    return QuestionSplit(answer, answer_cells, prompt, extra)
+
+
 def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset(),
             limits: Intake | None = None, deadline: Deadline | None = None,
             edition: Edition | None = None) -> Findings:
     """Everything grading reads from the notebook; `handout` is the handout notebook's `text_units`
     (autograder.baseline), whose text is never taken for the student's answer. `limits` caps the answer's
     length and the images' pixels (default: the rubric's [intake]); every loop over cells and outputs
-    checks `deadline` ([deadlines] notebook_seconds; StageTimeout past it). The training log is read in
-    `edition`'s line formats (default: the default edition's)."""
+    checks `deadline` ([deadlines] notebook_seconds; StageTimeout past it). `edition` (default: the
+    default edition) gives the training log's line formats, where the answer is, and whether there is
+    extra-credit work to read apart."""
     limits = limits or load_rubric().intake
     edition = edition or default_edition()
     epoch_pattern = log_pattern(edition.training.epoch_line)
@@ -397,16 +533,53 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
         found.filter_images = _images(cells[filters], filters, "filters", found, limits, deadline)
         found.filter_source = cells[filters].source
         found.filter_cell = filters
+    question = _find(cells, "", lambda c: c.cell_type == "markdown"
+                     and edition.notebook.question_heading in c.source, deadline)
+    split = None
+    if edition.notebook.extra_credit_heading and question is not None:
+        split = split_question(cells, question, edition, handout, deadline)
+    extra_images = _extra_credit(found, cells, split, (curves, filters), limits, deadline)
     for index, cell in enumerate(cells):  # the curves and the filters were read above
         if cell.cell_type == "code" and index not in (curves, filters) and cell.get("outputs"):
             if len(found.other_images) >= limits.max_other_images:
                 found.left_out.append(("other", f"the figures of cell {index} and later cells were not read: the "
                                                 f"grader reads {limits.max_other_images} figures of other cells"))
                 break
-            found.other_images += [(f"the figure of cell {index}", png)
-                                   for png in _images(cell, index, "other", found, limits, deadline)]
-    question = _find(cells, "", lambda c: c.cell_type == "markdown" and "Inline Question" in c.source, deadline)
-    answer = _answer(cells, question, handout, deadline)
+            pngs = extra_images[index] if index in extra_images else _images(cell, index, "other", found, limits,
+                                                                                deadline)
+            found.other_images += [(f"the figure of cell {index}", png) for png in pngs]
+    if any("inline-answer" in _tags(cell) for cell in cells) or split is None:
+        answer = _answer(cells, question, handout, deadline)
+    else:
+        answer = split.answer
     found.answer_chars = len(answer)
     found.answer = answer[:limits.max_answer_chars].rstrip()  # `_answer` strips: only a cut one changes
     return found
+
+
+def _extra_credit(found: Findings, cells, split: QuestionSplit | None, read: tuple[int | None, ...],
+                  limits: Intake, deadline: Deadline) -> dict[int, list[bytes]]:
+    """Fill `found.extra_credit_parts` from the split's extra-credit cells (their text cut, like the
+    answer's, at [intake] max_answer_chars; at most max_other_images figures); the figures read, by cell,
+    so that the other-figures pass does not decode them again."""
+    images: dict[int, list[bytes]] = {}
+    if split is None:
+        return images
+    budget, figures = limits.max_answer_chars, 0
+    for index, text in split.extra:
+        deadline.check()
+        if "inline-answer" in _tags(cells[index]) or index in read:
+            continue
+        if text:
+            found.extra_credit_chars += len(text) + (2 if found.extra_credit_chars else 0)
+            if budget > 0:
+                found.extra_credit_parts.append(text[:budget].rstrip())
+                budget -= len(text) + 2
+            found.extra_credit_cells.append(index)
+        elif figures < limits.max_other_images:
+            images[index] = _images(cells[index], index, "extra credit", found, limits, deadline)
+            figures += len(images[index])
+            found.extra_credit_parts += images[index]
+            if images[index]:
+                found.extra_credit_cells.append(index)
+    return images

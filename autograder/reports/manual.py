@@ -54,7 +54,7 @@ from autograder import UserInputError
 from autograder.edition import EditionError, get_edition
 from autograder.model import ItemStatus, ReasonCode
 from autograder.reports.results import write_atomically
-from autograder.rubric import Rubric, load_rubric
+from autograder.rubric import Item, Rubric, all_extra_items, load_rubric
 
 COLUMNS = ("student_id", "item", "points", "comment")
 REQUIRED = COLUMNS[:3]
@@ -194,6 +194,22 @@ def _student_hint(student: str, students: set[str]) -> str:
     return ""
 
 
+def known_items(rubric: Rubric) -> dict[str, Item]:
+    """The items a scores file may name: the rubric's, and the extra credit of every edition (a batch may
+    hold both editions; whether a student's results have the item is checked against those results)."""
+    return {item.id: item for item in (*rubric.items, *all_extra_items())}
+
+
+def is_extra_credit(test: dict[str, Any]) -> bool:
+    """Whether a results.json test is extra credit: shown, never counted in the total."""
+    return bool((test.get("extra_data") or {}).get("extra_credit"))
+
+
+def counted_score(document: dict[str, Any]) -> float:
+    """results.json's total: its tests' scores, extra credit left out."""
+    return round(sum(test.get("score", 0.0) for test in document.get("tests", []) if not is_extra_credit(test)), 2)
+
+
 def item_tests(document: dict[str, Any], item_id: str) -> list[dict[str, Any]]:
     """The tests of results.json that hold one rubric item (one, or one per component)."""
     return [test for test in document.get("tests", []) if (test.get("tags") or [None])[0] == item_id]
@@ -240,7 +256,9 @@ def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
     if problems:
         raise ManualScoresError(name, problems)
     students = {path.name for path in graded_dir.iterdir() if (path / RESULTS).is_file()}
-    items = [item.id for item in rubric.items]
+    known = known_items(rubric)
+    items = list(known)
+    extra = [item.id for item in known.values() if item.extra_credit]
     documents: dict[str, dict[str, Any]] = {}
     unreadable: set[str] = set()
     scores, seen, blank = [], {}, 0
@@ -282,7 +300,8 @@ def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
             problems.append(f"{where}: no item; expected one of: {', '.join(items)}")
         elif item_id not in items:
             alike = [item for item in items if _column_key(item) == _column_key(item_id)]
-            problems.append(f"{where}: unknown item {item_id!r} (items: {', '.join(items)})"
+            problems.append(f"{where}: unknown item {item_id!r} (items: {', '.join(i.id for i in rubric.items)})"
+                            + (f" (extra credit, where the edition has it: {', '.join(extra)})" if extra else "")
                             + (f"; items are compared exactly: {alike[0]!r} exists" if alike else ""))
         elif document is not None:
             if not item_tests(document, item_id):
@@ -290,7 +309,7 @@ def read_scores(data: bytes, name: str, graded_dir: Path, rubric: Rubric
             else:
                 maximum = _max_points(document, item_id)
         else:
-            maximum = rubric.item(item_id).points
+            maximum = known[item_id].points
         if student and item_id:
             if (student, item_id) in seen:
                 problems.append(f"{where}: {student} {item_id} again (first at line {seen[student, item_id]}); "
@@ -396,7 +415,7 @@ def apply_staff_score(document: dict[str, Any], item_id: str, points: float, com
         if earlier:
             staff["earlier_submission"] = True
         extra.update(grading=str(ItemStatus.GRADED), reason_code=str(ReasonCode.STAFF_SCORE), staff=staff)
-    document["score"] = round(sum(test.get("score", 0.0) for test in document.get("tests", [])), 2)
+    document["score"] = counted_score(document)  # extra credit is shown, never in the total
     if isinstance(document.get("output"), str):
         document["output"] = _headline(document["output"], document["score"])
     return document
@@ -411,14 +430,15 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
         if end >= 0:
             text = text[:start] + text[end + len(SECTION_END):].removeprefix("\n\n")
     lines = []
-    for item in rubric.items:
+    for item in _document_items(document, rubric):
         staff = staff_score(document, item.id)
         if staff is None:
             continue
         points, comment = staff
         maximum = _max_points(document, item.id)
         earlier = for_earlier_submission(document, item.id)
-        lines.append(f"- {item.title}: {points:g} / {maximum:g}" + (f", {EARLIER}" if earlier else "")
+        outside = " (extra credit, not in the total)" if item.extra_credit else ""
+        lines.append(f"- {item.title}: {points:g} / {maximum:g}{outside}" + (f", {EARLIER}" if earlier else "")
                      + (f". Comment: {comment}" if comment else ""))
         by = "set by staff for an earlier submission" if earlier else "set by staff"
         title = re.escape(item.title)
@@ -433,8 +453,9 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
             + text[headline.end():])
     if lines:
         headline = re.search(r"^\*\*-?[0-9.]+ / ([0-9.]+) points\*\*.*\n\n", text, flags=re.M)
+        aside = ", extra credit aside" if any("(extra credit, not in the total)" in line for line in lines) else ""
         section = "\n".join([SECTION_BEGIN, "**Scores set by staff** (they replace the grader's; the total above "
-                             "includes them):", "", *lines, SECTION_END]) + "\n\n"
+                             f"includes them{aside}):", "", *lines, SECTION_END]) + "\n\n"
         text = text[:headline.end()] + section + text[headline.end():]
     return text
 
@@ -451,6 +472,18 @@ def _graded_as(document: dict[str, Any], rubric: Rubric) -> Rubric:
         return rubric.with_edition(get_edition(name))
     except EditionError:
         return rubric
+
+
+def _document_items(document: dict[str, Any], rubric: Rubric) -> list[Item]:
+    """The rubric's items and the extra-credit items these results hold, the latter under the title their
+    test carries (the edition's), as feedback.md shows them."""
+    items = list(rubric.items)
+    for item in all_extra_items():
+        tests = item_tests(document, item.id)
+        if tests:
+            title = str(tests[0].get("name", "")).removesuffix(f" [{item.id}]") or item.title
+            items.append(Item(item.id, title, item.points, item.kind, extra_credit=True))
+    return items
 
 
 def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) -> bool:
@@ -616,6 +649,6 @@ def reapply_staff_scores(graded_dir: Path, students: list[str]) -> tuple[list[st
                 updated = apply_staff_score(updated, item_id, points, comment, submission)
             if _write_student(graded_dir / student, updated, rubric):
                 changed.append(student)
-            if any(for_earlier_submission(updated, item.id) for item in rubric.items):
+            if any(for_earlier_submission(updated, item_id) for item_id in known_items(rubric)):
                 earlier.append(student)
     return changed, notes, earlier

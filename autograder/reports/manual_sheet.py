@@ -37,11 +37,11 @@ from autograder.model import ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE  # OUT/<id>/, written by grading
 from autograder.reports.results import write_atomically
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
-from autograder.rubric import Rubric, load_rubric
+from autograder.rubric import EXTRA_CREDIT, Rubric, load_rubric
 
 SHEET = "manual_grading.html"  # OUT/
 #: The items staff grade here, in the order of each card's fields.
-ITEMS = ("filters", "inline_answer")
+ITEMS = ("filters", "inline_answer", EXTRA_CREDIT)  # extra credit: only where the results have it (2023)
 _SAFE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
 
@@ -213,6 +213,29 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
             + f"{_fields(student, 'inline_answer', item.points, rubric.grading_sheet.point_step, test)}</div>")
 
 
+def _extra_credit_section(student: str, test: dict | None, rubric: Rubric) -> str:
+    """The edition's extra credit (outside the total), when these results have it: the work's text, how many
+    figures (they are in the staff's PDF beside the results), the fields. With no work the grader's 0 is
+    settled: a blank field counts as graded."""
+    if test is None:
+        return ""
+    extra = test.get("extra_data") or {}
+    maximum = _number(test.get("max_score")) or 0.0
+    title = str(test.get("name", "")).removesuffix(f" [{EXTRA_CREDIT}]")
+    text = extra.get("work") if isinstance(extra.get("work"), str) else ""
+    figures = int(_number(extra.get("figures")) or 0)
+    pdf = f"{quote(student, safe='')}/{quote(rubric.assignment.pdf, safe='')}"
+    shown = (f"<p class='hint'>{figures} figure{'' if figures == 1 else 's'}: see the extra-credit section of "
+             f"<a href='{pdf}' target='_blank' tabindex='-1'>the staff's PDF</a>.</p>" if figures else "")
+    body = (f"<div class='answer'>{render_answer(text)}</div>" if text.strip()
+            else "<p class='none'>no extra-credit text</p>" if figures else
+            "<p class='none'>no extra-credit work found</p>")
+    settled = extra.get("reason_code") == ReasonCode.NO_EXTRA_CREDIT
+    return (f"<div class='item extra-credit'><h3>{html.escape(title)} <span class='max'>({maximum:g} points, "
+            f"extra credit: not in the total)</span></h3>{body}{shown}{_merged(test)}{_blank_hint(test)}"
+            f"{_fields(student, EXTRA_CREDIT, maximum, rubric.grading_sheet.point_step, test, settled)}</div>")
+
+
 def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], rubric: Rubric) -> str:
     student = row["student_id"]
     folder = out_dir / student
@@ -246,6 +269,7 @@ def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], r
             + "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in warnings)
             + _filters_section(student, folder, tests.get("filters"), rubric)
             + _answer_section(student, tests.get("inline_answer"), similar.get(student, []), rubric)
+            + _extra_credit_section(student, tests.get(EXTRA_CREDIT), rubric)
             + "</section>")
 
 
@@ -452,7 +476,8 @@ def build_manual_sheet(out_dir: Path) -> Path:
     similar = flags_by_student(read_pairs(out_dir / PAIRS))
     cards = "".join(_card(index, row, out_dir, similar, rubric) for index, row in enumerate(rows))
     title = f"Manual grading: {rubric.title}"
-    items = " and ".join(f"{rubric.item(i).title} ({rubric.item(i).points:g} points)" for i in ITEMS)
+    items = " and ".join(f"{rubric.item(i).title} ({rubric.item(i).points:g} points)" for i in ITEMS
+                         if i != EXTRA_CREDIT) + " (and, where the edition has it, its extra credit)"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{content_security_policy(_SCRIPT, _STYLE)}">

@@ -55,7 +55,19 @@ def _component_reason(part: ComponentScore) -> str:
 def _test_output(item: ItemScore) -> str:
     if item.item.kind == "manual" and item.extra.get("answer"):
         return f"{item.note}\n\nThe answer:\n\n{item.extra['answer']}"
+    if item.item.extra_credit and item.extra.get("work"):
+        return f"{item.note}\n\nThe extra-credit work (its text; its figures are in the PDF):\n\n{item.extra['work']}"
     return item.note
+
+
+def _extra_credit_line(result: GradeResult) -> str:
+    """What the summary says of extra credit: outside the total, pending or set."""
+    items = [item for item in result.items if item.item.extra_credit]
+    if not items or result.public_only:
+        return ""
+    shown = "; ".join(f"{item.item.title}: " + ("pending staff grading" if item.status == "pending" else
+                                                  f"{item.score:g} / {item.item.points:g}") for item in items)
+    return f"extra credit, not in the {result.max_score:g} points: {shown}"
 
 
 def _scope(result: GradeResult) -> str:
@@ -116,6 +128,7 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             "visibility": "visible",
             "extra_data": {
                 **item.extra,
+                **({"extra_credit": True, "counted_in_total": False} if item.item.extra_credit else {}),
                 "item": item.item.id, "grading": str(item.status), "reason": item.reason,
                 "reason_code": str(item.reason_code),
                 "cases": [_case_data(c) for c in item.cases],
@@ -133,6 +146,7 @@ def results_json(result: GradeResult) -> dict[str, Any]:
         })
     summary = [f"{result.student_id}: " + ("self-check" if result.public_only else
                                             f"{result.score:g} / {result.max_score:g} points") + f" ({_scope(result)})"]
+    summary += [line for line in [_extra_credit_line(result)] if line]
     summary += result.notes
     return {
         "score": result.score,
@@ -206,7 +220,8 @@ def feedback_markdown(result: GradeResult) -> str:
         lines += ["Notes:", ""] + [f"- {note}" for note in result.notes] + [""]
     lines += ["| item | points | of | |", "|---|---:|---:|---|"]
     lines += [f"| {i.item.title} | {'-' if i.status == 'self-check' else f'{i.score:g}'} | {i.item.points:g} | "
-              f"{i.reason} |" for i in result.items]
+              f"{'(extra credit, not in the total) ' if i.item.extra_credit else ''}{i.reason} |"
+              for i in result.items]
     for item in result.items:
         lines += ["", f"## {item.item.title}: {_points(item.score, item.item.points, item.status, item.cases)}", ""]
         if item.status not in ("graded", "self-check") or not item.cases:
@@ -214,6 +229,9 @@ def feedback_markdown(result: GradeResult) -> str:
             if item.item.kind == "manual" and item.extra.get("answer"):
                 lines += ["", "Your answer, as staff will read it:", ""]
                 lines += ["> " + line for line in item.extra["answer"].splitlines()]
+            if item.item.extra_credit and item.extra.get("work"):
+                lines += ["", "Your extra-credit work, as staff will read it (its figures are in the PDF):", ""]
+                lines += ["> " + line for line in item.extra["work"].splitlines()]
             if item.extra.get("mismatch"):
                 allowed = item.extra.get("mismatch_allowed")
                 beyond = (f" by more than {allowed:.3f}, more than rounding or chance over the images each was "
