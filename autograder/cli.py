@@ -241,20 +241,26 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 def _cmd_handout(args: argparse.Namespace) -> int:
     with _staff_tool("handout"):
         from autograder.staff.handout import build_handout, leaks
-    entries = build_handout(args.output)
-    problems = leaks(args.output)
+    from autograder.edition import get_edition
+    edition = get_edition(args.edition) if args.edition else None
+    entries = build_handout(args.output, edition)
+    problems = leaks(args.output, edition)
     if problems:
         args.output.unlink()
         return _report(problems, f"{args.output} would leak; it was deleted", "")
-    print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)")
+    print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)"
+          + (f" for the edition {edition.name}" if edition else ""))
     return 0
 
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:
     with _staff_tool("gradescope"):
         from autograder.staff.gradescope import build_bundle
-    entries = build_bundle(args.output)
-    print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)")
+    from autograder.edition import get_edition
+    edition = get_edition(args.edition) if args.edition else None
+    entries = build_bundle(args.output, edition)
+    print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)"
+          + (f"; every submission is graded as {edition.name}" if edition else ""))
     return 0
 
 
@@ -330,7 +336,7 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
     return 0
 
 
-BUILD_EDITION_HELP = "the edition (its name or year, e.g. 2023), whose reference solution is used (default: 2022)"
+BUILD_EDITION_HELP = "the edition (its name or year, e.g. 2023) whose reference solution is used (default: 2022)"
 BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
                  "notebook's text is never taken for an answer, and its lib/cnn lines count for no one in the "
                  "similarity check")
@@ -448,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "line of any solution region and nothing but the template and the self-check tools; a "
                     "leaking zip is deleted (exit 1).")
     handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"), help="default: %(default)s")
+    handout.add_argument("--edition", metavar="NAME", help=BUILD_EDITION_HELP + "; its template and README")
     handout.set_defaults(run=_cmd_handout)
 
     gradescope = commands.add_parser(
@@ -456,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "grades /autograder/submission with the hidden fixtures and always writes "
                     "/autograder/results/results.json. AUTOGRADER_ROOT replaces /autograder (for testing).")
     gradescope.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"), help="default: %(default)s")
+    gradescope.add_argument("--edition", metavar="NAME",
+                            help="grade every submission as this edition (its name or year, e.g. 2023), as "
+                                 "`grade --edition` does (default: each submission's edition is detected)")
     gradescope.set_defaults(run=_cmd_gradescope)
 
     check = commands.add_parser(
