@@ -64,9 +64,13 @@ def _template_files(args: argparse.Namespace) -> tuple[dict, Path, str]:
     from autograder.staff.overlays import REFERENCE, TEMPLATE, is_default, overlay_dir
     from autograder.staff.template import build_template, edition_template, overlay_template
     edition = get_edition(args.edition) if args.edition else None
-    if edition is None or is_default(edition) or args.reference is not None:
+    if edition is None or is_default(edition):
         reference = args.reference or DEFAULT_REFERENCE
         return build_template(reference), args.out or DEFAULT_TEMPLATE, str(reference)
+    if args.reference is not None:  # a whole reference of that edition, made elsewhere: never over our template
+        if args.out is None:
+            raise UsageError(f"--reference with --edition {args.edition}: say where the template goes with --out")
+        return build_template(args.reference), args.out, str(args.reference)
     if args.out is not None:
         return edition_template(edition), args.out, f"the {edition.name} reference"
     folder = overlay_dir(edition)

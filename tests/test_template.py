@@ -50,6 +50,12 @@ def test_the_2023_template_overlay_holds_only_what_differs_and_composes_to_the_w
     assert not (whole / "get_datasets.sh").exists() and not (whole / "lib/mlp/datasets.py").exists()
 
 
+def test_a_2023_reference_of_ones_own_needs_an_out_folder(tmp_path):
+    done = run_grade("template", "--edition", "2023", "--reference", str(REFERENCE))
+    assert done.returncode == 2 and "say where the template goes with --out" in done.stderr
+    assert run_grade("template", "--check").returncode == 0  # the 2022 template was not touched
+
+
 def test_a_stale_2023_overlay_is_reported(tmp_path):
     stale = tmp_path / "overlay"
     shutil.copytree(overlays.overlay_dir(get_edition("2023")) / overlays.TEMPLATE, stale)
