@@ -17,7 +17,7 @@ help:
 	@echo "make test-fast  the tests not marked slow"
 	@echo "make lint       ruff check (settings in pyproject.toml)"
 	@echo "make bench      performance figures (see benchmarks/)"
-	@echo "make template   regenerate student_template/ from reference_solution/"
+	@echo "make template   regenerate the student templates from the reference solutions (both editions)"
 	@echo "make fixtures   regenerate fixtures/ from reference_solution/"
 	@echo "make pythons    the interpreters the shipping tests install into (3.9 to 3.12)"
 	@echo "make clean      remove the virtual environment and generated output"
@@ -46,6 +46,7 @@ bench: $(STAMP)
 
 template: $(STAMP)
 	$(PY) grade.py template
+	$(PY) grade.py template --edition 2023
 
 fixtures: $(STAMP)
 	$(PY) grade.py fixtures

@@ -57,16 +57,37 @@ def _report(problems: list[str], headline: str, in_sync: str) -> int:
     return 0
 
 
+def _template_files(args: argparse.Namespace) -> tuple[dict, Path, str]:
+    """The template files to write or check, where, and what they come from. Without --edition, or for the
+    default edition: the whole template of --reference, in --out. For another edition: its overlay (the
+    files that differ from the default template) in its overlay folder, or with --out the whole template."""
+    from autograder.edition import get_edition
+    from autograder.staff.overlays import REFERENCE, TEMPLATE, is_default, overlay_dir
+    from autograder.staff.template import build_template, edition_template, overlay_template
+    edition = get_edition(args.edition) if args.edition else None
+    if edition is None or is_default(edition):
+        reference = args.reference or DEFAULT_REFERENCE
+        return build_template(reference), args.out or DEFAULT_TEMPLATE, str(reference)
+    if args.reference is not None:  # a whole reference of that edition, made elsewhere: never over our template
+        if args.out is None:
+            raise UsageError(f"--reference with --edition {args.edition}: say where the template goes with --out")
+        return build_template(args.reference), args.out, str(args.reference)
+    if args.out is not None:
+        return edition_template(edition), args.out, f"the {edition.name} reference"
+    folder = overlay_dir(edition)
+    return overlay_template(edition), folder / TEMPLATE, f"{folder / REFERENCE} on {DEFAULT_REFERENCE}"
+
+
 def _cmd_template(args: argparse.Namespace) -> int:
     with _staff_tool("template"):
-        from autograder.staff.template import build_template, template_differences, write_template
-    files = build_template(args.reference)
+        from autograder.staff.template import template_differences, write_template
+    files, out, source = _template_files(args)
     if args.check:
-        return _report(template_differences(files, args.out),
-                       f"{args.out} is stale; run `python grade.py template`",
-                       f"{args.out} matches {args.reference} ({len(files)} files)")
-    write_template(files, args.out)
-    print(f"wrote {len(files)} files to {args.out}")
+        rerun = "python grade.py template" + (f" --edition {args.edition}" if args.edition else "")
+        return _report(template_differences(files, out), f"{out} is stale; run `{rerun}`",
+                       f"{out} matches {source} ({len(files)} files)")
+    write_template(files, out)
+    print(f"wrote {len(files)} files to {out}")
     return 0
 
 
@@ -239,20 +260,26 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 def _cmd_handout(args: argparse.Namespace) -> int:
     with _staff_tool("handout"):
         from autograder.staff.handout import build_handout, leaks
-    entries = build_handout(args.output)
-    problems = leaks(args.output)
+    from autograder.edition import get_edition
+    edition = get_edition(args.edition) if args.edition else None
+    entries = build_handout(args.output, edition)
+    problems = leaks(args.output, edition)
     if problems:
         args.output.unlink()
         return _report(problems, f"{args.output} would leak; it was deleted", "")
-    print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)")
+    print(f"wrote {args.output}: {len(entries)} files (the template, grade.py, the harness, public fixtures, README)"
+          + (f" for the edition {edition.name}" if edition else ""))
     return 0
 
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:
     with _staff_tool("gradescope"):
         from autograder.staff.gradescope import build_bundle
-    entries = build_bundle(args.output)
-    print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)")
+    from autograder.edition import get_edition
+    edition = get_edition(args.edition) if args.edition else None
+    entries = build_bundle(args.output, edition)
+    print(f"wrote {args.output}: {len(entries)} files (setup.sh, run_autograder, the harness, all fixtures)"
+          + (f"; every submission is graded as {edition.name}" if edition else ""))
     return 0
 
 
@@ -343,6 +370,7 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
     return 0
 
 
+BUILD_EDITION_HELP = "the edition (its name or year, e.g. 2023) whose reference solution is used (default: 2022)"
 BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
                  "notebook's text is never taken for an answer, and its lib/cnn lines count for no one in the "
                  "similarity check")
@@ -393,8 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "handout text (see autograder/staff/regions.py for the markers).")
     template.add_argument("--check", action="store_true",
                           help="change nothing; exit 1 and list the differences when the template is stale")
-    template.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="default: %(default)s")
-    template.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE, help="default: %(default)s")
+    template.add_argument("--reference", type=Path,
+                          help=f"default: {DEFAULT_REFERENCE} (the edition's, with --edition)")
+    template.add_argument("--out", type=Path, help=f"default: {DEFAULT_TEMPLATE}; with --edition of another edition, "
+                                                   "its overlay (edition_overlays/NAME/student_template/: the files "
+                                                   "that differ), and with --out the whole template")
+    template.add_argument("--edition", metavar="NAME", help=BUILD_EDITION_HELP)
     template.set_defaults(run=_cmd_template)
 
     fixtures = commands.add_parser(
@@ -475,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "line of any solution region and nothing but the template and the self-check tools; a "
                     "leaking zip is deleted (exit 1).")
     handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"), help="default: %(default)s")
+    handout.add_argument("--edition", metavar="NAME", help=BUILD_EDITION_HELP + "; its template and README")
     handout.set_defaults(run=_cmd_handout)
 
     gradescope = commands.add_parser(
@@ -483,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "grades /autograder/submission with the hidden fixtures and always writes "
                     "/autograder/results/results.json. AUTOGRADER_ROOT replaces /autograder (for testing).")
     gradescope.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"), help="default: %(default)s")
+    gradescope.add_argument("--edition", metavar="NAME",
+                            help="grade every submission as this edition (its name or year, e.g. 2023), as "
+                                 "`grade --edition` does (default: each submission's edition is detected)")
     gradescope.set_defaults(run=_cmd_gradescope)
 
     check = commands.add_parser(

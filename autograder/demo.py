@@ -7,6 +7,8 @@
    so that no near-solution is ever committed) are graded as staff would.
 5. The three as a class: a batch (gradebook, class report, the staff's grading sheet), then a
    CSV of staff scores merged into it, as staff finish the two items a person grades.
+6. The 2023 edition beside it: a small synthetic CIFAR-100, the 2023 reference (composed from its
+   overlay, see staff/overlays.py) executed headless and graded as 2023, and the 2023 template.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import sys
 from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
-from autograder.edition import default_edition
+from autograder.edition import default_edition, get_edition
 from autograder.rubric import load_rubric
 
 OUTPUT = Path("demo_output")
+#: The later edition graded beside the default one.
+OTHER_EDITION = "2023"
 #: Two typical bugs: the bias gradient averaged instead of summed, and average pooling.
 BUGS = [("lib/cnn/layer_utils.py", "self.grads[self.b_name] = dout.sum(axis=0)",
          "self.grads[self.b_name] = dout.mean(axis=0)"),
@@ -70,6 +74,40 @@ def _step(title: str, argv: list[str]) -> int:
     return main(argv)
 
 
+def edition_copies(name: str, destination: Path) -> tuple[Path, Path]:
+    """The edition's reference and template as folders a staff member would grade (composed from the
+    default edition's and the overlay's files), fresh in `destination`."""
+    from autograder.staff.overlays import REFERENCE, TEMPLATE, materialise
+    edition = get_edition(name)
+    folders = []
+    for kind in (REFERENCE, TEMPLATE):
+        folder = destination / f"{kind}_{edition.name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folders.append(materialise(kind, edition, folder))
+    return folders[0], folders[1]
+
+
+def run_other_edition(name: str = OTHER_EDITION) -> int:
+    """The later edition's part of the demo: its data, its reference executed and graded, its template graded;
+    the number of steps that did not behave as expected."""
+    edition = get_edition(name)
+    failures = _step(f"The {edition.name} template in sync with its reference",
+                     ["template", "--check", "--edition", name]) != 0
+    data = OUTPUT / f"data_{edition.name}"
+    if not all((data / file).is_file() for file in edition.dataset.files):
+        failures += _step(f"A small synthetic {edition.dataset.name}",
+                          ["data", "--synthetic", "--edition", name, "--out", str(data), "--train", "2500",
+                           "--test", "300"]) != 0
+    reference, template = edition_copies(name, OUTPUT / "submissions")
+    runs = [(f"Grading the {edition.name} reference, its notebook executed headless (quick mode)", reference,
+             ["--execute", "--quick"]),
+            (f"Grading the untouched {edition.name} template", template, [])]
+    for title, folder, extra in runs:
+        failures += _step(title, ["grade", str(folder), "--edition", name, "--out",
+                                  str(OUTPUT / "graded" / folder.name), "--data", str(data), *extra]) != 0
+    return failures
+
+
 def run_demo() -> int:
     """Run each step; the exit status is non-zero if any step did not behave as expected."""
     failures = 0
@@ -95,9 +133,11 @@ def run_demo() -> int:
     scores = write_staff_scores(OUTPUT / "staff_scores.csv")
     failures += _step("Staff scores for the inline answer merged into the class",
                       ["merge-manual", str(scores), str(batch), "--by", "demo"]) != 0
+    failures += run_other_edition()
     print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md, "
           "problem_2_solution.pdf (the staff's copy, made from the notebook), and for the executed reference "
-          "executed_Problem_2.ipynb and its weights. "
+          "executed_Problem_2.ipynb and its weights (the 2023 ones in "
+          f"{OUTPUT / 'graded'}/reference_solution_{get_edition(OTHER_EDITION).name}/). "
           f"In {batch}/: gradebook.csv, class_report.html, "
           "manual_grading.html (open it in a browser) and manual_merges.jsonl.")
     print("demo finished: all steps behaved as expected" if not failures

@@ -41,7 +41,8 @@ def run_grade(*args: str, cwd: Path = REPO_ROOT, timeout: float = 600) -> subpro
                           text=True, timeout=timeout)
 
 
-_HARNESS_TREE = ("grade.py", "autograder", "fixtures", "reference_solution", "student_template", "benchmarks")
+_HARNESS_TREE = ("grade.py", "autograder", "fixtures", "reference_solution", "student_template", "edition_overlays",
+                 "benchmarks")
 
 
 def harness_digest() -> str:

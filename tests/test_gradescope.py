@@ -33,7 +33,9 @@ from venvs import (
 )
 
 from autograder import REPO_ROOT
+from autograder.edition import get_edition
 from autograder.grading import grade_submission
+from autograder.staff import overlays
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test of a Python installs it
 
@@ -41,10 +43,11 @@ GRADESCOPE_PYTHONS = ("3.10", "3.12")  # the base images Ubuntu 22.04 and 24.04
 BUGGY = [(LAYERS, "self.grads[self.b_name] = dout.sum(axis=0)", "self.grads[self.b_name] = dout.mean(axis=0)")]
 
 
-def unpack_bundle(root: Path) -> None:
-    """An /autograder lookalike at `root`: the bundle that `grade.py gradescope` wrote, unpacked into source/."""
+def unpack_bundle(root: Path, *options: str) -> None:
+    """An /autograder lookalike at `root`: the bundle that `grade.py gradescope [OPTIONS]` wrote, unpacked
+    into source/."""
     archive = root / "autograder.zip"
-    done = run_grade("gradescope", "-o", str(archive))
+    done = run_grade("gradescope", "-o", str(archive), *options)
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(archive) as bundle:
         names = bundle.namelist()
@@ -85,6 +88,19 @@ def gradescope_root(request, tmp_path_factory) -> tuple[Path, str]:
         return setup(root, python)
 
     return built_once(tmp_path_factory, f"gradescope-{version}", build), version
+
+
+@pytest.fixture(scope="session")
+def gradescope_root_2023(tmp_path_factory) -> Path:
+    """An AUTOGRADER_ROOT of the bundle built with `--edition 2023`, set up with the oldest image's Python
+    (the harness and its requirements are those of the other bundle: only run_autograder differs)."""
+    python = python_or_skip(GRADESCOPE_PYTHONS[0])
+
+    def build(root: Path) -> dict:
+        unpack_bundle(root, "--edition", "2023")
+        return setup(root, python)
+
+    return built_once(tmp_path_factory, "gradescope-2023", build)
 
 
 def run_autograder(root: Path) -> dict:
@@ -166,6 +182,31 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
         assert bundle[name]["score"] == pytest.approx(here.score, abs=1e-9)
         for theirs, ours in zip(bundle[name]["tests"], here_doc["tests"]):
             assert theirs["score"] == pytest.approx(ours["score"], abs=1e-9), (name, ours["name"])
+
+
+def test_the_2023_bundle_grades_every_submission_as_2023(gradescope_root_2023, tmp_path):
+    """`grade.py gradescope --edition 2023`: the 2023 reference earns every code point and the 2023 template
+    none, both graded as the 2023 edition, as `grade --edition 2023` grades them here; a 2022 submission in
+    that assignment is graded as 2023 too, and flagged."""
+    root = gradescope_root_2023
+    edition = get_edition("2023")
+    assert f"run('$ROOT', '{edition.name}')" in (root / "source" / "run_autograder").read_text()
+    correct = tmp_path / "correct"
+    shutil.copytree(overlays.edition_folder(overlays.REFERENCE, edition), correct)
+    template = overlays.edition_folder(overlays.TEMPLATE, edition)
+    with locked(root.with_name(root.name + ".grading.lock")):
+        bundle = {name: grade_in(root, folder) for name, folder in
+                  (("correct", correct), ("template", template), ("2022", REFERENCE))}
+    for name, document in bundle.items():
+        assert document["extra_data"]["edition"]["name"] == edition.name, (name, document["output"][-2000:])
+        assert document["extra_data"]["edition"]["how"] == "given"
+    assert bundle["correct"]["score"] == 25 and all(passed for passed, _ in outcomes(bundle["correct"]).values())
+    assert bundle["template"]["score"] == 0
+    assert bundle["2022"]["extra_data"]["edition"]["contradiction"]
+    for name, folder in (("correct", correct), ("template", template)):
+        grade_submission(folder, tmp_path / "here" / name, edition=edition)
+        here_doc = json.loads((tmp_path / "here" / name / "results.json").read_text())
+        assert outcomes(bundle[name]) == outcomes(here_doc), name
 
 
 def test_a_missing_submission_still_leaves_a_result(gradescope_root):

@@ -23,7 +23,9 @@ from pypdf import PdfReader
 from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
 
 from autograder import REPO_ROOT
+from autograder.edition import get_edition
 from autograder.rubric import load_rubric
+from autograder.staff import overlays
 from autograder.staff.handout import leaks, student_modules
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test to need an environment builds it
@@ -46,6 +48,19 @@ def handout(tmp_path_factory) -> Path:
             bundle.extractall(folder / "assignment")
         return {}
     return built_once(tmp_path_factory, "handout", build)
+
+
+@pytest.fixture(scope="session")
+def handout_2023(tmp_path_factory) -> Path:
+    """As `handout`, for `grade.py handout --edition 2023`."""
+    def build(folder: Path) -> dict:
+        done = run_grade("handout", "--edition", "2023", "-o", str(folder / "handout.zip"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "for the edition 2023-cifar100" in done.stdout
+        with zipfile.ZipFile(folder / "handout.zip") as bundle:
+            bundle.extractall(folder / "assignment")
+        return {}
+    return built_once(tmp_path_factory, "handout-2023", build)
 
 
 @pytest.fixture(scope="session")
@@ -230,3 +245,52 @@ def test_the_notebook_requirements_run_the_notebook_in_jupyter(notebook_venv, as
     executed = nbformat.read(str(assignment / "probe_run.ipynb"), as_version=4)
     printed = "".join(output.get("text", "") for output in executed.cells[0].outputs)
     assert printed.split() == [str(venv), "ConvLayer2D"]
+
+
+def test_the_2023_handout_holds_the_2023_template_the_same_grader_and_no_download_script(handout_2023, handout,
+                                                                                           tmp_path):
+    edition = get_edition("2023")
+    with zipfile.ZipFile(handout_2023 / "handout.zip") as bundle, \
+            zipfile.ZipFile(handout / "handout.zip") as bundle_2022:
+        names = set(bundle.namelist())
+        # The grader, its fixtures and requirements are the same in both: only the template and README differ.
+        for name in names - set(overlays.composed_files(overlays.TEMPLATE, edition)) - {"README.md"}:
+            assert bundle.read(name) == bundle_2022.read(name), name
+        names_2022 = set(bundle_2022.namelist())
+    template = set(overlays.composed_files(overlays.TEMPLATE, edition))
+    assert names == names_2022 - {"lib/mlp/datasets.py", "get_datasets.sh"} | template
+    assert {"lib/datasets.py", "lib/cnn/layer_utils.py", "Problem_2.ipynb"} <= names
+    assert "lib/mlp/datasets.py" not in names and "get_datasets.sh" not in names
+    assert not any(name.startswith("edition_overlays/") for name in names)
+    assert leaks(handout_2023 / "handout.zip", edition) == []
+    # A 2022 solution line in the 2023 handout is a leak too.
+    bad = tmp_path / "bad.zip"
+    shutil.copy(handout_2023 / "handout.zip", bad)
+    with zipfile.ZipFile(bad, "a") as bundle:
+        bundle.write(REFERENCE / "lib" / "cnn" / "cnn_models.py", "notes/solution.py")
+    assert any("notes/solution.py: holds the solution line" in p for p in leaks(bad, edition))
+    readme = (handout_2023 / "assignment" / "README.md").read_text(encoding="utf-8")
+    assert "There is no download script" in readme and "`data/cifar100/`" in readme and "CIFAR-100" in readme
+    assert "get_datasets.sh" not in readme and "SVHN" not in readme
+    again = tmp_path / "again.zip"
+    assert run_grade("handout", "--edition", "2023", "-o", str(again)).returncode == 0
+    assert again.read_bytes() == (handout_2023 / "handout.zip").read_bytes()
+
+
+def test_check_in_the_2023_handout_on_its_template_then_on_a_correct_lib(runtime_venv, handout_2023, tmp_path):
+    """The 2023 handout's grader, from a fresh environment: the template fails its public cases, the 2023
+    reference's layers pass them."""
+    assignment = Path(shutil.copytree(handout_2023 / "assignment", tmp_path / "assignment"))
+    before = student(runtime_venv, assignment, "check")
+    assert before.returncode == 1, before.stdout + before.stderr
+    assert "not implemented" in (assignment / "self_check" / "feedback.md").read_text()
+    reference = overlays.edition_folder(overlays.REFERENCE, get_edition("2023"))
+    for name in ("layer_utils.py", "cnn_models.py"):
+        shutil.copy(reference / "lib" / "cnn" / name, assignment / "lib" / "cnn" / name)
+    after = student(runtime_venv, assignment, "check")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "All public cases pass." in after.stdout
+    results = json.loads((assignment / "self_check" / "results.json").read_text())
+    assert results["extra_data"]["edition"]["name"] == "2023-cifar100"
+    feedback = (assignment / "self_check" / "feedback.md").read_text()
+    assert "lib.mlp.datasets" not in feedback and "svhn" not in feedback.lower()

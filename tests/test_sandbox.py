@@ -26,6 +26,7 @@ print("SPY fixtures", _probe(lambda: os.listdir(FIXTURES)))
 print("SPY manifest", _probe(lambda: open(os.path.join(FIXTURES, "manifest.json")).read(20)))
 print("SPY reference", _probe(lambda: open(os.path.join(REFERENCE, "lib", "cnn", "layer_utils.py")).read(20)))
 print("SPY git", _probe(lambda: os.listdir(GIT)))
+print("SPY overlays", _probe(lambda: os.listdir(OVERLAYS)))
 print("SPY write-out", _probe(lambda: open(os.path.join(OUT, "results.json"), "w").write("{}")))
 print("SPY grader", _probe(lambda: os.kill(GRADER, 0)))
 print("SPY processes", _probe(lambda: sorted(int(p) for p in os.listdir("/proc") if p.isdigit())))
@@ -37,13 +38,14 @@ def test_student_code_cannot_reach_fixtures_reference_or_results(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     spy = SPY.replace("FIXTURES", repr(str(FIXTURES))).replace("REFERENCE", repr(str(REFERENCE))) \
-        .replace("GIT", repr(str(SECRET_PATHS[2]))).replace("OUT", repr(str(out))).replace("GRADER", str(os.getpid()))
+        .replace("GIT", repr(str(SECRET_PATHS[2]))).replace("OVERLAYS", repr(str(SECRET_PATHS[3]))) \
+        .replace("OUT", repr(str(out))).replace("GRADER", str(os.getpid()))
     scores, result, out_dir = grade(make_submission(tmp_path / "sub", append={LAYERS: spy}), tmp_path)
     lines = dict(line.split(" ", 2)[1:] for line in result.printed.splitlines() if line.startswith("SPY"))
     assert lines["uid"] != "0"
     # Unreadable, or not there at all (when the repository sits under a folder the worker
     # cannot enter, only the interpreter's subtrees are mounted back).
-    for secret in ("fixtures", "manifest", "reference", "git", "write-out"):
+    for secret in ("fixtures", "manifest", "reference", "git", "overlays", "write-out"):
         assert lines[secret] in ("PermissionError", "FileNotFoundError"), (secret, lines[secret])
     assert lines["grader"] in ("PermissionError", "ProcessLookupError")  # not its to signal, or not even there
     if result.metadata["sandbox"] == "namespace":  # its own PID namespace: itself and nothing else

@@ -51,8 +51,10 @@ from autograder.sandbox.worker_code import worker_code
 WORKER_IDS = (1_000_000, 2_000_000_000)
 #: Environment variables passed through to student code; everything else is dropped.
 PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "TZ")
-#: Never visible to student code: the expected values, the solution, the history holding both.
-SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git")
+#: Never visible to student code: the expected values, the solution, the history holding both, and the later
+#: editions' solutions (their overlays on reference_solution/, see staff/overlays.py).
+SECRET_PATHS = (REPO_ROOT / "fixtures", REPO_ROOT / "reference_solution", REPO_ROOT / ".git",
+                REPO_ROOT / "edition_overlays")
 #: What the worker's root holds of the machine, read-only (symbolic links, as /bin is on merged-/usr
 #: systems, are copied as links).
 SYSTEM_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys")

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from autograder import REPO_ROOT
+from autograder.edition import Edition
 from autograder.staff.reproducible_zip import write_zip
 
 #: The oldest Python the pins install on and the grader runs on (Ubuntu 22.04's).
@@ -68,7 +69,7 @@ mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
 chmod -R go-rwx "$SOURCE/fixtures" "$SOURCE/autograder" "$SOURCE/grade.py" 2>/dev/null
 cd "$SOURCE" || exit 0
-"$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT')"
+"$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT'@EDITION@)"
 if [ ! -s "$ROOT/results/results.json" ]; then
     printf '{"score": 0, "output": "The grader could not start (%s); staff have been told.", "tests": []}\\n' \\
         "$PYTHON" > "$ROOT/results/results.json"
@@ -79,9 +80,15 @@ exit 0
 _BUNDLED = ("grade.py", "requirements.txt")
 
 
-def bundle_files() -> dict[str, tuple[bytes, int]]:
-    """Every file of the bundle: name -> (content, mode)."""
-    files = {"setup.sh": (SETUP_SH.encode(), 0o755), "run_autograder": (RUN_AUTOGRADER.encode(), 0o755)}
+def run_autograder_script(edition: Edition | None = None) -> str:
+    """run_autograder; with an edition, every submission is graded as that edition (as `--edition` does)."""
+    return RUN_AUTOGRADER.replace("@EDITION@", f", {edition.name!r}" if edition is not None else "")
+
+
+def bundle_files(edition: Edition | None = None) -> dict[str, tuple[bytes, int]]:
+    """Every file of the bundle: name -> (content, mode). The harness and fixtures are the same for every
+    edition; only run_autograder names the edition it grades as (none: each submission's is detected)."""
+    files = {"setup.sh": (SETUP_SH.encode(), 0o755), "run_autograder": (run_autograder_script(edition).encode(), 0o755)}
     for name in _BUNDLED:
         files[name] = ((REPO_ROOT / name).read_bytes(), 0o644)
     for folder in ("autograder", "fixtures"):
@@ -91,23 +98,26 @@ def bundle_files() -> dict[str, tuple[bytes, int]]:
     return files
 
 
-def build_bundle(destination: Path) -> list[str]:
+def build_bundle(destination: Path, edition: Edition | None = None) -> list[str]:
     """Write autograder.zip as Gradescope expects it (setup.sh and run_autograder at the top)."""
-    return write_zip(destination, bundle_files())
+    return write_zip(destination, bundle_files(edition))
 
 
-def run(root: str) -> None:
-    """Grade ROOT/submission into ROOT/results; on any fault, write a results.json that says so."""
+def run(root: str, edition: str | None = None) -> None:
+    """Grade ROOT/submission into ROOT/results (as `edition`, when the bundle was built for one); on any
+    fault, write a results.json that says so."""
     root_path = Path(root)
     results = root_path / "results"
     try:
+        from autograder.edition import get_edition
         from autograder.grading import grade_submission
         from autograder.sandbox.exposure import SecretsExposed
+        given = {"edition": get_edition(edition)} if edition else {}
     except Exception:  # noqa: BLE001 - the container must always leave a result
         _write_fault(results, "The grader could not start on this submission; staff have been told.")
         return
     try:
-        grade_submission(root_path / "submission", results)
+        grade_submission(root_path / "submission", results, **given)
     except SecretsExposed as refusal:  # this image cannot hide the hidden tests: staff must change the image
         _write_fault(results, "The grader refused to grade here: on this autograder image your code could have "
                      "read the hidden tests, so nothing was graded. This is not a problem with your submission; "

@@ -21,7 +21,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import REPO_ROOT
+from autograder.edition import Edition, default_edition
 from autograder.rubric import Rubric, load_rubric
+from autograder.staff.overlays import REFERENCE, TEMPLATE, edition_folder
 from autograder.staff.regions import find_regions
 from autograder.staff.reproducible_zip import write_zip
 
@@ -57,7 +59,7 @@ That is all the grader needs. To open and run the notebook in Jupyter as well:
 
 Fill in the TODO regions of `lib/cnn/layer_utils.py` and `lib/cnn/cnn_models.py`, then run the notebook
 (`.venv/bin/jupyter notebook Problem_2.ipynb`, or in any Jupyter whose kernel runs this `.venv`'s Python).
-Its first cells download SVHN into `data/` with `get_datasets.sh`.
+{data}
 
 ## Check your code
 
@@ -84,8 +86,22 @@ Run `sh collectSubmission.sh`, rename `assignment1.zip` to `<your student id>.zi
 """
 
 
-def student_readme(rubric: Rubric) -> str:
-    """The student README, with what the hidden cases contain and the part weights read from the rubric."""
+def data_paragraph(edition: Edition, has_download_script: bool) -> str:
+    """How the edition's data gets into the assignment folder, in its own words: by the handout's
+    download script when it has one (2022: get_datasets.sh), else by hand (2023 had no script)."""
+    dataset = edition.dataset
+    if has_download_script:
+        return f"Its first cells download {dataset.name} into `{dataset.folder}/` with `get_datasets.sh`."
+    files = ", ".join(f"`{name}`" for name in dataset.files)
+    return textwrap.fill(f"There is no download script: download {dataset.name} ({files}, the Matlab version) by "
+                         f"hand from the link the course gives, into `{dataset.folder}/`, before you run the "
+                         "notebook.", 110)
+
+
+def student_readme(rubric: Rubric, edition: Edition | None = None, has_download_script: bool = True) -> str:
+    """The student README, with what the hidden cases contain and the part weights read from the rubric,
+    and how to get the edition's data."""
+    edition = edition or default_edition()
     def parts(item_id: str) -> str:
         return ", ".join(f"{c.id} {c.points:g}" for c in rubric.item(item_id).components) + \
             f" of {rubric.item(item_id).points:g} points"
@@ -104,7 +120,7 @@ def student_readme(rubric: Rubric) -> str:
         "windows), your feedback says so.",
     ]
     grading = "\n".join(textwrap.fill(text, 105, initial_indent="- ", subsequent_indent="  ") for text in bullets)
-    return STUDENT_README.format(grading=grading)
+    return STUDENT_README.format(grading=grading, data=data_paragraph(edition, has_download_script))
 
 
 def _public_manifest(manifest: dict) -> dict:
@@ -192,9 +208,12 @@ def student_rubric(text: bytes) -> bytes:
     return replaced
 
 
-def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Path = REPO_ROOT / "fixtures"
-                  ) -> dict[str, bytes]:
-    """Every file of the handout by its path inside the zip."""
+def handout_files(template: Path | None = None, fixtures: Path = REPO_ROOT / "fixtures",
+                  edition: Edition | None = None) -> dict[str, bytes]:
+    """Every file of the handout of `edition` (default: the default edition) by its path inside the zip;
+    `template` replaces the edition's template folder."""
+    edition = edition or default_edition()
+    template = template if template is not None else edition_folder(TEMPLATE, edition)
     files: dict[str, bytes] = {}
     for path in sorted(template.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -212,20 +231,20 @@ def handout_files(template: Path = REPO_ROOT / "student_template", fixtures: Pat
     for case in public["cases"]:
         files[f"fixtures/{case['file']}"] = (fixtures / case["file"]).read_bytes()
     files["fixtures/manifest.json"] = (json.dumps(public, indent=1, sort_keys=True) + "\n").encode()
-    files["README.md"] = student_readme(load_rubric()).encode()
+    files["README.md"] = student_readme(load_rubric().with_edition(edition), edition,
+                                        (template / "get_datasets.sh").is_file()).encode()
     return files
 
 
-def build_handout(destination: Path) -> list[str]:
-    """Write the handout zip; returns its entries."""
-    files = handout_files()
+def build_handout(destination: Path, edition: Edition | None = None) -> list[str]:
+    """Write the handout zip of `edition` (default: the default edition); returns its entries."""
+    files = handout_files(edition=edition)
     return write_zip(destination, {name: (data, 0o755 if name.endswith(".sh") or name == "grade.py" else 0o644)
                                    for name, data in files.items()})
 
 
-def solution_lines(reference: Path = REPO_ROOT / "reference_solution",
-                   template: Path = REPO_ROOT / "student_template") -> set[str]:
-    """Every substantial line of a solution region that the template does not show anyway, stripped.
+def solution_lines(reference: Path = REPO_ROOT / REFERENCE, template: Path = REPO_ROOT / TEMPLATE) -> set[str]:
+    """Every substantial line of a solution region of `reference` that `template` does not show anyway, stripped.
 
     (`leaky_relu(name="relu1"),` is in the reference's network and in the given Problem-1 code.)"""
     lines = set()
@@ -244,17 +263,24 @@ def solution_lines(reference: Path = REPO_ROOT / "reference_solution",
     return {line for line in lines if line not in public}
 
 
-def leaks(archive: Path) -> list[str]:
-    """Everything in the handout that must not be there; empty when it is clean."""
+def leaks(archive: Path, edition: Edition | None = None) -> list[str]:
+    """Everything in the handout of `edition` (default: the default edition) that must not be there; empty
+    when it is clean. The solution lines are those of every edition's reference that this edition's template
+    does not show: the 2023 handout holds no line of the 2022 solution either."""
+    from autograder.edition import editions
+    from autograder.staff.overlays import has_reference
     problems = []
-    secret = solution_lines()
+    edition = edition or default_edition()
+    template = edition_folder(TEMPLATE, edition)
+    secret = set().union(*(solution_lines(edition_folder(REFERENCE, each), template)
+                           for each in editions() if has_reference(each)))
     staff_seed = load_rubric().training.heldout_seed
-    allowed_top = set(handout_files(REPO_ROOT / "student_template", REPO_ROOT / "fixtures"))
+    allowed_top = set(handout_files(fixtures=REPO_ROOT / "fixtures", edition=edition))
     with zipfile.ZipFile(archive) as bundle:
         for name in bundle.namelist():
             if name not in allowed_top:
                 problems.append(f"{name}: not part of the template or the student commands' tools")
-            if name.startswith("fixtures/hidden") or "reference_solution" in name:
+            if name.startswith("fixtures/hidden") or "reference_solution" in name or "edition_overlays" in name:
                 problems.append(f"{name}: a hidden fixture or reference file")
             text = bundle.read(name).decode("utf-8", "replace")
             problems += [f"{name}: holds the solution line {line!r}" for line in secret if line in text]

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
 
+#: The data loader is imported from where the folder's edition keeps it (see `_datasets_module`).
 MODULES = {
     "grad_check": "lib.grad_check",
     "optim": "lib.optim",
@@ -33,6 +34,16 @@ def forget_lib() -> None:
         del sys.modules[name]
 
 
+def _datasets_module(root: Path) -> str:
+    """The loader module of the edition whose loader file `root` holds (2022: lib.mlp.datasets, 2023:
+    lib.datasets); the default edition's when it holds none of them."""
+    from autograder.edition import default_edition, editions
+    for edition in editions():
+        if (root / edition.dataset.loader_file).is_file():
+            return edition.dataset.loader_module
+    return default_edition().dataset.loader_module
+
+
 @contextmanager
 def imported_lib(root: Path) -> Iterator[SimpleNamespace]:
     """The modules of `root/lib` by short name (see MODULES), importable only inside the block."""
@@ -42,7 +53,8 @@ def imported_lib(root: Path) -> Iterator[SimpleNamespace]:
     forget_lib()
     sys.path.insert(0, str(Path(root).resolve()))
     try:
-        yield SimpleNamespace(**{short: importlib.import_module(full) for short, full in MODULES.items()})
+        modules = dict(MODULES, datasets=_datasets_module(Path(root)))
+        yield SimpleNamespace(**{short: importlib.import_module(full) for short, full in modules.items()})
     finally:
         sys.path[:] = saved_path
         forget_lib()

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from autograder import REPO_ROOT
+from autograder.edition import Edition, default_edition
+from autograder.staff.overlays import REFERENCE, OverlayError, is_default, materialise, overlay_dir, removed_files
 from autograder.staff.regions import strip_solutions
 
 #: Names never copied from the reference: run products, caches, data, local PDFs.
@@ -70,6 +74,29 @@ def build_template(reference: Path) -> dict[str, TemplateFile]:
             text = _student_notebook(text, relative)
         files[relative] = TemplateFile(text, executable=os.access(path, os.X_OK))
     return files
+
+
+def edition_template(edition: Edition, root: Path = REPO_ROOT) -> dict[str, TemplateFile]:
+    """The whole template of `edition`, built from its reference (composed from the overlay, if any)."""
+    if is_default(edition):
+        return build_template(root / REFERENCE)
+    with tempfile.TemporaryDirectory(prefix="cnn-grader-template-") as scratch:
+        return build_template(materialise(REFERENCE, edition, Path(scratch) / REFERENCE, root))
+
+
+def overlay_template(edition: Edition, root: Path = REPO_ROOT) -> dict[str, TemplateFile]:
+    """What `edition`'s committed template overlay holds: its template files that differ from the default
+    edition's template, or that only it has. Its removed.txt must name exactly the default template's files
+    that it lacks, so that base and overlay compose to the template built from its reference."""
+    if is_default(edition):
+        raise ValueError("the default edition's template is a whole folder, not an overlay")
+    full = edition_template(edition, root)
+    base = edition_template(default_edition(), root)
+    lacking, declared = set(base) - set(full), set(removed_files(edition, root))
+    if lacking != declared:
+        raise OverlayError(f"{overlay_dir(edition, root).relative_to(root)}/removed.txt names "
+                           f"{sorted(declared) or 'nothing'}, but the template lacks {sorted(lacking) or 'nothing'}")
+    return {relative: wanted for relative, wanted in full.items() if base.get(relative) != wanted}
 
 
 def template_differences(files: dict[str, TemplateFile], destination: Path) -> list[str]:
