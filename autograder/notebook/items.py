@@ -96,7 +96,8 @@ def gap_threshold(a: float, n_a: int, b: float, n_b: int | None, floor: float, z
 
 
 def architecture_violation(kinds: list[str] | None, output_shape: list[int] | None, rubric: Rubric) -> str:
-    """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it."""
+    """Why a network of these layer kinds breaks the assignment's rule, or "" when it keeps it; the output
+    must have one score per class of the rubric's edition (10 SVHN digits, 20 CIFAR-100 superclasses)."""
     if not kinds:  # unknown, or not implemented yet (scored as no evidence, not as a violation)
         return ""
     conv, pool = kinds.count("conv"), kinds.count("pool")
@@ -111,8 +112,27 @@ def architecture_violation(kinds: list[str] | None, output_shape: list[int] | No
     return ""
 
 
-def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str, Any], flags: list[str]) -> ItemScore:
+def percent(fraction: float) -> str:
+    """A fraction as the handouts write a target: 0.4 -> "40 %"."""
+    return f"{fraction * 100:g} %"
+
+
+def against_target(accuracy: float, rubric: Rubric) -> str:
+    """What an accuracy earns, in the edition's words: its target and chance (rubric.training, already the
+    edition's) and its data ("trained to 40 % on CIFAR-100")."""
+    limits, name = rubric.training, rubric.edition.dataset.name
+    target = f"trained to {percent(limits.threshold)} on {name}"
+    if accuracy >= limits.threshold:
+        return f"the target, {target}, is reached: full credit"
+    if accuracy <= limits.chance:
+        return f"no credit at or below chance ({percent(limits.chance)}); the target, {target}, earns full credit"
+    return f"below the target, {target}: credit grows linearly from chance ({percent(limits.chance)}) to it"
+
+
+def _unverified_score(item, rubric: Rubric, evidence: TrainingEvidence, extra: dict[str, Any],
+                      flags: list[str]) -> ItemScore:
     """The rubric's unverified_policy applied to the log's figure."""
+    limits = rubric.training
     why = "; ".join([evidence.unverified, *evidence.problems] if evidence.unverified else evidence.problems) \
         or "nothing could be verified"
     if evidence.kinds == []:
@@ -123,7 +143,8 @@ def _unverified_score(item, limits, evidence: TrainingEvidence, extra: dict[str,
     policy = limits.get("unverified_policy", "reported")
     earned = item.points * credit(evidence.reported, limits["threshold"], limits["chance"])
     extra.update(accuracy=evidence.reported, accuracy_source="reported", unverified_policy=policy)
-    claim = f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why})"
+    claim = (f"validation accuracy {evidence.reported:.4f} (reported, from the notebook's log; not verified: {why}); "
+             f"{against_target(evidence.reported, rubric)}")
     if evidence.layer_notes:
         claim += f"; layers: {'; '.join(evidence.layer_notes[:4])}"
     if policy == "pending":
@@ -155,6 +176,7 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
         "mismatch": False, "architecture": evidence.kinds, "layers": evidence.architecture,
         "layer_notes": evidence.layer_notes or None, "not_rebuilt": evidence.not_rebuilt or None,
         "unverified_reason": evidence.unverified or None, "unevaluable_reason": evidence.unevaluable or None,
+        "target": limits.threshold, "chance": limits.chance, "edition": rubric.edition.name,
         "flags": flags}  # the log replay (replay.annotate) adds "replay" and its flag afterwards
     if evidence.edition_contradiction:  # said whatever the score: staff decide which handout it was
         extra["edition_contradiction"] = evidence.edition_contradiction
@@ -185,8 +207,9 @@ def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:
                 f"rebuild your network ({'; '.join(evidence.not_rebuilt)}), so the staff-held images decide, not "
                 f"rows of the public training file)")
     else:
-        return _unverified_score(item, limits, evidence, extra, flags)
+        return _unverified_score(item, rubric, evidence, extra, flags)
     extra.update(accuracy=accuracy, accuracy_source=source)
+    note += f"; {against_target(accuracy, rubric)}"
     points = round_points(item.points * credit(accuracy, limits["threshold"], limits["chance"]))
     if evidence.heldout is not None:
         if source == "verified":
