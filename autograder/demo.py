@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -105,7 +106,38 @@ def run_other_edition(name: str = OTHER_EDITION) -> int:
     for title, folder, extra in runs:
         failures += _step(title, ["grade", str(folder), "--edition", name, "--out",
                                   str(OUTPUT / "graded" / folder.name), "--data", str(data), *extra]) != 0
+    failures += _expect_other_edition(edition, OUTPUT / "graded" / reference.name, OUTPUT / "graded" / template.name)
     return failures
+
+
+def _expect_other_edition(edition, reference: Path, template: Path) -> int:
+    """What the later edition's grades must show (1 when they do not, with why): the executed reference earns
+    every computed point with its accuracy verified from its own weights; the template earns nothing."""
+    rubric = load_rubric().with_edition(edition)
+    try:
+        graded = json.loads((reference / "results.json").read_text())
+        blank = json.loads((template / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"expected results of the {edition.name} reference and template: {exc}")
+        return 1
+    earned: dict[str, float] = {}
+    for test in graded["tests"]:  # "title [item]" or "title [item.component]"
+        item_id = test["name"].rsplit("[", 1)[-1].rstrip("]").split(".")[0]
+        earned[item_id] = earned.get(item_id, 0.0) + test["score"]
+    short = [f"{item.id} {earned.get(item.id, 0):g} of {item.points:g}" for item in rubric.items
+             if item.kind in ("code", "notebook") and earned.get(item.id, 0) != item.points]
+    training = next((t["extra_data"] for t in graded["tests"] if t["name"].endswith("[training]")), {})
+    if training.get("accuracy_source") != "verified":
+        short.append(f"training accuracy {training.get('accuracy_source')}, not verified")
+    if blank.get("score") != 0:
+        short.append(f"the template earned {blank.get('score')}")
+    if short:
+        print(f"the {edition.name} grades are not as expected: " + "; ".join(short))
+        return 1
+    print(f"\n{edition.name}: the executed reference earns every computed point (accuracy "
+          f"{training['accuracy']:.3f} verified against the {edition.training.target_percent} target); "
+          "the template earns 0")
+    return 0
 
 
 def run_demo() -> int:

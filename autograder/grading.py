@@ -181,7 +181,8 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
             source = chosen
             if options.execute:
                 run = execute_notebook(submission.root, chosen, options.data_dir, out_dir, rubric.execution,
-                                       rubric.execution.quick if options.quick else None, secret)
+                                       rubric.execution.quick if options.quick else None, secret,
+                                       edition=rubric.edition)
                 notes.extend(run.notes)
                 notes.append(f"executed headless: {run.notebook.name}" + ("" if run.completed else f"; {run.problem}"))
                 source, weights, weights_how = run.notebook, run.weights, "weights from the headless run"

@@ -270,3 +270,38 @@ def test_the_class_report_speaks_in_the_words_of_the_class_editions(tmp_path, ed
     assert ("## Editions" in report) == (len({e.split(" ")[0] for e in editions}) > 1)
     html = (tmp_path / "class_report.html").read_text()
     assert all(f"<td>{edition}</td>" in html for edition in editions)
+
+
+@pytest.mark.slow
+def test_the_2023_reference_executed_headless_earns_every_computed_point_and_the_template_none(tmp_path):
+    """Issue 21's end-to-end case, as staff run it: the 2023 reference (composed from its overlay), its notebook
+    executed headless on synthetic CIFAR-100, graded as detected (no --edition): every computed item full, its
+    accuracy verified from the run's own weights, no flag against it; the 2023 template earns nothing."""
+    from autograder.staff.overlays import REFERENCE, TEMPLATE, materialise
+
+    edition = get_edition("2023")
+    data = tmp_path / "data"
+    made = run_grade("data", "--synthetic", "--edition", "2023", "--out", str(data), "--train", "2500",
+                     "--test", "300")
+    assert made.returncode == 0, made.stderr
+    reference = materialise(REFERENCE, edition, tmp_path / "reference")
+    graded = run_grade("grade", str(reference), "--out", str(tmp_path / "out"), "--data", str(data), "--execute",
+                       "--quick", timeout=900)
+    assert graded.returncode == 0, graded.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["extra_data"]["edition"]["name"] == "2023-cifar100"
+    assert results["extra_data"]["edition"]["how"] == "detected"
+    earned: dict[str, float] = {}
+    for test in results["tests"]:  # "title [item]" or "title [item.component]"
+        item_id = test["name"].rsplit("[", 1)[1].rstrip("]").split(".")[0]
+        earned[item_id] = earned.get(item_id, 0.0) + test["score"]
+    rubric = load_rubric().with_edition(edition)
+    computed = [item for item in rubric.items if item.kind in ("code", "notebook")]
+    assert {item.id: earned[item.id] for item in computed} == {item.id: item.points for item in computed}
+    training = next(t for t in results["tests"] if t["name"].endswith("[training]"))["extra_data"]
+    assert training["accuracy_source"] == "verified" and training["flags"] == ["accuracy verified"]
+    assert training["accuracy"] > edition.training.target
+    template = materialise(TEMPLATE, edition, tmp_path / "template")
+    blank = run_grade("grade", str(template), "--out", str(tmp_path / "blank"), "--data", str(data))
+    assert blank.returncode == 0, blank.stderr
+    assert json.loads((tmp_path / "blank" / "results.json").read_text())["score"] == 0
