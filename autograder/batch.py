@@ -234,8 +234,19 @@ class BatchStopped(Exception):
     """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest stays pending."""
 
 
+_stop_signals: list[int] = []
+
+
 def _stop_batch(signum, frame) -> None:
-    raise BatchStopped(f"stopped by signal {signum}")
+    """Remember the signal; the batch's loop stops at its next turn (at most half a second later). Raising
+    here instead would raise inside whatever runs at that instant: inside a C extension's call (matplotlib
+    drawing the class report's histogram) the exception came out as that call's TypeError, a harness fault."""
+    _stop_signals.append(signum)
+
+
+def _stop_if_asked() -> None:
+    if _stop_signals:
+        raise BatchStopped(f"stopped by signal {_stop_signals[0]}")
 
 
 def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, deadline: float, grace: float,
@@ -246,10 +257,12 @@ def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, 
     pending, running = list(todo), []
     public_only = options.get("public_only", False)
     main = threading.current_thread() is threading.main_thread()
+    _stop_signals.clear()
     previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
     try:
         with tqdm(total=len(todo), disable=not progress, unit="submission", desc="grading") as bar:
             while pending or running:
+                _stop_if_asked()
                 while pending and len(running) < max(1, jobs):
                     entry = pending.pop(0)
                     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
@@ -269,6 +282,7 @@ def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, 
                 if done:
                     reports.finished([run.entry.student_id for run in done])
                 reports.write()
+            _stop_if_asked()
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
@@ -358,6 +372,8 @@ def _flags(document: dict) -> list[str]:
         flags.append("unreadable submission")
     if edition_of(document).get("contradiction"):  # given edition vs the files: staff check which handout it was
         flags.append("edition contradiction")
+    if document.get("extra_data", {}).get("data_missing"):  # staff's --data had no files of this edition
+        flags.append("no data for this edition")
     training = tests.get("training", {}).get("extra_data", {})
     if isinstance(training.get("flags"), list):  # the training item names its own flags
         flags += [str(flag) for flag in training["flags"]]

@@ -419,6 +419,17 @@ class _Run:
         if decision.contradiction:
             self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told (the gradebook "
                               f"flags it) and will check which handout you used")
+        data_dir = self.options.data_dir
+        missing = [name for name in (edition.dataset.train_file, edition.dataset.meta_file)
+                   if name and data_dir is not None and not (Path(data_dir) / name).is_file()]
+        if missing:
+            # Staff's --data lacks this edition's files (a batch of both editions given one edition's data): the
+            # student is graded as without --data (no headless run, no evaluation), never zeroed for it.
+            self.options = replace(self.options, data_dir=None, execute=False)
+            self.metadata["data_missing"] = missing
+            self.notes.append(f"the staff's data folder has no {edition.dataset.name} files for this edition "
+                              f"(missing {', '.join(missing)}): graded as without --data (nothing executed or "
+                              "evaluated); not your fault, staff are told")
 
     def result(self, items: list[ItemScore], printed: str = "", printed_bytes: int = 0,
                pdf_checks: list[Consistency] = ()) -> GradeResult:

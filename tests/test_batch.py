@@ -22,7 +22,7 @@ from autograder.batch import BatchEntry, refresh_reports, write_gradebook
 from autograder.model import BatchStatus
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.reports.similarity import PAIRS
-from autograder.rubric import load_rubric
+from autograder.rubric import all_extra_items, load_rubric
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,8 @@ def test_a_class_is_graded_into_a_gradebook_and_resumes(tmp_path, classroom):
     assert sorted(book) == ["1001", "1001-2", "1002", "1003", "1004", "1005", "1006"]
     header = list(next(iter(book.values())))
     assert header[:2] == ["student_id", "total"] and header[-3:] == ["status", "flags", "source"]
-    assert header[2:-4] == [item.id for item in load_rubric().items] and header[-4] == "edition"
+    extra = [item.id for item in all_extra_items()]  # extra credit: its own columns, outside the total
+    assert header[2:-4] == [item.id for item in load_rubric().items] + extra and header[-4] == "edition"
     assert {row["edition"] for row in book.values()} <= {"2022-svhn", "2022-svhn (default)"}
     assert float(book["1001"]["total"]) == 25 and float(book["1005"]["total"]) == 25
     assert float(book["1002"]["total"]) == 0 and float(book["1001-2"]["total"]) == 0

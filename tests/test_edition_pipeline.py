@@ -305,3 +305,19 @@ def test_the_2023_reference_executed_headless_earns_every_computed_point_and_the
     blank = run_grade("grade", str(template), "--out", str(tmp_path / "blank"), "--data", str(data))
     assert blank.returncode == 0, blank.stderr
     assert json.loads((tmp_path / "blank" / "results.json").read_text())["score"] == 0
+
+
+def test_a_data_folder_without_this_editions_files_grades_as_without_data(tmp_path):
+    """A batch of both editions given one edition's data: the other edition's students are graded as without
+    --data (the stated unverified policy), with a note that it is staff's data, never a zero that blames them."""
+    from autograder.staff.synthetic_cifar import write_synthetic_cifar100
+
+    cifar_only = tmp_path / "data"
+    write_synthetic_cifar100(cifar_only, get_edition("2023"), train=40, test=20)
+    sub = make_2022_submission(tmp_path / "sub")
+    scores, result, out_dir = grade(sub, tmp_path, limits=quick_limits(), data_dir=cifar_only)
+    training = scores["training"]
+    assert training.score == training.item.points and training.extra["accuracy_source"] == "reported"
+    assert any("has no SVHN files for this edition (missing train_32x32.mat)" in note for note in result.notes)
+    document = json.loads((out_dir / "results.json").read_text())
+    assert document["extra_data"]["data_missing"] == ["train_32x32.mat"]

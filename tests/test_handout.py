@@ -23,7 +23,7 @@ from pypdf import PdfReader
 from venvs import built_once, clean_environment, installed, make_venv, pins, python_or_skip, run
 
 from autograder import REPO_ROOT
-from autograder.edition import get_edition
+from autograder.edition import EDITIONS_DIR, get_edition
 from autograder.rubric import load_rubric
 from autograder.staff import overlays
 from autograder.staff.handout import leaks, student_modules
@@ -103,7 +103,8 @@ def test_the_handout_holds_what_students_need_and_nothing_else(handout):
     template = {p.relative_to(TEMPLATE).as_posix() for p in TEMPLATE.rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts}
     public = {f"fixtures/{case['file']}" for case in manifest["cases"]}
-    data = {"autograder/rubric.toml", "autograder/checks/pytest.ini"}
+    data = {"autograder/rubric.toml", "autograder/checks/pytest.ini",
+            *(f"autograder/editions/{path.name}" for path in EDITIONS_DIR.glob("*.toml"))}
     tops = {"grade.py", "requirements.txt", "requirements-notebook.txt", "README.md", "fixtures/manifest.json"}
     assert names == template | set(student_modules()) | data | tops | public
     for module in STAFF_MODULES:

@@ -176,7 +176,8 @@ def test_a_verified_2023_accuracy_is_credited_against_40_percent():
 def test_the_output_width_is_the_edition_s_number_of_classes():
     assert architecture_violation(["conv", "fc"], [2, 20], R23) == ""
     assert architecture_violation(["conv", "fc"], [2, 10], R22) == ""
-    assert "expected (2, 20), one score for each of the task's 20 classes" in architecture_violation(["conv"], [2, 10], R23)
+    violation = architecture_violation(["conv"], [2, 10], R23)
+    assert "expected (2, 20), one score for each of the task's 20 classes" in violation
     assert "expected (2, 10)" in architecture_violation(["conv"], [2, 20], R22)
     twenty = Architecture([SimpleNamespace(kind="fc", counts_as_conv=False)], True, (2, 20))
     assert rule_violation(twenty, R23.training, E23.dataset.classes) == ""

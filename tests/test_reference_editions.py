@@ -202,11 +202,11 @@ def test_the_2023_reference_notebook_runs_headless_on_synthetic_cifar100(tmp_pat
     assert not errors, errors
     training = next(c for c in notebook.cells if "training-run" in c.metadata.get("tags", []))
     log = "".join(o.get("text", "") for o in training.outputs if o.get("output_type") == "stream")
-    iterations = re.findall(EDITION.training.iteration_line, log)
-    assert [int(i) for i, _, _ in iterations] == [1, 26, 51, 76, 101]  # 125 iterations of batch 16
-    epochs = re.findall(EDITION.training.epoch_line, log)
+    iterations = [int(m.group("iteration")) for m in re.finditer(EDITION.training.iteration_line, log)]
+    assert iterations == [1, 26, 51, 76, 101]  # 125 iterations of batch 16
+    epochs = list(re.finditer(EDITION.training.epoch_line, log))
     assert len(epochs) == 1
-    validation = float(epochs[0][3])
+    validation = float(epochs[0].group("val"))
     assert validation > EDITION.training.target, log
     weights = np.load(folder / EDITION.training.weights_file)
     assert weights["fc2_w"].shape == (100, EDITION.dataset.classes) and "conv1_w" in weights
