@@ -65,6 +65,11 @@ class Dataset:
         """The files a data folder of this edition holds."""
         return tuple(name for name in (self.train_file, self.test_file, self.meta_file) if name)
 
+    @property
+    def needed_files(self) -> tuple[str, ...]:
+        """The files without which nothing can be evaluated (the test file only adds the held-out check)."""
+        return tuple(name for name in (self.train_file, self.meta_file) if name)
+
 
 @dataclass(frozen=True)
 class Training:

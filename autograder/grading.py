@@ -30,6 +30,7 @@ from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
 from autograder.notebook.architecture import FirstConv
+from autograder.notebook.datasets import missing_files
 from autograder.notebook.execute import execute_notebook
 from autograder.notebook.filter_match import is_first_layer, render_filters
 from autograder.notebook.items import (
@@ -420,8 +421,7 @@ class _Run:
             self.notes.append(f"EDITION CONTRADICTION: {decision.contradiction}; staff are told (the gradebook "
                               f"flags it) and will check which handout you used")
         data_dir = self.options.data_dir
-        missing = [name for name in (edition.dataset.train_file, edition.dataset.meta_file)
-                   if name and data_dir is not None and not (Path(data_dir) / name).is_file()]
+        missing = missing_files(edition, data_dir, edition.dataset.needed_files) if data_dir is not None else []
         if missing:
             # Staff's --data lacks this edition's files (a batch of both editions given one edition's data): the
             # student is graded as without --data (no headless run, no evaluation), never zeroed for it.

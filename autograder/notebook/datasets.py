@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import scipy.io
@@ -210,6 +210,7 @@ def _frozen(splits: GradingSplits) -> GradingSplits:
     return splits
 
 
-def missing_files(edition: Edition, data_dir: Path | None) -> list[str]:
-    """The edition's data files (train, test, meta) that `data_dir` lacks, by name."""
-    return [name for name in edition.dataset.files if data_dir is None or not (Path(data_dir) / name).is_file()]
+def missing_files(edition: Edition, data_dir: Path | None, names: Sequence[str] | None = None) -> list[str]:
+    """The edition's data files (`names`, default all: train, test, meta) that `data_dir` lacks, by name."""
+    return [name for name in (edition.dataset.files if names is None else names)
+            if data_dir is None or not (Path(data_dir) / name).is_file()]
