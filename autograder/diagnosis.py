@@ -1,27 +1,46 @@
-"""What separates a part's failing cases from its passing ones: feedback that locates the bug.
+"""What a part's failing cases show together: feedback that locates the bug, and never misleads.
 
-For each component of a code item, `diagnose` looks at every case it was judged on. When some
-fail and others pass and one attribute of the cases (autograder/attributes.py: padding 0, a
-non-square input, a batch of more than one image, ...) is on one side for every failing case
-and on the other for every passing case, the pattern is named, with a hint where we know the
-usual cause ("fails exactly the 5 cases with padding 0 and passes the other 2: ..."). Otherwise
-the failing cases are listed plainly: no hint that another case contradicts. Each named pattern
-also has a code (`conv_backward.dimg.padding_0`) for results.json, which the class report counts.
+For each component of a code item, `diagnose` looks at every case it was judged on, in two steps.
 
-The same rule governs guesses about None: "is the TODO still empty?" only when every case of the
-part returned None; where others returned arrays the cases say "returned None in this case".
+First, what the wrong outputs are (autograder/evidence.py, read by the parent from the arrays): a
+dimension that has taken another's value, all zeros, None, the height and width swapped, the right
+values shifted, in the wrong places or times a constant. A form that every failing case shows is
+named as its own pattern, with the question it raises ("your dimg has width 5 where the input's is
+10 ...: is the width taken from the height?").
+
+Second, the cases' attributes (autograder/attributes.py: padding 0, a non-square input, a batch of
+more than one image, ...). When one attribute is on one side for every failing case and on the other
+for every passing case, it is named ("fails exactly the 5 cases with padding 0 and passes the other
+2: ..."), but only where nothing the failing cases returned contradicts it: a wrong shape
+contradicts a stride hint unless it is the shape that the stride arithmetic gives. A coincidence of
+the hidden cases (a width taken from the height that fails exactly the cases whose stride does not
+divide the input) is then said as a coincidence, with no hint.
+
+Each named pattern has a code (`conv_backward.dimg.padding_0`, `conv_backward.dimg.width_from_height`)
+for results.json, which the class report counts. The same rule governs guesses about None: "is the
+TODO still empty?" only when every case of the part returned None; where others returned arrays the
+cases say "returned None in this case".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 from autograder.attributes import BY_ITEM, SIDE_TEXT
-from autograder.outcomes import HarnessFault, NotImplementedYet, NotRunAfterTimeouts, ReturnedNone
+from autograder.evidence import Evidence
+from autograder.model import CaseResult, Diagnosis, pattern_code, split_code
+from autograder.outcomes import (
+    HarnessFault,
+    NotImplementedYet,
+    NotRunAfterTimeouts,
+    Outcome,
+    ReturnedNone,
+    WrongShape,
+    WrongValue,
+)
 
-if TYPE_CHECKING:
-    from autograder.model import CaseResult
+__all__ = ["Diagnosis", "diagnose", "form_hint", "hint", "pattern_code", "split_code"]
 
 #: Usual causes, by (item, component, side); "*" matches any item or component. Only consulted
 #: when the side explains every failure of the part.
@@ -84,23 +103,36 @@ def hint(item: str, component: str, side: str) -> str:
     return ""
 
 
-def pattern_code(item: str, component: str, side: str) -> str:
-    """A pattern's machine-readable code: item, component (when the item has several), side."""
-    return ".".join(part for part in (item, component, side) if part)
+#: The question each form of wrong output raises. `{taken}`/`{source}` are the dimensions of a
+#: `<taken>_from_<source>` form.
+FORM_HINTS: dict[str, str] = {
+    "spatial_from": "is the {taken} taken from the {source} (a size, or a slice bound such as "
+                    "`p:{source_short} + p` where `p:{taken_short} + p` belongs)?",
+    "other_from": "is the {taken} taken from the {source}? Check which axis each size is read from (NHWC: "
+                  "batch, height, width, channels)",
+    "transposed": "are the height and width swapped (a transpose or reshape that puts the axes back in another "
+                  "order, or i and j exchanged)? The layout is NHWC throughout",
+    "zeros": "is the result ever written? Look for values computed into a copy or a slice that is then dropped, or "
+             "a loop that never runs in these cases",
+    "returned_none": "look for a way through your code that ends without `return` (a branch these cases take)",
+    "shifted": "check where each window starts and where its result goes: i * stride in the (padded) input, and "
+               "the padding's offset p when it is cropped off",
+    "misplaced": "check the order of the axes (NHWC) and the position each value is written to: a reshape or "
+                 "transpose in the wrong order keeps the values and moves them",
+    "scaled": "look for a division, a mean where a sum belongs, a count or a sign that does not belong",
+}
+
+_SHORT = {"height": "H", "width": "W"}
 
 
-def split_code(code: str) -> tuple[str, str, str]:
-    """(item, component, side) of a pattern code; component "" for an item without components."""
-    parts = code.split(".")
-    return (parts[0], parts[1] if len(parts) == 3 else "", parts[-1])
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """A part's cases seen together: one sentence, and the codes of the patterns it names."""
-
-    summary: str = ""
-    patterns: tuple[str, ...] = ()
+def form_hint(form: str) -> str:
+    """The question a form of wrong output raises, or ""."""
+    if "_from_" in form:
+        taken, source = form.split("_from_")
+        key = "spatial_from" if taken in _SHORT and source in _SHORT else "other_from"
+        return FORM_HINTS[key].format(taken=taken, source=source, taken_short=_SHORT.get(taken, ""),
+                                      source_short=_SHORT.get(source, ""))
+    return FORM_HINTS.get(form, "")
 
 
 def _plural(count: int, word: str = "case") -> str:
@@ -127,6 +159,84 @@ def _matches(item: str, failing: list[CaseResult], passing: list[CaseResult]) ->
     return found
 
 
+def evidence_of(outcome: Outcome) -> Evidence | None:
+    """What a failing case's output was, where the check saw a form (or None was returned)."""
+    if isinstance(outcome, (WrongShape, WrongValue)):
+        return outcome.evidence
+    if isinstance(outcome, (ReturnedNone, NotImplementedYet)):
+        return Evidence("returned_none", f"{outcome.what} {outcome.how}")
+    return None
+
+
+_SPATIAL = {"height", "width"}
+#: The sides of an attribute whose bug changes an image's height or width, and can change its shape.
+_SPATIAL_SIDES = {"padding_0", "padding_positive", "kernel_many", "kernel_one", "stride_many", "overlapping"}
+#: Which forms of wrong values each side's usual bug can give (returned None and all zeros fit any side:
+#: they say that nothing was computed in these cases, not how).
+_VALUE_FORMS = {
+    "transposed": {"square"},
+    "scaled": {"batch_many", "channels_many", "kernel_many", "stride_many", "overlapping", "padding_positive"},
+    "shifted": _SPATIAL_SIDES | {"non_square", "uneven_stride"},
+    "misplaced": _SPATIAL_SIDES | {"non_square", "uneven_stride", "batch_many", "channels_many"},
+}
+
+
+def _stride_shape(outcome: WrongShape, result: CaseResult) -> bool:
+    """Whether a wrong shape is what stride arithmetic gives where the stride does not divide: each wrong
+    dimension one off (a size rounded the other way), or short by the remainder (an input rebuilt from the
+    output size as (out - 1) * stride + k - 2p)."""
+    g = result.geometry
+    if g is None or len(outcome.got) != 4 or len(outcome.expected) != 4:
+        return False
+    for index, size in ((1, g.height), (2, g.width)):
+        got, wanted = outcome.got[index], outcome.expected[index]
+        if got == wanted:
+            continue
+        remainder = (size + 2 * g.padding - g.kernel) % g.stride
+        if remainder == 0 or got not in (wanted - 1, wanted + 1, wanted - remainder):
+            return False
+    return all(outcome.got[i] == outcome.expected[i] for i in (0, 3))
+
+
+def _fits(side: str, result: CaseResult) -> bool:
+    """Whether what this failing case returned is consistent with a bug tied to `side`."""
+    outcome = result.outcome
+    seen = evidence_of(outcome)
+    if seen is None or seen.form in ("returned_none", "zeros"):
+        return True
+    if isinstance(outcome, WrongShape):
+        dims = set(seen.dims)
+        if side == "non_square":
+            return "_from_" in seen.form and set(seen.form.split("_from_")) == _SPATIAL or seen.form == "transposed"
+        if side == "uneven_stride":
+            return _stride_shape(outcome, result)
+        if side in _SPATIAL_SIDES:
+            return bool(dims) and dims <= _SPATIAL
+        if side.startswith("batch_"):
+            return bool(dims) and dims <= {"batch", "ndim"}
+        if side.startswith("channels_"):
+            return bool(dims) and dims <= {"channels", "ndim"}
+        return False
+    return side in _VALUE_FORMS.get(seen.form, set())
+
+
+def _common_form(failing: list[CaseResult]) -> tuple[str, list[Evidence]]:
+    """The form every failing case shows ("" if they do not share one), and each case's evidence."""
+    seen = [evidence_of(r.outcome) for r in failing]
+    forms = {each.form if each is not None else "" for each in seen}
+    form = forms.pop() if len(forms) == 1 else ""
+    return form, [each for each in seen if each is not None]
+
+
+def _visible(form: str, failing: list[CaseResult], seen: list[Evidence]) -> str:
+    """What the failing cases show, in one clause with the question it raises."""
+    first = f"in `{failing[0].case}` {seen[0].text}"
+    others = len(failing) - 1
+    alike = f", and alike in the other {others}" if others > 1 else (", and alike in the other" if others else "")
+    question = form_hint(form)
+    return f"{first}{alike}" + (f": {question}" if question else "")
+
+
 def diagnose(item: str, component: str, results: Sequence[CaseResult]) -> tuple[tuple[CaseResult, ...], Diagnosis]:
     """The part's results (None outcomes refined) and what they show together."""
     results = _refine_none(list(results))
@@ -134,27 +244,49 @@ def diagnose(item: str, component: str, results: Sequence[CaseResult]) -> tuple[
     passing = [r for r in results if r.outcome.passed]
     if not failing or len(results) < 2:
         return tuple(results), Diagnosis()
+    form, seen = _common_form(failing)
+    form_code = (pattern_code(item, component, form),) if form else ()
     if not passing:
         if all(isinstance(r.outcome, NotImplementedYet) for r in failing):
             first = failing[0].outcome
-            text = f"every case: {first.what} {first.how} (is the TODO still empty?)"
-        else:
-            labels = sorted({r.outcome.label for r in failing})
-            text = f"fails all {_plural(len(results))}" + (f" ({labels[0]})" if len(labels) == 1 else "")
+            return tuple(results), Diagnosis(f"every case: {first.what} {first.how} (is the TODO still empty?)")
+        if form:
+            return tuple(results), Diagnosis(
+                f"fails all {_plural(len(results))}, each for the same visible reason: "
+                f"{_visible(form, failing, seen)}", form_code)
+        labels = sorted({r.outcome.label for r in failing})
+        text = f"fails all {_plural(len(results))}" + (f" ({labels[0]})" if len(labels) == 1 else "")
         return tuple(results), Diagnosis(text)
     names = ", ".join(f"`{r.case}`" for r in failing)
     unjudged = [r for r in results if isinstance(r.outcome, (HarnessFault, NotRunAfterTimeouts))]
     matches = [] if unjudged else _matches(item, failing, passing)
-    if len(matches) == 1:
-        side = matches[0]
+    fitting = [side for side in matches if all(_fits(side, r) for r in failing)]
+    contradicted = [side for side in matches if side not in fitting]
+    if form:
+        if len(fitting) == 1:
+            side = fitting[0]
+            head = (f"fails exactly the {_plural(len(failing))} with {SIDE_TEXT[side]} and passes the other "
+                    f"{len(passing)}")
+            codes = form_code + (pattern_code(item, component, side),)
+        else:
+            head = f"fails {len(failing)} of {_plural(len(results))} ({names})"
+            codes = form_code
+        return tuple(results), Diagnosis(f"{head}, each for the same visible reason: "
+                                         f"{_visible(form, failing, seen)}", codes)
+    if len(fitting) == 1:
+        side = fitting[0]
         text = (f"fails exactly the {_plural(len(failing))} with {SIDE_TEXT[side]} and passes the other "
                 f"{len(passing)}")
         advice = hint(item, component, side)
         return tuple(results), Diagnosis(f"{text}: {advice}" if advice else text,
                                          (pattern_code(item, component, side),))
-    if matches:
-        described = " and, alike, ".join(SIDE_TEXT[side] for side in matches)
+    if fitting:
+        described = " and, alike, ".join(SIDE_TEXT[side] for side in fitting)
         text = (f"fails exactly the {_plural(len(failing))} with {described} (these cases cannot tell the two "
                 f"apart) and passes the other {len(passing)}")
-        return tuple(results), Diagnosis(text, tuple(pattern_code(item, component, side) for side in matches))
-    return tuple(results), Diagnosis(f"fails {len(failing)} of {_plural(len(results))}: {names}")
+        return tuple(results), Diagnosis(text, tuple(pattern_code(item, component, side) for side in fitting))
+    text = f"fails {len(failing)} of {_plural(len(results))}: {names}"
+    if contradicted:
+        text += (f" (exactly those with {' and, alike, '.join(SIDE_TEXT[side] for side in contradicted)}, but what "
+                 "they return is not what a bug tied to that gives: see each case)")
+    return tuple(results), Diagnosis(text)

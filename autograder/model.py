@@ -27,8 +27,8 @@ except ImportError:  # Python 3.10 (Gradescope's Ubuntu 22.04 image): the same b
             return format(str(self.value), spec)
 from typing import Any
 
-from autograder.attributes import SIDE_TEXT
-from autograder.diagnosis import Diagnosis, split_code
+from autograder.attributes import SIDE_TEXT, Geometry
+from autograder.evidence import EVIDENCE_TEXT
 from autograder.outcomes import Outcome
 from autograder.rubric import Component, Item
 
@@ -90,6 +90,32 @@ class BatchStatus(StrEnum):
     TIMED_OUT = "timed out"  # past the batch's deadline: stopped, every item 0 (results.json says so)
 
 
+def pattern_code(item: str, component: str, side: str) -> str:
+    """A pattern's machine-readable code: item, component (when the item has several), and the side of a
+    case attribute (`padding_0`) or the form of the wrong outputs (`width_from_height`)."""
+    return ".".join(part for part in (item, component, side) if part)
+
+
+def split_code(code: str) -> tuple[str, str, str]:
+    """(item, component, side or form) of a pattern code; component "" for an item without components."""
+    parts = code.split(".")
+    return (parts[0], parts[1] if len(parts) == 3 else "", parts[-1])
+
+
+def pattern_words(side: str) -> str:
+    """A pattern's last part in words, for reports that read codes: "padding 0", "the width taken from the height"."""
+    return SIDE_TEXT.get(side) or EVIDENCE_TEXT.get(side) or side.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A part's cases seen together: one sentence, and the codes of the patterns it names (the form of the
+    wrong outputs first, where they have one, then the case attribute that separates them)."""
+
+    summary: str = ""
+    patterns: tuple[str, ...] = ()
+
+
 def outcome_code(outcome: Outcome) -> ReasonCode:
     """The code of a case's outcome."""
     return ReasonCode(outcome.code)
@@ -108,6 +134,7 @@ class CaseResult:
     seconds: float = 0.0
     component: str = ""
     sides: tuple[str, ...] = ()  # the case's attribute sides (autograder/attributes.py), for diagnosis
+    geometry: Geometry | None = None  # its shapes, so the diagnosis can tell what a stride bug predicts
 
     @property
     def reason_code(self) -> ReasonCode:
@@ -176,8 +203,13 @@ class ItemScore:
             failures = Counter(case.outcome.label for case in part.cases if not case.outcome.passed)
             label, count = failures.most_common(1)[0]
             what = f"{count} {label}"
-            if len(part.diagnosis.patterns) == 1:
-                what += f", exactly those with {SIDE_TEXT[split_code(part.diagnosis.patterns[0])[2]]}"
+            named = [split_code(code)[2] for code in part.diagnosis.patterns]
+            forms = [EVIDENCE_TEXT[side] for side in named if side in EVIDENCE_TEXT]
+            sides = [SIDE_TEXT[side] for side in named if side in SIDE_TEXT]
+            if forms:
+                what += f" ({forms[0]})"
+            if len(sides) == 1:
+                what += f", exactly those with {sides[0]}"
             found.setdefault(f"{part.passed}/{len(part.cases)} passed; {what}", []).append(part.component.id)
         return prefix + "; ".join(f"{', '.join(ids)}: {text}" if any(ids) else text for text, ids in found.items())
 

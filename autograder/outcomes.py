@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from autograder.evidence import Evidence
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -78,11 +80,13 @@ class WrongShape(Outcome):
     what: str
     got: tuple
     expected: tuple
+    evidence: Evidence | None = None  # the shape read in NHWC (autograder/evidence.py), where it is an image's
     label = "wrong shape"
     code = "wrong_shape"  # autograder/model.py ReasonCode
 
     def message(self) -> str:
-        return f"{self.what} has shape {self.got}; expected {self.expected}"
+        text = f"{self.what} has shape {self.got}; expected {self.expected}"
+        return f"{text}: {self.evidence.text}" if self.evidence else text
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class WrongValue(Outcome):
     position: tuple = ()
     got: float | None = None
     expected: float | None = None
+    evidence: Evidence | None = None  # what the wrong values are, where they have a known form (evidence.py)
     label = "wrong value"
     code = "wrong_value"  # autograder/model.py ReasonCode
 
@@ -113,7 +118,7 @@ class WrongValue(Outcome):
             text += f", largest at index {self.position}"
             if self.got is not None and self.expected is not None:
                 text += f" (got {self.got:.6g}, expected {self.expected:.6g})"
-        return text
+        return f"{text}; {self.evidence.text}" if self.evidence else text
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from autograder.evidence import shape_evidence, value_evidence
 from autograder.numerics import rel_error, worst_position
 from autograder.outcomes import (
     CheckFailed,
@@ -47,12 +48,19 @@ def as_array(value: Any, what: str) -> np.ndarray:
     return value
 
 
-def expect_array(value: Any, expected: np.ndarray, tolerance: float, what: str, same_size_ok: bool = False) -> None:
-    """`value` must be an ndarray of expected's shape (or size, if allowed) within `tolerance`."""
+def expect_array(value: Any, expected: np.ndarray, tolerance: float, what: str, same_size_ok: bool = False,
+                 name: str = "", like: str = "") -> None:
+    """`value` must be an ndarray of expected's shape (or size, if allowed) within `tolerance`.
+
+    A wrong one carries what it is (autograder/evidence.py): `name` is the array as the interface calls
+    it ("your dimg") and `like` whose shape it should have ("the input's"); with a `like`, the array is an
+    image batch (NHWC) and its shape is read dimension by dimension."""
     array = as_array(value, what)
+    called = name or f"the value of {what}"
     if array.shape != expected.shape:
         if not (same_size_ok and array.size == expected.size):
-            raise CheckFailed(WrongShape(what, tuple(array.shape), tuple(expected.shape)))
+            seen = shape_evidence(tuple(array.shape), tuple(expected.shape), called, like) if like else None
+            raise CheckFailed(WrongShape(what, tuple(array.shape), tuple(expected.shape), seen))
         array = array.reshape(expected.shape)
     bad = int(np.count_nonzero(~np.isfinite(array)))
     if bad:
@@ -60,7 +68,9 @@ def expect_array(value: Any, expected: np.ndarray, tolerance: float, what: str, 
     error = rel_error(array, expected)
     if not error <= tolerance:
         where = worst_position(array, expected)
-        raise CheckFailed(WrongValue(what, error, tolerance, where, float(array[where]), float(expected[where])))
+        seen = value_evidence(array, expected, tolerance, called, nhwc=bool(like))
+        raise CheckFailed(WrongValue(what, error, tolerance, where, float(array[where]), float(expected[where]),
+                                     seen))
 
 
 def expect_scalar(value: Any, expected: float, tolerance: float, what: str) -> None:

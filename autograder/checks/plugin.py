@@ -21,7 +21,7 @@ from typing import Iterator
 
 import pytest
 
-from autograder.attributes import geometry, sides
+from autograder.attributes import Geometry, geometry, sides
 from autograder.fixtures import Case
 from autograder.model import CaseResult
 from autograder.outcomes import (
@@ -40,11 +40,16 @@ from autograder.sandbox.parent import WorkerProcess
 CHECKS_DIR = Path(__file__).resolve().parent
 
 
-def case_sides(case: Case) -> tuple[str, ...]:
-    """The attribute sides of a case: padding 0 or not, square or not, ..."""
+def case_geometry(case: Case) -> Geometry | None:
+    """A case's shapes (batch, height, width, channels, kernel or pool, stride, padding); None where fixed."""
     shape = case.args.get("input_size") if case.item == "output_size" else \
         (case.arrays["x"].shape if "x" in case.arrays else None)
-    return sides(case.item, geometry(case.item, case.args, shape))
+    return geometry(case.item, case.args, shape)
+
+
+def case_sides(case: Case) -> tuple[str, ...]:
+    """The attribute sides of a case: padding 0 or not, square or not, ..."""
+    return sides(case.item, case_geometry(case))
 
 
 class Parts:
@@ -173,7 +178,7 @@ class GradingPlugin:
             self.results.append(CaseResult(
                 item_id, check or case.name, "check" if check else case.visibility,
                 self._weight(item_id, check, case), description, outcome, seconds, component,
-                case_sides(case) if case is not None else ()))
+                case_sides(case) if case is not None else (), case_geometry(case) if case is not None else None))
         return True
 
 

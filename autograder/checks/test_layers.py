@@ -23,7 +23,8 @@ def test_output_size(case, worker):
 @pytest.mark.item("conv_forward")
 def test_conv_forward(case, worker, rubric):
     answer = worker.call("conv_forward", case.args, {k: case.arrays[k] for k in ("x", "w", "b")})
-    expect_array(answer.value("out"), case.arrays["out"], rubric.tolerances["forward"], "forward(img)")
+    expect_array(answer.value("out"), case.arrays["out"], rubric.tolerances["forward"], "forward(img)",
+                 name="your output", like="the expected output's")
 
 
 @pytest.mark.item("conv_backward")
@@ -34,20 +35,24 @@ def test_conv_backward(case, worker, rubric, part):
     tolerance = rubric.tolerances["gradient"]
     probe = BackwardProbe(case, worker, rubric, answer)
     with part("dimg"):
-        expect_array(answer.value("dx"), case.arrays["dx"], tolerance, "backward(dout)")
+        expect_array(answer.value("dx"), case.arrays["dx"], tolerance, "backward(dout)",
+                     name="your dimg", like="the input's")
         _analytic(probe, "dimg", "backward(dout)")
     with part("dw"):
-        expect_array(answer.value("dw"), case.arrays["dw"], tolerance, "grads[w_name]", same_size_ok=True)
+        expect_array(answer.value("dw"), case.arrays["dw"], tolerance, "grads[w_name]", same_size_ok=True,
+                     name="your dW")
         _analytic(probe, "dw", "grads[w_name]")
     with part("db"):
-        expect_array(answer.value("db"), case.arrays["db"], tolerance, "grads[b_name]", same_size_ok=True)
+        expect_array(answer.value("db"), case.arrays["db"], tolerance, "grads[b_name]", same_size_ok=True,
+                     name="your db")
         _analytic(probe, "db", "grads[b_name]")
 
 
 @pytest.mark.item("pool_forward")
 def test_pool_forward(case, worker, rubric):
     answer = worker.call("pool_forward", case.args, {"x": case.arrays["x"]})
-    expect_array(answer.value("out"), case.arrays["out"], rubric.tolerances["forward"], "forward(img)")
+    expect_array(answer.value("out"), case.arrays["out"], rubric.tolerances["forward"], "forward(img)",
+                 name="your output", like="the expected output's")
 
 
 @pytest.mark.item("pool_backward")
@@ -56,5 +61,5 @@ def test_pool_backward(case, worker, rubric):
     if answer.header.get("forward_returned_none"):
         raise CheckFailed(NotImplementedYet("forward(img)", "returned None, and backward gave no array"))
     expect_array(answer.value("dx"), case.arrays["dx"], rubric.tolerances["gradient"],
-                 "backward(dout)")
+                 "backward(dout)", name="your dimg", like="the input's")
     _analytic(BackwardProbe(case, worker, rubric, answer), "", "backward(dout)")

@@ -23,9 +23,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from autograder.attributes import SIDE_TEXT  # noqa: E402
-from autograder.diagnosis import split_code  # noqa: E402
 from autograder.edition import EditionError, get_edition  # noqa: E402
+from autograder.model import pattern_words, split_code  # noqa: E402
 from autograder.reports.results import write_atomically  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
 from autograder.rubric import Rubric, load_rubric  # noqa: E402
@@ -83,11 +82,14 @@ def pattern_text(code: str, rubric: Rubric) -> str:
         title = rubric.item(item_id).title
     except KeyError:
         title = item_id
-    return f"{SIDE_TEXT.get(side, side)} in {title}" + (f", {component}" if component else "")
+    return f"{pattern_words(side)} in {title}" + (f", {component}" if component else "")
 
 
-_PATTERN_NOTE = ("Students whose failing cases of a part are exactly the cases with one attribute (and whose "
-                 "passing cases all lack it): the bug is tied to that attribute.")
+_PATTERN_NOTE = ("Students whose failing cases of a part all return the same kind of wrong output (a dimension "
+                 "taken from another, all zeros, None, the height and width swapped, the right values moved or "
+                 "scaled), or are exactly the cases with one attribute (and whose passing cases all lack it, "
+                 "with nothing returned contradicting it): the bug shows in that form or is tied to that "
+                 "attribute. A student can show both.")
 
 _SIMILAR_NOTE = ("Submissions whose own lib/cnn code (template lines removed; names, comments and spacing "
                  "ignored) or inline answers are near-identical: first as groups, then pair by pair, most alike "

@@ -203,7 +203,9 @@ def _code_item_lines(item: ItemScore) -> list[str]:
             if len(group) > 1 and part.passed < len(part.cases):
                 lines += ["These parts fail and pass on the same cases, with the same messages:", ""]
         if part.diagnosis.summary:
-            lines += [f"**{part.diagnosis.summary[0].upper()}{part.diagnosis.summary[1:]}.**", ""]
+            summary = part.diagnosis.summary
+            stop = "" if summary.endswith(("?", ".")) else "."
+            lines += [f"**{summary[0].upper()}{summary[1:]}{stop}**", ""]
         if part.component.id and part.passed == len(part.cases):
             lines += [f"All {len(part.cases)} {'case' if len(part.cases) == 1 else 'cases'} passed.", ""]
         else:
