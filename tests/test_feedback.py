@@ -27,6 +27,11 @@ DIMG = "dimg = np.ascontiguousarray(dimg_pad[:, :, p:p + in_h, p:p + in_w].trans
 #: Real submissions: dimg cropped with x[p:-p], and only when p > 0, so None is returned for p = 0.
 NONE_AT_PADDING_0 = [(LAYERS, DIMG, "if p > 0:\n            " + DIMG.replace("p:p + in_h, p:p + in_w", "p:-p, p:-p"))]
 CROP = [(LAYERS, DIMG, DIMG.replace("p:p + in_h, p:p + in_w", "p:-p, p:-p"))]
+#: Six real students: dimg cropped with the height in both places; on the hidden cases it fails exactly the
+#: three whose stride does not divide the input.
+HEIGHT_FOR_WIDTH = [(LAYERS, DIMG, DIMG.replace("p:p + in_h, p:p + in_w", "p:p + in_h, p:p + in_h"))]
+SCATTER = "dimg_pad[:, :, u:u + s * out_h:s, v:v + s * out_w:s] += dcols[u, v]"
+STRIDE_IN_DIMG = [(LAYERS, SCATTER, "dimg_pad[:, :, u:u + out_h, v:v + out_w] += dcols[u, v]")]
 
 
 def _printed_arrays() -> list[str]:
@@ -124,6 +129,46 @@ def test_the_self_check_shows_the_public_cases_and_claims_no_points(tmp_path):
     feedback = (out_dir / "feedback.md").read_text()
     assert "**Self-check**" in feedback and "no points claimed" in feedback
     assert "## ConvLayer2D.forward: 1 of 1 pass (self-check, no points)" in feedback
+
+
+def _gradebook(out, students) -> None:
+    """gradebook.csv for graded folders, as the batch writes it (the class report reads it first)."""
+    with open(out / "gradebook.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        items = [item.id for item in load_rubric().items]
+        writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
+        for student in students:
+            document = json.loads((out / student / "results.json").read_text())
+            points = {i: sum(t["score"] for t in document["tests"] if t["tags"][0] == i) for i in items}
+            writer.writerow([student, document["score"], *[points[i] for i in items], "graded", "", student])
+
+
+def test_height_for_width_students_are_told_and_counted_by_their_shapes_not_the_stride(tmp_path):
+    out = tmp_path / "graded"
+    students = {"4001": HEIGHT_FOR_WIDTH, "4002": HEIGHT_FOR_WIDTH, "4003": STRIDE_IN_DIMG}
+    for student, changes in students.items():
+        grade_submission(make_submission(tmp_path / "in" / student, changes), out / student)
+    feedback = (out / "4001" / "feedback.md").read_text()
+    assert "**Fails 3 of 7 cases (`hidden_00`, `hidden_04`, `hidden_05`), each for the same visible reason: in " \
+           "`hidden_00` your dimg has width 5 where the input's is 10, and alike in the other 2: is the width taken " \
+           "from the height" in feedback
+    assert "backward(dout) has shape (2, 5, 5, 2); expected (2, 5, 10, 2): your dimg has width 5 where the " \
+           "input's is 10" in feedback
+    assert "stride" not in feedback.split("### dimg")[1].split("\n\n")[1]  # the diagnosis line
+    document = json.loads((out / "4001" / "results.json").read_text())
+    dimg = next(t for t in document["tests"] if t["name"].endswith("[conv_backward.dimg]"))
+    assert dimg["extra_data"]["patterns"] == ["conv_backward.dimg.width_from_height"]
+    stride = json.loads((out / "4003" / "results.json").read_text())
+    assert "conv_backward.dimg.stride_many" in next(
+        t for t in stride["tests"] if t["name"].endswith("[conv_backward.dimg]"))["extra_data"]["patterns"]
+    _gradebook(out, students)
+    build_class_report(out)
+    report = (out / "class_report.md").read_text()
+    assert "- the width taken from the height in ConvLayer2D.backward (dimg, dW, db), dimg: 2 students " \
+           "([4001](4001/feedback.md), [4002](4002/feedback.md)) `conv_backward.dimg.width_from_height`" in report
+    assert "- stride > 1 in ConvLayer2D.backward (dimg, dW, db), dimg: 1 student ([4003](4003/feedback.md)) " \
+           "`conv_backward.dimg.stride_many`" in report
+    assert "uneven_stride" not in report and "does not divide" not in report
 
 
 def test_the_class_report_counts_patterns_from_their_codes(tmp_path):

@@ -5,6 +5,12 @@ import from its own layer and the layers under it, never from one above: what ca
 `grade_submission` (the batch, the staff tools' Gradescope run, the CLI) sits above grading, and
 what grading calls (the sandbox, the checks, scoring, the notebook, the reports of one submission)
 below it. Every import counts, also one inside a function. A new module must be given a layer here.
+
+No two modules may import each other, directly or through others (an import circle), within a layer
+too. Here also every import counts: one inside a function (deferring it is the usual way to hide a
+circle) and one under `if TYPE_CHECKING:`. A type-only import is still a dependency on the other
+module's vocabulary; the last circle (diagnosis <-> model) was half type-only, and with
+`from __future__ import annotations` such an import becomes a runtime one at the first `isinstance`.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ from autograder import REPO_ROOT as REPO
 #: Lowest first.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("autograder", "autograder.rubric", "autograder.numerics", "autograder.attributes",
-              "autograder.outcomes", "autograder.diagnosis", "autograder.model", "autograder.intake",
+              "autograder.evidence", "autograder.outcomes", "autograder.model", "autograder.intake",
               "autograder.fixtures", "autograder.deadlines", "autograder.edition")),
     ("sandbox", ("autograder.sandbox",)),
     ("checks", ("autograder.checks",)),
-    ("scoring", ("autograder.score",)),
+    ("scoring", ("autograder.diagnosis", "autograder.score")),  # the result model (core) sits below what builds it
     ("notebook", ("autograder.notebook",)),
     ("reports", ("autograder.reports", "autograder.reports.manual_sheet")),  # the grading sheet: results only
     ("grading", ("autograder.baseline", "autograder.grading")),
@@ -97,6 +103,57 @@ def pytest_imports(package: Path) -> list[str]:
     return [f"{path.relative_to(package.parent)}:{line}: {name} imports pytest" for name, path in found.items()
             if not (name == PYTEST_ALLOWED or name.startswith(PYTEST_ALLOWED + "."))
             for line, target in imports(name, path, set(found)) if target.split(".")[0] == "pytest"]
+
+
+def circles(package: Path) -> list[list[str]]:
+    """Every import circle among the package's modules: each strongly connected set of more than one
+    module (or a module importing itself), sorted, found with Tarjan's algorithm."""
+    found = modules(package)
+    edges = {name: sorted({target for _, target in imports(name, path, set(found)) if target in found})
+             for name, path in found.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    result = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in edges[name]:
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1 or name in edges[name]:
+                result.append(sorted(group))
+
+    for name in sorted(edges):
+        if name not in index:
+            visit(name)
+    return sorted(result)
+
+
+def test_no_import_circle():
+    assert circles(REPO / "autograder") == []
+
+
+def test_the_circle_check_finds_one_made_of_a_type_only_and_a_deferred_import(tmp_path):
+    package = tmp_path / "autograder"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                      "    from autograder.diagnosis import Diagnosis\n")
+    (package / "diagnosis.py").write_text("def diagnose():\n    from .model import CaseResult\n")
+    (package / "score.py").write_text("from autograder import diagnosis, model\n")
+    assert circles(package) == [["autograder.diagnosis", "autograder.model"]]
 
 
 def test_imports_run_from_the_entry_points_down():

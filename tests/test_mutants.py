@@ -15,6 +15,10 @@ import pytest
 from loop_submission import LOOP_LAYERS
 from submissions import CODE_ITEMS, LAYERS, MODELS, grade, make_submission
 
+from autograder.attributes import SIDE_TEXT
+from autograder.evidence import EVIDENCE_TEXT
+from autograder.model import split_code
+
 pytestmark = pytest.mark.slow
 
 CONV_WINDOWS = "sliding_window_view(img_pad, (k, k), axis=(1, 2))[:, ::s, ::s]"
@@ -25,6 +29,8 @@ POOL_WINDOWS = ("windows = np.lib.stride_tricks.sliding_window_view(img, (p, p),
 #: TestCNN's parts judged on its cases (its layers and initialisation are fixed checks).
 RUN = {"test_cnn.scores", "test_cnn.loss", "test_cnn.gradients"}
 POOL_ROUTE = "dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :] += np.where(winner == u * p + v, dprev, 0)"
+DIMG_SCATTER = "dimg_pad[:, :, u:u + s * out_h:s, v:v + s * out_w:s] += dcols[u, v]"
+CROP_BOUNDS = "p:p + in_h, p:p + in_w"
 
 # name: (changes, what it breaks: "item" or "item.component", the pattern codes its feedback must name)
 MUTANTS = {
@@ -93,11 +99,33 @@ MUTANTS = {
     "pool stride ignored in backward": ([(LAYERS, POOL_ROUTE, POOL_ROUTE.replace(
         "dimg[:, u:u + s * out_h:s, v:v + s * out_w:s, :]", "dimg[:, u:u + out_h, v:v + out_w, :]"))],
         {"pool_backward", "test_cnn.gradients"}, {"pool_backward.stride_many"}),
+    # Real submissions: 6 of 31 cropped dimg with the height in both places. On the hidden cases they fail exactly
+    # the three whose stride does not divide the input; their shapes say what the bug is (and the stride must not).
+    "height for width in dimg's crop": ([(LAYERS, DIMG_CROP, DIMG_CROP.replace(CROP_BOUNDS, "p:p + in_h, p:p + in_h"))],
+                                        {"conv_backward.dimg"}, {"conv_backward.dimg.width_from_height"}),
+    "dimg computed into a copy": ([(LAYERS, DIMG_SCATTER, DIMG_SCATTER.replace("dimg_pad[", "dimg_pad.copy()[", 1))],
+                                  {"conv_backward.dimg"}, {"conv_backward.dimg.zeros"}),
+    "dimg with height and width swapped": ([(LAYERS, DIMG_CROP, DIMG_CROP.replace("(1, 2, 3, 0)", "(1, 3, 2, 0)"))],
+                                           {"conv_backward.dimg"}, {"conv_backward.dimg.transposed"}),
+    "padding cropped from the corner": ([(LAYERS, DIMG_CROP, DIMG_CROP.replace(CROP_BOUNDS, "0:in_h, 0:in_w"))],
+                                        {"conv_backward.dimg"},
+                                        {"conv_backward.dimg.shifted", "conv_backward.dimg.padding_positive"}),
+    "conv output reshaped with the batch second": (
+        [(LAYERS, CONV_OUTPUT, "output = (cols @ w_mat + self.params[self.b_name]).reshape(out_h, n, out_w, "
+                               "n_filters).transpose(1, 0, 2, 3)")],
+        {"conv_forward", *RUN}, {"conv_forward.misplaced", "conv_forward.batch_many"}),
     "TestCNN with an activation": ([(MODELS, 'MaxPoolingLayer(2, 2, name="pool"),',
                                      'leaky_relu(name="relu"),\n            MaxPoolingLayer(2, 2, name="pool"),')],
                                    {"test_cnn.structure", *RUN}, set()),
     "TestCNN fc with the default init": ([(MODELS, 'fc(27, 5, init_scale=0.02, name="fc")', 'fc(27, 5, name="fc")')],
                                          {"test_cnn.initialisation"}, set()),
+}
+
+
+#: Patterns a mutant's feedback must not name: a case attribute that its failing cases only coincide with.
+NOT_NAMED = {
+    "height for width in dimg's crop": {"conv_backward.dimg.uneven_stride"},
+    "padding-0 crop x[p:-p] in dimg": {"conv_backward.dimg.uneven_stride", "conv_backward.dimg.stride_many"},
 }
 
 
@@ -121,6 +149,7 @@ def test_mutant_loses_points_only_where_it_breaks(name, tmp_path):
                 assert part.score == part.component.points, f"{name}: {key} lost points: {scores[item_id].reason}"
             named |= set(part.diagnosis.patterns)
     assert patterns <= named, f"{name}: the feedback names {sorted(named)}, not {sorted(patterns - named)}"
+    assert not named & NOT_NAMED.get(name, set()), f"{name}: the feedback names {sorted(named)}"
     feedback = (out_dir / "feedback.md").read_text()
     document = json.loads((out_dir / "results.json").read_text())
     recorded = {code for test in document["tests"] for code in test["extra_data"].get("patterns", [])}
@@ -129,7 +158,12 @@ def test_mutant_loses_points_only_where_it_breaks(name, tmp_path):
         for _, part in _component_keys(scores[item_id]):
             if part.diagnosis.patterns:
                 summary = part.diagnosis.summary
-                assert summary.startswith("fails exactly the ") and summary[0].upper() + summary[1:] in feedback
+                sides = [code for code in part.diagnosis.patterns if split_code(code)[2] in SIDE_TEXT]
+                forms = [code for code in part.diagnosis.patterns if split_code(code)[2] in EVIDENCE_TEXT]
+                assert len(sides) + len(forms) == len(part.diagnosis.patterns)
+                assert not sides or summary.startswith("fails exactly the ")
+                assert not forms or "each for the same visible reason: " in summary
+                assert summary[0].upper() + summary[1:] in feedback
 
 
 VARIANTS = {
