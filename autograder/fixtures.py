@@ -31,6 +31,10 @@ TEST_CNN_INIT_SEED = 1234
 TEST_CNN_INIT_STD = 0.02
 #: TestCNN's architecture, fixed by the assignment: conv 3x3 (3 -> 3), pool 2, fc (27 -> 5).
 TEST_CNN_SHAPES = {"conv_w": (3, 3, 3, 3), "conv_b": (3,), "fc_w": (27, 5), "fc_b": (5,)}
+#: ... and its layers' configuration (the interface: ConvLayer2D(3, 3, 3, stride=1, padding=0) and
+#: MaxPoolingLayer(2, 2)), by the layers' attribute names; on the notebook's 8x8x3 images.
+TEST_CNN_CONFIG = {"conv": {"kernel_size": 3, "stride": 1, "padding": 0}, "pool": {"pool_size": 2, "stride": 2}}
+TEST_CNN_PROBE = (1, 8, 8, 3)
 
 
 def seeded_stream(count: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from submissions import LAYERS, MODELS, grade, make_submission
 
+from autograder.checks.configuration import configuration_problems
 from autograder.fixtures import seeded_stream
 
 MLP = "lib/mlp/layer_utils.py"
@@ -109,3 +110,60 @@ def test_a_forged_description_of_real_layers_keeps_the_layers_by_behaviour_and_l
     assert "are not values that np.random.randn draws" in tests["initialisation"]["output"]
     assert tests["structure"]["score"] == 0.5
     assert tests["scores"]["score"] == 0.5
+
+
+# --- the layers' configuration ----------------------------------------------------------------------------------
+
+def _body(conv: str, pool: str) -> list[tuple[str, str, str]]:
+    return [(MODELS, TEST_CNN_BODY, TEST_CNN_BODY
+             .replace('ConvLayer2D(3, 3, 3, stride=1, padding=0, init_scale=0.02, name="conv")', conv)
+             .replace('MaxPoolingLayer(2, 2, name="pool")', pool))]
+
+
+def test_a_stride_2_convolution_and_a_1x1_pool_fail_the_layers_and_say_which_setting(tmp_path):
+    # A real student's TestCNN: 8x8 -> 3x3 by the stride, a pool that does nothing; the shapes still fit fc(27, 5)
+    changes = _body('ConvLayer2D(3, 3, 3, stride=2, padding=0, init_scale=0.02, name="conv")',
+                    'MaxPoolingLayer(1, 1, name="pool")')
+    _, _, out_dir = grade(make_submission(tmp_path / "sub", changes), tmp_path)
+    tests = _test_cnn(out_dir)
+    assert tests["structure"]["score"] == 0
+    output = tests["structure"]["output"]
+    assert "its conv layer has stride 2 (TestCNN's: 1): it turns 8x8x3 into 3x3x3, where TestCNN's turns 8x8x3 " \
+           "into 6x6x3" in output
+    assert "its pool layer has pool size 1 (TestCNN's: 2) and stride 1 (TestCNN's: 2)" in output
+    assert tests["initialisation"]["score"] == 0.5  # drawn as the handout draws them: not this part's fault
+
+
+@pytest.mark.parametrize("conv, pool", [
+    ('ConvLayer2D(3, 3, 3, stride=1, padding=0, init_scale=0.02, name="conv")', 'MaxPoolingLayer(2, 2, name="pool")'),
+    ('ConvLayer2D(3, 3, 3, init_scale=0.02)', 'MaxPoolingLayer(2, 2, "pool")'),
+    ('ConvLayer2D(input_channels=3, kernel_size=3, number_filters=3, stride=np.int64(1), padding=0, '
+     'init_scale=0.02, name="c1")', 'MaxPoolingLayer(pool_size=2, stride=2, name="p1")'),
+])
+def test_the_interfaces_configuration_written_any_way_keeps_the_layers(conv, pool, tmp_path):
+    _, _, out_dir = grade(make_submission(tmp_path / "sub", _body(conv, pool)), tmp_path)
+    tests = _test_cnn(out_dir)
+    assert all(test["score"] == test["max_score"] for test in tests.values()), tests
+
+
+CONV = {"kind": "conv", "config": {"kernel_size": 3, "stride": 1, "padding": 0}}
+POOL = {"kind": "pool", "config": {"pool_size": 2, "stride": 2}}
+RIGHT = [(1, 6, 6, 3), (1, 3, 3, 3), (1, 27), (1, 5)]
+
+
+def test_the_configuration_is_judged_from_plain_numbers_beside_the_shapes_seen():
+    assert configuration_problems([CONV, POOL], RIGHT) == []
+    assert configuration_problems([CONV, POOL], []) == []  # a forward that raised shows nothing: the numbers decide
+    # attributes that are the interface's, shapes that are not: a broken forward, which its own items judge
+    assert configuration_problems([CONV, POOL], [(1, 5, 5, 3), (1, 2, 2, 3)]) == []
+    # no plain numbers (an object, a string): the shapes alone decide
+    forged = [{"kind": "conv", "config": {"kernel_size": {"type": "Fake"}, "stride": "1", "padding": 0}}, POOL]
+    assert configuration_problems(forged, RIGHT) == []
+    assert configuration_problems(forged, [(1, 3, 3, 3), (1, 1, 1, 3)]) == [
+        "its conv layer's kernel_size, stride, padding are not plain numbers, and it turns 8x8x3 into 3x3x3, "
+        "where TestCNN's turns 8x8x3 into 6x6x3"]
+    assert "could not be seen" in configuration_problems(forged, [])[0]
+    # a wrong setting the shapes do not bear out is still named, without shapes
+    padded = [{"kind": "conv", "config": {"kernel_size": 3, "stride": 1, "padding": 1}}, POOL]
+    assert configuration_problems(padded, RIGHT) == ["its conv layer has padding 1 (TestCNN's: 0)"]
+    assert configuration_problems([CONV, {"kind": "pool", "config": {"pool_size": True, "stride": 2}}], []) != []

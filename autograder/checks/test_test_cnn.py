@@ -14,7 +14,14 @@ checks itself:
   then asks, as the notebook does, for std 0.02 within 10 % and zero biases);
 - a separate request (`test_cnn_run`) that runs the model finds a conv and an fc layer to give
   parameters to; for the layers, where the initial weights are not such draws, its scores for given
-  parameters must be the expected ones instead (behaviour no description can fake).
+  parameters must be the expected ones instead (behaviour no description can fake);
+- each layer's configuration (the conv layer's kernel size, stride and padding, the pool's size and
+  stride) is the interface's: read from the layers' attributes as plain numbers (checked here, never
+  taken as objects), set beside the shape each layer returns on a probe batch (another request,
+  `test_cnn_probe`). A setting other than the interface's fails the layers and is named, with the probe's
+  shapes where they are what that setting gives; where the attributes are no plain numbers, the shapes
+  alone decide. Shapes that disagree with attributes that are the interface's are left to the layer's
+  own items (a broken forward is not a wrong architecture).
 
 A student whose conv layer is wrong keeps both: neither needs the layer's forward or backward to work.
 """
@@ -23,8 +30,9 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from autograder.checks.configuration import configuration_problems, plain_number
 from autograder.checks.expect import as_array, expect_array, expect_scalar
-from autograder.fixtures import TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD, TEST_CNN_SHAPES, seeded_stream
+from autograder.fixtures import TEST_CNN_INIT_SEED, TEST_CNN_INIT_STD, TEST_CNN_PROBE, TEST_CNN_SHAPES, seeded_stream
 from autograder.numerics import rel_error
 from autograder.outcomes import CheckFailed, HarnessFault, NotImplementedYet, StudentException, WrongStructure
 
@@ -103,6 +111,23 @@ def _run_finds_the_layers(worker, item_cases, rubric, need_behaviour: bool) -> N
                 "expected ones either: nothing shows the described layers are the ones that run"))
 
 
+def _probe_shapes(worker) -> list[tuple[int, ...] | None]:
+    """Each layer's output shape on the probe batch, as far as the forward ran (a separate request: a
+    forward that raises or times out shows no shapes, and costs the layers nothing)."""
+    try:
+        answer = worker.call("test_cnn_probe", {"init_seed": TEST_CNN_INIT_SEED, "probe_shape": list(TEST_CNN_PROBE)})
+    except CheckFailed as failure:
+        if isinstance(failure.outcome, HarnessFault):
+            raise
+        return []
+    shapes = answer.header.get("probe_shapes")
+    found: list[tuple[int, ...] | None] = []
+    for shape in shapes[:8] if isinstance(shapes, list) else []:
+        plain = isinstance(shape, list) and len(shape) <= 8 and all(plain_number(size) is not None for size in shape)
+        found.append(tuple(shape) if plain else None)
+    return found
+
+
 @pytest.mark.item("test_cnn", check="structure")
 def test_structure(worker, rubric, item_cases):
     answer, layers = _layers(worker)
@@ -117,9 +142,14 @@ def test_structure(worker, rubric, item_cases):
     wanted = [list(TEST_CNN_SHAPES[role]) for role in ROLES]
     if shapes != wanted:
         raise CheckFailed(WrongStructure(f"TestCNN's parameter shapes are {shapes}; expected {wanted}"))
+    problems = configuration_problems(layers, _probe_shapes(worker))
+    if problems:
+        raise CheckFailed(WrongStructure(
+            "TestCNN's layers must be configured as the interface says, ConvLayer2D(3, 3, 3, stride=1, padding=0) "
+            f"and MaxPoolingLayer(2, 2): {'; '.join(problems)}"))
     drawn = all(scale is not None for scale in _weights_drawn(answer, rubric).values())
     _run_finds_the_layers(worker, item_cases, rubric, need_behaviour=not drawn)
-    return "conv -> maxpool -> flatten -> fc"
+    return "conv (kernel 3, stride 1, padding 0) -> maxpool (2, stride 2) -> flatten -> fc"
 
 
 @pytest.mark.item("test_cnn", check="initialisation")

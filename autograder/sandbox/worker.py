@@ -346,9 +346,12 @@ class Worker:
         described = []
         for layer in layers:
             params = getattr(layer, "params", None) or {}
+            kind = self._layer_kind(layer)
             described.append({
-                "class": type(layer).__name__, "kind": self._layer_kind(layer), "name": str(getattr(layer, "name", "")),
+                "class": type(layer).__name__, "kind": kind, "name": str(getattr(layer, "name", "")),
                 "params": {str(k): list(np.shape(v)) for k, v in params.items()},
+                "config": {attribute: _plain_number(getattr(layer, attribute, None))
+                           for attribute in _CONFIG.get(kind, ())},
             })
         roles = {}
         for role, kind in (("conv", "conv"), ("fc", "fc")):
@@ -364,6 +367,21 @@ class Worker:
             found[f"{role}_w"] = self._read(lambda: layer.params.get(w_name))
             found[f"{role}_b"] = self._read(lambda: layer.params.get(b_name))
         return {"layers": described}, found
+
+    def op_test_cnn_probe(self, args, arrays):
+        """The shape each layer of TestCNN returns, in order, on a probe batch of the notebook's input
+        shape: lists of ints, up to the first layer that returned no array (a separate request, so that a
+        slow or broken forward costs the layers' description nothing). The parent checks the layers'
+        configuration against these shapes."""
+        model, _, _ = self._test_cnn(args["init_seed"])
+        value = np.linspace(-1.0, 1.0, int(np.prod(args["probe_shape"]))).reshape(args["probe_shape"])
+        shapes = []
+        for layer in list(model.net.layers):
+            value = self._call(layer.forward, value).handed_on()
+            if type(value) is not np.ndarray:
+                break
+            shapes.append([int(size) for size in value.shape])
+        return {"probe_shapes": shapes}, {}
 
     def op_test_cnn_run(self, args, arrays):
         model, _, roles = self._test_cnn(args["init_seed"])
@@ -416,6 +434,21 @@ class Worker:
             return {"missing": missing, "unused": unused}, {}
         predictions = probe.predict(model, images, int(args.get("batch", 100)))  # copies in and out
         return {"unused": unused}, {"predictions": Returned(predictions)}
+
+
+#: The attributes that configure each kind of layer (the interface's names), reported as plain numbers.
+_CONFIG = {"conv": ("kernel_size", "stride", "padding"), "pool": ("pool_size", "stride")}
+
+
+def _plain_number(value: Any) -> Any:
+    """An attribute as JSON can carry it: an int (also a NumPy integer or an integral float), else the name
+    of its type.
+    The parent checks it; this only keeps a student's object from reaching the header."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return {"type": type(value).__name__}
 
 
 class _ForwardWatch:
