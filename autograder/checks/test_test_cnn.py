@@ -195,7 +195,8 @@ def test_scores_loss_gradients(case, worker, rubric, part):
     if missing:
         raise CheckFailed(WrongStructure(f"TestCNN has no layer for {', '.join(missing)}"))
     with part("scores"):
-        expect_array(answer.value("scores"), case.arrays["scores"], rubric.tolerances["forward"], "the scores")
+        expect_array(answer.value("scores"), case.arrays["scores"], rubric.tolerances["forward"], "the scores",
+                     name="your scores")
     with part("loss"):
         if answer.header.get("later_error") and "loss" not in answer.header.get("values", {}):
             raise _later_error(answer)
@@ -206,4 +207,5 @@ def test_scores_loss_gradients(case, worker, rubric, part):
             raise _later_error(answer)
         for role in TEST_CNN_SHAPES:
             expect_array(answer.value(f"d_{role}"), case.arrays[f"d_{role}"], rubric.tolerances["gradient"],
-                         f"the gradient of {role.replace('_', ' ')}", same_size_ok=True)
+                         f"the gradient of {role.replace('_', ' ')}", same_size_ok=True,
+                         name=f"your gradient of {role.replace('_', ' ')}")
