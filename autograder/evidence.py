@@ -112,6 +112,18 @@ def _shift(got: np.ndarray, expected: np.ndarray, tolerance: float, reach: int) 
     return None
 
 
+def _factor_words(factor: float) -> str:
+    """A constant factor as a student would look for it: divided by 240 (a mean over 240 values), times 2,
+    the sign flipped."""
+    if abs(factor + 1) < 1e-6:
+        return "the expected one with its sign flipped"
+    for value, words in ((1 / factor, "the expected one divided by {}"), (factor, "the expected one times {}")):
+        whole = round(value)
+        if abs(whole) >= 2 and abs(value - whole) < 1e-4 * abs(value):
+            return words.format(whole)
+    return f"{factor:.4g} times the expected one"
+
+
 def _times(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -128,7 +140,7 @@ def value_evidence(got: np.ndarray, expected: np.ndarray, tolerance: float, name
         return Evidence("transposed", f"{name} holds the expected values with the height and width swapped")
     factor = float(np.sum(got * expected) / np.sum(expected * expected))
     if abs(factor - 1) > 1e-3 and factor != 0 and rel_error(got, factor * expected) <= tolerance:
-        return Evidence("scaled", f"every value of {name} is {factor:.4g} times the expected one")
+        return Evidence("scaled", f"every value of {name} is {_factor_words(factor)}")
     if nhwc and got.ndim == 4 and min(got.shape[1:3]) > 1:
         moved = _shift(got, expected, tolerance, reach=2)
         if moved is not None:

@@ -13,7 +13,7 @@ from autograder.attributes import BY_ITEM, SIDE_TEXT, UNEVEN, Geometry, geometry
 from autograder.checks.expect import expect_array
 from autograder.checks.plugin import CaseResult
 from autograder.diagnosis import diagnose, form_hint, hint, pattern_code, split_code
-from autograder.evidence import EVIDENCE_TEXT, Evidence, shape_evidence
+from autograder.evidence import EVIDENCE_TEXT, Evidence, shape_evidence, value_evidence
 from autograder.model import pattern_words
 from autograder.outcomes import (
     CheckFailed,
@@ -282,3 +282,14 @@ def test_shape_evidence_reads_the_interface_layout():
     assert shape_evidence((2, 12, 10, 2), (2, 5, 10, 2), "x", "y").form == ""  # beyond both: no form
     assert shape_evidence((2, 10, 5, 2), (2, 5, 10, 2), "x", "y").form == "transposed"
     assert shape_evidence((2, 5, 10), (2, 5, 10, 2), "x", "y").dims == ("ndim",)
+
+
+def test_a_constant_factor_is_said_as_a_student_would_look_for_it():
+    right = np.arange(1.0, 25.0).reshape(1, 2, 3, 4)
+    words = {factor: value_evidence(factor * right, right, 1e-6, "your db", nhwc=False).text
+             for factor in (1 / 240, 2.0, -1.0, 0.3)}
+    assert words == {1 / 240: "every value of your db is the expected one divided by 240",
+                     2.0: "every value of your db is the expected one times 2",
+                     -1.0: "every value of your db is the expected one with its sign flipped",
+                     0.3: "every value of your db is 0.3 times the expected one"}
+    assert value_evidence(right + 1, right, 1e-6, "x", nhwc=True) is None  # wrong, of no form we know
