@@ -213,24 +213,26 @@ Placement = tuple[float, float, float, float, float]  # correlation, top, left, 
 def _profile_fit(long: np.ndarray, short: np.ndarray, start: float, spread: float, steps: int, pad: int
                  ) -> tuple[float, int, int]:
     """Where the 1-D profile `short`, stretched by a ratio within `spread` (at `steps` ratios), correlates best
-    with `long` near position `start`: (correlation, offset, length)."""
+    with `long` at most `pad` from position `start`: (correlation, offset, length)."""
     best = (-2.0, int(round(start)), len(short))
     for ratio in np.geomspace(1 / spread, spread, steps):
         length = int(round(len(short) * ratio))
-        if not 8 <= length <= len(long):
+        first = max(0, int(round(start)) - pad)
+        last = min(len(long) - length, int(round(start)) + pad)
+        if length < 8 or last < first:
             continue
         stretched = np.interp(np.linspace(0, len(short) - 1, length), np.arange(len(short)), short)
         stretched = stretched - stretched.mean()
         norm = float(np.sqrt((stretched * stretched).sum()))
         if norm == 0:
             continue
-        for offset in range(max(0, int(round(start)) - pad), min(len(long) - length, int(round(start)) + pad) + 1):
-            window = long[offset:offset + length]
-            centred = window - window.mean()
-            spread_w = float(np.sqrt((centred * centred).sum()))
-            score = float((centred * stretched).sum() / (spread_w * norm)) if spread_w > 0 else 0.0
-            if score > best[0]:
-                best = (score, offset, length)
+        windows = np.lib.stride_tricks.sliding_window_view(long[first:last + length], length)
+        centred = windows - windows.mean(axis=1, keepdims=True)
+        spreads = np.sqrt((centred * centred).sum(axis=1)) * norm
+        scores = np.where(spreads > 0, centred @ stretched / np.maximum(spreads, 1e-12), 0.0)
+        at = int(np.argmax(scores))
+        if scores[at] > best[0]:
+            best = (float(scores[at]), first + at, length)
     return best
 
 
@@ -281,6 +283,8 @@ def _find_inside(outer: np.ndarray, inner: np.ndarray, limits: Mapping[str, Any]
         found.append((score, y / factor, x / factor, height / factor, width / factor))
     placements = []
     for placed in sorted(found, reverse=True)[:int(limits["refine_candidates"])]:
+        if placed[0] < float(limits["unlike_correlation"]):  # nothing there resembles it: not worth fitting
+            break
         deadline.check()
         placements.append(_fit_axes(outer, inner, placed, limits))
     return placements
