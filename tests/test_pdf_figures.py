@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 
 import matplotlib
 import nbformat
 import numpy as np
 import pytest
+import tomllib
 from conftest import run_grade
 from notebooks import _image, official_notebook
 from PIL import Image, ImageDraw
@@ -38,6 +40,7 @@ from autograder.notebook.pdf_check import (
     write_evidence,
 )
 from autograder.reports.manual_sheet import build_manual_sheet
+from autograder.rubric import RUBRIC_PATH, RubricError, load_rubric, parse_rubric
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
@@ -269,12 +272,32 @@ def test_a_pdf_without_images_and_a_notebook_without_figures(tmp_path):
     assert check_of(tmp_path, OURS, ours=b"").sections == {CURVES: ABSENT}
 
 
-def test_evidence_pictures_are_bounded_in_number(tmp_path):
+def test_evidence_pictures_are_bounded_in_number_and_an_earlier_gradings_go(tmp_path):
     sections = {f"section {n}": [training_curves(n + 1)] for n in range(6)}
     check = compare(pdf_of(tmp_path / "theirs.pdf", training_curves(40)), sections)
     assert set(check.sections.values()) == {DIFFERENT}
     assert len(write_evidence([check], tmp_path / "out")) == 8  # [pdf_check] max_evidence_images
     assert sum("not written" in evidence.note for evidence in check.evidence.values()) == 2
+    assert not write_evidence([check_of(tmp_path, OURS)], tmp_path / "out")  # graded again: the same figure
+    assert not list((tmp_path / "out" / EVIDENCE_DIR).iterdir())
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("same_distance", 0.09, "same_distance: must be below different_distance"),
+    ("unlike_correlation", 0.6, "unlike_correlation: must be at least 0 and below min_correlation"),
+    ("ink_weak", 90, "must be 0 < ink_weak < ink_strong < 255"),
+    ("search_size", 900, "must be 16 <= search_size <= compare_size <= analysis_size"),
+    ("max_pdf_images", 0, "max_pdf_images: must be positive"),
+    ("min_cover", "half", "min_cover: must be a number"),
+])
+def test_the_thresholds_are_the_rubrics_and_checked(key, value, says):
+    data = tomllib.loads(RUBRIC_PATH.read_text())
+    assert load_rubric().pdf_check.different_distance == data["pdf_check"]["different_distance"]
+    data["pdf_check"][key] = value
+    with pytest.raises(RubricError, match=re.escape(f"[pdf_check] {key}") if key != "ink_weak" else "ink_weak"):
+        parse_rubric(data)
+    with pytest.raises(RubricError, match=re.escape(says)):
+        parse_rubric(data)
 
 
 # ------------------------------------------------------------------------------------------------ end to end

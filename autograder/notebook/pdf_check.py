@@ -294,6 +294,9 @@ def write_evidence(checks: list[Consistency], out_dir: Path, limits: PdfCheck | 
     each section's evidence names its files. Returns the files written (relative to OUT)."""
     limits = limits or load_rubric().pdf_check
     written: list[str] = []
+    folder = out_dir / EVIDENCE_DIR
+    for stale in (folder.glob("pdf*.png") if folder.is_dir() else ()):  # an earlier grading's, into the same folder
+        stale.unlink()
     for number, check in enumerate(checks, start=1):
         for section, evidence in check.evidence.items():
             if evidence.outcome not in (DIFFERENT, UNSURE) or evidence.pictures is None:
@@ -302,7 +305,6 @@ def write_evidence(checks: list[Consistency], out_dir: Path, limits: PdfCheck | 
                 evidence.note += " (its pictures were not written: too many already)"
                 continue
             stem = f"pdf{number}-" + (re.sub(r"[^a-z0-9]+", "-", section.lower()).strip("-")[:40] or "section")
-            folder = out_dir / EVIDENCE_DIR
             folder.mkdir(parents=True, exist_ok=True)
             for side, picture in zip(("notebook", "pdf"), evidence.pictures):
                 thumbnail = flatten(picture)
