@@ -96,9 +96,14 @@ def _ink(grey: np.ndarray, level: float) -> np.ndarray:
 
 
 def prepare(picture: Image.Image, limits: Mapping[str, Any]) -> Figure | None:
-    """The picture as a `Figure`; None when it is of one colour (nothing to compare)."""
+    """The picture as a `Figure`; None when it is of one colour (nothing to compare). A large picture is first
+    reduced by a whole factor (box averaging, alpha with it), so that a 30 MP figure is never composited whole."""
+    limit = float(limits["analysis_size"])
+    reduced = int(max(picture.size) // limit) if picture.mode in ("RGB", "RGBA", "L", "LA") else 1
+    if reduced >= 2:
+        picture = picture.reduce(reduced)
     rgb = flatten(picture)
-    scale = min(1.0, float(limits["analysis_size"]) / max(rgb.size))
+    scale = min(1.0, limit / max(rgb.size))
     if scale < 1.0:
         rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BOX)
     grey = np.asarray(rgb.convert("L"), dtype=np.float32)
@@ -109,7 +114,7 @@ def prepare(picture: Image.Image, limits: Mapping[str, Any]) -> Figure | None:
     shown = min(1.0, float(limits["compare_size"]) / max(trimmed.shape))
     ink = int(_ink(_resized(trimmed, round(trimmed.shape[1] * shown), round(trimmed.shape[0] * shown)),
                    float(limits["ink_strong"])).sum())
-    return Figure(trimmed, scale, box, box != (0, grey.shape[0], 0, grey.shape[1]), ink)
+    return Figure(trimmed, scale / max(reduced, 1), box, box != (0, grey.shape[0], 0, grey.shape[1]), ink)
 
 
 def judgeable(figure: Figure | None, limits: Mapping[str, Any]) -> bool:
