@@ -118,6 +118,19 @@ def screenshot(png: bytes, chrome: bool) -> bytes:
     return as_png(shot)
 
 
+def page_screenshot(png: bytes, share: float = 0.35) -> bytes:
+    """The figure in a screenshot of the whole notebook page: lines of code above and below it, the figure
+    `share` of the screenshot's width."""
+    figure = flatten(opened(png))
+    width = round(figure.width / share)
+    shot = Image.new("RGB", (width, round(width * 0.7)), (255, 255, 255))
+    draw = ImageDraw.Draw(shot)
+    for number, y in enumerate(range(20, shot.height, 22)):
+        draw.text((20, y), "scores = model.forward(X_batch)  # " + "step " * (3 + number * 7 % 25), fill=(30, 30, 30))
+    shot.paste(figure, (round(width * 0.1), shot.height - figure.height - 40))
+    return as_png(shot)
+
+
 def content_box(picture: Image.Image) -> tuple[int, int, int, int]:
     """The figure's drawn part: the box of pixels that are not white."""
     grey = np.asarray(flatten(picture).convert("L"))
@@ -184,13 +197,14 @@ def test_flatten_composites_every_kind_of_transparency_onto_white():
 @pytest.mark.parametrize("theirs,how", [
     (screenshot(OURS, chrome=False), "whole, uniform margins trimmed"),
     (screenshot(OURS, chrome=True), "the figure found inside the PDF's image at"),
+    (page_screenshot(OURS), "the figure found inside the PDF's image at"),
     (cropped(OURS, 0.8), "the PDF's image is a crop of the figure"),
     (rescaled(OURS, 0.5), "whole"),
     (rescaled(OURS, 2.0), "whole"),
     (rescaled(cropped(OURS, 0.8), 0.5), "the PDF's image is a crop of the figure"),
     (training_curves(1, dpi=100), "whole"),
-], ids=["screenshot-margin", "screenshot-window", "crop-80%", "rescale-0.5x", "rescale-2x", "crop-then-0.5x",
-        "rendered-at-100-dpi"])
+], ids=["screenshot-margin", "screenshot-window", "screenshot-page", "crop-80%", "rescale-0.5x", "rescale-2x",
+        "crop-then-0.5x", "rendered-at-100-dpi"])
 def test_a_screenshot_crop_or_rescale_is_the_same_figure(tmp_path, theirs, how):
     check = check_of(tmp_path, theirs)
     evidence = check.evidence[CURVES]
@@ -230,7 +244,8 @@ def test_another_runs_curves_are_a_different_figure_with_both_pictures_written(t
 
 
 @pytest.mark.parametrize("theirs", [screenshot(training_curves(3), chrome=True), cropped(training_curves(4)),
-                                    rescaled(training_curves(5), 0.5)], ids=["window", "crop", "rescale"])
+                                    rescaled(training_curves(5), 0.5), page_screenshot(training_curves(6))],
+                         ids=["window", "crop", "rescale", "page"])
 def test_another_run_stays_different_as_a_screenshot_crop_or_rescale(tmp_path, theirs):
     assert check_of(tmp_path, theirs).sections == {CURVES: DIFFERENT}
 
