@@ -184,6 +184,18 @@ def test_a_transparent_figure_drawn_with_its_alpha_is_the_same_figure(tmp_path):
     assert evidence.page == 1 and evidence.image == 1 and evidence.distance <= 0.03
 
 
+def test_a_transparent_figure_drawn_without_its_transparency_is_never_called_different(tmp_path):
+    """reportlab without mask='auto' drops the alpha: the page really shows the figure on black, its black
+    axes and text gone. Missing strokes prove nothing there: staff look at it."""
+    page = canvas.Canvas(str(tmp_path / "theirs.pdf"))
+    page.drawImage(ImageReader(io.BytesIO(black_under_transparency(training_curves(1, transparent=True)))),
+                   60, 300, width=480, height=384, mask=None)
+    page.save()
+    check = compare(tmp_path / "theirs.pdf", {CURVES: [OURS]})
+    assert check.sections == {CURVES: UNSURE} and not check.mismatched
+    assert "on a dark background where the notebook's figure is on a light one" in check.evidence[CURVES].note
+
+
 def test_flatten_composites_every_kind_of_transparency_onto_white():
     grey_alpha = Image.new("LA", (4, 4), (0, 0))
     palette = Image.new("P", (4, 4), 0)

@@ -30,6 +30,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
@@ -47,7 +48,6 @@ from autograder.notebook.figure_match import (
     likeness,
     prepare,
     verdict,
-    verdict_rank,
 )
 from autograder.notebook.images import ImageRefused, open_image
 from autograder.notebook.reading import size_text
@@ -260,32 +260,54 @@ def _judge(ours: list[tuple[Image.Image, Figure | None]], theirs: list[tuple[Pdf
     if not usable_theirs:
         return Evidence(UNSURE, "the PDF's images are too small or blank to compare: staff look at it",
                         pictures=(ours[0][0], theirs[0][0].picture))
-    best: tuple[Match, Image.Image, PdfPicture] | None = None
+    best: tuple[int, Match, bool, Image.Image, PdfPicture] | None = None
     for picture, figure in usable_ours:
         order = sorted(usable_theirs, key=lambda pair: -likeness(figure, pair[1]))
         for found, other in order:
             deadline.check()
             match = compare_figures(figure, other, limits, deadline)
-            if best is None or (verdict_rank(match, limits), match.distance) < \
-                    (verdict_rank(best[0], limits), best[0].distance):
-                best = (match, picture, found)
-            if verdict(match, limits) == SAME:
+            flipped = _inverted(figure, other)
+            rank = OUTCOMES_RANKED.index(_outcome(match, flipped, limits))
+            if best is None or (rank, match.distance) < (best[0], best[1].distance):
+                best = (rank, match, flipped, picture, found)
+            if rank == 0:
                 break
-        if best is not None and verdict(best[0], limits) == SAME:
+        if best is not None and best[0] == 0:
             break
-    match, picture, found = best
-    outcome = verdict(match, limits)
+    _, match, flipped, picture, found = best
+    outcome = _outcome(match, flipped, limits)
     where = f"image {found.number} of the PDF (page {found.page})"
     score = f"{match.distance:.3f} of the strokes without a counterpart, correlation {match.correlation:.2f}"
-    note = {SAME: f"shown by {where}: {match.how}; {score}",
-            DIFFERENT: f"the closest is {where}, another figure: {match.how}; {score} (at least "
-                       f"{limits.different_distance:g}, or a correlation under {limits.unlike_correlation:g}, "
-                       f"is another figure)",
-            UNSURE: f"the closest is {where}: {match.how}; {score}, between the same figure (at most "
-                    f"{limits.same_distance:g}) and another (at least {limits.different_distance:g}): "
-                    f"staff look at it"}[outcome]
+    if flipped and outcome == UNSURE:
+        note = (f"the closest is {where}, on a dark background where the notebook's figure is on a light one (or "
+                f"the reverse: a transparent figure drawn without its transparency shows black): {match.how}; "
+                f"{score}; strokes of the background's colour cannot be compared: staff look at it")
+    else:
+        note = {SAME: f"shown by {where}: {match.how}; {score}",
+                DIFFERENT: f"the closest is {where}, another figure: {match.how}; {score} (at least "
+                           f"{limits.different_distance:g}, or a correlation under {limits.unlike_correlation:g}, "
+                           f"is another figure)",
+                UNSURE: f"the closest is {where}: {match.how}; {score}, between the same figure (at most "
+                        f"{limits.same_distance:g}) and another (at least {limits.different_distance:g}): "
+                        f"staff look at it"}[outcome]
     return Evidence(outcome, note, found.page, found.number, match.distance, match.correlation, match.how,
                     match.offset, match.scale, pictures=(picture, found.picture))
+
+
+OUTCOMES_RANKED = (SAME, UNSURE, DIFFERENT)
+
+
+def _inverted(ours: Figure, theirs: Figure) -> bool:
+    """One picture on a dark background and the other on a light one: the dark strokes of a light figure
+    vanish on black (a transparent PNG drawn without its soft mask), so missing strokes prove nothing."""
+    first, second = float(np.median(ours.grey)), float(np.median(theirs.grey))
+    return min(first, second) < 96 and max(first, second) > 160  # clearly dark against clearly light (not noise)
+
+
+def _outcome(match: Match, inverted: bool, limits: PdfCheck) -> str:
+    """The verdict, but never "different" between pictures of opposite backgrounds: "could not tell"."""
+    judged = verdict(match, limits)
+    return UNSURE if inverted and judged == DIFFERENT else judged
 
 
 def write_evidence(checks: list[Consistency], out_dir: Path, limits: PdfCheck | None = None) -> list[str]:
