@@ -41,6 +41,7 @@ from autograder.edition import Edition
 from autograder.intake import input_digest, student_id_for
 from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
+from autograder.notebook.pdf_check import DIFFERENT
 from autograder.processes import stop_tree
 from autograder.reports.class_report import build_class_report, edition_label, edition_of
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
@@ -388,7 +389,7 @@ def _flags(document: dict) -> list[str]:
         # "filters do not match weights", "filters need staff review", "image too large", "answer cut")
         named = tests.get(item_id, {}).get("extra_data", {}).get("flags")
         flags += [str(flag) for flag in named if str(flag) not in flags] if isinstance(named, list) else []
-    if tests.get("pdf_consistency", {}).get("status") == "failed":
+    if any(_pdf_mismatch(t) for t in own if t["tags"][0] == "pdf_consistency"):
         flags.append("PDF mismatch")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
@@ -403,6 +404,13 @@ def _flags(document: dict) -> list[str]:
         elif kinds.get(item_id) != "manual":
             flags.append(f"{item_id} set by staff")
     return sorted(set(flags), key=flags.index)
+
+
+def _pdf_mismatch(test: dict) -> bool:
+    """A PDF check that found another figure than the notebook's (not one it could not tell, one with no image,
+    or a PDF it could not read). Results from before the three outcomes said "mismatched"."""
+    sections = (test.get("extra_data") or {}).get("sections")
+    return isinstance(sections, dict) and any(state in (DIFFERENT, "mismatched") for state in sections.values())
 
 
 def refresh_reports(out_dir: Path) -> Path | None:

@@ -43,7 +43,7 @@ from autograder.notebook.items import (
     score_training,
 )
 from autograder.notebook.pdf import SECTIONS, build_pdf
-from autograder.notebook.pdf_check import Consistency, compare
+from autograder.notebook.pdf_check import Consistency, compare, write_evidence
 from autograder.notebook.reading import Findings, NotebookError, choose_notebook, extract, read_notebook
 from autograder.notebook.replay import annotate, replay_log
 from autograder.notebook.training_evidence import gather_training_evidence, load_weights
@@ -127,9 +127,12 @@ def _pdf_and_consistency(submission: Submission, findings: Findings, out_dir: Pa
                                "the staff's copy of the PDF could not be made", [])
     sections = {SECTIONS[0]: findings.curve_images, SECTIONS[1]: findings.filter_images}
     theirs = sorted(p for p in submission.root.rglob("*.pdf") if "__MACOSX" not in p.parts and p.is_file())
-    checks, unchecked = _contained(out_dir, "pdf_check_error.txt",
-                                   lambda: [compare(pdf, sections, rubric.intake.max_image_pixels, deadline)
-                                            for pdf in theirs],
+    def check() -> list[Consistency]:
+        checks = [compare(pdf, sections, rubric.intake.max_image_pixels, deadline, rubric.pdf_check) for pdf in theirs]
+        write_evidence(checks, out_dir, rubric.pdf_check)  # both pictures of a different or undecided figure
+        return checks
+
+    checks, unchecked = _contained(out_dir, "pdf_check_error.txt", check,
                                    "the PDF handed in could not be compared with the notebook", [])
     return checks, notes + [note for note in (failed, unchecked) if note]
 

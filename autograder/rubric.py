@@ -297,6 +297,33 @@ class Deadlines(Section):
 
 
 @dataclass(frozen=True)
+class PdfCheck(Section):
+    """[pdf_check]: how a submitted PDF's images are compared with the notebook's figures."""
+
+    same_distance: float
+    different_distance: float
+    min_correlation: float
+    unlike_correlation: float
+    ink_strong: float
+    ink_weak: float
+    ink_radius: int
+    ink_shift: int
+    compare_size: int
+    analysis_size: int
+    margin_tolerance: float
+    search_size: int
+    min_cover: float
+    scales: int
+    refine_candidates: int
+    blur: float
+    min_side: int
+    min_ink: int
+    max_pdf_images: int
+    evidence_size: int
+    max_evidence_images: int
+
+
+@dataclass(frozen=True)
 class GradingSheet(Section):
     """[grading_sheet]: the staff's page for the items a person grades (autograder/reports/manual_sheet.py)."""
 
@@ -306,7 +333,7 @@ class GradingSheet(Section):
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
-    "grading_sheet": GradingSheet, "code_checks": CodeChecks, "deadlines": Deadlines,
+    "grading_sheet": GradingSheet, "code_checks": CodeChecks, "deadlines": Deadlines, "pdf_check": PdfCheck,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -381,6 +408,7 @@ class Rubric:
     grading_sheet: GradingSheet
     code_checks: CodeChecks
     deadlines: Deadlines
+    pdf_check: PdfCheck
     edition: Edition = field(default_factory=default_edition)
     # The items' titles and `checked` texts as written, {edition.*} unfilled: with_edition fills them anew.
     raw_texts: tuple[tuple[str, str], ...] = ()
@@ -581,6 +609,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
             raise RubricError(f"{source}: [fixtures] hidden_cases: no count for code item {item.id!r}")
     _check_filters(sections["filters"], source)
+    _check_pdf_check(sections["pdf_check"], source)
     _check_deadlines(sections["deadlines"], sections["training"], sections["execution"], source)
     _check_intake(sections["intake"], source)
     _check_worker_bounds(sections["worker"], source)
@@ -644,6 +673,35 @@ def _check_filters(filters: Filters, source: str) -> None:
                           f"({filters.min_shown_fraction!r}), not {filters.review_shown_fraction!r}")
     if filters.max_tile_aspect < 1:
         raise RubricError(f"{source}: [filters] max_tile_aspect: must be at least 1, not {filters.max_tile_aspect!r}")
+
+
+def _check_pdf_check(check: PdfCheck, source: str) -> None:
+    """[pdf_check]: the verdict's bands in order (same below different, unlike below min_correlation), stroke
+    levels within 0..255 with the faint one below the strong one, sizes that nest (search, compare, analysis)."""
+    where = f"{source}: [pdf_check]"
+    for key in ("same_distance", "different_distance", "min_correlation", "min_cover"):
+        if not 0 < check[key] <= 1:
+            raise RubricError(f"{where} {key}: must be in (0, 1], not {check[key]!r}")
+    if not 0 <= check.unlike_correlation < check.min_correlation:
+        raise RubricError(f"{where} unlike_correlation: must be at least 0 and below min_correlation "
+                          f"({check.min_correlation!r}), not {check.unlike_correlation!r}")
+    if check.same_distance >= check.different_distance:
+        raise RubricError(f"{where} same_distance: must be below different_distance ({check.different_distance!r}), "
+                          f"not {check.same_distance!r}")
+    if not 0 < check.ink_weak < check.ink_strong < 255:
+        raise RubricError(f"{where} ink_weak, ink_strong: must be 0 < ink_weak < ink_strong < 255, not "
+                          f"{check.ink_weak!r} and {check.ink_strong!r}")
+    for key in ("compare_size", "analysis_size", "search_size", "scales", "refine_candidates", "min_side", "min_ink",
+                "max_pdf_images", "evidence_size", "max_evidence_images"):
+        if check[key] <= 0:
+            raise RubricError(f"{where} {key}: must be positive, not {check[key]!r}")
+    for key in ("ink_radius", "ink_shift", "margin_tolerance", "blur"):
+        if check[key] < 0:
+            raise RubricError(f"{where} {key}: must not be negative, not {check[key]!r}")
+    if not 16 <= check.search_size <= check.compare_size <= check.analysis_size:
+        raise RubricError(f"{where} search_size, compare_size, analysis_size: must be 16 <= search_size <= "
+                          f"compare_size <= analysis_size, not {check.search_size!r}, {check.compare_size!r}, "
+                          f"{check.analysis_size!r}")
 
 
 def _check_deadlines(deadlines: Deadlines, training: Training, execution: Execution, source: str) -> None:

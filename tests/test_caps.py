@@ -158,4 +158,5 @@ def test_a_submitted_pdfs_huge_image_is_left_out_undecoded(tmp_path):
     assert left_out == [f"an image on page 2 is 12000 x 10000 pixels (120 MP), over the "
                         f"{CAP.max_image_pixels / 1e6:g} MP the grader reads; it was not compared"]
     check = compare(pdf, {"curves": [base64.b64decode(png(3))]}, CAP.max_image_pixels)
-    assert not check.problem and check.left_out == left_out and check.sections == {"curves": "mismatched"}
+    # its one image is flat grey: blank, too little to judge
+    assert not check.problem and check.left_out == left_out and check.sections == {"curves": "could not tell"}

@@ -114,7 +114,7 @@ def _submission_with_pdf(tmp_path, pdf_notebook):
 
 
 @pytest.mark.parametrize("pdf_notebook,expected", [
-    (official_notebook(), {"matched"}),
+    (official_notebook(), {"same figure"}),
     (official_notebook(curve_png=None, filter_png=None), {"not found"}),
 ])
 def test_pdf_consistency(tmp_path, pdf_notebook, expected):
@@ -122,7 +122,7 @@ def test_pdf_consistency(tmp_path, pdf_notebook, expected):
     document = json.loads((out_dir / "results.json").read_text())
     check = next(t for t in document["tests"] if t["tags"] == ["pdf_consistency"])
     assert set(check["extra_data"]["sections"].values()) == expected
-    assert check["max_score"] == 0 and check["status"] == ("passed" if expected == {"matched"} else "failed")
+    assert check["max_score"] == 0 and check["status"] == ("passed" if expected == {"same figure"} else "failed")
     assert (out_dir / "problem_2_solution.pdf").is_file()  # the staff's own copy, made from the notebook
 
 
@@ -132,5 +132,5 @@ def test_a_pdf_from_another_notebook_is_flagged(tmp_path):
     other.cells[13].outputs = [_image(png(102))]
     scores, result, out_dir = grade(_submission_with_pdf(tmp_path, other), tmp_path)
     check = result.pdf_checks[0]
-    assert check.sections == {SECTIONS[0]: "mismatched", SECTIONS[1]: "mismatched"} and not check.consistent
-    assert "**mismatched**" in (out_dir / "feedback.md").read_text()
+    assert check.sections == {SECTIONS[0]: "different figure", SECTIONS[1]: "different figure"} and not check.consistent
+    assert "**different figure**" in (out_dir / "feedback.md").read_text()

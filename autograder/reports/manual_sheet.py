@@ -35,6 +35,7 @@ from markdown_it import MarkdownIt
 
 from autograder.model import ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE  # OUT/<id>/, written by grading
+from autograder.notebook.pdf_check import DIFFERENT, EVIDENCE_DIR, UNSURE  # OUT/<id>/pdf_evidence/, by grading
 from autograder.reports.results import write_atomically
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import EXTRA_CREDIT, Rubric, load_rubric
@@ -96,7 +97,7 @@ def _figure(student: str, name: str | None, caption: str, missing: str, css: str
     if name is None:
         return f"<figure class='{css} missing'><div class='none'>{html.escape(missing)}</div>" \
                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-    url = f"{quote(student, safe='')}/{quote(name, safe='')}"
+    url = f"{quote(student, safe='')}/{quote(name, safe='/')}"  # name: a checked file name, or pdf_evidence/<one>
     return (f"<figure class='{css}'><a href='{url}' target='_blank' tabindex='-1'>"
             f"<img src='{url}' alt='{html.escape(caption)} of {html.escape(student)}'></a>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -236,6 +237,40 @@ def _extra_credit_section(student: str, test: dict | None, rubric: Rubric) -> st
             f"{_fields(student, EXTRA_CREDIT, maximum, rubric.grading_sheet.point_step, test, settled)}</div>")
 
 
+def _pdf_section(student: str, folder: Path, document: dict) -> str:
+    """The PDF check's sections that ask staff to look: a different figure (the "PDF mismatch" flag) or one the
+    check could not tell, each with the notebook's picture and the PDF's side by side (thumbnails grading wrote
+    in OUT/<id>/pdf_evidence/) and the evidence in words. Nothing for a PDF showing the notebook's figures."""
+    parts = []
+    for test in document.get("tests", []):
+        if not isinstance(test, dict) or test.get("tags") != ["pdf_consistency"]:
+            continue
+        extra = test.get("extra_data") or {}
+        evidence = extra.get("evidence") if isinstance(extra.get("evidence"), dict) else {}
+        for section, state in (extra.get("sections") or {}).items():
+            if state not in (DIFFERENT, UNSURE):
+                continue
+            seen = evidence.get(section) if isinstance(evidence.get(section), dict) else {}
+            files = seen.get("files") if isinstance(seen.get("files"), dict) else {}
+            figures = "".join(_figure(student, _evidence_file(folder, files.get(side)), caption, "picture not written",
+                                      css)
+                              for side, caption, css in (("notebook", "the notebook's figure", "notebook"),
+                                                         ("pdf", "the PDF's closest image", "pdf")))
+            kind = "warning" if state == DIFFERENT else "hint"
+            parts.append(f"<div class='item pdf-check'><h3>{html.escape(str(extra.get('pdf') or 'PDF'))}: "
+                         f"{html.escape(str(section))} <span class='max'>({html.escape(state)}, no points)</span></h3>"
+                         f"<div class='figures'>{figures}</div>"
+                         f"<p class='{kind}'>{html.escape(str(seen.get('note') or state))}</p></div>")
+    return "".join(parts)
+
+
+def _evidence_file(folder: Path, name) -> str | None:
+    """`pdf_evidence/<name>` when `name` is a plain file name and the file is there, else None."""
+    if not isinstance(name, str) or not _SAFE_FILE.fullmatch(name) or not (folder / EVIDENCE_DIR / name).is_file():
+        return None
+    return f"{EVIDENCE_DIR}/{name}"
+
+
 def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], rubric: Rubric) -> str:
     student = row["student_id"]
     folder = out_dir / student
@@ -270,6 +305,7 @@ def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], r
             + _filters_section(student, folder, tests.get("filters"), rubric)
             + _answer_section(student, tests.get("inline_answer"), similar.get(student, []), rubric)
             + _extra_credit_section(student, tests.get(EXTRA_CREDIT), rubric)
+            + _pdf_section(student, folder, document)
             + "</section>")
 
 

@@ -135,14 +135,16 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             },
         })
     for check in result.pdf_checks:
-        lines = ([check.problem] if check.problem
-                 else [f"{section}: {state}" for section, state in check.sections.items()]) + check.left_out
+        lines = ([check.problem] if check.problem else [_pdf_section_line(check, section, state)
+                                                        for section, state in check.sections.items()])
+        lines += check.left_out
         tests.append({
             "name": f"{check.pdf} shows this notebook's plots (informational, no points)",
             "score": 0.0, "max_score": 0.0, "status": "passed" if check.consistent else "failed",
             "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": "visible",
             "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem,
-                           "left_out": check.left_out},
+                           "left_out": check.left_out, "mismatch": check.mismatched,
+                           "evidence": {section: evidence.data() for section, evidence in check.evidence.items()}},
         })
     summary = [f"{result.student_id}: " + ("self-check" if result.public_only else
                                             f"{result.score:g} / {result.max_score:g} points") + f" ({_scope(result)})"]
@@ -246,8 +248,11 @@ def feedback_markdown(result: GradeResult) -> str:
     for check in result.pdf_checks:
         lines += ["", f"## Your PDF {check.pdf} against your notebook (no points)", ""]
         lines += [f"- {check.problem}"] if check.problem else \
-            [f"- {section}: **{state}**" for section, state in check.sections.items()]
+            [f"- {_pdf_section_line(check, section, state, bold=True)}" for section, state in check.sections.items()]
         lines += [f"- {note}" for note in check.left_out]
+        if check.mismatched:
+            lines += ["", "A figure in your PDF is not the one your notebook shows. Staff are told, and see both "
+                          "side by side."]
     if result.printed_bytes:
         shown = len(result.printed.encode("utf-8", "replace"))
         lines += ["", "## What your code printed", "",
@@ -255,6 +260,13 @@ def feedback_markdown(result: GradeResult) -> str:
                   + (f", the first {shown} shown" if shown < result.printed_bytes else "")
                   + ". The handout asks to remove debug prints.", "", "```", result.printed.rstrip(), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _pdf_section_line(check, section: str, state: str, bold: bool = False) -> str:
+    """One section of a PDF check: its outcome and the evidence in words (which image, the score, how found)."""
+    evidence = check.evidence.get(section)
+    note = f": {evidence.note}" if evidence is not None and evidence.note else ""
+    return f"{section}: {f'**{state}**' if bold else state}{note}"
 
 
 def terminal_table(result: GradeResult) -> str:
