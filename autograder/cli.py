@@ -214,7 +214,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                                    replay=not args.no_replay, deadline=args.deadline, edition=edition)
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
-              f"pending; run the batch again to grade them)", file=sys.stderr)
+              f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
         return 143  # 128 + SIGTERM, as a shell reports a process it stopped
     for note in notes:
         print(f"note: {note}")
