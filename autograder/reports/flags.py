@@ -47,6 +47,7 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
     FlagKind("filters timed out", True, "reading the filter image ran out of time: staff look at it"),
     FlagKind("image too large", True, "a filter image was too large to read: staff look at it in the notebook"),
     FlagKind("image unreadable", True, "a filter image could not be decoded: staff look at it in the notebook"),
+    FlagKind("extra credit cut", True, "the extra-credit work was cut for its length: staff read it in the notebook"),
     FlagKind("answer cut", True, "the answer was cut for its length: staff read the full one in the notebook"),
     FlagKind("timed out", True, "a case or a stage ran out of time (slow code, or a busy machine): staff check"),
     FlagKind("unreadable submission", True, "nothing could be opened: staff check the file the student handed in"),
