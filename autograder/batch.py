@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -443,6 +444,14 @@ def refresh_reports(out_dir: Path) -> Path | None:
     build_class_report(out_dir)
     build_manual_sheet(out_dir)  # the merged cards now say so
     return book
+
+
+def status_counts(book: Path) -> str:
+    """How many rows of a gradebook have each status, in words ("1 complete, 2 pending staff"): what a merge
+    left for staff to do."""
+    with open(book, newline="", encoding="utf-8") as handle:
+        counts = Counter(row.get("status") or "" for row in csv.DictReader(handle))
+    return ", ".join(f"{count} {status}" for status, count in counts.items())
 
 
 def _as_text(name: str) -> str:

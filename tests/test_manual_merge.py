@@ -171,6 +171,7 @@ def test_merge_sets_scores_and_the_gradebook_and_report_follow(graded, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2 changed, 0 unchanged, 1 blank row(s) skipped" in done.stdout
     assert "0042 inline_answer: 0 (grader) -> 4.5 (Good, but brief)" in done.stdout
+    assert "(1 complete, 2 pending staff)" in done.stdout  # what is left for staff
     rows = book(graded)
     assert float(rows["0042"]["inline_answer"]) == 4.5 and float(rows["0042"]["total"]) == pytest.approx(total + 4.5)
     assert "pending" not in rows["0042"]["flags"]
