@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -39,7 +40,7 @@ from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.edition import Edition
 from autograder.intake import input_digest, student_id_for
-from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode
+from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode, RowStatus
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
 from autograder.notebook.pdf_check import DIFFERENT
 from autograder.processes import stop_tree
@@ -60,7 +61,7 @@ class BatchEntry:
 
     student_id: str
     source: Path
-    status: BatchStatus = BatchStatus.PENDING
+    status: BatchStatus = BatchStatus.NOT_GRADED_YET
     score: float | None = None
     seconds: float = 0.0
     detail: str = ""
@@ -232,7 +233,7 @@ class _Reports:
 
 
 class BatchStopped(Exception):
-    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest stays pending."""
+    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest is not graded yet."""
 
 
 _stop_signals: list[int] = []
@@ -287,7 +288,7 @@ def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, 
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
-        for run in running:  # the batch was stopped: so are they (their entries stay pending)
+        for run in running:  # the batch was stopped: so are they (their entries stay not graded yet)
             if run.process.pid is not None:
                 stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
                 run.process.join()
@@ -336,7 +337,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     seconds = batch_deadline(options, deadline)
     reports = _Reports(out_dir, entries, limits.report_interval_seconds)
     reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
-    reports.write(force=True)  # everyone, before anything is graded: the pending rows say so
+    reports.write(force=True)  # everyone, before anything is graded: the rows "not graded yet" say so
     _grade_all(todo, out_dir, options, jobs, seconds, limits.kill_grace_seconds, reports, progress)
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
     if restored:
@@ -379,8 +380,8 @@ def _flags(document: dict) -> list[str]:
     if isinstance(training.get("flags"), list):  # the training item names its own flags
         flags += [str(flag) for flag in training["flags"]]
     else:
-        if training.get("accuracy_source") in ("verified", "reported"):
-            flags.append(f"accuracy {training['accuracy_source']}")
+        if training.get("accuracy_source") in ("verified", "reported"):  # results from before the items' flags
+            flags.append("accuracy verified" if training["accuracy_source"] == "verified" else "accuracy reported")
         if training.get("mismatch"):
             flags.append("accuracy mismatch")
         if training.get("architecture_violation"):
@@ -413,10 +414,30 @@ def _pdf_mismatch(test: dict) -> bool:
     return isinstance(sections, dict) and any(state in (DIFFERENT, "mismatched") for state in sections.values())
 
 
+#: A gradebook's `status` read back as what the batch did (`refresh_reports`): this version's words and
+#: the previous version's ("graded", "unchanged", "pending", ...). A "fault" is a harness fault when its flags
+#: say so, else the batch's deadline (its results say so again).
+_READ_BACK = {RowStatus.COMPLETE: BatchStatus.UNCHANGED, RowStatus.PENDING_STAFF: BatchStatus.UNCHANGED,
+              RowStatus.NOT_GRADED_YET: BatchStatus.NOT_GRADED_YET, "pending": BatchStatus.NOT_GRADED_YET,
+              **{status.value: status for status in BatchStatus if status != BatchStatus.NOT_GRADED_YET}}
+
+
+def _read_back(row: dict[str, str]) -> tuple[BatchStatus, str]:
+    """What the batch did with a gradebook row's submission, and the fault's detail, from its status and flags."""
+    status, flags = row.get("status") or "", row.get("flags") or ""
+    fault = next((flag for flag in flags.split("; ") if flag.startswith("harness fault")), "")
+    if status == RowStatus.FAULT:
+        if fault:
+            return BatchStatus.HARNESS_FAULT, fault.removeprefix("harness fault").removeprefix(": ")
+        return BatchStatus.TIMED_OUT, flags.removeprefix("grading timed out").removeprefix(": ")
+    return _READ_BACK.get(status, BatchStatus.UNCHANGED), flags.removeprefix("harness fault: ")
+
+
 def refresh_reports(out_dir: Path) -> Path | None:
     """Rebuild gradebook.csv, the class report and the grading sheet from the files on disk (after merge-manual changed
-    results.json): each row's submission and batch status come from the gradebook itself, so nothing is
-    re-graded. None when OUT has no gradebook (results graded one by one, not by a batch)."""
+    results.json): each row's submission and what the batch did with it come from the gradebook itself (also one
+    written by an earlier version), so nothing is re-graded. None when OUT has no gradebook (results graded one by
+    one, not by a batch)."""
     book = out_dir / "gradebook.csv"
     if not book.is_file():
         return None
@@ -424,15 +445,21 @@ def refresh_reports(out_dir: Path) -> Path | None:
         rows = list(csv.DictReader(handle))
     entries = []
     for row in rows:
-        status = row.get("status", "")
-        entry = BatchEntry(row["student_id"], Path(row.get("source") or row["student_id"]),
-                           BatchStatus(status) if status in {s.value for s in BatchStatus} else BatchStatus.GRADED)
-        entry.detail = (row.get("flags") or "").removeprefix("harness fault: ")
-        entries.append(entry)
+        status, detail = _read_back(row)
+        entries.append(BatchEntry(row["student_id"], Path(row.get("source") or row["student_id"]), status,
+                                  detail=detail))
     write_gradebook(out_dir, entries)
     build_class_report(out_dir)
     build_manual_sheet(out_dir)  # the merged cards now say so
     return book
+
+
+def status_counts(book: Path) -> str:
+    """How many rows of a gradebook have each status, in words ("1 complete, 2 pending staff"): what a merge
+    left for staff to do."""
+    with open(book, newline="", encoding="utf-8") as handle:
+        counts = Counter(row.get("status") or "" for row in csv.DictReader(handle))
+    return ", ".join(f"{count} {status}" for status, count in counts.items())
 
 
 def _as_text(name: str) -> str:
@@ -441,34 +468,73 @@ def _as_text(name: str) -> str:
     return f"'{name}" if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
 
 
+def awaits_staff(tests: list[dict]) -> bool:
+    """Whether an item's points are not final because staff are still to set or confirm them: pending (the
+    inline answer, extra credit, the training under the `pending` policy), provisional (filters without
+    weights), in the filters' review band or timed out ("staff will look at it"), or set by staff for an
+    earlier submission. A staff score for this submission settles the item, whatever the grader thought."""
+    extras = [test.get("extra_data") or {} for test in tests]
+    staff = extras[0].get("staff") if extras else None
+    if isinstance(staff, dict):
+        return bool(staff.get("earlier_submission"))
+    return any(extra.get("grading") == ItemStatus.PENDING or extra.get("provisional") is True
+               or extra.get("reason_code") in (ReasonCode.FILTERS_UNCERTAIN, ReasonCode.FILTERS_PROVISIONAL)
+               or "filters timed out" in (extra.get("flags") or []) for extra in extras)
+
+
+def row_status(document: dict | None, flags: list[str], done: BatchStatus) -> RowStatus:
+    """A gradebook row's status: a fault (the grader's, or the batch's deadline) whatever else; then pending
+    staff while an item awaits them; else complete. Without results: not graded yet, or the fault that
+    left none."""
+    if document is None:
+        return RowStatus.NOT_GRADED_YET if done == BatchStatus.NOT_GRADED_YET else RowStatus.FAULT
+    if done in (BatchStatus.HARNESS_FAULT, BatchStatus.TIMED_OUT) or any(
+            flag == "harness fault" or flag.startswith("grading timed out") for flag in flags):
+        return RowStatus.FAULT
+    items: dict[str, list[dict]] = {}
+    for test in document.get("tests", []):
+        if test.get("tags"):
+            items.setdefault(test["tags"][0], []).append(test)
+    return RowStatus.PENDING_STAFF if any(map(awaits_staff, items.values())) else RowStatus.COMPLETE
+
+
 def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
-    """gradebook.csv: one row per submission, from its results.json (or its fault). Extra credit (any
-    edition's) has its own column after the items, never in `total`; blank for a submission without it."""
+    """gradebook.csv: one row per submission, from its results.json (or its fault). `total` is results.json's
+    score, the one the student's feedback shows: every item's points, provisional ones included; `provisional`
+    is how much of it may still change (the grader's points on items awaiting staff, blank in their own
+    cells). Extra credit (any edition's) has its own column after the items, never in `total`; blank for a
+    submission without it. `status` is how final the row is (`RowStatus`), not what this run did."""
     items = [item.id for item in (*load_rubric().items, *all_extra_items())]
+    extra_credit = {item.id for item in all_extra_items()}
     path = out_dir / "gradebook.csv"
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
-    writer.writerow(["student_id", "total", *items, "edition", "status", "flags", "source"])
+    writer.writerow(["student_id", "total", "provisional", *items, "edition", "status", "flags", "source"])
     similar = flags_by_student(read_pairs(out_dir / PAIRS))
     for entry in sorted(entries, key=lambda e: e.student_id):
         results = out_dir / entry.student_id / "results.json"
         if results.is_file():
             document = json.loads(results.read_text(encoding="utf-8"))
-            points: dict[str, float] = {}  # an item's points: the sum of its tests (one per component)
+            tests: dict[str, list[dict]] = {}  # an item's tests: one, or one per component
             for test in document["tests"]:
                 if test.get("tags"):
-                    points[test["tags"][0]] = round(points.get(test["tags"][0], 0.0) + test["score"], 2)
+                    tests.setdefault(test["tags"][0], []).append(test)
+            points = {item_id: round(sum(test["score"] for test in each) + 0.0, 2) for item_id, each in tests.items()}
+            waiting = {item_id for item_id, each in tests.items() if awaits_staff(each)}
+            provisional = round(sum(points[i] for i in waiting if i not in extra_credit) + 0.0, 2)
             flags = _flags(document) + similar.get(entry.student_id, [])
-            if entry.status == "harness fault" and "harness fault" not in flags:
+            if entry.status == BatchStatus.HARNESS_FAULT and "harness fault" not in flags:
                 flags.append("harness fault")
-            state = "graded" if entry.status in ("graded", "unchanged") else entry.status  # the grade, not this run
-            writer.writerow([entry.student_id, document["score"], *[points.get(i, "") for i in items],
-                             edition_label(document), state, "; ".join(flags), _as_text(entry.source.name)])
-        elif entry.status == BatchStatus.PENDING:  # not graded yet (the batch is running, or was stopped)
-            writer.writerow([entry.student_id, "", *[""] * len(items), "", entry.status, "",
+            cells = ["" if i in waiting else points.get(i, "") for i in items]
+            writer.writerow([entry.student_id, document["score"], provisional, *cells, edition_label(document),
+                             row_status(document, flags, entry.status), "; ".join(flags),
+                             _as_text(entry.source.name)])
+        elif entry.status == BatchStatus.NOT_GRADED_YET:  # the batch is running, or was stopped
+            writer.writerow([entry.student_id, "", "", *[""] * len(items), "", RowStatus.NOT_GRADED_YET, "",
                              _as_text(entry.source.name)])
         else:
-            writer.writerow([entry.student_id, "", *[""] * len(items), "", entry.status,
-                             f"harness fault: {entry.detail}", _as_text(entry.source.name)])
+            why = "grading timed out" if entry.status == BatchStatus.TIMED_OUT else "harness fault"
+            writer.writerow([entry.student_id, "", "", *[""] * len(items), "", RowStatus.FAULT,
+                             f"{why}: {entry.detail}" if entry.detail else why, _as_text(entry.source.name)])
     write_atomically(path, handle.getvalue())
     return path

@@ -214,7 +214,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                                    replay=not args.no_replay, deadline=args.deadline, edition=edition)
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
-              f"pending; run the batch again to grade them)", file=sys.stderr)
+              f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
         return 143  # 128 + SIGTERM, as a shell reports a process it stopped
     for note in notes:
         print(f"note: {note}")
@@ -355,7 +355,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_merge_manual(args: argparse.Namespace) -> int:
     with _staff_tool("merge-manual"):
-        from autograder.batch import refresh_reports
+        from autograder.batch import refresh_reports, status_counts
         from autograder.reports.manual import merge_manual
     report = merge_manual(args.scores, args.graded, by=args.by)  # all or nothing: a bad row raises, exit 2
     for change in report.changes:
@@ -365,7 +365,7 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
     print(f"{args.scores.name}: {len(report.changes)} changed, {report.unchanged} unchanged"
           + (f", {report.blank} blank row(s) skipped" if report.blank else "") + f"; logged in {report.log}")
     book = refresh_reports(args.graded)
-    print(f"gradebook, class report and grading sheet rebuilt: {book}" if book else
+    print(f"gradebook, class report and grading sheet rebuilt: {book} ({status_counts(book)})" if book else
           f"no gradebook.csv in {args.graded} (not a batch's output): only the students' results were updated")
     return 0
 

@@ -81,9 +81,10 @@ class ItemStatus(StrEnum):
 
 
 class BatchStatus(StrEnum):
-    """What a batch did with one submission (gradebook `status`)."""
+    """What a batch did with one submission in this run (the summary's counts); the gradebook's `status`
+    is how final the grade is (`RowStatus`), whichever run made it."""
 
-    PENDING = "pending"
+    NOT_GRADED_YET = "not graded yet"  # the batch is running, or was stopped before it
     GRADED = "graded"
     UNCHANGED = "unchanged"
     HARNESS_FAULT = "harness fault"
@@ -114,6 +115,16 @@ class Diagnosis:
 
     summary: str = ""
     patterns: tuple[str, ...] = ()
+
+
+class RowStatus(StrEnum):
+    """A gradebook row's `status`: whether staff may copy its grade, so one word never means both "the
+    grader ran" and "nothing is left to do"."""
+
+    COMPLETE = "complete"  # every item settled: the grader's, or set by staff for this submission
+    PENDING_STAFF = "pending staff"  # an item awaits staff (blank cell; its points so far in `provisional`)
+    FAULT = "fault"  # a harness fault, or the grading stopped at the batch's deadline: grade it again
+    NOT_GRADED_YET = "not graded yet"  # no results: the batch is running, or was stopped before it
 
 
 def outcome_code(outcome: Outcome) -> ReasonCode:

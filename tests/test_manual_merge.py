@@ -159,8 +159,11 @@ def test_help_says_all_or_nothing_and_the_format():
 
 
 def test_merge_sets_scores_and_the_gradebook_and_report_follow(graded, tmp_path):
-    assert "inline_answer pending staff" in book(graded)["0042"]["flags"]
-    total = float(book(graded)["0042"]["total"])
+    before = book(graded)["0042"]
+    assert "inline_answer pending staff" in before["flags"]
+    assert before["status"] == "pending staff" and before["inline_answer"] == ""  # blank, not 0, until staff set it
+    assert float(before["provisional"]) == 0  # the pending answer's 0 points; nothing else awaits staff
+    total = float(before["total"])
     sources = {student: row["source"] for student, row in book(graded).items()}
     scores = scores_file(tmp_path, HEADER + " 0042 , inline_answer ,4.5,\"Good, but brief\"\n"
                                             "1002,filters,2,staff saw filters\n1003,inline_answer,,\n")
@@ -168,16 +171,19 @@ def test_merge_sets_scores_and_the_gradebook_and_report_follow(graded, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2 changed, 0 unchanged, 1 blank row(s) skipped" in done.stdout
     assert "0042 inline_answer: 0 (grader) -> 4.5 (Good, but brief)" in done.stdout
+    assert "(1 complete, 2 pending staff)" in done.stdout  # what is left for staff
     rows = book(graded)
     assert float(rows["0042"]["inline_answer"]) == 4.5 and float(rows["0042"]["total"]) == pytest.approx(total + 4.5)
     assert "pending" not in rows["0042"]["flags"]
     assert float(rows["1002"]["filters"]) == 2 and "filters set by staff" in rows["1002"]["flags"]
     assert all("inline_answer pending staff" in rows[student]["flags"] for student in ("1002", "1003"))
     assert {student: row["source"] for student, row in rows.items()} == sources
-    assert {row["status"] for row in rows.values()} == {"graded"}
+    assert {student: row["status"] for student, row in rows.items()} == {
+        "0042": "complete", "1002": "pending staff", "1003": "pending staff"}  # their answers still await staff
+    assert float(rows["0042"]["provisional"]) == 0 and rows["1003"]["inline_answer"] == ""
     report = (graded / "class_report.md").read_text(encoding="utf-8")
     inline = next(line for line in report.splitlines() if line.startswith("| Inline question"))
-    assert "| 1.50 | 5 | 0/3 |" in inline  # (4.5 + 0 + 0) / 3
+    assert "| 4.50 | 5 | 0/1 |" in inline  # the one answer staff graded; the two pending are not zeros
     failures = report[report.index("## Most common failures"):report.index("## Failure patterns")]
     assert "staff score" not in failures  # a staff's partial score is no failure pattern
 
@@ -430,7 +436,8 @@ def test_an_item_set_by_staff_keeps_none_of_the_graders_flags(doubtful, tmp_path
         assert training["flags"] == [] and training["grader"]["flags"] == ["accuracy unverified"]
         report = (graded / "class_report.md").read_text(encoding="utf-8")
         line = next(line for line in report.splitlines() if line.startswith("- ") and "1004" in line)
-        assert "filters set by staff" in line and "provisional" not in line and "unverified" not in line
+        assert line.endswith(" (pending staff): inline_answer pending staff")  # what asks staff to act, alone
+        assert "filters set by staff" in (graded / "class_report.html").read_text(encoding="utf-8")
         assert "staff's score: <b>3 / 5</b>" in card(graded, "1004")
 
     check()
@@ -482,6 +489,9 @@ def test_a_resubmission_keeps_the_staff_score_flagged_until_staff_merge_again(ba
     assert "inline_answer set by staff for an earlier submission" in flags
     assert "filters set by staff for an earlier submission" in flags
     assert "filters set by staff" not in flags and "filters provisional" not in flags, flags
+    row = book(graded)["0042"]  # not final: both items are staff's to grade again, their old points provisional
+    assert (row["status"], row["inline_answer"], row["filters"]) == ("pending staff", "", "")
+    assert float(row["provisional"]) == 7.5 and float(row["total"]) == document["score"]
     assert "earlier" not in book(graded)["1003"]["flags"]
     feedback = (graded / "0042" / "feedback.md").read_text(encoding="utf-8")
     assert "- Inline question: what kinds of filters (graded by staff): 4.5 / 5, given for an earlier submission" \
@@ -501,6 +511,9 @@ def test_a_resubmission_keeps_the_staff_score_flagged_until_staff_merge_again(ba
     assert [c["submission_sha256"] for c in read_log(graded)[-1]["changes"]] == [new_sha, new_sha]
     flags = book(graded)["0042"]["flags"].split("; ")
     assert "filters set by staff" in flags and not [flag for flag in flags if "earlier" in flag], flags
+    row = book(graded)["0042"]
+    assert (row["status"], row["inline_answer"], row["filters"], row["provisional"]) == ("complete", "3.0", "3.0",
+                                                                                          "0.0")
     document = results(graded, "0042")
     assert "earlier" not in item_test(document, "inline_answer")["output"].split("\n\n")[0]
     assert "earlier" not in (graded / "0042" / "feedback.md").read_text(encoding="utf-8")

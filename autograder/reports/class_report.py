@@ -2,10 +2,13 @@
 
 Read from the batch's own files (gradebook.csv and every results.json), so it can be rebuilt at
 any time: the score distribution (a histogram, PNG by matplotlib, embedded in the page), each
-item's mean and pass rate, the most common failure reasons per item with their counts, the
-failure patterns across the class (how many students fail exactly the cases with padding 0 in
-conv backward's dimg, ...: counted from the pattern codes in results.json, never from prose),
-and the flagged submissions with links to their feedback.
+item's mean and pass rate, the most common failure reasons per item (counted twice, each count
+saying its unit: failing cases, and students), the failure patterns across the class (how many
+students fail exactly the cases with padding 0 in conv backward's dimg, ...: counted from the pattern
+codes in results.json, never from prose), and the submissions that ask staff to act (a status that
+is not complete, or a flag that autograder/reports/flags.py classifies as a call to act: never
+"accuracy verified"), with links to their feedback. The page's style is class_report.css beside this
+module, put into the page so that it stays one self-contained file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.edition import EditionError, get_edition  # noqa: E402
-from autograder.model import pattern_words, split_code  # noqa: E402
+from autograder.model import RowStatus, pattern_words, split_code  # noqa: E402
+from autograder.reports.flags import to_act_on  # noqa: E402
 from autograder.reports.results import write_atomically  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
 from autograder.rubric import Rubric, load_rubric  # noqa: E402
@@ -43,21 +47,54 @@ def _histogram(totals: list[float], maximum: float) -> bytes:
     return buffer.getvalue()
 
 
-def _failure_reasons(documents: dict[str, dict]) -> dict[str, Counter]:
-    """Item -> how often each reason code ended its failing cases (or, for an item without cases that
-    lost points, the item itself): counted from results.json's codes, never from its prose."""
-    reasons: dict[str, Counter] = {}
+STYLE = Path(__file__).with_name("class_report.css")
+
+
+def _failure_reasons(documents: dict[str, dict]) -> tuple[dict[str, Counter], dict[str, Counter]]:
+    """Two counts per item and reason code, never mixed: failing cases (items with cases), and students (a
+    student counts once per reason: one of its failing cases ended so, or, for an item without cases that
+    lost points, the item did). Counted from results.json's codes, never from its prose."""
+    cases: dict[str, Counter] = {}
+    students: dict[str, Counter] = {}
     for document in documents.values():
+        seen: dict[str, set[str]] = {}
         for test in document.get("tests", []):
             item = (test.get("tags") or ["?"])[0]
             extra = test.get("extra_data", {})
             for case in extra.get("cases", []):
                 if not case.get("passed"):
-                    reasons.setdefault(item, Counter())[_code_text(case.get("reason_code"))] += 1
+                    reason = _code_text(case.get("reason_code"))
+                    cases.setdefault(item, Counter())[reason] += 1
+                    seen.setdefault(item, set()).add(reason)
             if (not extra.get("cases") and extra.get("grading") == "graded" and not extra.get("staff")
                     and test.get("score", 0) < test.get("max_score", 0)):  # a staff score is no failure pattern
-                reasons.setdefault(item, Counter())[_code_text(extra.get("reason_code"))] += 1
-    return reasons
+                seen.setdefault(item, set()).add(_code_text(extra.get("reason_code")))
+        for item, reasons in seen.items():
+            students.setdefault(item, Counter()).update(reasons)
+    return cases, students
+
+
+def _counted(counter: Counter | None, unit: str, shown: int = 3) -> str:
+    """The commonest reasons with their counts, each saying its unit: "wrong value (7 cases)"."""
+    def said(count: int) -> str:
+        return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    return ", ".join(f"{reason} ({said(count)})" for reason, count in (counter or Counter()).most_common(shown))
+
+
+_COMPLETE = (RowStatus.COMPLETE, "graded", "unchanged")  # "graded", "unchanged": a gradebook of an earlier version
+
+
+def needs_staff(row: dict[str, str]) -> list[str]:
+    """What in a gradebook row asks staff to act: each flag that is a call to act, or its status alone when it
+    is not complete (pending staff, a fault) and no flag says why; empty for a row that asks nothing (or is
+    not graded yet)."""
+    status = row.get("status") or ""
+    asked = to_act_on(row.get("flags") or "")
+    return asked or ([] if status in (*_COMPLETE, RowStatus.NOT_GRADED_YET, "pending") else [status])
+
+
+def _status(row: dict[str, str]) -> str:
+    return f" ({row['status']})" if row.get("status") and row["status"] not in _COMPLETE else ""
 
 
 def _code_text(code: str | None) -> str:
@@ -89,7 +126,19 @@ _PATTERN_NOTE = ("Students whose failing cases of a part all return the same kin
                  "taken from another, all zeros, None, the height and width swapped, the right values moved or "
                  "scaled), or are exactly the cases with one attribute (and whose passing cases all lack it, "
                  "with nothing returned contradicting it): the bug shows in that form or is tied to that "
-                 "attribute. A student can show both.")
+                 "attribute. A student can show both. Counted in students.")
+
+_ITEMS_NOTE = ("An item's mean and full marks count the students whose item is settled: a cell left blank (an "
+               "item pending staff, or provisional) is not counted until staff set it.")
+
+_FAILURES_NOTE = ("Each item's commonest reasons for lost points, counted twice: in failing cases (one student's "
+                  "bug may fail many), and in students (each once per reason; an item without cases, such as "
+                  "the training, counts students only).")
+
+_FLAGGED_NOTE = ("Submissions that ask staff to act: an item pending staff or a fault (the status), or a flag "
+                 "that calls for a look (a PDF mismatch, an accuracy mismatch, similar work, ...). Flags that only "
+                 "say how a grade was reached (\"accuracy verified\", \"<item> set by staff\") are in the table "
+                 "of submissions, not here.")
 
 _SIMILAR_NOTE = ("Submissions whose own lib/cnn code (template lines removed; names, comments and spacing "
                  "ignored) or inline answers are near-identical: first as groups, then pair by pair, most alike "
@@ -174,29 +223,35 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
         if results.is_file():
             documents[row["student_id"]] = json.loads(results.read_text(encoding="utf-8"))
     totals = [float(row["total"]) for row in rows if row["total"]]
+    statuses = Counter(row.get("status") or "" for row in rows)
     items = []
     for item in rubric.items:
         points = [float(row[item.id]) for row in rows if row.get(item.id) not in (None, "")]
         mean = sum(points) / len(points) if points else 0.0
         passed = sum(1 for value in points if value >= item.points)
         items.append((item, mean, passed, len(points)))
-    reasons = _failure_reasons(documents)
+    failing_cases, failing_students = _failure_reasons(documents)
     patterns = _patterns(documents)
-    flagged = [row for row in rows if row["flags"] or row["status"] != "graded"]
+    flagged = [(row, needs_staff(row)) for row in rows if needs_staff(row)]
     png = _histogram(totals, rubric.total)
+    summary = (f"{len(rows)} submissions (" + ", ".join(f"{count} {status}" for status, count in statuses.items())
+               + f"); mean total {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g} "
+               f"(provisional points included); {len(flagged)} submission{'' if len(flagged) == 1 else 's'} "
+               "asking staff to act")
 
-    markdown = [f"# Class report: {rubric.title}", "",
-                f"{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}.",
+    markdown = [f"# Class report: {rubric.title}", "", summary + ".",
                 "", *(["Editions: " + "; ".join(_edition_lines(editions)) + ".", ""] if editions else []),
                 "![score distribution](class_report_scores.png)", "",
-                "| item | mean | of | full marks |", "|---|---:|---:|---:|"]
+                "| item | mean | of | full marks (students) |", "|---|---:|---:|---:|"]
     markdown += [f"| {titles[item.id]} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
                  for item, mean, passed, count in items]
-    markdown += ["", "## Most common failures", ""]
+    markdown += ["", _ITEMS_NOTE, "", "## Most common failures", "", _FAILURES_NOTE, ""]
     for item, *_ in items:
-        if reasons.get(item.id):
-            common = ", ".join(f"{reason} ({count})" for reason, count in reasons[item.id].most_common(3))
-            markdown.append(f"- **{item.id}**: {common}")
+        said = [f"{unit}: {text}" for unit, text in (("failing cases", _counted(failing_cases.get(item.id), "case")),
+                                                     ("students", _counted(failing_students.get(item.id), "student")))
+                if text]
+        if said:
+            markdown.append(f"- **{item.id}**: " + "; ".join(said))
     markdown += ["", "## Failure patterns", "", _PATTERN_NOTE, ""]
     markdown += [f"- {pattern_text(code, rubric)}: {len(who)} student{'' if len(who) == 1 else 's'} ("
                  + ", ".join(map(_markdown_link, who)) + f") `{code}`" for code, who in patterns.items()] or ["none"]
@@ -210,9 +265,9 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                         for rank, pair in enumerate(pairs[:shown], 1)] if pairs else ["none above the thresholds"]
     if len(pairs) > shown:
         markdown.append(f"\n{len(pairs) - shown} more pairs in {PAIRS}.")
-    markdown += ["", "## Flagged submissions", ""]
-    markdown += [f"- {_markdown_link(row['student_id'])}: {row['flags'] or row['status']}"
-                 for row in flagged] or ["none"]
+    markdown += ["", "## Flagged submissions", "", _FLAGGED_NOTE, ""]
+    markdown += [f"- {_markdown_link(row['student_id'])}{_status(row)}: {'; '.join(asked)}"
+                 for row, asked in flagged] or ["none"]
     if len(editions) > 1:  # a class of several editions: who had which
         markdown += ["", "## Editions", ""] + [f"- {name}: " + ", ".join(map(_markdown_link, who))
                                                for name, who in editions.items()]
@@ -223,14 +278,19 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     escape = html.escape
     table = "".join(f"<tr><td>{escape(titles[item.id])}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
                     f"<td>{passed}/{count}</td>"
-                    f"<td>{escape(', '.join(f'{r} ({c})' for r, c in reasons.get(item.id, Counter()).most_common(3)))}"
-                    "</td></tr>"
+                    f"<td class='cases'>{escape(_counted(failing_cases.get(item.id), 'case'))}</td>"
+                    f"<td class='students'>{escape(_counted(failing_students.get(item.id), 'student'))}</td></tr>"
                     for item, mean, passed, count in items)
     students = "".join(
         f"<tr class='student'><td>{_student_link(row['student_id'])}</td>"
-        f"<td>{escape(row['total'])}</td><td>{escape(row.get('edition') or '')}</td><td>{escape(row['status'])}</td>"
-        f"<td>{escape(row['flags'])}</td></tr>"
+        f"<td>{escape(row['total'])}</td><td>{escape(row.get('provisional') or '')}</td>"
+        f"<td>{escape(row.get('edition') or '')}</td><td class='status'>{escape(row.get('status') or '')}</td>"
+        f"<td>{escape(row.get('flags') or '')}</td></tr>"
         for row in rows)
+    flagged_html = ("<ul id='flagged'>" + "".join(f"<li class='flagged'>{_student_link(row['student_id'])}"
+                                                  f"{escape(_status(row))}: "
+                                                  f"{escape('; '.join(asked))}</li>" for row, asked in flagged)
+                    + "</ul>") if flagged else "<p id='flagged'>None.</p>"
     similar = "".join(f"<tr class='group'><td>{kind}</td><td>{len(members)}</td><td>{lowest:.2f}</td>"
                       f"<td>{', '.join(_student_link(m) for m in members)}</td></tr>"
                       for kind, members, lowest in alike_groups)
@@ -252,18 +312,19 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                     + "</ul>") if editions else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {escape(rubric.title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#eef}}</style></head>
+<style>{STYLE.read_text(encoding="utf-8")}</style></head>
 <body><h1>Class report: {escape(rubric.title)}</h1>
-<p>{len(rows)} submissions; mean {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g}; \
-{len(flagged)} flagged.</p>
+<p id="summary">{escape(summary)}.</p>
 <img id="scores" alt="score distribution" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Items</h2><table id="items"><tr><th>item</th><th>mean</th><th>of</th><th>full marks</th>\
-<th>most common failures (cases)</th></tr>{table}</table>
+<h2>Flagged submissions</h2><p>{escape(_FLAGGED_NOTE)}</p>{flagged_html}
+<h2>Items</h2><p>{escape(_ITEMS_NOTE)} {escape(_FAILURES_NOTE)}</p>\
+<table id="items"><tr><th>item</th><th>mean</th><th>of</th>\
+<th>full marks (students)</th><th>most common failures (cases)</th><th>most common failures (students)</th></tr>\
+{table}</table>
 <h2>Failure patterns</h2><p>{escape(_PATTERN_NOTE)}</p>{pattern_table}
 <h2>Similar submissions</h2><p>{escape(_SIMILAR_NOTE)}</p>{similar}
-<h2>Submissions</h2>{edition_html}<table id="students"><tr><th>student</th><th>total</th><th>edition</th>\
-<th>status</th><th>flags</th></tr>\
+<h2>Submissions</h2>{edition_html}<table id="students"><tr><th>student</th><th>total (provisional included)</th>\
+<th>provisional</th><th>edition</th><th>status</th><th>flags</th></tr>\
 {students}</table>
 </body></html>
 """

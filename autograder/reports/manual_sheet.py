@@ -294,7 +294,7 @@ def _card(index: int, row: dict, out_dir: Path, similar: dict[str, list[str]], r
     warnings = []
     if meta.get("intake_error"):
         warnings.append(f"Unreadable submission: {meta['intake_error']}")
-    if meta.get("harness_fault") or row.get("status") == "harness fault":
+    if meta.get("harness_fault") or "harness fault" in (row.get("flags") or "") or row.get("status") == "harness fault":
         warnings.append(f"Harness fault while grading: {meta.get('harness_fault') or row.get('flags')}. "
                         "What is shown may be incomplete; look at the submission itself.")
     total = _number(document.get("score"))
