@@ -45,11 +45,9 @@ from autograder.notebook.filter_match import (
     match_filters,
     same_figure,
 )
-from autograder.notebook.reading import Findings
+from autograder.notebook.reading import PLACEHOLDERS, Findings
 from autograder.rubric import EXTRA_CREDIT, Rubric
 from autograder.score import round_points
-
-_PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:", "todo"}
 
 
 @dataclass
@@ -391,7 +389,7 @@ def answer_text(findings: Findings | None) -> str:
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.answer, flags=re.DOTALL).strip()
-    return "" if text.lower().strip() in _PLACEHOLDERS else text
+    return "" if text.lower().strip() in PLACEHOLDERS else text
 
 
 def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
@@ -418,7 +416,7 @@ def extra_credit_text(findings: Findings | None) -> str:
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.extra_credit, flags=re.DOTALL).strip()
-    return "" if text.lower().strip() in _PLACEHOLDERS else text
+    return "" if text.lower().strip() in PLACEHOLDERS else text
 
 
 def score_extra_credit(rubric: Rubric, findings: Findings | None) -> ItemScore:
