@@ -462,11 +462,26 @@ def answer_text(findings: Findings | None) -> str:
     return "" if text.lower().strip() in PLACEHOLDERS else text
 
 
+def _where(cells: tuple[int, ...], where: str) -> str:
+    """"cell 15, under the question heading" / "cells 15-16, ...": a candidate's place, for staff."""
+    said = f"cell {cells[0]}" if len(cells) == 1 else f"cells {', '.join(str(c) for c in cells)}"
+    return f"{said}, {where}"
+
+
 def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
-    """Staff grade the answer; here it is found, measured and shown, and the item is pending."""
+    """Staff grade the answer; here it is found, measured and shown, and the item is pending (no points are
+    computed, so none can come from the wrong place). `extra["answer_candidates"]` lists every place near
+    the question with text of the student's own (cells, where, text, chars); `answer_from` says which one the
+    answer is, or that there are several and staff choose (flagged "answer in several places": `answer` is
+    then all of them, in cell order)."""
     item = rubric.item("inline_answer")
     text = answer_text(findings)
-    extra: dict[str, Any] = {"answer": text, "words": len(text.split()), "flags": []}
+    candidates = list(findings.answer_candidates) if findings is not None else []
+    extra: dict[str, Any] = {"answer": text, "words": len(text.split()), "flags": [],
+                             "answer_candidates": [{"cells": list(one.cells), "where": one.where, "text": one.text,
+                                                    "chars": one.chars, "words": len(one.text.split())}
+                                                   for one in candidates],
+                             "answer_from": None}
     cut = ""
     if findings is not None and findings.answer_cut and text:
         extra.update(answer_chars=findings.answer_chars, cut_at=rubric.intake.max_answer_chars)
@@ -474,11 +489,23 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
         cut = (f"; the answer was cut at {rubric.intake.max_answer_chars:,} characters of its "
                f"{findings.answer_chars:,} (staff read the full one in the notebook)")
     if not text:
-        return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
-                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra,
+        return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own in the cells next to the "
+                         "Inline Question (above it, under its heading, or the handout's answer cell; code cells and "
+                         "the handout's own text, such as the next section's prompt, are not an answer)", extra,
                          code=ReasonCode.NO_ANSWER)
-    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words{cut}",
-                     extra, code=ReasonCode.PENDING_STAFF)
+    if len(candidates) > 1:
+        extra["answer_from"] = "several: staff choose"
+        extra["flags"].append("answer in several places")
+        places = "; ".join(_where(one.cells, one.where) for one in candidates)
+        return ItemScore(item, 0.0, (), "pending",
+                         f"pending staff grading; text of yours in {len(candidates)} places near the question "
+                         f"({places}): staff read them all and grade your answer{cut}", extra,
+                         code=ReasonCode.PENDING_STAFF)
+    place = f" ({_where(candidates[0].cells, candidates[0].where)})" if candidates else ""
+    if candidates:
+        extra["answer_from"] = _where(candidates[0].cells, candidates[0].where)
+    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words"
+                     f"{place}{cut}", extra, code=ReasonCode.PENDING_STAFF)
 
 
 def extra_credit_text(findings: Findings | None) -> str:
