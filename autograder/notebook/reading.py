@@ -427,7 +427,8 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
     - *under the question heading*: the question cell's own text after its heading and the Markdown and raw
       cells after it, up to the next section: a code cell (the student's own work starts there, and code or a
       docstring is never the answer), a heading of the question's level or higher (unless it labels the answer,
-      "#### Answer"), a heading naming the extra credit, the edition's Extra-Credit prompt, the Submission heading;
+      "#### Answer", or opens the first cell under the question, the one the handout leaves for the answer), a
+      heading naming the extra credit, the edition's Extra-Credit prompt, the Submission heading;
     - *the answer cell the handout leaves*: a cell tagged `inline-answer` (our template) wherever it is, and in
       an edition whose question is followed by an Extra-Credit prompt (2023), the Markdown cell right after the
       prompt. The untagged cell after the prompt is the answer only when nothing was written near the question:
@@ -467,14 +468,16 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
             prompt = index
             break
 
-    def opens_section(cell) -> bool:
+    def opens_section(cell, first: bool = False) -> bool:
+        """Whether the cell's heading opens another section. The first cell under the question is the one the
+        handout leaves for the answer, so there only an extra-credit heading does ("### What I see" is an answer)."""
         heading = _heading(cell)
         if heading is None:
             return False
         if _names(heading, sections.extra_credit_heading) or _names(heading, _EXTRA_CREDIT_WORDS):
             return True
         labels_answer = any(f" {heading[1]} ".startswith(f" {label} ") for label in _ANSWER_LABELS)
-        return heading[0] <= level and not labels_answer
+        return heading[0] <= level and not labels_answer and not first
 
     above: list[int] = []
     for index in range(question - 1, -1, -1):
@@ -489,7 +492,7 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
     for index in range(question + 1, stop):
         deadline.check()
         cell = cells[index]
-        if (cell.cell_type == "code" and cell.source.strip()) or opens_section(cell) or \
+        if (cell.cell_type == "code" and cell.source.strip()) or opens_section(cell, first=not below) or \
                 (cell.cell_type == "markdown" and _SUBMISSION.match(cell.source)):
             stop = index
             break
