@@ -11,11 +11,16 @@ similarity check, the grading sheet) sees the same bounded input ([intake] of th
 is cut at `max_answer_chars`, and an image over `max_image_pixels` is left out, its size read from its
 header and never decoded, with a note saying so (`Findings.left_out`).
 
-Where the answer is depends on the edition (autograder/editions/*.toml [notebook]): in 2022 it follows the
-Inline Question up to the Submission heading; the 2023 handout puts an Extra-Credit prompt between the
-question and the empty answer cell, so the answer is what the student wrote right under the question or,
-failing that, in the cell right after the prompt, and what else follows the prompt is extra-credit work,
-read apart (`Findings.extra_credit_parts`), never the answer (`_question_regions`).
+The answer is the student's own text near the question (`split_question`): right above the heading, in the
+heading cell and under it up to the next section, or in the cell the handout leaves for it (the tagged cell; in
+2023, whose handout puts an Extra-Credit prompt between the question and the empty answer cell, the cell after
+the prompt: autograder/editions/*.toml [notebook]). Code, docstrings, the handout's text and another section's
+work never are; what follows the prompt is extra-credit work, read apart (`Findings.extra_credit_parts`). Where
+more than one place holds text, all are kept (`Findings.answer_candidates`) for staff to choose.
+
+The filter figure is looked for in every code cell of the filter section (the edition's filter heading to the
+next section, `_filter_section`), each figure kept with its cell (`Findings.filter_image_cells`): students read
+the weights in one cell and draw them in the next.
 """
 
 from __future__ import annotations
@@ -430,7 +435,8 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
       "#### Answer", or opens the first cell under the question, the one the handout leaves for the answer), a
       heading naming the extra credit, the edition's Extra-Credit prompt, the Submission heading;
     - *the answer cell the handout leaves*: a cell tagged `inline-answer` (our template) wherever it is, and in
-      an edition whose question is followed by an Extra-Credit prompt (2023), the Markdown cell right after the
+      an edition whose question is followed by an Extra-Credit prompt (2023; or a handout, the baseline, with an
+      extra-credit heading after the question that the edition does not name), the Markdown cell right after the
       prompt. The untagged cell after the prompt is the answer only when nothing was written near the question:
       a student who answered there uses that cell for the analysis the prompt asks for (extra credit).
 
@@ -466,6 +472,9 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
         if heading is not None and plain(sections.extra_credit_prompt) and \
                 f" {heading[1]}".startswith(f" {plain(sections.extra_credit_prompt)}"):
             prompt = index
+            break
+        if heading is not None and heading[1] in handout and _names(heading, _EXTRA_CREDIT_WORDS):
+            prompt = index  # the class's handout has an extra-credit prompt the edition does not name
             break
 
     def opens_section(cell, first: bool = False) -> bool:
