@@ -2,10 +2,13 @@
 
 Ten of the 60 points need a person: the filter visualisation (`filters`, scored provisionally by the
 grader) and the inline answer (`inline_answer`, pending until staff grade it). The sheet shows, per
-student (in the gradebook's order): the total so far, the notebook's filter image beside the grader's
-rendering of the filters from the weights (when grading wrote them), the provisional filter score with
-its note, the answer rendered from Markdown, who the answer is similar to, and for both items a points
-field and a comment. A button downloads what was typed as the CSV that `grade.py merge-manual` reads
+student (in the gradebook's order): the total so far, the notebook's filter image (the figure of the filter
+section that was judged, with its cell; "no filter image found" only when the section has none) beside the
+grader's rendering of the filters from the weights (when grading wrote them), each figure's reading when the
+section has several, the provisional filter score with its note, the answer rendered from Markdown with where it
+was found (every candidate, for staff to choose, when the student wrote in several places near the question),
+who the answer is similar to, and for both items a points field and a comment. A button downloads what was
+typed as the CSV that `grade.py merge-manual` reads
 (`student_id,item,points,comment`, one row per filled-in points field).
 
 Like the class report it reads only files: OUT/gradebook.csv, OUT/similarity.json and each
@@ -192,7 +195,7 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
 
 
 def _judged_caption(extra: dict) -> str:
-    """" (cell 14, 2 of the filter section's 3 figures)": which figure of the section is shown (the one judged)."""
+    """" (cell 14, figure 2 of the filter section's 3)": which figure of the section is shown (the one judged)."""
     cell, cells = _number(extra.get("image_cell")), extra.get("image_cells")
     count = len(cells) if isinstance(cells, list) else 0
     index = _number(extra.get("image_index"))
