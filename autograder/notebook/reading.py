@@ -435,10 +435,10 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
       "#### Answer", or opens the first cell under the question, the one the handout leaves for the answer), a
       heading naming the extra credit, the edition's Extra-Credit prompt, the Submission heading;
     - *the answer cell the handout leaves*: a cell tagged `inline-answer` (our template) wherever it is, and in
-      an edition whose question is followed by an Extra-Credit prompt (2023; or a handout, the baseline, with an
-      extra-credit heading after the question that the edition does not name), the Markdown cell right after the
-      prompt. The untagged cell after the prompt is the answer only when nothing was written near the question:
-      a student who answered there uses that cell for the analysis the prompt asks for (extra credit).
+      an edition whose question is followed by an Extra-Credit prompt (2023; in an edition that names none, any
+      heading naming the extra credit after the question: a class's handout may add one), the Markdown cell right
+      after the prompt. The untagged cell after the prompt is the answer only when nothing was written near the
+      question: a student who answered there uses that cell for the analysis the prompt asks for (extra credit).
 
     Each candidate keeps only the student's own text (`own_text`); one with none is no candidate. More than one
     is not decided here: all are kept, in cell order, for staff to read (the answer is their texts joined).
@@ -473,8 +473,8 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
                 f" {heading[1]}".startswith(f" {plain(sections.extra_credit_prompt)}"):
             prompt = index
             break
-        if heading is not None and heading[1] in handout and _names(heading, _EXTRA_CREDIT_WORDS):
-            prompt = index  # the class's handout has an extra-credit prompt the edition does not name
+        if heading is not None and not plain(sections.extra_credit_prompt) and _names(heading, _EXTRA_CREDIT_WORDS):
+            prompt = index  # an extra-credit prompt the edition does not name (a class's own handout's)
             break
 
     def opens_section(cell, first: bool = False) -> bool:
