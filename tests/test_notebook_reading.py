@@ -146,10 +146,13 @@ def test_the_handouts_next_section_is_not_the_answer(tmp_path, official):
 
 def test_read_as_2022_the_prompt_is_never_taken(tmp_path, official):
     """A 2023 notebook read as 2022 (no extra-credit section in that edition), with a baseline that lacks the
-    Extra-Credit cell: its heading is the next section's, so neither the prompt nor what follows it is taken
-    (before issue 22 the prompt itself was the "answer")."""
+    Extra-Credit cell: its heading is the next section's, so the prompt is never taken (before issue 22 it was
+    the "answer"); the cell after it is still the answer cell."""
     ours = findings_of(official_2023_notebook(answer=""), tmp_path, handout=default_baseline().text)
     assert ours.answer == "" and ours.answer_candidates == []
+    mine = findings_of(official_2023_notebook(answer=OWN), tmp_path, handout=default_baseline().text)
+    assert mine.answer == OWN and [one.where for one in mine.answer_candidates] == [
+        "in the answer cell after the Extra-Credit prompt"]
 
 
 def test_a_heading_written_as_the_answer_is_kept(tmp_path, official):
