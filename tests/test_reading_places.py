@@ -248,3 +248,12 @@ def test_the_sheet_shows_every_candidate_for_staff_to_choose(tmp_path):
     page = card(build_manual_sheet(out).read_text(encoding="utf-8"), "7001")
     assert "the grader did not choose" in page and "Candidate 1:" in page and "Candidate 2:" in page
     assert "above the question heading" in page and "<em>blobs</em>" in page and "in 2 places" in page
+
+
+def test_several_candidates_are_a_gradebook_flag_and_one_is_not(tmp_path):
+    from autograder.batch import _flags
+    both = with_cells(official_notebook(answer="Edges."), before_question=[new_markdown_cell(ANSWER)])
+    one = official_notebook(answer="Edges.")
+    flags = [_flags({"tests": [{"tags": ["inline_answer"], "extra_data": score_inline_answer(
+        RUBRIC, read(notebook, tmp_path)).extra}]}) for notebook in (both, one)]
+    assert "answer in several places" in flags[0] and "answer in several places" not in flags[1]
