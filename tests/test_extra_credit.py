@@ -108,10 +108,11 @@ def test_both_empty_is_no_answer_and_no_extra_credit(tmp_path):
     assert "outside the 60 points" in extra.note
 
 
-def test_the_default_baseline_alone_used_to_take_the_prompt(tmp_path):
-    """Read as 2022 (no extra-credit section), the prompt after the question is the "answer" with a
-    baseline that lacks it: what every 2023 student got before editions."""
-    assert read(notebook_2023(), tmp_path, edition=SVHN).answer.startswith("## Extra-Credit")
+def test_the_default_baseline_alone_no_longer_takes_the_prompt(tmp_path):
+    """Read as 2022 (no extra-credit section), the prompt after the question was the "answer" with a
+    baseline that lacks it (what every 2023 student got before editions); since issue 22 its heading ends
+    the region under the question, so it is not."""
+    assert read(notebook_2023(), tmp_path, edition=SVHN).answer == ""
     assert read(notebook_2023(), tmp_path, edition=SVHN).extra_credit_parts == []
 
 

@@ -12,15 +12,19 @@ from conftest import REFERENCE, TEMPLATE
 from notebooks import EXTRA_CREDIT, SUBMISSION, official_2023_notebook, official_handout, official_notebook
 
 from autograder.baseline import default_baseline, load_baseline
+from autograder.edition import get_edition
 from autograder.notebook.items import TrainingEvidence, answer_text, score_inline_answer, score_training
 from autograder.notebook.reading import NotebookError, choose_notebook, extract, read_notebook
 from autograder.rubric import load_rubric
 
 
-def findings_of(notebook, tmp_path, name="Problem_2.ipynb", handout=frozenset()):
+def findings_of(notebook, tmp_path, name="Problem_2.ipynb", handout=frozenset(), edition=None):
     path = tmp_path / name
     nbformat.write(notebook, str(path))
-    return extract(read_notebook(path), path, handout)
+    return extract(read_notebook(path), path, handout, edition=edition)
+
+
+CIFAR = get_edition("2023")
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +63,14 @@ def test_no_outputs_and_error_outputs(tmp_path):
     assert failed.errors == ["cell 6: AssertionError: Your implementation might be wrong!"]
 
 
-def test_answer_written_in_the_question_cell_or_a_code_string(tmp_path):
+def test_answer_written_in_the_question_cell_but_never_a_code_string(tmp_path):
     notebook = official_notebook(answer="")
     notebook.cells[14].source += "\nMostly colour blobs and edges."
     assert findings_of(notebook, tmp_path).answer == "Mostly colour blobs and edges."
+    # a string in a code cell is code (a docstring of the student's next piece of work), never the answer
     notebook = official_notebook(answer="")
     notebook.cells[15] = nbformat.v4.new_code_cell('answer = """Oriented edge detectors."""')
-    assert findings_of(notebook, tmp_path).answer == "Oriented edge detectors."
+    assert findings_of(notebook, tmp_path).answer == ""
 
 
 def test_our_template_and_reference_by_tags(tmp_path):
@@ -115,43 +120,52 @@ OWN = ("Most filters are oriented edge detectors: light against dark at several 
 def test_the_handouts_next_section_is_not_the_answer(tmp_path, official):
     """The 2023 handout puts an Extra-Credit prompt between the question and the answer cell; whatever
     of it lands in the answer region is the handout's, not the student's."""
-    empty = findings_of(official_2023_notebook(answer=""), tmp_path, handout=official.text)
+    empty = findings_of(official_2023_notebook(answer=""), tmp_path, handout=official.text, edition=CIFAR)
     assert empty.answer == ""
     assert "no answer found" in score_inline_answer(load_rubric(), empty).note
     # the answer cell also holds the next section (cells merged, or the prompt pasted below the answer)
     merged = findings_of(official_2023_notebook(answer=OWN + "\n\n" + EXTRA_CREDIT + "\n\n" + SUBMISSION), tmp_path,
-                         handout=official.text)
+                         handout=official.text, edition=CIFAR)
     assert merged.answer == OWN
-    # written into the Extra-Credit cell itself, under its prompt, the answer cell left empty
+    # written into the Extra-Credit cell itself, under its prompt: text under an Extra-Credit heading is the
+    # extra credit's (issue 22), not the answer
     inside = findings_of(official_2023_notebook(answer="", extra_credit=EXTRA_CREDIT + "\n\n" + OWN), tmp_path,
-                         handout=official.text)
-    assert inside.answer == OWN
+                         handout=official.text, edition=CIFAR)
+    assert inside.answer == "" and inside.extra_credit == OWN
     # the prompt re-wrapped and re-emphasised is still the handout's: whitespace and markup do not count
     rewrapped = EXTRA_CREDIT.replace("#### Extra-Credit", "### **Extra-Credit**").replace("\n- ", "\n*   ")
     rewrapped = rewrapped.replace("For extra credit, analyse", "For  extra credit,\nanalyse")
-    assert findings_of(official_2023_notebook(answer=rewrapped), tmp_path, handout=official.text).answer == ""
-    # the student's own extra-credit analysis is theirs, and stays with the answer
+    assert findings_of(official_2023_notebook(answer=rewrapped), tmp_path, handout=official.text,
+                       edition=CIFAR).answer == ""
+    # the student's own extra-credit analysis in the answer cell itself: one cell, both stay with the answer
     analysis = "The confusion matrix shows 1 and 7 mixed up most often."
-    both = findings_of(official_2023_notebook(answer=OWN + "\n\n" + analysis), tmp_path, handout=official.text)
+    both = findings_of(official_2023_notebook(answer=OWN + "\n\n" + analysis), tmp_path, handout=official.text,
+                       edition=CIFAR)
     assert both.answer == OWN + "\n\n" + analysis
 
 
-def test_without_the_right_baseline_the_prompt_would_be_taken(tmp_path, official):
-    """Why the baseline must be the handout the class received: ours lacks the Extra-Credit cell."""
+def test_read_as_2022_the_prompt_is_never_taken(tmp_path, official):
+    """A 2023 notebook read as 2022 (no extra-credit section in that edition), with a baseline that lacks the
+    Extra-Credit cell: its heading is the next section's, so the prompt is never taken (before issue 22 it was
+    the "answer"); the cell after it is still the answer cell."""
     ours = findings_of(official_2023_notebook(answer=""), tmp_path, handout=default_baseline().text)
-    assert ours.answer.startswith("#### Extra-Credit: Analysis on Trained Model [5pts]")
-    assert "Please prepare a PDF" not in ours.answer  # the Submission heading still ends the region
+    assert ours.answer == "" and ours.answer_candidates == []
+    mine = findings_of(official_2023_notebook(answer=OWN), tmp_path, handout=default_baseline().text)
+    assert mine.answer == OWN and [one.where for one in mine.answer_candidates] == [
+        "in the answer cell after the Extra-Credit prompt"]
 
 
 def test_a_heading_written_as_the_answer_is_kept(tmp_path, official):
     heading = "##### A filter that represents edges \u2026 and the rest look like blurry colour patches"
-    found = findings_of(official_2023_notebook(answer=heading), tmp_path, handout=official.text)
+    found = findings_of(official_2023_notebook(answer=heading), tmp_path, handout=official.text, edition=CIFAR)
     assert found.answer == heading
     assert answer_text(found) == heading
     # and under the question heading, in the question's own cell, as in the 2022 layout
     notebook = official_notebook(answer="")
     notebook.cells[14].source += "\n" + heading
     assert findings_of(notebook, tmp_path, handout=official.text).answer == heading
+    # and in the 2022 layout's answer cell: a heading deeper than the question's is the answer's own
+    assert findings_of(official_notebook(answer=heading), tmp_path).answer == heading
 
 
 def test_the_templates_placeholder_is_handout_text(tmp_path):

@@ -146,7 +146,10 @@ def test_answers_that_are_the_handouts_text_are_no_ones(handout):
                  "s2": official_2023_notebook(answer="*   \n"), "s3": official_2023_notebook(answer=ANSWER),
                  "s4": official_2023_notebook(answer=ANSWER.upper())}
     before = {name: {"answer": _answer(nb, default_baseline())} for name, nb in notebooks.items()}
-    assert _pairs(before)[("answer", "handout", "s1")] == 1.0  # what went wrong
+    # what went wrong was the prompt taken for the answer with a baseline that lacks it; since issue 22 its
+    # heading ends the region under the question whatever the baseline
+    assert ("answer", "handout", "s1") not in _pairs(before)
+    assert [before[name]["answer"] for name in ("handout", "s1", "s2")] == ["", "", ""]
     after = {name: {"answer": _answer(nb, official)} for name, nb in notebooks.items()}
     assert [after[name]["answer"] for name in ("handout", "s1", "s2")] == ["", "", ""]
     assert _pairs(after) == {("answer", "s3", "s4"): 1.0}  # a real shared answer is still flagged

@@ -1,8 +1,10 @@
 """Points for the notebook items: training (25), filters (5), inline answer (5, by staff).
 
-Filters: full marks when the filter cell's image shows the first conv layer's saved weights
+Filters: full marks when a figure of the filter section (the filter heading to the next section: students
+read the weights in one cell and draw them in the next) shows the first conv layer's saved weights
 (autograder/notebook/filter_match.py reads the image back into tiles); without weights, a non-blank
-image from a cell that reads them earns the points provisionally, for staff to confirm.
+figure drawn from them (its cell, or the cell before it that reads weights, reads the first layer's) earns
+the points provisionally, for staff to confirm.
 
 Training: 25 x clip((acc - chance) / (threshold - chance), 0, 1), as the course announced. Where
 `acc` comes from (autograder/notebook/training_evidence.py gathers it, this module only scores):
@@ -45,11 +47,9 @@ from autograder.notebook.filter_match import (
     match_filters,
     same_figure,
 )
-from autograder.notebook.reading import Findings
+from autograder.notebook.reading import PLACEHOLDERS, Findings
 from autograder.rubric import EXTRA_CREDIT, Rubric
 from autograder.score import round_points
-
-_PLACEHOLDERS = {"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:", "todo"}
 
 
 @dataclass
@@ -273,11 +273,13 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
                   filters: np.ndarray | None = None, unchecked: str = "", deadline: Deadline | None = None
                   ) -> ItemScore:
     """The filters item. With the first conv layer's weights (`filters`, K x K x C x F), full marks only
-    when an image of the filter cell shows them (autograder/notebook/filter_match.py); without weights,
-    a non-blank image from a cell that reads them earns the points provisionally (staff confirm). An
-    image that is another figure of the notebook again never counts without weights to vouch for it.
-    `extra` carries the contract of the staff's grading sheet: notebook_image, rendered_image, match,
-    shown, provisional (and image_index: which of the cell's images was scored).
+    when a figure of the filter section shows them (autograder/notebook/filter_match.py); without weights,
+    a non-blank figure drawn from them (`_draws_first_layer`) earns the points provisionally (staff confirm).
+    An image that is another figure of the notebook again never counts without weights to vouch for it.
+    `extra` carries the contract of the staff's grading sheet: notebook_image (set whenever the section has
+    a figure: the one judged), rendered_image, match, shown, provisional, image_index (which of the
+    section's figures), image_cell (its cell), image_cells (each figure's cell) and, with weights, judged
+    (each figure's reading: image_index, cell, shown, match).
 
     First-layer weights outside the rubric's bounds ([filters] max_filters, max_kernel, max_channels) are
     not compared: the item is scored as without weights, saying why. Reading the images stops at
@@ -290,7 +292,8 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
         filters = None  # scored as without weights: what the grader cannot compare, staff confirm
     extra: dict[str, Any] = {"images": 0, "first_conv_weights": first_conv_w, "notebook_image": None,
                              "rendered_image": RENDERED_IMAGE if filters is not None else None, "match": None,
-                             "shown": None, "provisional": False, "image_index": None, "flags": []}
+                             "shown": None, "provisional": False, "image_index": None, "image_cell": None,
+                             "image_cells": [], "flags": []}
     if bounds:
         extra["out_of_bounds"] = bounds
     try:
@@ -304,80 +307,145 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
                          code=ReasonCode.TIMED_OUT)
 
 
+def _image_cells(findings: Findings) -> list[int | None]:
+    """The cell of each of `findings.filter_images` (findings made before the section was read: the filter cell)."""
+    if len(findings.filter_image_cells) == len(findings.filter_images):
+        return list(findings.filter_image_cells)
+    return [findings.filter_cell] * len(findings.filter_images)
+
+
+_OTHER_WEIGHTS = re.compile(r"get_params\s*\(|params\s*\[|layers\s*\[\s*\d")
+
+
+def _reads_weights(source: str, name: str) -> str:
+    """Which weights a cell reads: "first" (the first layer's, by name or as layers[0]), "other" (another
+    layer's or unknown ones), "" (none)."""
+    if name in source or re.search(r"layers\s*\[\s*0\s*\]", source):
+        return "first"
+    return "other" if _OTHER_WEIGHTS.search(source) else ""
+
+
+def _draws_first_layer(findings: Findings, cell: int | None, name: str) -> bool:
+    """Whether the figure of `cell` is drawn from the first layer's weights, as far as the code says: its own
+    cell reads them, or it reads no weights itself and the nearest cell of the filter section before it that
+    reads weights reads the first layer's (students read the weights in one cell and draw them in the next).
+    Without weights to compare with, this is what keeps a figure of another layer from earning the points."""
+    section = findings.filter_section or [(findings.filter_cell, findings.filter_source)]
+    for _, source in reversed([(i, source) for i, source in section if i is not None and cell is not None
+                               and i <= cell]):
+        said = _reads_weights(source, name)
+        if said:
+            return said == "first"
+    return False
+
+
+def _shown(extra: dict[str, Any], index: int, cells: list[int | None]) -> None:
+    """Record which figure the grading sheet shows (the one judged): its place in the section and its cell."""
+    extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=index, image_cell=cells[index])
+
+
+def _which(cells: list[int | None], index: int) -> str:
+    """" (the figure of cell N)" where the section has more than one figure, else ""."""
+    return f" (the figure of cell {cells[index]})" if len(cells) > 1 and cells[index] is not None else ""
+
+
 def _score_filters(item, limits, findings: Findings | None, first_conv_w: str | None, filters: np.ndarray | None,
                    name: str, extra: dict[str, Any], why: str, deadline: Deadline) -> ItemScore:
     """`score_filters` within its deadline (StageTimeout past it); `why` the image is provisional
-    when there are no weights to check it against."""
+    when there are no weights to check it against. Every figure of the filter section is a candidate
+    (autograder/notebook/reading.py reads them, each with its cell); the one judged is the one shown."""
     if findings is None or not findings.filter_source:
         return ItemScore(item, 0.0, (), "graded", "0: no filter-visualisation cell found", extra,
                          code=ReasonCode.NO_FILTERS)
+    cells = _image_cells(findings)
     images = [(index, png) for index, png in enumerate(findings.filter_images)
               if not (deadline.check() or _blank(png, limits.max_analysed_pixels))]
     extra["images"] = len(findings.filter_images)
+    extra["image_cells"] = cells
     if not images:
-        why = ("its image is blank" if findings.filter_images
-               else "it has no image output (run it and save the notebook)")
-        return ItemScore(item, 0.0, (), "graded", f"0: the filter cell shows no filters: {why}", extra,
+        if findings.filter_images:  # shown on the grading sheet: staff see what "blank" means
+            _shown(extra, 0, cells)
+        count = len(findings.filter_images)
+        why = ("its image is blank" if count == 1 else f"its {count} images are blank" if count
+               else "it has no image output (run its cells and save the notebook)")
+        return ItemScore(item, 0.0, (), "graded", f"0: the filter section shows no filters: {why}", extra,
                          code=ReasonCode.NO_FILTERS)
     repeats = {index: _duplicate(png, findings, limits, deadline) for index, png in images}
     if filters is not None:
-        return _checked_against_weights(item, limits, images, repeats, filters, name, extra, deadline)
+        return _checked_against_weights(item, limits, images, repeats, filters, name, extra, cells, deadline)
     own = [index for index, _ in images if not repeats[index]]
     if not own:
         index = images[0][0]
-        extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=index)
-        return ItemScore(item, 0.0, (), "graded", f"0: the filter image is the same figure as {repeats[index]}; "
-                         f"draw the filters of {name} themselves", extra, code=ReasonCode.SAME_FIGURE)
-    source = findings.filter_source
-    reads_first = (first_conv_w is not None and first_conv_w in source) or re.search(r"layers\s*\[\s*0\s*\]", source)
-    if first_conv_w is not None and not reads_first:
-        return ItemScore(item, 0.0, (), "graded",
-                         f"0: the filter cell does not read {first_conv_w!r}, the weights of the first ConvLayer2D",
-                         extra, code=ReasonCode.NO_FILTERS)
-    extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=own[0], provisional=True)
+        _shown(extra, index, cells)
+        return ItemScore(item, 0.0, (), "graded", f"0: the filter image{_which(cells, index)} is the same figure as "
+                         f"{repeats[index]}; draw the filters of {name} themselves", extra, code=ReasonCode.SAME_FIGURE)
+    if first_conv_w is not None:
+        drawn = [index for index in own if _draws_first_layer(findings, cells[index], first_conv_w)]
+        if not drawn:
+            _shown(extra, own[0], cells)
+            return ItemScore(item, 0.0, (), "graded",
+                             f"0: the filter section does not read {first_conv_w!r}, the weights of the first "
+                             f"ConvLayer2D, for any of its figures (neither in the figure's own cell nor in the "
+                             f"cell before it that reads weights)", extra, code=ReasonCode.NO_FILTERS)
+        own = drawn
+    _shown(extra, own[0], cells)
+    extra["provisional"] = True
     extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
                      f"provisional: {why}; staff will confirm it "
-                     f"({len(own)} filter image(s) of {name})", extra, code=ReasonCode.FILTERS_PROVISIONAL)
+                     f"({len(own)} filter image(s) of {name}{_which(cells, own[0])})", extra,
+                     code=ReasonCode.FILTERS_PROVISIONAL)
 
 
 def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repeats: dict[int, str],
-                             filters: np.ndarray, name: str, extra: dict[str, Any], deadline: Deadline) -> ItemScore:
-    """The filters item when the weights are known: the image that shows them best decides."""
+                             filters: np.ndarray, name: str, extra: dict[str, Any], cells: list[int | None],
+                             deadline: Deadline) -> ItemScore:
+    """The filters item when the weights are known: every figure of the filter section is compared with them
+    and the one that shows them best decides (the one that matches; if none does, the closest, which is the
+    one shown and named). `extra["judged"]` keeps each figure's reading, the evidence."""
     best: tuple[int, FilterMatch] | None = None
+    judged = []
     for index, png in images:
         try:
             found = match_filters(png, filters, limits, deadline)
         except FigureError:
+            judged.append({"image_index": index, "cell": cells[index], "shown": None, "match": None})
             continue
+        judged.append({"image_index": index, "cell": cells[index], "shown": found.shown,
+                       "match": round(found.match, 4)})
         if best is None or (found.shown, found.match) > (best[1].shown, best[1].match):
             best = (index, found)
+    extra["judged"] = judged
     count = int(filters.shape[3])
     if best is None:  # every image unreadable (a blank one was already left out)
-        return ItemScore(item, 0.0, (), "graded", "0: the filter cell's images could not be read", extra,
+        _shown(extra, images[0][0], cells)
+        return ItemScore(item, 0.0, (), "graded", "0: the filter section's images could not be read", extra,
                          code=ReasonCode.NO_FILTERS)
     index, found = best
-    extra.update(notebook_image=NOTEBOOK_IMAGE, image_index=index, match=round(found.match, 4), shown=found.shown,
-                 reading=found.reading)
+    _shown(extra, index, cells)
+    extra.update(match=round(found.match, 4), shown=found.shown, reading=found.reading)
+    which = _which(cells, index)
+    of = f" of the {len(images)} figures of the filter section" if len(images) > 1 else ""
     needed = math.ceil(float(limits["min_shown_fraction"]) * count - 1e-9)
     if found.passed(limits):
         how = "" if found.reading == "RGB, as saved" else f"; read as {found.reading}"
         return ItemScore(item, item.points, (), "graded",
-                         f"the image shows {found.shown} of {count} filters of {name} "
+                         f"the image{which} shows {found.shown} of {count} filters of {name} "
                          f"(mean correlation {found.match:.2f}{how})", extra, code=ReasonCode.PASSED)
     if not repeats.get(index) and found.fraction >= float(limits["review_shown_fraction"]):
         # More than a wrong image ever shows, fewer than a right one: a drawing the grader reads badly.
         extra["flags"].append("filters need staff review")
         return ItemScore(item, 0.0, (), "graded",
                          f"0 for now: the grader recognised only {found.shown} of {count} filters of {name} in the "
-                         f"image ({needed} needed); staff will look at the image and set the points",
+                         f"image{which} ({needed} needed); staff will look at the image and set the points",
                          extra, code=ReasonCode.FILTERS_UNCERTAIN)
     extra["flags"].append("filters do not match weights")
     if repeats.get(index):
-        why = f"the filter image is the same figure as {repeats[index]}"
+        why = f"the filter image{which} is the same figure as {repeats[index]}"
     else:
+        closest = f"; the closest{of} is the figure of cell {cells[index]}" if of and cells[index] is not None else ""
         why = (f"the filter image does not show the filters of {name} in the saved weights: {found.shown} of "
-               f"{count} recognised, {needed} needed (mean correlation {found.match:.2f})")
+               f"{count} recognised, {needed} needed (mean correlation {found.match:.2f}){closest}")
     return ItemScore(item, 0.0, (), "graded",
                      f"0: {why}; draw the first convolutional layer's weights of the model you saved, one tile per "
                      f"filter, each scaled to its own range (imshow without interpolation)", extra,
@@ -391,14 +459,29 @@ def answer_text(findings: Findings | None) -> str:
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.answer, flags=re.DOTALL).strip()
-    return "" if text.lower().strip() in _PLACEHOLDERS else text
+    return "" if text.lower().strip() in PLACEHOLDERS else text
+
+
+def _where(cells: tuple[int, ...], where: str) -> str:
+    """"cell 15, under the question heading" / "cells 15-16, ...": a candidate's place, for staff."""
+    said = f"cell {cells[0]}" if len(cells) == 1 else f"cells {', '.join(str(c) for c in cells)}"
+    return f"{said}, {where}"
 
 
 def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
-    """Staff grade the answer; here it is found, measured and shown, and the item is pending."""
+    """Staff grade the answer; here it is found, measured and shown, and the item is pending (no points are
+    computed, so none can come from the wrong place). `extra["answer_candidates"]` lists every place near
+    the question with text of the student's own (cells, where, text, chars); `answer_from` says which one the
+    answer is, or that there are several and staff choose (flagged "answer in several places": `answer` is
+    then all of them, in cell order)."""
     item = rubric.item("inline_answer")
     text = answer_text(findings)
-    extra: dict[str, Any] = {"answer": text, "words": len(text.split()), "flags": []}
+    candidates = list(findings.answer_candidates) if findings is not None else []
+    extra: dict[str, Any] = {"answer": text, "words": len(text.split()), "flags": [],
+                             "answer_candidates": [{"cells": list(one.cells), "where": one.where, "text": one.text,
+                                                    "chars": one.chars, "words": len(one.text.split())}
+                                                   for one in candidates],
+                             "answer_from": None}
     cut = ""
     if findings is not None and findings.answer_cut and text:
         extra.update(answer_chars=findings.answer_chars, cut_at=rubric.intake.max_answer_chars)
@@ -406,11 +489,23 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
         cut = (f"; the answer was cut at {rubric.intake.max_answer_chars:,} characters of its "
                f"{findings.answer_chars:,} (staff read the full one in the notebook)")
     if not text:
-        return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own after the Inline Question "
-                         "(the handout's own text, such as the next section's prompt, is not an answer)", extra,
+        return ItemScore(item, 0.0, (), "pending", "no answer found: nothing of your own in the cells next to the "
+                         "Inline Question (above it, under its heading, or the handout's answer cell; code cells and "
+                         "the handout's own text, such as the next section's prompt, are not an answer)", extra,
                          code=ReasonCode.NO_ANSWER)
-    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words{cut}",
-                     extra, code=ReasonCode.PENDING_STAFF)
+    if len(candidates) > 1:
+        extra["answer_from"] = "several: staff choose"
+        extra["flags"].append("answer in several places")
+        places = "; ".join(_where(one.cells, one.where) for one in candidates)
+        return ItemScore(item, 0.0, (), "pending",
+                         f"pending staff grading; text of yours in {len(candidates)} places near the question "
+                         f"({places}): staff read them all and grade your answer{cut}", extra,
+                         code=ReasonCode.PENDING_STAFF)
+    place = f" ({_where(candidates[0].cells, candidates[0].where)})" if candidates else ""
+    if candidates:
+        extra["answer_from"] = _where(candidates[0].cells, candidates[0].where)
+    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words"
+                     f"{place}{cut}", extra, code=ReasonCode.PENDING_STAFF)
 
 
 def extra_credit_text(findings: Findings | None) -> str:
@@ -418,7 +513,7 @@ def extra_credit_text(findings: Findings | None) -> str:
     if findings is None:
         return ""
     text = re.sub(r"<!--.*?-->", "", findings.extra_credit, flags=re.DOTALL).strip()
-    return "" if text.lower().strip() in _PLACEHOLDERS else text
+    return "" if text.lower().strip() in PLACEHOLDERS else text
 
 
 def score_extra_credit(rubric: Rubric, findings: Findings | None) -> ItemScore:
@@ -446,7 +541,7 @@ def score_extra_credit(rubric: Rubric, findings: Findings | None) -> ItemScore:
 
 
 def note_left_out_images(score: ItemScore, findings: Findings | None) -> ItemScore:
-    """The filters item, saying which of the filter cell's images were left out for their size or as
+    """The filters item, saying which of the filter section's images were left out for their size or as
     undecodable (autograder/notebook/reading.py): first when none was left to score, since "no image output"
     alone would send the student looking for the wrong mistake; flagged "image too large" or "image unreadable"."""
     notes = findings.left_out_notes("filters") if findings is not None else []
@@ -459,7 +554,7 @@ def note_left_out_images(score: ItemScore, findings: Findings | None) -> ItemSco
     extra["left_out"] = notes
     said = "; ".join(notes)
     if not findings.filter_images and score.score == 0:
-        note = f"0: the filter cell shows no image the grader could read: {said}"
+        note = f"0: the filter section shows no image the grader could read: {said}"
     else:
         note = f"{score.note}; {said}"
     return replace(score, note=note, extra=extra)

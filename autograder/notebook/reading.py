@@ -11,11 +11,16 @@ similarity check, the grading sheet) sees the same bounded input ([intake] of th
 is cut at `max_answer_chars`, and an image over `max_image_pixels` is left out, its size read from its
 header and never decoded, with a note saying so (`Findings.left_out`).
 
-Where the answer is depends on the edition (autograder/editions/*.toml [notebook]): in 2022 it follows the
-Inline Question up to the Submission heading; the 2023 handout puts an Extra-Credit prompt between the
-question and the empty answer cell, so the answer is what the student wrote right under the question or,
-failing that, in the cell right after the prompt, and what else follows the prompt is extra-credit work,
-read apart (`Findings.extra_credit_parts`), never the answer (`_question_regions`).
+The answer is the student's own text near the question (`split_question`): right above the heading, in the
+heading cell and under it up to the next section, or in the cell the handout leaves for it (the tagged cell; in
+2023, whose handout puts an Extra-Credit prompt between the question and the empty answer cell, the cell after
+the prompt: autograder/editions/*.toml [notebook]). Code, docstrings, the handout's text and another section's
+work never are; what follows the prompt is extra-credit work, read apart (`Findings.extra_credit_parts`). Where
+more than one place holds text, all are kept (`Findings.answer_candidates`) for staff to choose.
+
+The filter figure is looked for in every code cell of the filter section (the edition's filter heading to the
+next section, `_filter_section`), each figure kept with its cell (`Findings.filter_image_cells`): students read
+the weights in one cell and draw them in the next.
 """
 
 from __future__ import annotations
@@ -68,11 +73,17 @@ class Findings:
     filter_images: list[bytes] = field(default_factory=list)
     filter_source: str = ""
     filter_cell: int | None = None
+    # every figure of the filter section (the filter heading to the next section), in order, and each one's
+    # cell (filter_image_cells[i] is the cell of filter_images[i]); the section's code cells with their source
+    filter_image_cells: list[int] = field(default_factory=list)
+    filter_section: list[tuple[int, str]] = field(default_factory=list)
     # the images of every cell but the curves' and the filters', each with what it is ("the figure of
     # cell 12"): a filter image that is one of them (or a curves image) again shows no filters
     other_images: list[tuple[str, bytes]] = field(default_factory=list)
     answer: str = ""  # cut at the rubric's [intake] max_answer_chars
     answer_chars: int = 0  # the answer's length before the cut (more than len(answer) when it was cut)
+    # every place near the question with text of the student's own (`split_question`); more than one: staff choose
+    answer_candidates: list[AnswerCandidate] = field(default_factory=list)
     # images left out for their size, each (the cell's role: "curves", "filters" or "other", the note why)
     left_out: list[tuple[str, str]] = field(default_factory=list)
     # images left out because they are not the format they claim or are damaged (role, the note why)
@@ -348,30 +359,6 @@ def own_text(text: str, handout: frozenset[str]) -> str:
     return "\n\n".join(kept).strip()
 
 
-def _answer(cells, question: int | None, handout: frozenset[str], deadline: Deadline) -> str:
-    """The inline answer: the tagged cells, else what follows the question up to the Submission
-    heading; either way without the handout's own text (see `own_text`)."""
-    tagged = [cell.source for cell in cells if "inline-answer" in _tags(cell)]
-    if tagged:
-        return own_text("\n\n".join(tagged), handout)
-    if question is None:
-        return ""
-    parts = []
-    own = cells[question].source.split("\n", 1)
-    if len(own) > 1 and own[1].strip():
-        parts.append(own[1].strip())  # written into the question cell under the heading
-    for cell in cells[question + 1:]:
-        deadline.check()
-        if cell.cell_type == "markdown" and _SUBMISSION.match(cell.source):
-            break
-        if cell.cell_type == "markdown" and cell.source.strip():
-            parts.append(cell.source.strip())
-        elif cell.cell_type == "code":
-            parts += [text.strip() for text in re.findall(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', cell.source, re.DOTALL)
-                      for text in text if text.strip()]
-    return own_text("\n\n".join(parts), handout)
-
-
 def _heading(cell) -> tuple[int, str] | None:
     """(level, `plain` text) of the heading a Markdown cell opens with (its first line with words on it,
     HTML comments aside), or None when it opens with anything else."""
@@ -397,33 +384,84 @@ def _names(heading: tuple[int, str] | None, words: str) -> bool:
     return bool(heading and plain(words)) and f" {plain(words)} " in f" {heading[1]} "
 
 
+#: What students leave in the answer cell when they have not answered (compared lowercased, stripped).
+PLACEHOLDERS = frozenset({"*your answer here.*", "your answer here", "your answer:", "*your answer:*", "answer:",
+                          "todo"})
+#: Words that open a heading of the student's own answer ("#### Answer", "**My response**"): such a heading,
+#: even at the question's level, is the answer's, not another section's.
+_ANSWER_LABELS = ("answer", "my answer", "our answer", "response", "my response")
+#: Words that name an extra-credit section in any edition (a 2022 student may add one of their own).
+_EXTRA_CREDIT_WORDS = "Extra Credit"
+
+
+@dataclass(frozen=True)
+class AnswerCandidate:
+    """One place near the question that holds text of the student's own (the handout's text left out)."""
+
+    cells: tuple[int, ...]  # the cells it was read from, in order (the question cell: text under its heading)
+    where: str  # where, said for staff: "above the question heading", "under the question heading", ...
+    text: str  # the student's own text, cut at [intake] max_answer_chars
+    chars: int  # its length before the cut
+
+
 @dataclass
 class QuestionSplit:
-    """Where an edition with an extra-credit section keeps the answer and the extra-credit work."""
+    """Where the answer is, and (an edition with an extra-credit section) where the extra-credit work is."""
 
-    answer: str  # the student's own text (handout text left out), "" when none
-    answer_cells: list[int]  # the cells it was read from (the question cell when written under its heading)
-    prompt: int | None  # the handout's Extra-Credit prompt cell, None when the student deleted it
+    answer: str  # the candidates' texts, in cell order ("" when none)
+    answer_cells: list[int]  # the cells the candidates were read from
+    prompt: int | None  # the handout's Extra-Credit prompt cell, None when there is none or it was deleted
     extra: list[tuple[int, str]]  # the extra-credit work: (cell, its own Markdown text, "" for a code cell)
+    candidates: list[AnswerCandidate] = field(default_factory=list)
 
 
-def split_question(cells, question: int, edition: Edition, handout: frozenset[str],
-                   deadline: Deadline) -> QuestionSplit:
-    """The answer and the extra-credit work of an edition whose question is followed by an extra-credit
-    prompt (2023: heading, prompt, empty answer cell, Submission). Students answer right under the question
-    or in the cell right after the prompt; both are the answer, nothing else is:
+def _student_text(text: str) -> bool:
+    """Whether `text` (already without the handout's) says anything: not empty, not a placeholder."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL).strip()
+    return bool(text) and text.lower() not in PLACEHOLDERS
 
-    - under the question: the question cell's own lines after its heading, and the Markdown cells after it up
-      to the next section (the prompt, a heading above the question's level or naming the extra credit, the
-      Submission heading; without the prompt, also the first code cell: the student's own work starts there);
-    - after the prompt: the cell right after it, when nothing was written under the question and that cell
-      is Markdown with words of the student's own that do not open an extra-credit section of theirs (a
-      student who answered under the question uses that cell for the analysis the prompt asks for);
-    - everything else up to the Submission heading (Markdown text and code cells' figures; code itself never)
-      is extra-credit work, and so is what the student wrote into the prompt's own cell when the baseline
-      knows the prompt's words; with a baseline that does not, that cell is the handout's and left out whole.
+
+def split_question(cells, question: int | None, edition: Edition, handout: frozenset[str],
+                   deadline: Deadline, max_chars: int | None = None) -> QuestionSplit:
+    """The answer's candidates and, for an edition with an extra-credit section, the extra-credit work.
+
+    A student answers near the question, and nowhere else is the answer. The candidates:
+
+    - *above the question heading*: the Markdown and raw cells right above it, up to the code cell or heading
+      cell before them (a student who wrote the answer first and pasted the question below it);
+    - *under the question heading*: the question cell's own text after its heading and the Markdown and raw
+      cells after it, up to the next section: a code cell (the student's own work starts there, and code or a
+      docstring is never the answer), a heading of the question's level or higher (unless it labels the answer,
+      "#### Answer", or opens the first cell under the question, the one the handout leaves for the answer), a
+      heading naming the extra credit, the edition's Extra-Credit prompt, the Submission heading;
+    - *the answer cell the handout leaves*: a cell tagged `inline-answer` (our template) wherever it is, and in
+      an edition whose question is followed by an Extra-Credit prompt (2023; in an edition that names none, any
+      heading naming the extra credit after the question: a class's handout may add one), the Markdown cell right
+      after the prompt. The untagged cell after the prompt is the answer only when nothing was written near the
+      question: a student who answered there uses that cell for the analysis the prompt asks for (extra credit).
+
+    Each candidate keeps only the student's own text (`own_text`); one with none is no candidate. More than one
+    is not decided here: all are kept, in cell order, for staff to read (the answer is their texts joined).
+
+    The extra-credit work (only for an edition that has extra credit): everything from the end of the region
+    under the question to the Submission heading that is not a candidate (Markdown text and code cells' figures,
+    code itself never), and what the student wrote into the prompt's own cell when the baseline knows the
+    prompt's words; with a baseline that does not, that cell is the handout's and left out whole.
     """
     sections = edition.notebook
+    limit = max_chars if max_chars is not None else load_rubric().intake.max_answer_chars
+    tagged = [i for i, cell in enumerate(cells) if "inline-answer" in _tags(cell) and cell.cell_type != "code"]
+
+    def candidate(indices: list[int], where: str, text: str) -> AnswerCandidate | None:
+        own = own_text(text, handout)
+        if not _student_text(own):
+            return None
+        return AnswerCandidate(tuple(indices), where, own[:limit].rstrip(), len(own))
+
+    if question is None:  # no question heading: only the handout's answer cell can say where the answer is
+        found = candidate(tagged, "in the answer cell", "\n\n".join(cells[i].source for i in tagged)) \
+            if tagged else None
+        return _split([found] if found else [], None, [])
     end = next((i for i in range(question + 1, len(cells)) if cells[i].cell_type == "markdown"
                 and _SUBMISSION.match(cells[i].source)), len(cells))
     level = (_heading(cells[question]) or (4, ""))[0]
@@ -435,50 +473,82 @@ def split_question(cells, question: int, edition: Edition, handout: frozenset[st
                 f" {heading[1]}".startswith(f" {plain(sections.extra_credit_prompt)}"):
             prompt = index
             break
+        if heading is not None and not plain(sections.extra_credit_prompt) and _names(heading, _EXTRA_CREDIT_WORDS):
+            prompt = index  # an extra-credit prompt the edition does not name (a class's own handout's)
+            break
 
-    def opens_section(cell) -> bool:
+    def opens_section(cell, first: bool = False) -> bool:
+        """Whether the cell's heading opens another section. The first cell under the question is the one the
+        handout leaves for the answer, so there only an extra-credit heading does ("### What I see" is an answer)."""
         heading = _heading(cell)
-        return heading is not None and (heading[0] < level or _names(heading, sections.extra_credit_heading))
+        if heading is None:
+            return False
+        if _names(heading, sections.extra_credit_heading) or _names(heading, _EXTRA_CREDIT_WORDS):
+            return True
+        labels_answer = any(f" {heading[1]} ".startswith(f" {label} ") for label in _ANSWER_LABELS)
+        return heading[0] <= level and not labels_answer and not first
 
-    parts, answer_cells = [], []
-    own = cells[question].source.split("\n", 1)
-    if len(own) > 1 and own[1].strip():
-        parts.append(own[1].strip())  # written into the question cell under the heading
-        answer_cells.append(question)
+    above: list[int] = []
+    for index in range(question - 1, -1, -1):
+        deadline.check()
+        cell = cells[index]
+        if (cell.cell_type == "code" and cell.source.strip()) or _heading(cell) is not None:
+            break
+        if cell.cell_type in ("markdown", "raw") and cell.source.strip():
+            above.insert(0, index)
+    below: list[int] = []
     stop = prompt if prompt is not None else end
     for index in range(question + 1, stop):
         deadline.check()
         cell = cells[index]
-        if opens_section(cell) or (prompt is None and cell.cell_type == "code" and cell.source.strip()):
+        if (cell.cell_type == "code" and cell.source.strip()) or opens_section(cell, first=not below) or \
+                (cell.cell_type == "markdown" and _SUBMISSION.match(cell.source)):
             stop = index
             break
-        if cell.cell_type == "markdown" and cell.source.strip():
-            parts.append(cell.source.strip())
-            answer_cells.append(index)
-    answer = own_text("\n\n".join(parts), handout)
-    if not answer:
-        answer_cells = []
+        if cell.cell_type in ("markdown", "raw") and cell.source.strip():
+            below.append(index)
+    own = cells[question].source.split("\n", 1)
+    under = own[1] if len(own) > 1 else ""  # written into the question cell under the heading
+    found = [candidate(above, "above the question heading", "\n\n".join(cells[i].source for i in above)),
+             candidate(([question] if under.strip() else []) + below, "under the question heading",
+                       "\n\n".join([under.strip()] * bool(under.strip()) + [cells[i].source for i in below]))]
+    found = [one for one in found if one is not None]
+    near = {question, *above, *below}
+    place = [i for i in tagged if i not in near]
+    explicit = bool(place)
     after = prompt + 1 if prompt is not None else None
-    if not answer and after is not None and after < end and cells[after].cell_type == "markdown" \
+    if not place and after is not None and after < end and cells[after].cell_type == "markdown" \
             and not opens_section(cells[after]):
-        answer = own_text(cells[after].source, handout)
-        answer_cells = [after] if answer else []
+        place = [after]
+    if place and (explicit or not found):
+        where = ("in the answer cell after the Extra-Credit prompt" if prompt is not None and place[0] > prompt
+                 else "in the answer cell")
+        kept = candidate(place, where, "\n\n".join(cells[i].source for i in place))
+        found += [kept] if kept else []
+    found.sort(key=lambda one: one.cells[0])
     extra = []
-    knows_prompt = prompt is not None and _heading(cells[prompt])[1] in handout
-    for index in range(stop, end):
-        deadline.check()
-        cell = cells[index]
-        if index in answer_cells or (index == prompt and not knows_prompt):
-            continue
-        if cell.cell_type == "markdown":
-            text = own_text(cell.source, handout)
-            if index == prompt:  # its heading is the handout's, whatever the baseline
-                text = own_text(_after_heading(cell.source), handout)
-            if text:
-                extra.append((index, text))
-        elif cell.cell_type == "code" and cell.get("outputs"):
-            extra.append((index, ""))
-    return QuestionSplit(answer, answer_cells, prompt, extra)
+    if sections.extra_credit_heading:
+        answer_cells = {i for one in found for i in one.cells}
+        knows_prompt = prompt is not None and _heading(cells[prompt])[1] in handout
+        for index in range(stop, end):
+            deadline.check()
+            cell = cells[index]
+            if index in answer_cells or index in tagged or (index == prompt and not knows_prompt):
+                continue
+            if cell.cell_type == "markdown":
+                text = own_text(cell.source, handout)
+                if index == prompt:  # its heading is the handout's, whatever the baseline
+                    text = own_text(_after_heading(cell.source), handout)
+                if text:
+                    extra.append((index, text))
+            elif cell.cell_type == "code" and cell.get("outputs"):
+                extra.append((index, ""))
+    return _split(found, prompt, extra)
+
+
+def _split(candidates: list[AnswerCandidate], prompt: int | None, extra: list[tuple[int, str]]) -> QuestionSplit:
+    return QuestionSplit("\n\n".join(one.text for one in candidates),
+                         [i for one in candidates for i in one.cells], prompt, extra, candidates)
 
 
 def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str] = frozenset(),
@@ -525,22 +595,20 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
                    and ("Training loss" in c.source or ("loss_hist" in c.source and "plot" in c.source)), deadline)
     if curves is not None:
         found.curve_images = _images(cells[curves], curves, "curves", found, limits, deadline)
-    heading = _find(cells, "", lambda c: "Visualizing Layers" in _headings(c), deadline)
+    sections = edition.notebook
+    heading = _find(cells, "", lambda c: sections.filters_heading in _headings(c), deadline)
     filters = _find(cells, "filter-visualization", lambda c: c.cell_type == "code" and (
         "im_array" in c.source or (heading is not None and cells.index(c) > heading and "imshow" in c.source)),
                     deadline)
-    if filters is not None:
-        found.filter_images = _images(cells[filters], filters, "filters", found, limits, deadline)
-        found.filter_source = cells[filters].source
-        found.filter_cell = filters
+    section = [index for index in _filter_section(cells, heading, filters, edition, deadline)
+               if index not in (curves, training)]
+    _filter_figures(found, cells, section, filters, limits, deadline)
     question = _find(cells, "", lambda c: c.cell_type == "markdown"
-                     and edition.notebook.question_heading in c.source, deadline)
-    split = None
-    if edition.notebook.extra_credit_heading and question is not None:
-        split = split_question(cells, question, edition, handout, deadline)
-    extra_images = _extra_credit(found, cells, split, (curves, filters), limits, deadline)
-    for index, cell in enumerate(cells):  # the curves and the filters were read above
-        if cell.cell_type == "code" and index not in (curves, filters) and cell.get("outputs"):
+                     and sections.question_heading in c.source, deadline)
+    split = split_question(cells, question, edition, handout, deadline, limits.max_answer_chars)
+    extra_images = _extra_credit(found, cells, split, (curves, *section), limits, deadline)
+    for index, cell in enumerate(cells):  # the curves and the filter section were read above
+        if cell.cell_type == "code" and index != curves and index not in section and cell.get("outputs"):
             if len(found.other_images) >= limits.max_other_images:
                 found.left_out.append(("other", f"the figures of cell {index} and later cells were not read: the "
                                                 f"grader reads {limits.max_other_images} figures of other cells"))
@@ -548,13 +616,61 @@ def extract(notebook: nbformat.NotebookNode, path: Path, handout: frozenset[str]
             pngs = extra_images[index] if index in extra_images else _images(cell, index, "other", found, limits,
                                                                                 deadline)
             found.other_images += [(f"the figure of cell {index}", png) for png in pngs]
-    if any("inline-answer" in _tags(cell) for cell in cells) or split is None:
-        answer = _answer(cells, question, handout, deadline)
-    else:
-        answer = split.answer
-    found.answer_chars = len(answer)
-    found.answer = answer[:limits.max_answer_chars].rstrip()  # `_answer` strips: only a cut one changes
+    found.answer_candidates = list(split.candidates)
+    answer = split.answer
+    found.answer_chars = sum(one.chars for one in split.candidates) + 2 * max(len(split.candidates) - 1, 0)
+    found.answer = answer[:limits.max_answer_chars].rstrip()  # each candidate is stripped: only a cut one changes
     return found
+
+
+def _filter_section(cells, heading: int | None, filters: int | None, edition: Edition,
+                    deadline: Deadline) -> list[int]:
+    """The code cells of the filter section: from the edition's filter heading to the next heading of its level
+    or higher, or one that opens the question, the extra credit or the Submission (the question's heading is a
+    level below the filters' in the handouts); and, when the filter cell is not among them (no heading, or the
+    cell moved), from that cell to the next heading of any level. Students read the weights in one cell and
+    draw them in the next, so the figure is looked for in the whole section, not in one cell."""
+    sections = edition.notebook
+    names = [words for words in (sections.question_heading, sections.extra_credit_heading, _EXTRA_CREDIT_WORDS)
+             if plain(words)]
+    found: set[int] = set()
+    opened = _heading(cells[heading]) if heading is not None else None
+    starts = [(heading + 1, opened[0] if opened else 0)] if heading is not None else []
+    starts += [(filters, 0)] if filters is not None else []
+    for first, level in starts:
+        for index in range(first, len(cells)):
+            deadline.check()
+            cell = cells[index]
+            title = _heading(cell)
+            if index != filters and title is not None and (
+                    not level or title[0] <= level or any(_names(title, words) for words in names)
+                    or _SUBMISSION.match(cell.source)):
+                break
+            if cell.cell_type == "code":
+                found.add(index)
+    return sorted(found)
+
+
+def _filter_figures(found: Findings, cells, section: list[int], filters: int | None, limits: Intake,
+                    deadline: Deadline) -> None:
+    """Read every figure of the filter section into `found` (at most [intake] max_other_images of them: a
+    section of many figures is a notebook of many figures), each with its cell; the filter cell is the one
+    found by its tag or content, else the first of the section with a figure."""
+    for index in section:
+        if len(found.filter_images) >= limits.max_other_images:
+            found.left_out.append(("other", f"the figures of cell {index} and later cells of the filter section "
+                                            f"were not read: the grader reads {limits.max_other_images} figures there"))
+            break
+        pngs = _images(cells[index], index, "filters", found, limits, deadline)
+        found.filter_images += pngs
+        found.filter_image_cells += [index] * len(pngs)
+    found.filter_section = [(index, cells[index].source) for index in section]
+    cell = filters if filters is not None else next(iter(found.filter_image_cells), None)
+    if cell is None and section:
+        cell = section[0]
+    if cell is not None:
+        found.filter_source = cells[cell].source
+        found.filter_cell = cell
 
 
 def _extra_credit(found: Findings, cells, split: QuestionSplit | None, read: tuple[int | None, ...],

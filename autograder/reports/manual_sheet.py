@@ -2,10 +2,13 @@
 
 Ten of the 60 points need a person: the filter visualisation (`filters`, scored provisionally by the
 grader) and the inline answer (`inline_answer`, pending until staff grade it). The sheet shows, per
-student (in the gradebook's order): the total so far, the notebook's filter image beside the grader's
-rendering of the filters from the weights (when grading wrote them), the provisional filter score with
-its note, the answer rendered from Markdown, who the answer is similar to, and for both items a points
-field and a comment. A button downloads what was typed as the CSV that `grade.py merge-manual` reads
+student (in the gradebook's order): the total so far, the notebook's filter image (the figure of the filter
+section that was judged, with its cell; "no filter image found" only when the section has none) beside the
+grader's rendering of the filters from the weights (when grading wrote them), each figure's reading when the
+section has several, the provisional filter score with its note, the answer rendered from Markdown with where it
+was found (every candidate, for staff to choose, when the student wrote in several places near the question),
+who the answer is similar to, and for both items a points field and a comment. A button downloads what was
+typed as the CSV that `grade.py merge-manual` reads
 (`student_id,item,points,comment`, one row per filled-in points field).
 
 Like the class report it reads only files: OUT/gradebook.csv, OUT/similarity.json and each
@@ -181,14 +184,89 @@ def _filters_section(student: str, folder: Path, test: dict | None, rubric: Rubr
     note = str(test.get("output") or "").split("\n\n")[0]
     verified = staff is None and not extra.get("provisional") and extra.get("reason_code") == ReasonCode.PASSED \
         and shown is not None  # matched against the weights: nothing left for a person
-    figures = (_figure(student, notebook, "the notebook's filter image", "no filter image found", "notebook")
+    figures = (_figure(student, notebook, "the notebook's filter image" + _judged_caption(extra),
+                       _no_figure(extra), "notebook")
                + _figure(student, rendered, "from the weights" + (f" ({', '.join(about)})" if about else ""),
                          "no weights to render", "rendered"))
     return (f"<div class='item filters'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} points)"
-            f"</span></h3><div class='figures'>{figures}</div>"
+            f"</span></h3><div class='figures'>{figures}</div>{_judged_list(extra)}"
             f"<p class='provisional'>{kind} score: <b>{_number(test.get('score')) or 0:g} / {item.points:g}</b> "
             f"&mdash; {html.escape(note)}</p>{_merged(test)}{_blank_hint(test)}"
             f"{_fields(student, 'filters', item.points, rubric.grading_sheet.point_step, test, verified)}</div>")
+
+
+def _judged_caption(extra: dict) -> str:
+    """" (cell 14, figure 2 of the filter section's 3)": which figure of the section is shown (the one judged)."""
+    cell, cells = _number(extra.get("image_cell")), extra.get("image_cells")
+    count = len(cells) if isinstance(cells, list) else 0
+    index = _number(extra.get("image_index"))
+    if cell is None:
+        return ""
+    if count > 1 and index is not None:
+        return f" (cell {cell:g}, figure {index + 1:g} of the filter section's {count})"
+    return f" (cell {cell:g})"
+
+
+def _no_figure(extra: dict) -> str:
+    """What stands in place of the notebook's figure: "no filter image found" only when the filter section had
+    none at all; otherwise why none is shown."""
+    count = _number(extra.get("images")) or 0
+    if count == 0 and extra.get("left_out"):
+        return "the filter section's image was left out (see the note)"
+    if count == 0:
+        return "no filter image found"
+    return f"the filter section has {count:g} image(s), none saved beside the results: see the notebook"
+
+
+def _judged_list(extra: dict) -> str:
+    """Every figure of the filter section that was compared with the weights, when there were several: which
+    cell, how many filters it shows, its correlation; the one shown marked."""
+    judged = extra.get("judged")
+    if not isinstance(judged, list) or len(judged) < 2:
+        return ""
+    shown_index = _number(extra.get("image_index"))
+    rows = []
+    for one in judged:
+        if not isinstance(one, dict):
+            continue
+        cell, shown, match = _number(one.get("cell")), _number(one.get("shown")), _number(one.get("match"))
+        said = (f"{shown:g} filters recognised, mean correlation {match:.2f}" if shown is not None and match is not None
+                else "could not be read")
+        mark = " &larr; shown above" if _number(one.get("image_index")) == shown_index else ""
+        rows.append(f"<li>cell {'?' if cell is None else f'{cell:g}'}: {said}{mark}</li>")
+    return (f"<p class='hint'>The filter section has {len(judged)} figures; each was compared with the weights:</p>"
+            f"<ul class='hint'>{''.join(rows)}</ul>")
+
+
+def _candidates(extra: dict) -> list[dict]:
+    """The answer's candidates as grading recorded them (autograder/notebook/items.py), each well formed."""
+    found = extra.get("answer_candidates")
+    if not isinstance(found, list):
+        return []
+    return [one for one in found if isinstance(one, dict) and isinstance(one.get("text"), str)
+            and isinstance(one.get("cells"), list) and isinstance(one.get("where"), str)]
+
+
+def _place(one: dict) -> str:
+    cells = [f"{c:g}" for c in (_number(c) for c in one["cells"]) if c is not None]
+    return f"{'cell' if len(cells) == 1 else 'cells'} {', '.join(cells)}, {one['where']}"
+
+
+def _answer_body(text: str, candidates: list[dict]) -> str:
+    """The answer: one text (and where it was found), or, when the student wrote in more than one place near the
+    question, every candidate for staff to choose from: the grader does not pick one silently."""
+    if len(candidates) > 1:
+        blocks = "".join(f"<h4 class='candidate'>Candidate {number}: {html.escape(_place(one))} "
+                         f"<span class='words'>({len(one['text'].split())} words)</span></h4>"
+                         f"<div class='answer'>{render_answer(one['text'])}</div>"
+                         for number, one in enumerate(candidates, start=1))
+        return (f"<p class='warning'>Text of the student's in {len(candidates)} places near the question: the grader "
+                f"did not choose. Read them all; grade the one that answers the question (or all of them together), "
+                f"and say which in the comment.</p>{blocks}")
+    if not text.strip():
+        return "<p class='none'>no answer found</p>"
+    where = f"<p class='hint'>Found in {html.escape(_place(candidates[0]))}.</p>" if candidates else ""
+    return f"{where}<div class='answer'>{render_answer(text)}</div>"
 
 
 def _answer_section(student: str, test: dict | None, similar: list[str], rubric: Rubric) -> str:
@@ -205,8 +283,10 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
                f"{_number(extra['answer_chars']):,.0f} characters for grading: read the whole answer in the "
                f"student's notebook.</p>")
     flags = "".join(f"<li>{html.escape(flag)}</li>" for flag in similar if flag.startswith("similar answer"))
-    body = (f"<div class='answer'>{render_answer(text)}</div>" if text.strip()
-            else "<p class='none'>no answer found</p>")
+    candidates = _candidates(extra)
+    if len(candidates) > 1:
+        words += f" in {len(candidates)} places"
+    body = _answer_body(text, candidates)
     return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
             f"points)</span> <span class='words'>{words}</span></h3>"
             + (f"<ul class='similar'>{flags}</ul>" if flags else "")
