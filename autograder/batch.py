@@ -42,7 +42,7 @@ from autograder.edition import Edition
 from autograder.intake import input_digest, student_id_for
 from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode, RowStatus
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
-from autograder.notebook.pdf_check import DIFFERENT
+from autograder.notebook.pdf_check import DIFFERENT, NOT_FOUND, UNSURE
 from autograder.processes import stop_tree
 from autograder.reports.class_report import build_class_report, edition_label, edition_of
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
@@ -390,8 +390,11 @@ def _flags(document: dict) -> list[str]:
         # "filters do not match weights", "filters need staff review", "image too large", "answer cut")
         named = tests.get(item_id, {}).get("extra_data", {}).get("flags")
         flags += [str(flag) for flag in named if str(flag) not in flags] if isinstance(named, list) else []
-    if any(_pdf_mismatch(t) for t in own if t["tags"][0] == "pdf_consistency"):
+    pdf_tests = [t for t in own if t["tags"][0] == "pdf_consistency"]
+    if any(_pdf_mismatch(t) for t in pdf_tests):
         flags.append("PDF mismatch")
+    elif any(_pdf_not_compared(t) for t in pdf_tests):  # no accusation: staff look at the PDF themselves
+        flags.append("PDF not compared")
     if ReasonCode.HARNESS_FAULT in codes or document.get("extra_data", {}).get("harness_fault"):
         flags.append("harness fault")
     kinds = {item.id: item.kind for item in (*load_rubric().items, *all_extra_items())}
@@ -412,6 +415,15 @@ def _pdf_mismatch(test: dict) -> bool:
     or a PDF it could not read). Results from before the three outcomes said "mismatched"."""
     sections = (test.get("extra_data") or {}).get("sections")
     return isinstance(sections, dict) and any(state in (DIFFERENT, "mismatched") for state in sections.values())
+
+
+def _pdf_not_compared(test: dict) -> bool:
+    """A PDF check that could not say whether the PDF shows the notebook's figures: a section it could not tell,
+    a PDF without any image, a PDF it could not read or did not finish reading. Neutral words, never "mismatch"."""
+    extra = test.get("extra_data") or {}
+    sections = extra.get("sections")
+    return bool(extra.get("problem")) or (isinstance(sections, dict) and any(
+        state in (UNSURE, NOT_FOUND) for state in sections.values()))
 
 
 #: A gradebook's `status` read back as what the batch did (`refresh_reports`): this version's words and

@@ -39,6 +39,7 @@ from autograder.notebook.pdf_check import (
     pdf_pictures,
     write_evidence,
 )
+from autograder.reports.flags import asks_staff
 from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.rubric import RUBRIC_PATH, RubricError, load_rubric, parse_rubric
 
@@ -352,7 +353,7 @@ def test_grade_flags_another_run_and_shows_both_pictures_in_feedback_and_on_the_
     assert evidence["page"] == 1 and evidence["distance"] >= 0.08 and check["status"] == "failed"
     files = [f"{EVIDENCE_DIR}/{evidence['files'][side]}" for side in ("notebook", "pdf")]
     assert all((out / "s1" / name).is_file() for name in files)
-    assert "PDF mismatch" in _flags(document)
+    assert "PDF mismatch" in _flags(document) and "PDF not compared" not in _flags(document)
     feedback = (out / "s1" / "feedback.md").read_text()
     assert f"{SECTIONS[0]}: **different figure**: the closest is image 1 of the PDF (page 1), another" in feedback
     assert "Staff are told, and see both side by side" in feedback
@@ -366,7 +367,8 @@ def test_grade_leaves_a_figure_it_could_not_tell_to_staff_without_a_flag(tmp_pat
     document = json.loads((out_dir / "results.json").read_text())
     check = next(t for t in document["tests"] if t["tags"] == ["pdf_consistency"])
     assert check["extra_data"]["sections"][SECTIONS[0]] == UNSURE and check["status"] == "passed"
-    assert "PDF mismatch" not in _flags(document)
+    assert "PDF mismatch" not in _flags(document) and "PDF not compared" in _flags(document)  # a look, no accusation
+    assert asks_staff("PDF not compared")  # listed in the class report for a look
     assert "could not tell**: the closest is image 1" in (out_dir / "feedback.md").read_text()
     sheet = build_manual_sheet(out_dir.parent).read_text()
     assert f"{out_dir.name}/{EVIDENCE_DIR}/pdf1-1-training-loss-and-accuracy-curves-pdf.png" in sheet

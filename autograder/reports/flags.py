@@ -5,7 +5,7 @@ much as a harness fault; a list that names everyone names no one. Every flag the
 here once (`FLAG_KINDS`), with whether it asks staff to do something and what: the class report's "Flagged
 submissions" lists only students with at least one such flag (or a status that is not complete), each with
 those flags alone. A flag missing from this table still counts as asking staff (never hidden), and
-tests/test_flags.py fails until it is classified here.
+tests/test_gradebook.py fails until it is classified here.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
     FlagKind("edition contradiction", True, "the given edition contradicts the files: staff check the handout"),
     # evidence against the student's claims or work: staff look before it stands
     FlagKind("PDF mismatch", True, "the PDF shows other figures than the notebook: staff compare them"),
+    FlagKind("PDF not compared", True, "the check could not tell, or found no image or no readable PDF: staff look"),
+    FlagKind("answer in several places", True, "the student wrote near the question in more than one place: "
+             "staff choose (the grading sheet shows every candidate)"),
     FlagKind("accuracy mismatch", True, "the log's accuracy is not the grader's: staff look at the log"),
     FlagKind("held-out gap", True, "validation far above held-out accuracy: staff look for tuning on validation"),
     FlagKind("forward disagreement", True, "the student's forward predicts otherwise than the grader's: staff look"),
