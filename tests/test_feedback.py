@@ -176,14 +176,7 @@ def test_the_class_report_counts_patterns_from_their_codes(tmp_path):
     students = {"2001": CROP, "2002": NONE_AT_PADDING_0, "2003": []}
     for student, changes in students.items():
         grade_submission(make_submission(tmp_path / "in" / student, changes), out / student)
-    with open(out / "gradebook.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        items = [item.id for item in load_rubric().items]
-        writer.writerow(["student_id", "total", *items, "status", "flags", "source"])
-        for student in students:
-            document = json.loads((out / student / "results.json").read_text())
-            points = {i: sum(t["score"] for t in document["tests"] if t["tags"][0] == i) for i in items}
-            writer.writerow([student, document["score"], *[points[i] for i in items], "graded", "", student])
+    _gradebook(out, students)
     build_class_report(out)
     line = "- padding 0 in ConvLayer2D.backward (dimg, dW, db), dimg: 2 students ([2001](2001/feedback.md), " \
            "[2002](2002/feedback.md)) `conv_backward.dimg.padding_0`"
