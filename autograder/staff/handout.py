@@ -194,6 +194,14 @@ def student_modules(package_root: Path = REPO_ROOT / PACKAGE) -> list[str]:
     return modules
 
 
+def _ships_with(asset: Path, files: dict[str, bytes]) -> bool:
+    """A module's own asset (class_report.css beside class_report.py) ships only with its module: the
+    staff's reports stay out of the handout, and their style with them. Other data (the rubric, the
+    editions, pytest.ini) belongs to no one module and always ships."""
+    owner = asset.with_suffix(".py")
+    return not owner.is_file() or owner.relative_to(REPO_ROOT).as_posix() in files
+
+
 RUBRIC = f"{PACKAGE}/rubric.toml"
 _HELDOUT_SEED = re.compile(rb"^heldout_seed = \d+[^\n]*", re.MULTILINE)
 
@@ -221,7 +229,7 @@ def handout_files(template: Path | None = None, fixtures: Path = REPO_ROOT / "fi
     for relative in student_modules():
         files[relative] = (REPO_ROOT / relative).read_bytes()
     for path in sorted((REPO_ROOT / PACKAGE).rglob("*")):  # the harness's data: the rubric, pytest.ini
-        if path.is_file() and path.suffix not in (".py", ".pyc"):
+        if path.is_file() and path.suffix not in (".py", ".pyc") and _ships_with(path, files):
             files[path.relative_to(REPO_ROOT).as_posix()] = path.read_bytes()
     files[RUBRIC] = student_rubric(files[RUBRIC])
     for name in ("grade.py", *REQUIREMENTS):
