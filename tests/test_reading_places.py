@@ -216,6 +216,21 @@ def test_another_sections_work_after_the_question_is_not_taken(tmp_path):
         assert found.answer in ("", "They look like edges.") and len(found.answer_candidates) <= 1
 
 
+def test_a_deeper_extra_work_heading_after_the_answer_ends_it_and_a_sub_heading_of_the_answer_does_not(tmp_path):
+    """"##### Extra: ..." under a "####" question is the student's extra work, not more answer; "##### Why" is."""
+    work = "The confusion matrix shows 3 and 8 confused most often."
+    for heading in ("##### Extra: confusion matrix analysis", "##### Bonus", "##### Optional analysis"):
+        notebook = official_notebook(answer=ANSWER)
+        at = next(i for i, cell in enumerate(notebook.cells) if "Inline Question" in cell.source)
+        notebook.cells.insert(at + 2, new_markdown_cell(f"{heading}\n{work}"))
+        found = read(notebook, tmp_path)
+        assert found.answer == ANSWER.strip() and "confusion" not in found.answer, heading
+    notebook = official_notebook(answer=ANSWER)
+    at = next(i for i, cell in enumerate(notebook.cells) if "Inline Question" in cell.source)
+    notebook.cells.insert(at + 2, new_markdown_cell("##### Why colour blobs\nThe plates' hue differs."))
+    assert "The plates' hue differs." in read(notebook, tmp_path).answer
+
+
 def test_the_2023_answer_in_its_answer_cell_is_found(tmp_path):
     found = read(official_2023_notebook(answer=ANSWER), tmp_path, edition=CIFAR)
     assert found.answer == ANSWER.strip()

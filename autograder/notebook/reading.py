@@ -392,6 +392,9 @@ PLACEHOLDERS = frozenset({"*your answer here.*", "your answer here", "your answe
 _ANSWER_LABELS = ("answer", "my answer", "our answer", "response", "my response")
 #: Words that name an extra-credit section in any edition (a 2022 student may add one of their own).
 _EXTRA_CREDIT_WORDS = "Extra Credit"
+#: Words that, in a heading at any level, name work beside the answer ("##### Extra: confusion matrix",
+#: "Bonus analysis", "Optional"): such a heading ends the answer even when it is deeper than the question's.
+_EXTRA_WORK_WORDS = ("extra", "bonus", "optional")
 
 
 @dataclass(frozen=True)
@@ -483,7 +486,7 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
         heading = _heading(cell)
         if heading is None:
             return False
-        if _names(heading, sections.extra_credit_heading) or _names(heading, _EXTRA_CREDIT_WORDS):
+        if _names(heading, sections.extra_credit_heading) or any(_names(heading, w) for w in _EXTRA_WORK_WORDS):
             return True
         labels_answer = any(f" {heading[1]} ".startswith(f" {label} ") for label in _ANSWER_LABELS)
         return heading[0] <= level and not labels_answer and not first
