@@ -218,4 +218,4 @@ def test_the_handout_is_nobodys_and_library_warnings_go_to_the_log(tmp_path):
     assert "4 graded, 0 unchanged" in ours.stdout
     flagged = {(p["kind"], p["first"], p["second"]) for p in json.loads((out / PAIRS).read_text())}
     assert ("code", "3001", "3002") in flagged  # their skeleton is not our template's: what it could not tell
-    assert ("answer", "3001", "3002") not in flagged  # the Extra-Credit prompt is never an answer, whatever the baseline
+    assert ("answer", "3001", "3002") not in flagged  # the Extra-Credit prompt is never an answer
