@@ -155,8 +155,8 @@ def test_a_submitted_pdfs_huge_image_is_left_out_undecoded(tmp_path):
     left_out: list[str] = []
     images = pdf_images(pdf, CAP.max_image_pixels, left_out)
     assert [image.size for image in images] == [(60, 40)]
-    assert left_out == [f"an image on page 2 is 12000 x 10000 pixels (120 MP), over the "
-                        f"{CAP.max_image_pixels / 1e6:g} MP the grader reads; it was not compared"]
+    assert left_out == [f"image 2 of the PDF (page 2) is 12000 x 10000 pixels (120 MP), over the "
+                        f"{CAP.max_image_pixels / 1e6:g} MP the grader reads: too large to read; it was not compared"]
     check = compare(pdf, {"curves": [base64.b64decode(png(3))]}, CAP.max_image_pixels)
     # its one image is flat grey: blank, too little to judge
     assert not check.problem and check.left_out == left_out and check.sections == {"curves": "could not tell"}

@@ -7,10 +7,12 @@ figure with a note written over it is one the check could not tell (a note for s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
 import time
+import zlib
 
 import matplotlib
 import nbformat
@@ -20,7 +22,8 @@ import tomllib
 from conftest import run_grade
 from notebooks import _image, official_notebook
 from PIL import Image, ImageDraw
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 from submissions import grade, make_submission
@@ -386,3 +389,201 @@ def test_the_pdf_grade_makes_shows_the_notebooks_figures(tmp_path):
     filters = base64.b64decode(notebook.cells[13].outputs[0]["data"]["image/png"])
     check = compare(pdf, {SECTIONS[0]: [curves], SECTIONS[1]: [filters]})
     assert check.sections == {SECTIONS[0]: SAME, SECTIONS[1]: SAME}, check.evidence
+
+
+# ------------------------------------------------------------------------------------ the review's findings
+
+def flat(colour: tuple[int, int, int], size: tuple[int, int] = (60, 40)) -> bytes:
+    return as_png(Image.new("RGB", size, colour))
+
+
+def pdf_laid_out(path, pages: list[list[tuple[bytes, float, float, float]]]):
+    """A reportlab PDF whose pages hold pictures at given places, drawn in the order given: (png, x, y of the
+    lower left corner, width in points), the height from the picture's aspect."""
+    page = canvas.Canvas(str(path))
+    for drawn in pages:
+        for png, x, y, width in drawn:
+            picture = opened(png)
+            page.drawImage(ImageReader(io.BytesIO(png)), x, y, width=width,
+                           height=width * picture.height / picture.width, mask="auto")
+        page.showPage()
+    page.save()
+    return path
+
+
+def colour_of(picture: Image.Image) -> tuple[int, int, int]:
+    return tuple(int(v) for v in np.asarray(flatten(picture))[picture.height // 2, picture.width // 2])
+
+
+def test_images_are_numbered_in_reading_order_not_in_pypdfs(tmp_path):
+    """Page by page, top to bottom, then left to right as drawn on the page, whatever order the PDF lists
+    or draws them in; an image drawn inside a form XObject is placed where the form puts it."""
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
+    top_left, top_right, bottom_left, bottom_right, low, high = (flat(colour) for colour in colours)
+    pdf = tmp_path / "theirs.pdf"
+    page = canvas.Canvas(str(pdf))
+    # page 1: a 2 x 2 grid drawn bottom right first; the top right one sits a little lower than the top left
+    for png, x, y in ((bottom_right, 320, 100), (top_left, 60, 500), (bottom_left, 60, 100), (top_right, 320, 490)):
+        page.drawImage(ImageReader(io.BytesIO(png)), x, y, width=180, height=120)
+    page.showPage()
+    # page 2: one image drawn low on the page, then a form holding another, placed high
+    page.drawImage(ImageReader(io.BytesIO(low)), 60, 100, width=180, height=120)
+    page.beginForm("placed")
+    page.drawImage(ImageReader(io.BytesIO(high)), 0, 0, width=180, height=120)
+    page.endForm()
+    page.saveState()
+    page.translate(100, 600)
+    page.doForm("placed")
+    page.restoreState()
+    page.showPage()
+    page.save()
+    reading = [*colours[:4], colours[5], colours[4]]  # the grid row by row, then the form's (high) and the low one
+    listed = [colour_of(image.image) for one in PdfReader(str(pdf)).pages for image in one.images]
+    assert sorted(listed) == sorted(reading) and listed != reading  # pypdf's own order is not the reading order
+    found = pdf_pictures(pdf)
+    assert [colour_of(picture.picture) for picture in found] == reading
+    assert [(picture.page, picture.number) for picture in found] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 5), (2, 6)]
+
+
+def test_the_evidence_names_the_figure_by_its_place_in_reading_order(tmp_path):
+    others = [training_curves(seed) for seed in (31, 32, 33)]
+    pictures = {"top left": others[0], "top right": OURS, "bottom left": others[1], "bottom right": others[2]}
+    places = {"top left": (40, 430), "top right": (310, 430), "bottom left": (40, 100), "bottom right": (310, 100)}
+    drawn = [(pictures[name], *places[name], 250) for name in ("bottom right", "bottom left", "top right", "top left")]
+    pdf = pdf_laid_out(tmp_path / "theirs.pdf", [drawn])
+    ours = np.asarray(flatten(opened(OURS)))
+    listed = [np.array_equal(np.asarray(flatten(image.image)), ours) for image in PdfReader(str(pdf)).pages[0].images]
+    assert len(listed) == 4 and listed.index(True) != 1  # pypdf lists it elsewhere than second
+    check = compare(pdf, {CURVES: [OURS]})
+    assert check.sections == {CURVES: SAME} and check.evidence[CURVES].image == 2, check.evidence[CURVES]
+    assert "shown by image 2 of the PDF (page 1)" in check.evidence[CURVES].note
+
+
+def test_a_figure_past_the_image_cap_is_not_compared_never_called_different(tmp_path):
+    limits = dataclasses.replace(load_rubric().pdf_check, max_pdf_images=3)
+    pdf = pdf_of(tmp_path / "theirs.pdf", training_curves(41), training_curves(42), training_curves(43), OURS)
+    check = compare(pdf, {CURVES: [OURS]}, limits=limits)
+    evidence = check.evidence[CURVES]
+    assert check.sections == {CURVES: UNSURE} and not check.mismatched, evidence
+    assert "more images than the 3 the check reads" in evidence.note
+    assert any("more images than the 3 the check reads" in note and "image 4 (page 4)" in note
+               for note in check.left_out), check.left_out
+    # within the cap, the same figure is found as ever
+    assert compare(pdf, {CURVES: [OURS]}, limits=dataclasses.replace(limits, max_pdf_images=4)).sections == {
+        CURVES: SAME}
+
+
+def test_reading_stops_at_the_image_cap(tmp_path):
+    """The images after the cap are not listed or decoded: a PDF of 3 + 40 images costs what one of 3 does."""
+    limits = dataclasses.replace(load_rubric().pdf_check, max_pdf_images=3)
+    first = [training_curves(41), training_curves(42), training_curves(43)]
+    capped = pdf_of(tmp_path / "three.pdf", *first)
+    many = huge_images_pdf(tmp_path / "many.pdf", [(5400, 5400)] * 40, before=capped)
+    timings = {}
+    for name, pdf in (("three", capped), ("many", many)):
+        started = time.perf_counter()
+        check = compare(pdf, {CURVES: [OURS]}, limits=limits)
+        timings[name] = time.perf_counter() - started
+        assert check.sections == {CURVES: DIFFERENT if name == "three" else UNSURE}, check.evidence
+    assert timings["many"] < timings["three"] + 1.0, timings
+
+
+def huge_images_pdf(path, sizes: list[tuple[int, int]], before=None):
+    """A PDF (after the pages of `before`, if given) with one flat grey image XObject a page of each of these
+    sizes, Flate-compressed without ever holding the pixels."""
+    writer = PdfWriter(clone_from=str(before)) if before else PdfWriter()
+    packer_cache: dict[tuple[int, int], bytes] = {}
+    for width, height in sizes:
+        if (width, height) not in packer_cache:
+            packer = zlib.compressobj(9)
+            rows = max(1, (1 << 22) // width)
+            packer_cache[(width, height)] = b"".join(
+                packer.compress(b"\x80" * width * min(rows, height - start)) for start in range(0, height, rows)
+            ) + packer.flush()
+        page = writer.add_blank_page(200, 200)
+        image = StreamObject()
+        image.set_data(packer_cache[(width, height)])
+        image.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
+                      NameObject("/Width"): NumberObject(width), NameObject("/Height"): NumberObject(height),
+                      NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+                      NameObject("/BitsPerComponent"): NumberObject(8),
+                      NameObject("/Filter"): NameObject("/FlateDecode")})
+        content = DecodedStreamObject()
+        content.set_data(b"q 200 0 0 200 0 0 cm /Im0 Do Q")
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject(
+            {NameObject("/Im0"): writer._add_object(image)})})
+        page[NameObject("/Contents")] = writer._add_object(content)
+    writer.write(str(path))
+    return path
+
+
+def test_an_image_over_the_pixel_cap_is_named_as_too_large_never_as_no_image(tmp_path):
+    pdf = huge_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)])
+    check = compare(pdf, {CURVES: [OURS]})
+    evidence = check.evidence[CURVES]
+    assert check.sections == {CURVES: UNSURE} and not check.mismatched and not check.problem, evidence
+    assert "no image at all" not in evidence.note
+    assert "image 1 of the PDF (page 1) is 6000 x 6000 pixels (36 MP)" in evidence.note
+    assert "too large to read" in evidence.note
+
+
+def test_another_figure_beside_an_image_too_large_to_read_is_no_accusation(tmp_path):
+    others = pdf_of(tmp_path / "other.pdf", training_curves(2))
+    pdf = huge_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)], before=others)
+    check = compare(pdf, {CURVES: [OURS]})
+    evidence = check.evidence[CURVES]
+    assert check.sections == {CURVES: UNSURE} and not check.mismatched, evidence
+    assert "image 2 of the PDF (page 2) is 6000 x 6000 pixels (36 MP)" in evidence.note
+
+
+@pytest.mark.parametrize("colour", [(255, 255, 255), (90, 140, 200)], ids=["white", "one-colour"])
+def test_a_blank_picture_where_the_figure_should_be_is_never_a_different_figure(tmp_path, colour):
+    """The PDF shows a blank picture (a figure saved after plt.show()) where the curves should be, and the
+    filter image after it: the curves could not be told, never called another figure."""
+    filters = base64.b64decode(official_notebook().cells[13].outputs[0]["data"]["image/png"])
+    blank = as_png(Image.new("RGB", (1200, 1000), colour))
+    pdf = pdf_of(tmp_path / "theirs.pdf", blank, rescaled(filters, 4.0))
+    check = compare(pdf, {CURVES: [OURS], SECTIONS[1]: [filters]})
+    evidence = check.evidence[CURVES]
+    assert check.sections == {CURVES: UNSURE, SECTIONS[1]: SAME} and not check.mismatched, evidence
+    assert "image 1 of the PDF (page 1) is blank" in evidence.note
+    # every candidate blank: could not tell, and why
+    only = compare(pdf_of(tmp_path / "blank.pdf", blank, blank), {CURVES: [OURS]})
+    assert only.sections == {CURVES: UNSURE}
+    assert "too small or blank to compare" in only.evidence[CURVES].note
+    assert "image 1 of the PDF (page 1) is blank" in only.evidence[CURVES].note
+
+
+def test_a_different_figure_is_described_without_a_relationship(tmp_path):
+    for theirs in (training_curves(2), cropped(training_curves(4))):
+        check = check_of(tmp_path, theirs)
+        evidence = check.evidence[CURVES]
+        assert check.sections == {CURVES: DIFFERENT}, evidence
+        assert "crop" not in evidence.how and "found inside" not in evidence.how and "(" not in evidence.how
+        assert evidence.offset is None and evidence.scale is None
+        assert "crop of the figure" not in evidence.note
+
+
+def test_a_crop_is_stated_as_the_box_it_was_cut_from(tmp_path):
+    """The crop's own uniform margins (white above the title) are part of the box the evidence states."""
+    picture = flatten(opened(OURS))
+    left, top, right, bottom = content_box(picture)
+    box = (left + 120, max(0, top - 20), right - 200, bottom - 150)  # from above the title: a white strip on top
+    assert box[1] < top  # the crop has a uniform margin that trimming removes
+    crop = picture.crop(box)
+    for factor in (1.0, 0.5):
+        theirs = as_png(crop.resize((round(crop.width * factor), round(crop.height * factor)), Image.LANCZOS))
+        evidence = check_of(tmp_path, theirs).evidence[CURVES]
+        assert evidence.outcome == SAME and evidence.how.startswith("the PDF's image is a crop of the figure"), evidence
+        stated = [int(v) for v in re.findall(r"\d+", evidence.how.split("from", 1)[1])[:4]]
+        assert all(abs(a - b) <= 4 for a, b in zip(stated, box)), (stated, box)
+        assert evidence.offset is not None and abs(evidence.offset[0] - box[0]) <= 4
+        assert abs(evidence.offset[1] - box[1]) <= 4, evidence
+        assert evidence.scale == pytest.approx(factor, abs=0.02)
+
+
+def test_a_figure_found_inside_a_screenshot_is_placed_where_it_was_pasted(tmp_path):
+    evidence = check_of(tmp_path, screenshot(OURS, chrome=True)).evidence[CURVES]
+    assert evidence.outcome == SAME and evidence.how.startswith("the figure found inside the PDF's image at")
+    assert abs(evidence.offset[0] - 30) <= 4 and abs(evidence.offset[1] - 55) <= 4, evidence
+    assert evidence.scale == pytest.approx(1.0, abs=0.02)

@@ -55,6 +55,7 @@ class Figure:
     box: tuple[int, int, int, int]
     trimmed: bool
     ink: int  # pixels darker than the background by [pdf_check] ink_strong, at the compared size
+    source: tuple[int, int] = (0, 0)  # the picture's own width and height, in its pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -99,6 +100,7 @@ def prepare(picture: Image.Image, limits: Mapping[str, Any]) -> Figure | None:
     """The picture as a `Figure`; None when it is of one colour (nothing to compare). A large picture is first
     reduced by a whole factor (box averaging, alpha with it), so that a 30 MP figure is never composited whole."""
     limit = float(limits["analysis_size"])
+    source = picture.size
     reduced = int(max(picture.size) // limit) if picture.mode in ("RGB", "RGBA", "L", "LA") else 1
     if reduced >= 2:
         picture = picture.reduce(reduced)
@@ -114,7 +116,7 @@ def prepare(picture: Image.Image, limits: Mapping[str, Any]) -> Figure | None:
     shown = min(1.0, float(limits["compare_size"]) / max(trimmed.shape))
     ink = int(_ink(_resized(trimmed, round(trimmed.shape[1] * shown), round(trimmed.shape[0] * shown)),
                    float(limits["ink_strong"])).sum())
-    return Figure(trimmed, scale / max(reduced, 1), box, box != (0, grey.shape[0], 0, grey.shape[1]), ink)
+    return Figure(trimmed, scale / max(reduced, 1), box, box != (0, grey.shape[0], 0, grey.shape[1]), ink, source)
 
 
 def judgeable(figure: Figure | None, limits: Mapping[str, Any]) -> bool:
@@ -127,8 +129,9 @@ def judgeable(figure: Figure | None, limits: Mapping[str, Any]) -> bool:
 class Match:
     """How two figures line up best: `distance` (the share of strokes without a counterpart, the larger of
     the two sides'), `correlation` (of the aligned, blurred grey images), `how` in words, and for a figure
-    found inside the other: where (`offset`, x and y in pixels of the other picture) and at what `scale`
-    (pixels of the PDF's picture per pixel of the notebook's)."""
+    found inside the other: where (`offset`, x and y in pixels of the other picture: the PDF's image's top
+    left corner in the notebook's figure for a crop, the notebook's figure's in the PDF's image for a
+    screenshot) and at what `scale` (pixels of the PDF's picture per pixel of the notebook's)."""
 
     distance: float
     correlation: float
@@ -298,22 +301,33 @@ def _find_inside(outer: np.ndarray, inner: np.ndarray, limits: Mapping[str, Any]
 def _placed_match(outer: Figure, inner: Figure, placed: Placement, crop: bool, limits: Mapping[str, Any]
                   ) -> Match | None:
     """The comparison of `inner` with the part of `outer` where it was placed, described in the pictures'
-    own pixels (where, and how many of the PDF's pixels per pixel of the notebook's)."""
+    own pixels: where the whole of `inner` (its uniform margins, trimmed to compare, included) lies in
+    `outer`'s picture, and how many of the PDF's pixels stand for one of the notebook's."""
     _, top, left, height, width = placed
     region = outer.grey[round(top):round(top) + round(height), round(left):round(left) + round(width)]
     if min(region.shape) / outer.scale < float(limits["min_side"]):  # too few pixels for a judgement
         return None
     distance, correlation = _side_by_side(region, inner.grey, limits)
-    offset = (round((left + outer.box[2]) / outer.scale), round((top + outer.box[0]) / outer.scale))
+    # outer's pixels per pixel of inner, along each axis: the placement's extent over inner's trimmed part
+    across = (width / outer.scale) / (inner.grey.shape[1] / inner.scale)
+    down = (height / outer.scale) / (inner.grey.shape[0] / inner.scale)
+    if abs(across / down - 1) < 0.03:  # the aspect kept, as a crop or rescale keeps it: the longer axis's ratio,
+        across = down = across if inner.grey.shape[1] >= inner.grey.shape[0] else down  # the better measured
+    # inner's whole picture in outer's pixels: the placement, widened by inner's trimmed margins
+    x0 = (left + outer.box[2]) / outer.scale - (inner.box[2] / inner.scale) * across
+    y0 = (top + outer.box[0]) / outer.scale - (inner.box[0] / inner.scale) * down
+    x1, y1 = x0 + inner.source[0] * across, y0 + inner.source[1] * down
+    x0, y0 = max(0, round(x0)), max(0, round(y0))  # within outer's picture
+    x1, y1 = min(outer.source[0], round(x1)), min(outer.source[1], round(y1))
     if crop:  # the PDF's picture (inner) is a part of the notebook's (outer)
-        scale = (inner.grey.shape[1] / inner.scale) / (width / outer.scale)
-        how = (f"the PDF's image is a crop of the figure ({round(width / outer.scale)} x "
-               f"{round(height / outer.scale)} pixels from ({offset[0]}, {offset[1]}) of the notebook's), "
-               f"at {scale:.2f}x")
+        scale = 1 / across
+        how = (f"the PDF's image is a crop of the figure: its part from ({x0}, {y0}) to ({x1}, {y1}) "
+               f"({x1 - x0} x {y1 - y0} pixels of the notebook's), at {scale:.2f}x")
     else:  # the notebook's figure (inner) is inside the PDF's picture: a screenshot, a margin, a window
-        scale = (width / outer.scale) / (inner.grey.shape[1] / inner.scale)
-        how = f"the figure found inside the PDF's image at ({offset[0]}, {offset[1]}), at {scale:.2f}x"
-    return Match(distance, correlation, how, offset, round(scale, 3))
+        scale = across
+        how = (f"the figure found inside the PDF's image at ({x0}, {y0}) ({x1 - x0} x {y1 - y0} pixels of "
+               f"the PDF's), at {scale:.2f}x")
+    return Match(distance, correlation, how, (x0, y0), round(scale, 3))
 
 
 def compare_figures(ours: Figure, theirs: Figure, limits: Mapping[str, Any], deadline: Deadline | None = None
