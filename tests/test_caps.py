@@ -11,14 +11,13 @@ import json
 import shutil
 import struct
 import zlib
-from pathlib import Path
 
 import nbformat
 import pytest
+from grey_pdfs import grey_images_pdf
 from notebooks import _image, official_notebook, png
 from PIL import Image
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
+from pypdf import PdfReader
 from submissions import grade, make_submission
 
 from autograder.batch import _flags
@@ -119,39 +118,10 @@ def test_long_paragraphs_go_to_reportlab_in_pieces(tmp_path):
     assert made.pages > 10 and words.count("blobs,") == 1000
 
 
-def _pdf_with_images(path: Path, sizes: list[tuple[int, int]]) -> Path:
-    """A real PDF, one page per image: flat grey image XObjects of these sizes, Flate-compressed."""
-    writer = PdfWriter()
-    for width, height in sizes:
-        page = writer.add_blank_page(200, 200)
-        image = StreamObject()
-        image.set_data(flat_png_rows(width, height))
-        image.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
-                      NameObject("/Width"): NumberObject(width), NameObject("/Height"): NumberObject(height),
-                      NameObject("/ColorSpace"): NameObject("/DeviceGray"),
-                      NameObject("/BitsPerComponent"): NumberObject(8),
-                      NameObject("/Filter"): NameObject("/FlateDecode")})
-        content = DecodedStreamObject()
-        content.set_data(b"q 200 0 0 200 0 0 cm /Im0 Do Q")
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject(
-            {NameObject("/Im0"): writer._add_object(image)})})
-        page[NameObject("/Contents")] = writer._add_object(content)
-        page[NameObject("/MediaBox")] = ArrayObject([NumberObject(0), NumberObject(0), NumberObject(200),
-                                                     NumberObject(200)])
-    writer.write(str(path))
-    return path
-
-
-def flat_png_rows(width: int, height: int) -> bytes:
-    """Flate data of a flat grey image's rows, as a PDF image stream holds them."""
-    packer = zlib.compressobj(9)
-    rows_at_once = max(1, (1 << 22) // width)
-    return b"".join(packer.compress(b"\x80" * width * min(rows_at_once, height - start))
-                    for start in range(0, height, rows_at_once)) + packer.flush()
 
 
 def test_a_submitted_pdfs_huge_image_is_left_out_undecoded(tmp_path):
-    pdf = _pdf_with_images(tmp_path / "problem_2_solution.pdf", [(60, 40), (12000, 10000)])
+    pdf = grey_images_pdf(tmp_path / "problem_2_solution.pdf", [(60, 40), (12000, 10000)])
     left_out: list[str] = []
     images = pdf_images(pdf, CAP.max_image_pixels, left_out)
     assert [image.size for image in images] == [(60, 40)]

@@ -12,7 +12,6 @@ import io
 import json
 import re
 import time
-import zlib
 
 import matplotlib
 import nbformat
@@ -20,10 +19,10 @@ import numpy as np
 import pytest
 import tomllib
 from conftest import run_grade
+from grey_pdfs import grey_images_pdf
 from notebooks import _image, official_notebook
 from PIL import Image, ImageDraw
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
+from pypdf import PdfReader
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 from submissions import grade, make_submission
@@ -478,7 +477,7 @@ def test_reading_stops_at_the_image_cap(tmp_path):
     limits = dataclasses.replace(load_rubric().pdf_check, max_pdf_images=3)
     first = [training_curves(41), training_curves(42), training_curves(43)]
     capped = pdf_of(tmp_path / "three.pdf", *first)
-    many = huge_images_pdf(tmp_path / "many.pdf", [(5400, 5400)] * 40, before=capped)
+    many = grey_images_pdf(tmp_path / "many.pdf", [(5400, 5400)] * 40, before=capped)
     timings = {}
     for name, pdf in (("three", capped), ("many", many)):
         started = time.perf_counter()
@@ -488,37 +487,10 @@ def test_reading_stops_at_the_image_cap(tmp_path):
     assert timings["many"] < timings["three"] + 1.0, timings
 
 
-def huge_images_pdf(path, sizes: list[tuple[int, int]], before=None):
-    """A PDF (after the pages of `before`, if given) with one flat grey image XObject a page of each of these
-    sizes, Flate-compressed without ever holding the pixels."""
-    writer = PdfWriter(clone_from=str(before)) if before else PdfWriter()
-    packer_cache: dict[tuple[int, int], bytes] = {}
-    for width, height in sizes:
-        if (width, height) not in packer_cache:
-            packer = zlib.compressobj(9)
-            rows = max(1, (1 << 22) // width)
-            packer_cache[(width, height)] = b"".join(
-                packer.compress(b"\x80" * width * min(rows, height - start)) for start in range(0, height, rows)
-            ) + packer.flush()
-        page = writer.add_blank_page(200, 200)
-        image = StreamObject()
-        image.set_data(packer_cache[(width, height)])
-        image.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
-                      NameObject("/Width"): NumberObject(width), NameObject("/Height"): NumberObject(height),
-                      NameObject("/ColorSpace"): NameObject("/DeviceGray"),
-                      NameObject("/BitsPerComponent"): NumberObject(8),
-                      NameObject("/Filter"): NameObject("/FlateDecode")})
-        content = DecodedStreamObject()
-        content.set_data(b"q 200 0 0 200 0 0 cm /Im0 Do Q")
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject(
-            {NameObject("/Im0"): writer._add_object(image)})})
-        page[NameObject("/Contents")] = writer._add_object(content)
-    writer.write(str(path))
-    return path
 
 
 def test_an_image_over_the_pixel_cap_is_named_as_too_large_never_as_no_image(tmp_path):
-    pdf = huge_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)])
+    pdf = grey_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)])
     check = compare(pdf, {CURVES: [OURS]})
     evidence = check.evidence[CURVES]
     assert check.sections == {CURVES: UNSURE} and not check.mismatched and not check.problem, evidence
@@ -529,7 +501,7 @@ def test_an_image_over_the_pixel_cap_is_named_as_too_large_never_as_no_image(tmp
 
 def test_another_figure_beside_an_image_too_large_to_read_is_no_accusation(tmp_path):
     others = pdf_of(tmp_path / "other.pdf", training_curves(2))
-    pdf = huge_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)], before=others)
+    pdf = grey_images_pdf(tmp_path / "theirs.pdf", [(6000, 6000)], before=others)
     check = compare(pdf, {CURVES: [OURS]})
     evidence = check.evidence[CURVES]
     assert check.sections == {CURVES: UNSURE} and not check.mismatched, evidence
