@@ -33,6 +33,7 @@ import hashlib
 import html
 import json
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import quote
 
@@ -643,6 +644,16 @@ _SCRIPT = r"""
 """
 
 
+def merge_command(out_dir: Path) -> str:
+    """The merge-manual command staff run after downloading the CSV, as it must be typed: OUT as this process was
+    given it (relative to where the batch or the merge was run, or absolute), never its last name alone, which
+    names another folder, or none, from there; quoted for a POSIX shell (spaces, quotes, a leading '-')."""
+    folder = str(out_dir)
+    if folder.startswith("-"):  # a folder named like an option: say it as a path
+        folder = f"./{folder}"
+    return f"python grade.py merge-manual manual_scores.csv {shlex.quote(folder)}"
+
+
 def build_manual_sheet(out_dir: Path) -> Path:
     """Write OUT/manual_grading.html from the batch's files (the gradebook, similarity.json, each
     student's results.json and images); returns its path."""
@@ -669,7 +680,7 @@ the next student (Shift+Enter: a new line in a comment). What you type stays in 
 location (localStorage) until you clear the browser's site data. <b>Download scores (CSV)</b> writes
 <code>manual_scores.csv</code> (one row per filled-in points field; blank points leave the current score:
 the grader's, or a staff score merged before), then run
-<code>python grade.py merge-manual manual_scores.csv {html.escape(out_dir.name)}</code>. Keep this page in its
+<code>{html.escape(merge_command(out_dir))}</code>. Keep this page in its
 folder, beside the student folders: the filter images are read from there.</p>
 <noscript><p class="warning">JavaScript is off: the scores cannot be kept or downloaded.</p></noscript>
 {cards or "<p>No submissions.</p>"}
