@@ -344,3 +344,20 @@ def test_every_count_of_the_class_report_says_students_cases_or_pairs(tmp_path):
     text = re.sub(r"<[^<>]+>", " ", page) + report
     assert not re.search(r"\b\d+ submissions?\b", text), re.findall(r".{40}\b\d+ submissions?\b.{20}", text)
 
+
+def test_a_blank_cell_of_a_complete_row_is_an_item_its_edition_lacks_as_the_readme_says(tmp_path):
+    """A 2022 row with every item settled is `complete` with its `extra_credit` cell blank (2022 has no extra
+    credit): the README's gradebook must say that a blank is not only an item awaiting staff, or staff read that
+    row as waiting for them."""
+    out = tmp_path / "graded"
+    grade(out, "0001", metadata={"edition": {"name": "2022-svhn", "how": "detected"}})
+    write_gradebook(out, [BatchEntry("0001", Path("0001"), BatchStatus.GRADED)])
+    merge(out, tmp_path, "0001,inline_answer,4,\n0001,filters,5,\n")
+    row = rows(out)["0001"]
+    assert (row["status"], row["edition"], row["extra_credit"]) == ("complete", "2022-svhn", "")
+    assert all(row[item.id] != "" for item in load_rubric().items)  # the one blank: the item 2022 lacks
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("a blank cell is also an item the submission's edition does not have, which awaits no one "
+            "(`extra_credit` in every 2022 row: 2022 has no extra credit, and such a row can be `complete` with that "
+            "cell blank") in readme
+    assert "A blank is thus never a score, and in a `complete` row none awaits staff" in readme
