@@ -213,8 +213,8 @@ def test_a_batch_of_both_editions_shows_each_students_edition(tmp_path):
     assert float(book["2201"]["training"]) == float(book["2301"]["training"]) == 25
     assert "edition contradiction" not in book["2301"]["flags"]
     report = (out / "class_report.md").read_text()
-    assert "2022-svhn (SVHN, trained to 88 %): 1 submission" in report
-    assert "2023-cifar100 (CIFAR-100, trained to 40 %): 1 submission" in report
+    assert "2022-svhn (SVHN, trained to 88 %): 1 student" in report
+    assert "2023-cifar100 (CIFAR-100, trained to 40 %): 1 student" in report
     assert "## Editions" in report
     html = (out / "class_report.html").read_text()
     assert "<td>2023-cifar100</td>" in html and "<td>2022-svhn</td>" in html

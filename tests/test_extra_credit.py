@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from conftest import TEMPLATE, run_grade
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from notebooks import EXTRA_CREDIT as HANDOUT_PROMPT
@@ -23,14 +24,20 @@ from autograder.baseline import default_baseline, load_baseline
 from autograder.batch import BatchEntry, write_gradebook
 from autograder.edition import get_edition
 from autograder.model import BatchStatus, GradeResult, ReasonCode
-from autograder.notebook.items import answer_text, score_extra_credit, score_inline_answer
+from autograder.notebook.items import (
+    TrainingEvidence,
+    answer_text,
+    score_extra_credit,
+    score_inline_answer,
+    score_training,
+)
 from autograder.notebook.pdf import SECTIONS, build_pdf, extra_credit_title
 from autograder.notebook.pdf_check import compare
 from autograder.notebook.reading import extract, read_notebook
 from autograder.reports.manual import merge_manual
 from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import results_json, write_reports
-from autograder.rubric import EXTRA_CREDIT, load_rubric
+from autograder.rubric import EXTRA_CREDIT, RUBRIC_PATH, load_rubric, parse_rubric
 from autograder.score import score_submission
 
 CIFAR = get_edition("2023")
@@ -321,3 +328,71 @@ def test_a_graded_2023_submission_carries_the_answer_and_the_extra_credit(tmp_pa
     assert text.index("3. Inline question") < text.index(ANSWER[:20]) < text.index("4. Extra Credit") \
         < text.index("vehicle superclasses")
     assert "Optionally, study the network" not in text
+
+
+# ----------------------------------------------------------------------------- set by staff: no longer pending
+
+def pending_rubric():
+    """The 2023 rubric with the training's unverified policy `pending`: an accuracy from the log alone awaits staff."""
+    data = tomllib.loads(RUBRIC_PATH.read_text())
+    data["training"]["unverified_policy"] = "pending"
+    return parse_rubric(data).with_edition(CIFAR)
+
+
+def section_of(feedback: str, title: str) -> str:
+    """One item's section of feedback.md: its heading up to the next heading."""
+    start = feedback.index(f"## {title}: ")
+    end = feedback.find("\n## ", start)
+    return feedback[start:] if end < 0 else feedback[start:end]
+
+
+def test_every_item_staff_can_set_no_longer_says_it_is_pending_once_set(tmp_path):
+    """The answer, the extra credit and the training under the `pending` policy, each awaiting staff, then set by
+    merge-manual: feedback.md shows the staff's score and comment where the item's note said "pending", keeps what
+    the grader found (the answer's length, the work, the accuracy claimed) without "pending", and results.json's
+    tests and summary say the same. Merging new comments replaces them, never adds."""
+    rubric = pending_rubric()
+    found = read(notebook_2023(under=ANSWER, extra_after=[new_markdown_cell(ANALYSIS)]), tmp_path)
+    claimed = TrainingEvidence(reported=0.45, kinds=["conv", "pool", "flatten", "fc"], output_shape=[2, 20],
+                               unverified="no cifar100_cnn_params.npz was submitted")
+    scores = {"training": score_training(rubric, claimed), "inline_answer": score_inline_answer(rubric, found),
+              EXTRA_CREDIT: score_extra_credit(rubric, found)}
+    assert {item.status for item in scores.values()} == {"pending"}
+    result = GradeResult("2023p", score_submission(rubric, [], scores, "not run here"), 1.0,
+                         metadata={"submission_sha256": "ab" * 32, "edition": {"name": CIFAR.name}})
+    graded = tmp_path / "graded"
+    write_reports(result, graded / "2023p")
+    titles = {item_id: score.item.title for item_id, score in scores.items()}
+    before = (graded / "2023p" / "feedback.md").read_text()
+    assert all("pending staff" in section_of(before, title) for title in titles.values())
+
+    for comments in (("replays checked", "clear and right", "good matrix"), ("", "on reflection", "thin")):
+        scores_csv = tmp_path / "scores.csv"
+        scores_csv.write_text("student_id,item,points,comment\n"
+                              f"2023p,training,20,{comments[0]}\n2023p,inline_answer,4.5,{comments[1]}\n"
+                              f"2023p,extra_credit,4,{comments[2]}\n")
+        merge_manual(scores_csv, graded, by="tester")
+        feedback = (graded / "2023p" / "feedback.md").read_text()
+        document = json.loads((graded / "2023p" / "results.json").read_text())
+        for (item_id, title), (points, maximum), comment, kept in zip(
+                titles.items(), ((20, 25), (4.5, 5), (4, 5)), comments,
+                ("validation accuracy 0.4500 (reported, from the notebook's log; not verified: no "
+                 "cifar100_cnn_params.npz was submitted)",
+                 f"answer of {len(ANSWER.split())} words",
+                 f"work of {len(ANALYSIS.split())} words (extra credit, outside the 60 points)")):
+            section = section_of(feedback, title)
+            assert section.startswith(f"## {title}: {points:g} / {maximum:g} (set by staff)\n\n"), section
+            assert "pending" not in section.lower() and "staff will" not in section, section
+            said = f"**Score set by staff: {points:g} / {maximum:g}**" + (f". Staff's comment: {comment}" if comment
+                                                                           else ".")
+            assert said in section and section.count("Score set by staff") == 1, section
+            assert f"What the grader found (its score is replaced): {kept}" in section, section
+            [test] = [t for t in document["tests"] if t["tags"] == [item_id]]
+            assert test["output"].startswith(f"Score set by staff: {points:g} / {maximum:g}")
+            assert "pending" not in test["output"].lower() and kept in test["output"]
+        assert "Your answer, as staff read it:" in feedback and f"> {ANSWER}" in feedback  # the answer stays
+        assert "> " + ANALYSIS in feedback
+        for stale in ("replays checked", "clear and right", "good matrix")[:3 if comments[0] == "" else 0]:
+            assert stale not in feedback
+        assert "pending" not in document["output"].lower()
+        assert f"{titles[EXTRA_CREDIT]}: 4 / 5 (set by staff)" in document["output"]

@@ -315,3 +315,49 @@ def test_the_class_report_is_one_file_with_its_style_from_beside_the_module(tmp_
     style = (REPO_ROOT / "autograder" / "reports" / "class_report.css").read_text(encoding="utf-8")
     assert f"<style>{style}</style>" in page
     assert not re.search(r"<(link|script)\b|src=['\"](?!data:)", page)  # nothing fetched from elsewhere
+
+
+def test_every_count_of_the_class_report_says_students_cases_or_pairs(tmp_path):
+    """The summary, the editions line and the similar-work groups count students (one gradebook row each), in
+    the Markdown and on the page: never a bare "3 submissions"."""
+    from autograder.reports.similarity import PAIRS, SimilarPair, write_pairs
+
+    out = tmp_path / "graded"
+    svhn, cifar = ({"edition": {"name": name, "how": "detected"}} for name in ("2022-svhn", "2023-cifar100"))
+    for student, metadata in (("0001", svhn), ("0002", svhn), ("0003", cifar)):
+        grade(out, student, metadata=metadata)  # each answer awaits staff: all three ask staff to act
+    write_gradebook(out, [BatchEntry(s, Path(s), BatchStatus.GRADED) for s in ("0001", "0002", "0003")])
+    write_pairs(out / PAIRS, [SimilarPair("answer", "0001", "0002", 0.95), SimilarPair("answer", "0002", "0003", 0.9),
+                              SimilarPair("answer", "0001", "0003", 0.9)])
+    build_class_report(out)
+    report = (out / "class_report.md").read_text(encoding="utf-8")
+    page = (out / "class_report.html").read_text(encoding="utf-8")
+    assert report.splitlines()[2].startswith("3 students (3 pending staff); mean total")
+    assert "; 3 students asking staff to act." in report
+    assert ("Editions: 2022-svhn (SVHN, trained to 88 %): 2 students; 2023-cifar100 (CIFAR-100, trained to 40 %): "
+            "1 student.") in report
+    assert "- answer, 3 students (pairs ≥ 0.90): [0001]" in report
+    assert "<p id=\"summary\">3 students (3 pending staff);" in page and "3 students asking staff to act." in page
+    assert "<li>2023-cifar100 (CIFAR-100, trained to 40 %): 1 student</li>" in page
+    assert "<th>what</th><th>students</th><th>pairs at least</th>" in page
+    assert "Pair by pair, most alike first (3 pairs of students)" in page
+    text = re.sub(r"<[^<>]+>", " ", page) + report
+    assert not re.search(r"\b\d+ submissions?\b", text), re.findall(r".{40}\b\d+ submissions?\b.{20}", text)
+
+
+def test_a_blank_cell_of_a_complete_row_is_an_item_its_edition_lacks_as_the_readme_says(tmp_path):
+    """A 2022 row with every item settled is `complete` with its `extra_credit` cell blank (2022 has no extra
+    credit): the README's gradebook must say that a blank is not only an item awaiting staff, or staff read that
+    row as waiting for them."""
+    out = tmp_path / "graded"
+    grade(out, "0001", metadata={"edition": {"name": "2022-svhn", "how": "detected"}})
+    write_gradebook(out, [BatchEntry("0001", Path("0001"), BatchStatus.GRADED)])
+    merge(out, tmp_path, "0001,inline_answer,4,\n0001,filters,5,\n")
+    row = rows(out)["0001"]
+    assert (row["status"], row["edition"], row["extra_credit"]) == ("complete", "2022-svhn", "")
+    assert all(row[item.id] != "" for item in load_rubric().items)  # the one blank: the item 2022 lacks
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("a blank cell is also an item the submission's edition does not have, which awaits no one "
+            "(`extra_credit` in every 2022 row: 2022 has no extra credit, and such a row can be `complete` with that "
+            "cell blank") in readme
+    assert "A blank is thus never a score, and in a `complete` row none awaits staff" in readme

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,13 @@ def graded(batch, tmp_path):
     copy = tmp_path / "graded"
     shutil.copytree(batch[1], copy)
     return copy
+
+
+def section(feedback: str, title: str) -> str:
+    """One item's section of feedback.md: its heading up to the next heading."""
+    start = feedback.index(f"## {title}: ")
+    end = feedback.find("\n## ", start)
+    return feedback[start:] if end < 0 else feedback[start:end]
 
 
 def book(out):
@@ -199,6 +207,11 @@ def test_merge_sets_scores_and_the_gradebook_and_report_follow(graded, tmp_path)
     assert f"**{document['score']:g} / 60 points**" in feedback
     assert "- Inline question: what kinds of filters (graded by staff): 4.5 / 5. Comment: Good, but brief" in feedback
     assert "| Inline question: what kinds of filters (graded by staff) | 4.5 | 5 | set by staff |" in feedback
+    answer = section(feedback, "Inline question: what kinds of filters (graded by staff)")
+    assert answer.startswith("## Inline question: what kinds of filters (graded by staff): 4.5 / 5 (set by staff)")
+    assert "pending" not in answer and "**Score set by staff: 4.5 / 5**. Staff's comment: Good, but brief" in answer
+    assert re.search(r"What the grader found \(its score is replaced\): answer of \d+ words \(cell", answer), answer
+    assert "pending" not in test["output"] and "What the grader found" in test["output"]
 
 
 def test_merging_again_changes_nothing_and_a_new_score_replaces(graded, tmp_path):
@@ -439,6 +452,11 @@ def test_an_item_set_by_staff_keeps_none_of_the_graders_flags(doubtful, tmp_path
         assert line.endswith(" (pending staff): inline_answer pending staff")  # what asks staff to act, alone
         assert "filters set by staff" in (graded / "class_report.html").read_text(encoding="utf-8")
         assert "staff's score: <b>3 / 5</b>" in card(graded, "1004")
+        feedback = (graded / "1004" / "feedback.md").read_text(encoding="utf-8")
+        filters_said = section(feedback, "Visualisation of the first conv layer's filters")
+        assert "staff will" not in filters_said and "provisional" not in filters_said, filters_said
+        assert "**Score set by staff: 3 / 5**." in filters_said and filters_said.count("Score set by staff") == 1
+        assert "What the grader found (its score is replaced): " in filters_said
 
     check()
     again = run_grade("batch", str(folder), "--out", str(graded), "--jobs", "1", "--force")  # re-graded: set again

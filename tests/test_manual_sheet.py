@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
+import shlex
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE
+from conftest import REFERENCE, TEMPLATE, run_grade
 from filter_images import plant_filters
+from submissions import make_submission
 
 from autograder.grading import grade_submission
 from autograder.reports.manual_sheet import NOTEBOOK_IMAGE, RENDERED_IMAGE, SHEET, build_manual_sheet, render_answer
@@ -218,3 +221,48 @@ def test_merged_scores_are_shown_counted_and_a_resubmission_is_marked(graded, tm
     assert "Blank points: no row in the CSV, the current score stays (0, pending: not graded yet)." in untouched
     assert "Merged" not in untouched and "merged from a CSV" not in untouched
     assert "blank points leave the current score" in page
+
+
+def printed_command(page: str) -> list[str]:
+    """The merge-manual command the sheet tells staff to run, split as a POSIX shell splits it."""
+    found = re.search(r"<code>(python grade\.py merge-manual [^<]*)</code>", page)
+    assert found, "the sheet prints no merge-manual command"
+    return shlex.split(html.unescape(found.group(1)))
+
+
+def test_the_printed_merge_command_works_as_printed_from_where_the_batch_ran(tmp_path):
+    """A batch run with a nested relative --out (a space in it): the sheet names that folder as given, quoted, and
+    the command, typed as printed where the batch ran, merges; its last name alone would name no folder there."""
+    where = tmp_path / "course"
+    make_submission(where / "class" / "2001", source=TEMPLATE)
+    done = run_grade("batch", "class", "--out", "terms/spring 24/batch", "--jobs", "1", cwd=where)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = where / "terms" / "spring 24" / "batch"
+    page = (out / SHEET).read_text(encoding="utf-8")
+    command = printed_command(page)
+    assert command == ["python", "grade.py", "merge-manual", "manual_scores.csv", "terms/spring 24/batch"]
+    assert "&#x27;terms/spring 24/batch&#x27;" in page  # quoted for the shell, then escaped for HTML
+    assert not (where / "batch").exists()  # what the sheet used to print
+    (where / "manual_scores.csv").write_text("student_id,item,points,comment\n2001,inline_answer,2,brief\n")
+    merged = run_grade(*command[2:], cwd=where)  # as typed there (grade.py is the harness's)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    document = json.loads((out / "2001" / "results.json").read_text(encoding="utf-8"))
+    assert next(t for t in document["tests"] if t["tags"] == ["inline_answer"])["score"] == 2
+    assert printed_command((out / SHEET).read_text(encoding="utf-8")) == command  # rebuilt by the merge: the same
+
+
+@pytest.mark.parametrize("given, printed", [
+    ("/srv/grading/fall/batch", "/srv/grading/fall/batch"),
+    ("out dir/it's here", "'out dir/it'\"'\"'s here'"),
+    ("-batch", "./-batch"),
+    ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+])
+def test_the_printed_folder_is_quoted_for_a_shell(graded, tmp_path, given, printed):
+    from autograder.reports.manual_sheet import merge_command
+    out = tmp_path / "base"
+    student(out, graded, "3001")
+    gradebook(out, [("3001", "graded", "")])
+    assert merge_command(Path(given)) == f"python grade.py merge-manual manual_scores.csv {printed}"
+    assert shlex.split(merge_command(Path(given)))[-1] in (given, f"./{given}")
+    page = build_manual_sheet(out).read_text(encoding="utf-8")
+    assert printed_command(page)[-1] == str(out)  # absolute, as this call was given it

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import time
+from html.parser import HTMLParser
 
 import matplotlib
 import nbformat
@@ -374,6 +375,12 @@ def test_grade_leaves_a_figure_it_could_not_tell_to_staff_without_a_flag(tmp_pat
     assert "could not tell**: the closest is image 1" in (out_dir / "feedback.md").read_text()
     sheet = build_manual_sheet(out_dir.parent).read_text()
     assert f"{out_dir.name}/{EVIDENCE_DIR}/pdf1-1-training-loss-and-accuracy-curves-pdf.png" in sheet
+    words, images = card_of(out_dir)
+    assert f"{SECTIONS[0]} (could not tell, no points)" in words
+    assert "Could not tell: the closest is image 1 of the PDF (page 1), at its best alignment" in words
+    assert re.search(r"Closest image of the PDF: image 1 on page 1, 0\.\d{3} of the strokes without a counterpart, "
+                     r"correlation -?\d\.\d\d\.", words), words
+    assert sum(EVIDENCE_DIR in src for src in images) == 2  # the notebook's figure beside the PDF's
 
 
 def test_the_pdf_grade_makes_shows_the_notebooks_figures(tmp_path):
@@ -559,3 +566,106 @@ def test_a_figure_found_inside_a_screenshot_is_placed_where_it_was_pasted(tmp_pa
     assert evidence.outcome == SAME and evidence.how.startswith("the figure found inside the PDF's image at")
     assert abs(evidence.offset[0] - 30) <= 4 and abs(evidence.offset[1] - 55) <= 4, evidence
     assert evidence.scale == pytest.approx(1.0, abs=0.02)
+
+
+# ------------------------------------------------------------------- the grading sheet shows every flag's evidence
+
+class Visible(HTMLParser):
+    """The text a browser shows of one student's card on the grading sheet, and the images it loads."""
+
+    def __init__(self, student: str):
+        super().__init__(convert_charrefs=True)
+        self.student, self.depth, self.text, self.images = student, 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and attrs.get("data-student") == self.student:
+            self.depth = 1
+        elif tag == "section" and self.depth:
+            self.depth += 1
+        if self.depth and tag == "img":
+            self.images.append(attrs.get("src") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.text.append(data)
+
+
+def card_of(out_dir) -> tuple[str, list[str]]:
+    """The card of the student graded into `out_dir`, built by the real sheet from the real results: its words
+    (white space folded) and its images."""
+    reader = Visible(out_dir.name)
+    reader.feed(build_manual_sheet(out_dir.parent).read_text(encoding="utf-8"))
+    return " ".join(" ".join(reader.text).split()), reader.images
+
+
+def text_only_pdf(path):
+    """A student's PDF made with reportlab that holds words only: its figures were never put in."""
+    page = canvas.Canvas(str(path))
+    page.drawString(72, 760, "Problem 2: my solution")
+    page.drawString(72, 740, "1. Training curves: see the notebook")
+    page.drawString(72, 720, "2. Filters: see the notebook")
+    page.showPage()
+    page.save()
+    return path
+
+
+def unreadable_pdf(path):
+    """A file named like the PDF whose bytes are not one: cut off after its header."""
+    data = text_only_pdf(path).read_bytes()
+    path.write_bytes(data[:9] + b"\x00" * 64)
+    return path
+
+
+def graded_with(tmp_path, write_pdf) -> tuple[dict, object]:
+    """The reference graded for real, its notebook with both figures, and `write_pdf` making the PDF it hands in;
+    its results and folder."""
+    sub = make_submission(tmp_path / "sub")
+    nbformat.write(official_notebook(), str(sub / "Problem_2.ipynb"))
+    write_pdf(sub / "problem_2_solution.pdf")
+    _, _, out_dir = grade(sub, tmp_path)
+    return json.loads((out_dir / "results.json").read_text(encoding="utf-8")), out_dir
+
+
+def test_a_text_only_pdf_is_flagged_and_its_card_says_the_pdf_holds_no_image(tmp_path):
+    document, out_dir = graded_with(tmp_path, text_only_pdf)
+    assert "PDF not compared" in _flags(document) and "PDF mismatch" not in _flags(document)
+    words, images = card_of(out_dir)
+    for section in SECTIONS[:2]:
+        assert f"problem_2_solution.pdf: {section} (not found, no points)" in words, words
+        assert ("Not found: the PDF holds no image at all (figures drawn as vector graphics cannot be compared): "
+                "staff look at it.") in words
+    assert words.count("No pictures of this section were written.") == 2
+    assert "Closest image" not in words  # it compared none
+    assert not [src for src in images if EVIDENCE_DIR in src]
+
+
+def test_an_unreadable_pdf_is_flagged_and_its_card_says_it_was_not_compared_and_why(tmp_path):
+    document, out_dir = graded_with(tmp_path, unreadable_pdf)
+    check = next(t for t in document["tests"] if t["tags"] == ["pdf_consistency"])
+    assert check["extra_data"]["problem"].startswith("problem_2_solution.pdf could not be read as a PDF")
+    assert "PDF not compared" in _flags(document)
+    words, _ = card_of(out_dir)
+    assert "problem_2_solution.pdf: not compared (no points)" in words, words
+    assert ("The check did not compare this PDF with the notebook: problem_2_solution.pdf could not be read as a "
+            "PDF (") in words
+    assert "Open the PDF and look at it." in words
+
+
+def test_a_pdf_the_check_could_not_tell_shows_why_the_images_it_left_out_and_no_empty_pictures(tmp_path):
+    """Its only image over the pixel cap: could not tell, with nothing decoded to show; the card says so in words."""
+    document, out_dir = graded_with(tmp_path, lambda path: grey_images_pdf(path, [(6000, 6000)]))
+    check = next(t for t in document["tests"] if t["tags"] == ["pdf_consistency"])
+    assert set(check["extra_data"]["sections"].values()) == {UNSURE}
+    assert "PDF not compared" in _flags(document)
+    words, images = card_of(out_dir)
+    assert f"problem_2_solution.pdf: {SECTIONS[0]} (could not tell, no points)" in words, words
+    assert ("Could not tell: the PDF's images could not be read (image 1 of the PDF (page 1) is 6000 x 6000 pixels "
+            "(36 MP)") in words
+    assert "Not compared: image 1 of the PDF (page 1) is 6000 x 6000 pixels (36 MP)" in words  # left out, said once
+    assert words.count("Not compared:") == 1
+    assert "picture not written" not in words and not [src for src in images if EVIDENCE_DIR in src]

@@ -38,8 +38,8 @@ def _histogram(totals: list[float], maximum: float) -> bytes:
     figure, axes = plt.subplots(figsize=(7, 3.2), dpi=100)
     axes.hist(totals, bins=min(20, max(5, len(totals))), range=(0, maximum), color="#3a6ea5", edgecolor="white")
     axes.set_xlabel("total points")
-    axes.set_ylabel("submissions")
-    axes.set_title(f"Score distribution ({len(totals)} submissions)")
+    axes.set_ylabel("students")
+    axes.set_title(f"Score distribution ({_students(len(totals))})")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -72,6 +72,17 @@ def _failure_reasons(documents: dict[str, dict]) -> tuple[dict[str, Counter], di
         for item, reasons in seen.items():
             students.setdefault(item, Counter()).update(reasons)
     return cases, students
+
+
+def _students(count: int) -> str:
+    """A count of students: "1 student", "3 students". Every count of the report says what it counts, students
+    (one gradebook row each), failing cases or pairs of students: a bare "3 submissions" leaves staff to guess."""
+    return f"{count} student{'' if count == 1 else 's'}"
+
+
+def _pairs(count: int) -> str:
+    """A count of similar pairs, each two students: "1 pair of students", "4 pairs of students"."""
+    return f"{count} pair{'' if count == 1 else 's'} of students"
 
 
 def _counted(counter: Counter | None, unit: str, shown: int = 3) -> str:
@@ -207,7 +218,7 @@ def _edition_lines(editions: dict[str, list[str]]) -> list[str]:
             task = f" ({get_edition(name).task})"
         except EditionError:
             task = ""
-        lines.append(f"{name}{task}: {len(who)} submission{'' if len(who) == 1 else 's'}")
+        lines.append(f"{name}{task}: {_students(len(who))}")
     return lines
 
 
@@ -234,10 +245,9 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     patterns = _patterns(documents)
     flagged = [(row, needs_staff(row)) for row in rows if needs_staff(row)]
     png = _histogram(totals, rubric.total)
-    summary = (f"{len(rows)} submissions (" + ", ".join(f"{count} {status}" for status, count in statuses.items())
+    summary = (f"{_students(len(rows))} (" + ", ".join(f"{count} {status}" for status, count in statuses.items())
                + f"); mean total {sum(totals) / len(totals) if totals else 0:.2f} of {rubric.total:g} "
-               f"(provisional points included); {len(flagged)} submission{'' if len(flagged) == 1 else 's'} "
-               "asking staff to act")
+               f"(provisional points included); {_students(len(flagged))} asking staff to act")
 
     markdown = [f"# Class report: {rubric.title}", "", summary + ".",
                 "", *(["Editions: " + "; ".join(_edition_lines(editions)) + ".", ""] if editions else []),
@@ -258,13 +268,13 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     pairs = read_pairs(out_dir / PAIRS)
     alike_groups, shown = groups(pairs), rubric.similarity.report_pairs
     markdown += ["", "## Similar submissions", "", _SIMILAR_NOTE, ""]
-    markdown += [f"- {kind}, {len(members)} submissions (pairs ≥ {lowest:.2f}): "
+    markdown += [f"- {kind}, {_students(len(members))} (pairs ≥ {lowest:.2f}): "
                  + ", ".join(map(_markdown_link, members)) for kind, members, lowest in alike_groups]
     markdown += [""] + [f"{rank}. {pair.kind}: {_markdown_link(pair.first)} and {_markdown_link(pair.second)}, "
                         f"{pair.score:.2f}"
                         for rank, pair in enumerate(pairs[:shown], 1)] if pairs else ["none above the thresholds"]
     if len(pairs) > shown:
-        markdown.append(f"\n{len(pairs) - shown} more pairs in {PAIRS}.")
+        markdown.append(f"\n{_pairs(len(pairs) - shown)} more in {PAIRS}.")
     markdown += ["", "## Flagged submissions", "", _FLAGGED_NOTE, ""]
     markdown += [f"- {_markdown_link(row['student_id'])}{_status(row)}: {'; '.join(asked)}"
                  for row, asked in flagged] or ["none"]
@@ -297,15 +307,15 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     ranked = "".join(f"<tr class='pair'><td>{rank}</td><td>{pair.kind}</td><td>{_student_link(pair.first)}</td>"
                      f"<td>{_student_link(pair.second)}</td><td>{pair.score:.2f}</td></tr>"
                      for rank, pair in enumerate(pairs[:shown], 1))
-    more = f"<p>{len(pairs) - shown} more pairs in {PAIRS}.</p>" if len(pairs) > shown else ""
+    more = f"<p>{_pairs(len(pairs) - shown)} more in {PAIRS}.</p>" if len(pairs) > shown else ""
     pattern_rows = "".join(f"<tr class='pattern'><td>{escape(pattern_text(code, rubric))}</td><td>{len(who)}</td>"
                            f"<td>{', '.join(_student_link(s) for s in who)}</td>"
                            f"<td><code>{escape(code)}</code></td></tr>"
                            for code, who in patterns.items())
     pattern_table = (f"<table id='patterns'><tr><th>pattern</th><th>students</th><th>who</th><th>code</th></tr>"
                      f"{pattern_rows}</table>" if patterns else "<p>None.</p>")
-    similar = (f"<table id='groups'><tr><th>what</th><th>submissions</th><th>pairs at least</th><th>who</th></tr>"
-               f"{similar}</table><details><summary>Pair by pair, most alike first ({len(pairs)})</summary>"
+    similar = (f"<table id='groups'><tr><th>what</th><th>students</th><th>pairs at least</th><th>who</th></tr>"
+               f"{similar}</table><details><summary>Pair by pair, most alike first ({_pairs(len(pairs))})</summary>"
                f"<table id='similar'><tr><th>rank</th><th>what</th><th>student</th><th>student</th>"
                f"<th>alike</th></tr>{ranked}</table>{more}</details>" if pairs else "<p>None above the thresholds.</p>")
     edition_html = ("<ul id='editions'>" + "".join(f"<li>{escape(line)}</li>" for line in _edition_lines(editions))

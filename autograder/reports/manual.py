@@ -63,6 +63,8 @@ RESULTS = "results.json"
 FEEDBACK = "feedback.md"
 SECTION_BEGIN = "<!-- scores set by staff -->"
 SECTION_END = "<!-- end of scores set by staff -->"
+ITEM_BEGIN = "<!-- set by staff -->"  # around the staff's score under an item's heading
+ITEM_END = "<!-- end of set by staff -->"
 SAVE_AS = "in Excel: save as 'CSV UTF-8 (Comma delimited)'"
 
 
@@ -366,6 +368,67 @@ def _headline(output: str, score: float) -> str:
                   count=1)
 
 
+#: How results.json and feedback.md introduce what the grader found, once staff set the item.
+FOUND = "What the grader found (its score is replaced):"
+#: The grader's words that only hold while an item awaits staff ("pending staff grading; answer of 107 words"), and
+#: what each becomes once staff set it: the description stays, the waiting goes.
+_AWAITING = (
+    (re.compile(r"^pending staff grading \(([^)]*)\); (.*)$", re.S), r"\2 (\1)"),  # extra credit
+    (re.compile(r"^pending staff (?:grading|confirmation)(?:; |: )"), ""),  # the answer; the training's accuracy
+    (re.compile(r": staff read them all and grade your answer"), ""),  # an answer in several places
+    (re.compile(r"^provisional: "), ""),  # the filters without weights
+    (re.compile(r"; staff will (?:confirm it|look at it|look at the image and set the points)"), ""),
+    (re.compile(r"^0 for now: "), "0: "),  # the filters in the review band
+)
+
+
+def settled_note(note: str) -> str:
+    """The grader's note on an item once staff have set it: what it found, without saying that staff are still to
+    grade it ("pending staff grading; answer of 107 words" is "answer of 107 words"). A feedback that shows the
+    staff's score must not also say the item is pending."""
+    for pattern, replacement in _AWAITING:
+        note = pattern.sub(replacement, note)
+    return note
+
+
+def grader_note(output: str) -> str:
+    """The note an item's feedback shows under its heading, from the grader's output in results.json (which adds
+    the answer, or the extra-credit work, after it)."""
+    for shown in ("\n\nThe answer:\n\n", "\n\nThe extra-credit work"):
+        output = output.split(shown, 1)[0]
+    return output
+
+
+def settled_output(output: str) -> str:
+    """The grader's output of an item staff have set, its note settled (`settled_note`), the rest as it was."""
+    note = grader_note(output)
+    return settled_note(note) + output[len(note):]
+
+
+def _extra_credit_summary(output: str, document: dict[str, Any]) -> str:
+    """results.json's summary with its extra-credit line as the tests now say: the staff's points where set,
+    "pending staff grading" only where the work still awaits them."""
+    said = []
+    for test in document.get("tests", []):
+        if not is_extra_credit(test):
+            continue
+        extra = test.get("extra_data") or {}
+        item_id = (test.get("tags") or [""])[0]
+        title = str(test.get("name", "")).removesuffix(f" [{item_id}]")
+        staff = extra.get("staff") if isinstance(extra.get("staff"), dict) else None
+        if staff is not None:
+            by = "set by staff for an earlier submission" if staff.get("earlier_submission") else "set by staff"
+            said.append(f"{title}: {test.get('score', 0):g} / {test.get('max_score', 0):g} ({by})")
+        elif extra.get("grading") == str(ItemStatus.PENDING):
+            said.append(f"{title}: pending staff grading")
+        else:
+            said.append(f"{title}: {test.get('score', 0):g} / {test.get('max_score', 0):g}")
+    if not said:
+        return output
+    return re.sub(r"^(extra credit, not in the [0-9.]+ points: ).*$", lambda m: m.group(1) + "; ".join(said), output,
+                  count=1, flags=re.M)
+
+
 #: What an item's grading says about its own doubts (the filters' "provisional", the training's flags);
 #: once staff set the item these are the grader's, kept in extra_data.grader, and the item has none.
 GRADER_FLAGS = {"flags": [], "provisional": False}
@@ -410,14 +473,14 @@ def apply_staff_score(document: dict[str, Any], item_id: str, points: float, com
         line += f". Staff's comment: {comment}" if comment else "."
         test["score"] = share
         test["status"] = "passed" if share >= test["max_score"] else "failed"
-        test["output"] = f"{line}\n\nThe grader's own output (its score is replaced):\n\n{grader['output']}"
+        test["output"] = f"{line}\n\n{FOUND}\n\n{settled_output(str(grader['output']))}"
         staff = {"points": points, "comment": comment, "submission_sha256": graded}
         if earlier:
             staff["earlier_submission"] = True
         extra.update(grading=str(ItemStatus.GRADED), reason_code=str(ReasonCode.STAFF_SCORE), staff=staff)
     document["score"] = counted_score(document)  # extra credit is shown, never in the total
     if isinstance(document.get("output"), str):
-        document["output"] = _headline(document["output"], document["score"])
+        document["output"] = _extra_credit_summary(_headline(document["output"], document["score"]), document)
     return document
 
 
@@ -446,6 +509,7 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
                       count=1, flags=re.M)
         text = re.sub(rf"^## {title}: .*$", f"## {item.title}: {points:g} / {maximum:g} ({by})", text,
                       count=1, flags=re.M)
+        text = _item_section(text, item.title, *_staff_block(document, item.id, points, maximum, comment, earlier))
     headline = re.search(r"^\*\*-?[0-9.]+ / ([0-9.]+) points\*\*.*\n\n", text, flags=re.M)
     if headline is None:
         return text
@@ -458,6 +522,42 @@ def staff_feedback(text: str, document: dict[str, Any], rubric: Rubric) -> str:
                              f"includes them{aside}):", "", *lines, SECTION_END]) + "\n\n"
         text = text[:headline.end()] + section + text[headline.end():]
     return text
+
+
+def _staff_block(document: dict[str, Any], item_id: str, points: float, maximum: float, comment: str,
+                 earlier: bool) -> tuple[str, str]:
+    """What an item's section of feedback.md says first once staff set it: their score and comment, then, for an
+    item whose section is the grader's note (no cases: the notebook's items, extra credit), what the grader found,
+    settled. Returns the block and that note as grading wrote it (to take out of the section), or ""."""
+    line = f"**Score set by staff: {points:g} / {maximum:g}**" + (f", {EARLIER}" if earlier else "")
+    line += f". Staff's comment: {comment}" if comment else "."
+    tests = item_tests(document, item_id)
+    extra = (tests[0].get("extra_data") or {}) if len(tests) == 1 else {}
+    grader = extra.get("grader")
+    if not isinstance(grader, dict) or extra.get("cases"):
+        return line, ""
+    note = grader_note(str(grader.get("output") or ""))
+    return (f"{line}\n\n{FOUND} {settled_note(note)}" if note else line), note
+
+
+def _item_section(text: str, title: str, block: str, note: str) -> str:
+    """feedback.md with `block` first under the item's heading, between markers (replaced, never repeated, by the
+    next merge). The grader's `note` that stood there (saying that the item awaits staff) goes: the block says what
+    the grader found, settled; "as staff will read it" becomes "as staff read it"."""
+    heading = re.search(rf"^## {re.escape(title)}: .*\n\n", text, flags=re.M)
+    if heading is None:
+        return text
+    end = text.find("\n## ", heading.end())
+    end = len(text) if end < 0 else end + 1
+    body = text[heading.end():end].rstrip("\n")
+    trailing = text[heading.end() + len(body):end]  # the blank line before the next heading, or the last new line
+    if body.startswith(ITEM_BEGIN) and ITEM_END in body:
+        body = body[body.index(ITEM_END) + len(ITEM_END):].lstrip("\n")
+    elif note and (body == note.rstrip("\n") or body.startswith(note + "\n")):
+        body = body[len(note):].lstrip("\n")
+    body = body.replace("as staff will read it", "as staff read it")
+    return (text[:heading.end()] + f"{ITEM_BEGIN}\n{block}\n{ITEM_END}" + (f"\n\n{body}" if body else "")
+            + (trailing or "\n") + text[end:])
 
 
 def _graded_as(document: dict[str, Any], rubric: Rubric) -> Rubric:

@@ -7,8 +7,10 @@ section that was judged, with its cell; "no filter image found" only when the se
 grader's rendering of the filters from the weights (when grading wrote them), each figure's reading when the
 section has several, the provisional filter score with its note, the answer rendered from Markdown with where it
 was found (every candidate, for staff to choose, when the student wrote in several places near the question),
-who the answer is similar to, and for both items a points field and a comment. A button downloads what was
-typed as the CSV that `grade.py merge-manual` reads
+who the answer is similar to, and for both items a points field and a comment. Wherever the PDF check
+flagged the submission ("PDF mismatch", "PDF not compared") the card shows its evidence: each section's outcome
+and note in words, the closest PDF image, the pictures grading wrote, or why the PDF was not compared. A
+button downloads what was typed as the CSV that `grade.py merge-manual` reads
 (`student_id,item,points,comment`, one row per filled-in points field).
 
 Like the class report it reads only files: OUT/gradebook.csv, OUT/similarity.json and each
@@ -31,6 +33,7 @@ import hashlib
 import html
 import json
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,7 +41,7 @@ from markdown_it import MarkdownIt
 
 from autograder.model import ReasonCode
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE  # OUT/<id>/, written by grading
-from autograder.notebook.pdf_check import DIFFERENT, EVIDENCE_DIR, UNSURE  # OUT/<id>/pdf_evidence/, by grading
+from autograder.notebook.pdf_check import DIFFERENT, EVIDENCE_DIR, NOT_FOUND, UNSURE  # pdf_evidence/: grading
 from autograder.reports.results import write_atomically
 from autograder.reports.similarity import PAIRS, flags_by_student, read_pairs
 from autograder.rubric import EXTRA_CREDIT, Rubric, load_rubric
@@ -318,30 +321,87 @@ def _extra_credit_section(student: str, test: dict | None, rubric: Rubric) -> st
 
 
 def _pdf_section(student: str, folder: Path, document: dict) -> str:
-    """The PDF check's sections that ask staff to look: a different figure (the "PDF mismatch" flag) or one the
-    check could not tell, each with the notebook's picture and the PDF's side by side (thumbnails grading wrote
-    in OUT/<id>/pdf_evidence/) and the evidence in words. Nothing for a PDF showing the notebook's figures."""
+    """Every PDF check that asks staff to look, with its evidence: the gradebook's "PDF mismatch" (a different
+    figure) and "PDF not compared" (a section it could not tell, a PDF with no image, a PDF it could not read)
+    must each be visible on the card that staff grade from, never a flag with nothing behind it. Per section
+    the outcome and the check's note in words, the PDF image it came closest to, and the notebook's picture
+    beside the PDF's where grading wrote them (OUT/<id>/pdf_evidence/); the images it left out. Nothing for a
+    PDF showing the notebook's figures."""
     parts = []
     for test in document.get("tests", []):
         if not isinstance(test, dict) or test.get("tags") != ["pdf_consistency"]:
             continue
         extra = test.get("extra_data") or {}
+        pdf = html.escape(str(extra.get("pdf") or "PDF"))
+        left_out = _left_out(extra)
+        problem = extra.get("problem")
+        if isinstance(problem, str) and problem:
+            parts.append(f"<div class='item pdf-check'><h3>{pdf}: not compared <span class='max'>(no points)"
+                         f"</span></h3><p class='hint outcome'>The check did not compare this PDF with the notebook: "
+                         f"{html.escape(problem)}. Open the PDF and look at it.</p>{left_out}</div>")
+            continue
+        sections = extra.get("sections") if isinstance(extra.get("sections"), dict) else {}
         evidence = extra.get("evidence") if isinstance(extra.get("evidence"), dict) else {}
-        for section, state in (extra.get("sections") or {}).items():
-            if state not in (DIFFERENT, UNSURE):
+        for section, state in sections.items():
+            if state not in _ASKS_STAFF:
                 continue
             seen = evidence.get(section) if isinstance(evidence.get(section), dict) else {}
-            files = seen.get("files") if isinstance(seen.get("files"), dict) else {}
-            figures = "".join(_figure(student, _evidence_file(folder, files.get(side)), caption, "picture not written",
-                                      css)
-                              for side, caption, css in (("notebook", "the notebook's figure", "notebook"),
-                                                         ("pdf", "the PDF's closest image", "pdf")))
-            kind = "warning" if state == DIFFERENT else "hint"
-            parts.append(f"<div class='item pdf-check'><h3>{html.escape(str(extra.get('pdf') or 'PDF'))}: "
-                         f"{html.escape(str(section))} <span class='max'>({html.escape(state)}, no points)</span></h3>"
-                         f"<div class='figures'>{figures}</div>"
-                         f"<p class='{kind}'>{html.escape(str(seen.get('note') or state))}</p></div>")
+            kind = "warning" if state in (DIFFERENT, "mismatched") else "hint"
+            parts.append(f"<div class='item pdf-check'><h3>{pdf}: {html.escape(str(section))} <span class='max'>"
+                         f"({html.escape(str(state))}, no points)</span></h3>"
+                         f"{_pdf_pictures(student, folder, seen)}"
+                         f"<p class='{kind} outcome'>{html.escape(_found_words(str(state), seen))}</p>"
+                         f"{_closest(seen)}{left_out}</div>")
+            left_out = ""  # said once per PDF
     return "".join(parts)
+
+
+#: The outcomes of a PDF section that ask staff to look ("mismatched": results from before the three outcomes).
+_ASKS_STAFF = (DIFFERENT, "mismatched", UNSURE, NOT_FOUND)
+
+
+def _found_words(state: str, seen: dict) -> str:
+    """What the check found for a section, in words: its outcome ("could not tell", "not found", ...) and its
+    own note (why, which image)."""
+    note = str(seen.get("note") or "").strip().rstrip(".")
+    return f"{state[:1].upper()}{state[1:]}" + (f": {note}." if note else ".")
+
+
+def _closest(seen: dict) -> str:
+    """The PDF image the check came closest to (its number in the PDF's reading order, its page, the score), or
+    nothing when it compared none."""
+    image, page = _number(seen.get("image")), _number(seen.get("page"))
+    if image is None:
+        return ""
+    said = f"Closest image of the PDF: image {image:g}" + (f" on page {page:g}" if page is not None else "")
+    distance, correlation = _number(seen.get("distance")), _number(seen.get("correlation"))
+    if distance is not None:
+        said += f", {distance:.3f} of the strokes without a counterpart"
+    if correlation is not None:
+        said += f", correlation {correlation:.2f}"
+    return f"<p class='hint closest'>{html.escape(said)}.</p>"
+
+
+def _pdf_pictures(student: str, folder: Path, seen: dict) -> str:
+    """The notebook's figure beside the PDF's closest image, where grading wrote them; else words saying why
+    there is nothing to see."""
+    files = seen.get("files") if isinstance(seen.get("files"), dict) else {}
+    written = {side: _evidence_file(folder, files.get(side)) for side in ("notebook", "pdf")}
+    if not any(written.values()):
+        return "<p class='hint'>No pictures of this section were written.</p>"
+    return "<div class='figures'>" + "".join(
+        _figure(student, written[side], caption, "picture not written", css)
+        for side, caption, css in (("notebook", "the notebook's figure", "notebook"),
+                                   ("pdf", "the PDF's closest image", "pdf"))) + "</div>"
+
+
+def _left_out(extra: dict) -> str:
+    """The PDF's images the check did not compare (too large, undecodable, past the image cap), in words."""
+    notes = [str(note) for note in (extra.get("left_out") or []) if isinstance(note, str) and note]
+    if not notes:
+        return ""
+    return ("<p class='hint'>Not compared:</p><ul class='hint left-out'>"
+            + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
 
 
 def _evidence_file(folder: Path, name) -> str | None:
@@ -584,6 +644,16 @@ _SCRIPT = r"""
 """
 
 
+def merge_command(out_dir: Path) -> str:
+    """The merge-manual command staff run after downloading the CSV, as it must be typed: OUT as this process was
+    given it (relative to where the batch or the merge was run, or absolute), never its last name alone, which
+    names another folder, or none, from there; quoted for a POSIX shell (spaces, quotes, a leading '-')."""
+    folder = str(out_dir)
+    if folder.startswith("-"):  # a folder named like an option: say it as a path
+        folder = f"./{folder}"
+    return f"python grade.py merge-manual manual_scores.csv {shlex.quote(folder)}"
+
+
 def build_manual_sheet(out_dir: Path) -> Path:
     """Write OUT/manual_grading.html from the batch's files (the gradebook, similarity.json, each
     student's results.json and images); returns its path."""
@@ -610,7 +680,7 @@ the next student (Shift+Enter: a new line in a comment). What you type stays in 
 location (localStorage) until you clear the browser's site data. <b>Download scores (CSV)</b> writes
 <code>manual_scores.csv</code> (one row per filled-in points field; blank points leave the current score:
 the grader's, or a staff score merged before), then run
-<code>python grade.py merge-manual manual_scores.csv {html.escape(out_dir.name)}</code>. Keep this page in its
+<code>{html.escape(merge_command(out_dir))}</code>. Keep this page in its
 folder, beside the student folders: the filter images are read from there.</p>
 <noscript><p class="warning">JavaScript is off: the scores cannot be kept or downloaded.</p></noscript>
 {cards or "<p>No submissions.</p>"}
