@@ -44,6 +44,7 @@ from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, Re
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
 from autograder.notebook.pdf_check import DIFFERENT, NOT_FOUND, UNSURE
 from autograder.processes import stop_tree
+from autograder.reports.class_files import GRADEBOOK, check_class_files, is_reserved
 from autograder.reports.class_report import build_class_report, edition_label, edition_of
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
 from autograder.reports.manual_sheet import build_manual_sheet
@@ -68,7 +69,10 @@ class BatchEntry:
 
 
 def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
-    """Every submission in INPUT; a repeated student id gets a suffix and a note."""
+    """Every submission in INPUT; a repeated student id gets a suffix and a note. So does an id that is the
+    name of one of OUT's own files (`class_files.is_reserved`: `gradebook.csv`, `manual_merges.jsonl`, ...,
+    in any case), as if that file were its first holder: `manual_merges.jsonl-2`. Its folder would otherwise
+    take the file's place and break the reports or every later merge."""
     entries, notes, seen = [], [], {}
     for path in sorted(input_dir.iterdir()):
         if path.name.startswith(".") or path.name == "__MACOSX":
@@ -77,9 +81,14 @@ def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
             notes.append(f"{path.name}: not a folder or a .zip, ignored")
             continue
         student_id = student_id_for(path)
-        count = seen.get(student_id, 0) + 1
+        reserved = is_reserved(student_id)
+        count = seen.get(student_id, 1 if reserved else 0) + 1
         seen[student_id] = count
-        if count > 1:
+        if reserved:
+            notes.append(f"{path.name}: student id {student_id} is the name of a file the batch writes in its OUT "
+                         f"folder; graded as {student_id}-{count}")
+            student_id = f"{student_id}-{count}"
+        elif count > 1:
             notes.append(f"{path.name}: student id {student_id} appears {count} times; graded as {student_id}-{count}")
             student_id = f"{student_id}-{count}"
         entries.append(BatchEntry(student_id, path))
@@ -318,9 +327,11 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     [deadlines], longer with `execute`); past it the submission is recorded as timed out.
 
     Raises SecretsExposed up front, before anything is graded or written, where the worker could read
-    the hidden fixtures: one error for the class, not one harness fault per student.
+    the hidden fixtures: one error for the class, not one harness fault per student; and UserInputError,
+    naming the path, where one of OUT's own files is a folder (`class_files.check_class_files`).
     """
     guard_secrets(options.get("fixtures_dir", REPO_ROOT / "fixtures"), options.get("public_only", False))
+    check_class_files(out_dir)  # before anything is graded: a folder where a report goes would fail it later
     entries, notes = discover(input_dir)
     baseline = baseline or default_baseline()
     options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()], baseline=baseline)
@@ -372,6 +383,8 @@ def _flags(document: dict) -> list[str]:
         flags.append("timed out")
     if document.get("extra_data", {}).get("intake_error"):
         flags.append("unreadable submission")
+    if ReasonCode.NOTEBOOK_UNREADABLE in codes:  # its items scored 0 unread; gone once staff set every one of them
+        flags.append("unreadable notebook")
     if edition_of(document).get("contradiction"):  # given edition vs the files: staff check which handout it was
         flags.append("edition contradiction")
     if document.get("extra_data", {}).get("data_missing"):  # staff's --data had no files of this edition
@@ -450,7 +463,7 @@ def refresh_reports(out_dir: Path) -> Path | None:
     results.json): each row's submission and what the batch did with it come from the gradebook itself (also one
     written by an earlier version), so nothing is re-graded. None when OUT has no gradebook (results graded one by
     one, not by a batch)."""
-    book = out_dir / "gradebook.csv"
+    book = out_dir / GRADEBOOK
     if not book.is_file():
         return None
     with open(book, newline="", encoding="utf-8") as handle:
@@ -518,7 +531,7 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
     submission without it. `status` is how final the row is (`RowStatus`), not what this run did."""
     items = [item.id for item in (*load_rubric().items, *all_extra_items())]
     extra_credit = {item.id for item in all_extra_items()}
-    path = out_dir / "gradebook.csv"
+    path = out_dir / GRADEBOOK
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
     writer.writerow(["student_id", "total", "provisional", *items, "edition", "status", "flags", "source"])

@@ -247,11 +247,21 @@ def _grade_notebook(submission: Submission, worker: WorkerProcess, rubric: Rubri
                   and score.code != ReasonCode.HARNESS_FAULT else score for item, score in scores.items()}
     scores = _say_refused(scores, submission.refused, rubric)
     if outcome.unreadable:  # say why first: "no accuracy found" alone would send the student looking elsewhere
-        scores = {item: replace(score, note=f"{outcome.unreadable}; {score.note}",
-                                code=unreadable_code) if score.score == 0 else score
+        scores = {item: _said_unreadable(score, outcome.unreadable, unreadable_code) if score.score == 0 else score
                   for item, score in scores.items()}
     outcome.scores, outcome.findings = scores, findings
     return outcome
+
+
+def _said_unreadable(score: ItemScore, why: str, code: ReasonCode) -> ItemScore:
+    """An item that earned nothing because the notebook could not be read (or ran out of time being read),
+    saying so first, with `code` (notebook_unreadable: the gradebook flags "unreadable notebook"). The inline
+    answer's "no answer found" would tell staff the student wrote none, when nobody could look: its reason
+    says that the notebook was not read and that staff read the file itself."""
+    if score.code == ReasonCode.NO_ANSWER:
+        return replace(score, note=f"{why}; no answer could be looked for in a notebook that could not be read: "
+                                   f"staff read the file itself", code=code)
+    return replace(score, note=f"{why}; {score.note}", code=code)
 
 
 def _say_refused(scores: dict[str, ItemScore], refused: dict[str, str], rubric: Rubric) -> dict[str, ItemScore]:
@@ -471,13 +481,26 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
             run.notes.append(str(exc))
             run.metadata["intake_error"] = str(exc)
             results = _all_cases_fail(cases, run.rubric, Unreadable(str(exc)))
-            items = score_submission(run.rubric, results, None, f"0: {exc}", options.public_only,
-                                     ReasonCode.UNREADABLE_SUBMISSION, ReasonCode.UNREADABLE_SUBMISSION)
+            items = score_submission(run.rubric, results, _unopened_manual_items(run.rubric, exc, options),
+                                     f"0: {exc}", options.public_only, ReasonCode.UNREADABLE_SUBMISSION,
+                                     ReasonCode.UNREADABLE_SUBMISSION)
             return run.result(items), None, None
         run.decide(detect(submission.root, rubric.assignment.notebook, options.edition))
         return _grade_opened(run, submission, cases, limits, baseline)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _unopened_manual_items(rubric: Rubric, exc: IntakeError, options: GradeOptions) -> dict[str, ItemScore]:
+    """The items staff grade by hand (the inline answer) of a submission that could not be opened: pending
+    staff, not a settled 0. Nobody has read the answer: staff get the file from the student, or decide, and the
+    gradebook row stays `pending staff` (its cell blank) until they merge a score. A self-check claims nothing."""
+    if options.public_only:
+        return {}
+    return {item.id: ItemScore(item, 0.0, (), ItemStatus.PENDING,
+                               f"pending staff: the submission could not be opened ({exc}), so the answer could not "
+                               f"be read; staff look at the file handed in", code=ReasonCode.UNREADABLE_SUBMISSION)
+            for item in rubric.items if item.kind == "manual"}
 
 
 def _code_checks(worker: WorkerProcess, cases, rubric: Rubric

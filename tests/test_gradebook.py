@@ -181,13 +181,14 @@ def test_a_gradebook_of_the_previous_version_refreshes_into_the_new_statuses(tmp
 #: whether it asks staff to act. A flag added to the code fails the first test until it is added here and
 #: classified in autograder/reports/flags.py.
 EMITTED = {
-    "grading timed out (<> s)": True, "timed out": True, "unreadable submission": True,
+    "grading timed out (<> s)": True, "timed out": True, "unreadable submission": True, "unreadable notebook": True,
     "edition contradiction": True, "no data for this edition": True, "accuracy verified": False,
     "accuracy reported": False, "accuracy mismatch": True, "architecture violation": True,
     "PDF mismatch": True, "PDF not compared": True, "answer in several places": True, "harness fault": True,
     "<> pending staff": True,
     "<> set by staff for an earlier submission": True, "<> set by staff": False,
-    "accuracy pending": True, "accuracy unverified": False, "accuracy unverified (capped)": False,
+    "accuracy pending": True, "accuracy unverified": True, "accuracy unverified (capped)": True,
+    "accuracy unverified (no credit)": False,
     "weights not evaluable": True, "accuracy from own forward": False, "held-out gap": True,
     "forward disagreement": True, "filters timed out": True, "filters provisional": True,
     "filters need staff review": True, "filters do not match weights": False, "answer cut": True,

@@ -206,3 +206,18 @@ def test_a_bad_unverified_policy_is_refused(policy):
     from autograder.rubric import RubricError
     with pytest.raises(RubricError, match=r"\[training\] unverified_policy: must be"):
         _rubric_with(unverified_policy=policy)
+
+
+def test_points_on_an_unverified_accuracy_say_so_and_ask_staff_and_a_claim_that_earns_nothing_does_not():
+    from autograder.reports.flags import asks_staff
+
+    scored = score_training(RUBRIC, TrainingEvidence(**UNVERIFIED))
+    assert scored.score == 25 and scored.extra["flags"] == ["accuracy unverified"]
+    assert asks_staff("accuracy unverified")
+    assert "UNVERIFIED: these 25 of 25 points rest on the accuracy the notebook's log reports" in scored.note
+    capped = score_training(_rubric_with(unverified_policy=10), TrainingEvidence(**UNVERIFIED))
+    assert capped.score == 10 and capped.extra["flags"] == ["accuracy unverified (capped)"]
+    assert asks_staff("accuracy unverified (capped)") and "UNVERIFIED: these 10 of 25 points" in capped.note
+    nothing = score_training(RUBRIC, TrainingEvidence(**dict(UNVERIFIED, reported=0.08)))
+    assert nothing.score == 0 and nothing.extra["flags"] == ["accuracy unverified (no credit)"]
+    assert not asks_staff("accuracy unverified (no credit)") and "UNVERIFIED" not in nothing.note

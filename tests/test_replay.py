@@ -400,3 +400,47 @@ def test_grading_records_and_flags_a_log_not_reproduced_without_changing_points(
     with open(tmp_path / "book" / "gradebook.csv", newline="") as handle:
         flags = {row["student_id"]: row["flags"] for row in csv.DictReader(handle)}
     assert "log not reproduced" in flags["s1"] and "log not reproduced" not in flags["s2"]
+
+
+@pytest.mark.slow
+def test_an_accuracy_edited_by_hand_is_reproduced_but_its_points_ask_staff_even_once_the_row_is_complete(
+        submission, data, tmp_path):
+    """The replay compares loss lines only: an accuracy line raised by hand in an otherwise honest log is
+    reproduced. The points it earns under the `reported` policy must then say plainly that they rest on the
+    claim, and the class report must list the student for staff, also after staff graded everything else."""
+    def raise_accuracy(notebook):
+        cell = _training_cell(notebook)
+        edited = 0
+        for output in cell.outputs:
+            if output.get("output_type") == "stream":
+                output.text, count = re.subn(r"Validation Accuracy: [0-9.]+", "Validation Accuracy: 0.950",
+                                             output.text)
+                edited += count
+        assert edited, "the training cell prints no Validation Accuracy line"
+
+    _edit(submission, raise_accuracy)
+    classroom = tmp_path / "submissions"
+    shutil.copytree(submission, classroom / "2001")
+    out = tmp_path / "graded"
+    done = run_grade("batch", str(classroom), "--out", str(out), "--data", str(data), "--jobs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    training = _training_result(out / "2001")
+    assert training["score"] == 25 and training["extra_data"]["accuracy_source"] == "reported"
+    assert training["extra_data"]["replay"]["status"] == "reproduced"  # the loss lines are honest
+    assert "the log's accuracy lines are not compared" in training["extra_data"]["replay"]["detail"]
+    assert ("UNVERIFIED: these 25 of 25 points rest on the accuracy the notebook's log reports, not on one the "
+            "grader measured") in training["output"]
+    assert "UNVERIFIED: these 25 of 25 points" in (out / "2001" / "feedback.md").read_text(encoding="utf-8")
+
+    scores = tmp_path / "scores.csv"  # staff grade what the sheet asks of them: the row is then complete
+    scores.write_text("student_id,item,points,comment\n2001,inline_answer,4,\n2001,filters,5,\n")
+    merged = run_grade("merge-manual", str(scores), str(out))
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    with open(out / "gradebook.csv", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert row["status"] == "complete" and float(row["training"]) == 25
+    assert "accuracy unverified" in row["flags"].split("; ")
+    report = (out / "class_report.md").read_text(encoding="utf-8")
+    flagged = report[report.index("## Flagged submissions"):].split("\n## ")[0]
+    assert "- [2001](2001/feedback.md): accuracy unverified" in flagged
+    assert "<p id='flagged'>None.</p>" not in (out / "class_report.html").read_text(encoding="utf-8")

@@ -153,13 +153,26 @@ def _unverified_score(item, rubric: Rubric, evidence: TrainingEvidence, extra: d
         return ItemScore(item, 0.0, (), "pending", f"pending staff confirmation: {claim}", extra,
                          code=ReasonCode.PENDING_STAFF)
     if policy == "reported":
-        flags.append("accuracy unverified")
-        return ItemScore(item, round_points(earned), (), "graded", claim, extra, code=ReasonCode.UNVERIFIED)
+        points = round_points(earned)
+        flags.append("accuracy unverified" if points > 0 else "accuracy unverified (no credit)")
+        return ItemScore(item, points, (), "graded", claim + _rests_on_claim(points, item.points), extra,
+                         code=ReasonCode.UNVERIFIED)
     cap = float(policy)
-    flags.append("accuracy unverified (capped)")
     points = round_points(min(earned, cap))
-    return ItemScore(item, points, (), "graded", claim + (f"; at most {cap:g} points without verification"
-                                                         if earned > cap else ""), extra, code=ReasonCode.UNVERIFIED)
+    flags.append("accuracy unverified (capped)" if points > 0 else "accuracy unverified (no credit)")
+    capped = f"; at most {cap:g} points without verification" if earned > cap else ""
+    return ItemScore(item, points, (), "graded", claim + capped + _rests_on_claim(points, item.points), extra,
+                     code=ReasonCode.UNVERIFIED)
+
+
+def _rests_on_claim(points: float, maximum: float) -> str:
+    """What the student and staff read when points come from the log's word alone: plainly that they do, so
+    that nobody takes them for measured (a log's accuracy line can be edited by hand, and the log replay
+    compares loss lines only); "" when the claim earned nothing."""
+    if points <= 0:
+        return ""
+    return (f"; UNVERIFIED: these {points:g} of {maximum:g} points rest on the accuracy the notebook's log reports, "
+            f"not on one the grader measured from the network's weights; staff are asked to check it")
 
 
 def score_training(rubric: Rubric, evidence: TrainingEvidence) -> ItemScore:

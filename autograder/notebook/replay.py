@@ -35,10 +35,15 @@ data, the first iteration) ends in 5.4 s.
 Trust. The comparison is made here, in the grader, on the stream messages the kernel sends
 while the cell runs; nothing the kernel says about itself is believed, and it never sees the
 claimed log (its folder holds the submission's `lib/` and Python files, not the notebook). What a
-replay can show is that *this code prints this log*: it catches a log edited by hand and a log
-of another run (another seed, learning rate, network or data) left under changed code. It
-cannot show that the code which printed the log also trained: a `train_net` that prints
-constants reproduces anything. It records, flags and explains; it never changes points.
+replay can show is that *this code prints these loss lines*: it catches a hand edit of the log's
+first `replay_lines` loss lines and a log of another run (another seed, learning rate, network or
+data) left under changed code. It compares nothing else: the epochs' `Validation Accuracy` lines,
+the figure the training points come from, are printed only after whole epochs of training, far
+beyond the few iterations a replay runs, so an accuracy edited by hand in a log whose first loss
+lines are intact is reproduced (`NOT_COMPARED` says so in every reproduced detail; the training
+item flags points that rest on such an accuracy). Nor can it show that the code which printed the
+log also trained: a `train_net` that prints constants reproduces anything. It records, flags and
+explains; it never changes points.
 """
 
 from __future__ import annotations
@@ -72,6 +77,9 @@ from autograder.score import ItemScore
 Status = Literal["reproduced", "not reproduced", "not replayed"]
 Reason = Literal["time", "error", "no log", "no data"]
 
+#: Said with every reproduced log: what the replay leaves unchecked (see the module's docstring).
+NOT_COMPARED = ("the log's accuracy lines are not compared (they come only after whole epochs of training), so a "
+                "reproduced log does not confirm the reported accuracy")
 #: A printed line longer than this is not a loss line; only its tail is kept while it grows.
 _MAX_LINE = 4096
 #: Removed NumPy names and absent optional modules resolve in the replay as in the worker: real
@@ -426,7 +434,8 @@ def _verdict(run: _Run, watch: LogWatch, training: int, settings: ReplaySettings
         return ("reproduced", None,
                 f"the first {_lines_word(needed)} of the log (iterations "
                 f"{', '.join(str(line.iteration) for line in watch.claimed)}) were printed again by this code "
-                f"on the staff's data, within a relative {settings.rtol:g}" + (f"; {left_out}" if left_out else ""))
+                f"on the staff's data, within a relative {settings.rtol:g}" + (f"; {left_out}" if left_out else "")
+                + f"; {NOT_COMPARED}")
     so_far = f"{agreed} of {needed} lines agreed so far" if agreed else "no loss line was printed yet"
     first_error = next((f"cell {index} raised {error}" for index, error in run.errors if index != training), "")
     if run.stopped == "start":

@@ -51,6 +51,8 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
     FlagKind("answer cut", True, "the answer was cut for its length: staff read the full one in the notebook"),
     FlagKind("timed out", True, "a case or a stage ran out of time (slow code, or a busy machine): staff check"),
     FlagKind("unreadable submission", True, "nothing could be opened: staff check the file the student handed in"),
+    FlagKind("unreadable notebook", True, "the notebook could not be read (not JSON, not a notebook, too large): "
+             "its items scored 0 unread; staff look at the file and set them with merge-manual"),
     FlagKind("no data for this edition", True, "--data held no files of its edition: grade again with them"),
     FlagKind("edition contradiction", True, "the given edition contradicts the files: staff check the handout"),
     # evidence against the student's claims or work: staff look before it stands
@@ -64,13 +66,17 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
     FlagKind("architecture violation", True, "the network breaks the assignment's rules (0 points): staff confirm"),
     FlagKind("weights not evaluable", True, "saved weights could not be evaluated (0 points): staff look at them"),
     FlagKind("log not reproduced", True, "the code does not print the notebook's log again: staff look at the log"),
+    FlagKind("accuracy unverified", True, "the training's points rest on the log's accuracy alone (no weights the "
+             "grader could evaluate; the log replay compares loss lines, not accuracies): staff check the log, or "
+             "set the training with merge-manual"),
+    FlagKind("accuracy unverified (capped)", True, "points up to the unverified policy's cap rest on the log's "
+             "accuracy alone: staff check the log, or set the training with merge-manual"),
     FlagKind("similar <kind>: <who>", True, "near-identical to another submission: staff compare the two"),
     # how the grade was reached: nothing to do
     FlagKind("<item> set by staff", False, "staff decided the item; nothing left to do"),
     FlagKind("accuracy verified", False, "the grader measured the accuracy itself"),
     FlagKind("accuracy from own forward", False, "the staff-held images decided, through the student's own forward"),
-    FlagKind("accuracy unverified", False, "credit from the log, as the rubric's unverified policy says"),
-    FlagKind("accuracy unverified (capped)", False, "credit from the log, capped by the rubric's unverified policy"),
+    FlagKind("accuracy unverified (no credit)", False, "the log's accuracy, unverified, earned no points anyway"),
     FlagKind("accuracy reported", False, "results from before the training's flags: the log's figure, as policy said"),
     FlagKind("filters do not match weights", False, "the image does not show the saved weights: 0, with the evidence"),
 )

@@ -53,6 +53,7 @@ from typing import Any
 from autograder import UserInputError
 from autograder.edition import EditionError, get_edition
 from autograder.model import ItemStatus, ReasonCode
+from autograder.reports.class_files import check_class_files
 from autograder.reports.results import write_atomically
 from autograder.rubric import Item, Rubric, all_extra_items, load_rubric
 
@@ -692,6 +693,7 @@ def merge_manual(scores_csv: Path, graded_dir: Path, by: str | None = None) -> M
         raise UserInputError(f"{scores_csv}: cannot be read ({exc.strerror})") from None
     if not graded_dir.is_dir():
         raise UserInputError(f"{graded_dir}: not a folder of graded results")
+    check_class_files(graded_dir)  # the log, the gradebook, the reports: a folder in one's place is named, not hit
     rubric = load_rubric()
     name = scores_csv.name
     with merge_lock(graded_dir):

@@ -289,7 +289,9 @@ def _answer_section(student: str, test: dict | None, similar: list[str], rubric:
     candidates = _candidates(extra)
     if len(candidates) > 1:
         words += f" in {len(candidates)} places"
-    body = _answer_body(text, candidates)
+    unread = extra.get("reason_code") in (ReasonCode.NOTEBOOK_UNREADABLE, ReasonCode.UNREADABLE_SUBMISSION)
+    body = f"<p class='warning'>{html.escape(str(test.get('output')))}</p>" if unread else \
+        _answer_body(text, candidates)
     return (f"<div class='item inline-answer'><h3>{html.escape(item.title)} <span class='max'>({item.points:g} "
             f"points)</span> <span class='words'>{words}</span></h3>"
             + (f"<ul class='similar'>{flags}</ul>" if flags else "")
