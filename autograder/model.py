@@ -108,6 +108,12 @@ def pattern_words(side: str) -> str:
     return SIDE_TEXT.get(side) or EVIDENCE_TEXT.get(side) or side.replace("_", " ")
 
 
+#: The extra_data key of the words in an item's note that hold only until staff set the item, each with what
+#: it says once they have: [[said, settled], ...] (written by autograder/notebook/items.py `awaiting`; read by
+#: autograder/reports/manual.py, which settles the note with them when staff set the item).
+AWAITING = "awaiting_staff"
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """A part's cases seen together: one sentence, and the codes of the patterns it names (the form of the

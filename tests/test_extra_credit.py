@@ -379,7 +379,7 @@ def test_every_item_staff_can_set_no_longer_says_it_is_pending_once_set(tmp_path
                 ("validation accuracy 0.4500 (reported, from the notebook's log; not verified: no "
                  "cifar100_cnn_params.npz was submitted)",
                  f"answer of {len(ANSWER.split())} words",
-                 f"work of {len(ANALYSIS.split())} words (extra credit, outside the 60 points)")):
+                 f"extra credit, outside the 60 points: work of {len(ANALYSIS.split())} words")):
             section = section_of(feedback, title)
             assert section.startswith(f"## {title}: {points:g} / {maximum:g} (set by staff)\n\n"), section
             assert "pending" not in section.lower() and "staff will" not in section, section

@@ -221,3 +221,23 @@ def test_points_on_an_unverified_accuracy_say_so_and_ask_staff_and_a_claim_that_
     nothing = score_training(RUBRIC, TrainingEvidence(**dict(UNVERIFIED, reported=0.08)))
     assert nothing.score == 0 and nothing.extra["flags"] == ["accuracy unverified (no credit)"]
     assert not asks_staff("accuracy unverified (no credit)") and "UNVERIFIED" not in nothing.note
+
+
+def test_once_staff_set_the_training_its_note_keeps_what_was_found_and_drops_only_the_waiting_words():
+    """The words that hold only while staff are to look are the item's own record, not a match on its wording:
+    a note that later stages added to (the replay, a format note) settles too, and a note without the record
+    (results written before it) is kept whole."""
+    from autograder.model import AWAITING
+    from autograder.reports.manual import apply_staff_score, settled_note
+
+    scored = score_training(RUBRIC, TrainingEvidence(**UNVERIFIED))
+    note = f"replay: log reproduced; {scored.note}; layers checked"  # as grading adds to it
+    document = {"score": 25, "tests": [{"name": "training", "tags": ["training"], "score": 25, "max_score": 25,
+                                        "status": "passed", "output": note, "extra_data": dict(scored.extra)}]}
+    merged = apply_staff_score(document, "training", 12, "the log's accuracy is not what the weights give")
+    output = merged["tests"][0]["output"]
+    assert output.startswith("Score set by staff: 12 / 25. Staff's comment: the log's accuracy")
+    assert "UNVERIFIED" not in output and "staff are asked" not in output
+    assert "validation accuracy 0.9500 (reported" in output and "replay: log reproduced" in output
+    assert output.endswith("; layers checked")
+    assert settled_note(scored.note, None) == scored.note and AWAITING in scored.extra

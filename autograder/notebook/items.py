@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from autograder.deadlines import Deadline, StageTimeout, unbounded
-from autograder.model import ItemScore, ItemStatus, ReasonCode
+from autograder.model import AWAITING, ItemScore, ItemStatus, ReasonCode
 from autograder.notebook.filter_match import (
     FigureError,
     FilterMatch,
@@ -78,6 +78,23 @@ class TrainingEvidence:
     unverified: str = ""  # why nothing could be verified (the policy applies)
     unevaluable: str = ""  # why submitted weights could not be evaluated (0 points)
     problems: list[str] = field(default_factory=list)  # anything else worth saying
+
+def awaiting(extra: dict[str, Any], *parts: str | tuple[str, ...]) -> str:
+    """An item's note built from `parts`, where a tuple (said,) or (said, settled) is words true only while the
+    item awaits staff ("pending staff grading; ", "; staff will confirm it"): they are recorded in
+    `extra[AWAITING]`, so that once staff set the item its feedback says what the grader found without saying
+    it is still pending, from the item's own record rather than from matching its wording."""
+    note, pairs = "", []
+    for part in parts:
+        if isinstance(part, tuple):
+            said, settled = part[0], (part[1] if len(part) > 1 else "")
+            if said:
+                pairs.append([said, settled])
+            part = said
+        note += part
+    if pairs:
+        extra[AWAITING] = pairs
+    return note
 
 
 def credit(accuracy: float, threshold: float, chance: float) -> float:
@@ -150,18 +167,19 @@ def _unverified_score(item, rubric: Rubric, evidence: TrainingEvidence, extra: d
     if policy == "pending":
         extra["accuracy_source"] = "pending"
         flags.append("accuracy pending")
-        return ItemScore(item, 0.0, (), "pending", f"pending staff confirmation: {claim}", extra,
+        return ItemScore(item, 0.0, (), "pending", awaiting(extra, ("pending staff confirmation: ",), claim), extra,
                          code=ReasonCode.PENDING_STAFF)
     if policy == "reported":
         points = round_points(earned)
         flags.append("accuracy unverified" if points > 0 else "accuracy unverified (no credit)")
-        return ItemScore(item, points, (), "graded", claim + _rests_on_claim(points, item.points), extra,
-                         code=ReasonCode.UNVERIFIED)
+        return ItemScore(item, points, (), "graded", awaiting(extra, claim, (_rests_on_claim(points, item.points),)),
+                         extra, code=ReasonCode.UNVERIFIED)
     cap = float(policy)
     points = round_points(min(earned, cap))
     flags.append("accuracy unverified (capped)" if points > 0 else "accuracy unverified (no credit)")
     capped = f"; at most {cap:g} points without verification" if earned > cap else ""
-    return ItemScore(item, points, (), "graded", claim + capped + _rests_on_claim(points, item.points), extra,
+    return ItemScore(item, points, (), "graded",
+                     awaiting(extra, claim + capped, (_rests_on_claim(points, item.points),)), extra,
                      code=ReasonCode.UNVERIFIED)
 
 
@@ -316,7 +334,8 @@ def score_filters(rubric: Rubric, findings: Findings | None, first_conv_w: str |
                               deadline or unbounded())
     except StageTimeout as late:
         extra["flags"].append("filters timed out")
-        return ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED, f"0: {late.reason}; staff will look at it", extra,
+        return ItemScore(item, 0.0, (), ItemStatus.NOT_GRADED,
+                         awaiting(extra, f"0: {late.reason}", ("; staff will look at it",)), extra,
                          code=ReasonCode.TIMED_OUT)
 
 
@@ -405,8 +424,8 @@ def _score_filters(item, limits, findings: Findings | None, first_conv_w: str | 
     extra["provisional"] = True
     extra["flags"].append("filters provisional")
     return ItemScore(item, item.points, (), "graded",
-                     f"provisional: {why}; staff will confirm it "
-                     f"({len(own)} filter image(s) of {name}{_which(cells, own[0])})", extra,
+                     awaiting(extra, ("provisional: ",), why, ("; staff will confirm it",),
+                              f" ({len(own)} filter image(s) of {name}{_which(cells, own[0])})"), extra,
                      code=ReasonCode.FILTERS_PROVISIONAL)
 
 
@@ -449,8 +468,9 @@ def _checked_against_weights(item, limits, images: list[tuple[int, bytes]], repe
         # More than a wrong image ever shows, fewer than a right one: a drawing the grader reads badly.
         extra["flags"].append("filters need staff review")
         return ItemScore(item, 0.0, (), "graded",
-                         f"0 for now: the grader recognised only {found.shown} of {count} filters of {name} in the "
-                         f"image{which} ({needed} needed); staff will look at the image and set the points",
+                         awaiting(extra, ("0 for now: ", "0: "), f"the grader recognised only {found.shown} of "
+                                  f"{count} filters of {name} in the image{which} ({needed} needed)",
+                                  ("; staff will look at the image and set the points",)),
                          extra, code=ReasonCode.FILTERS_UNCERTAIN)
     extra["flags"].append("filters do not match weights")
     if repeats.get(index):
@@ -511,14 +531,16 @@ def score_inline_answer(rubric: Rubric, findings: Findings | None) -> ItemScore:
         extra["flags"].append("answer in several places")
         places = "; ".join(_where(one.cells, one.where) for one in candidates)
         return ItemScore(item, 0.0, (), "pending",
-                         f"pending staff grading; text of yours in {len(candidates)} places near the question "
-                         f"({places}): staff read them all and grade your answer{cut}", extra,
-                         code=ReasonCode.PENDING_STAFF)
+                         awaiting(extra, ("pending staff grading; ",),
+                                  f"text of yours in {len(candidates)} places near the question ({places})",
+                                  (": staff read them all and grade your answer",), cut),
+                         extra, code=ReasonCode.PENDING_STAFF)
     place = f" ({_where(candidates[0].cells, candidates[0].where)})" if candidates else ""
     if candidates:
         extra["answer_from"] = _where(candidates[0].cells, candidates[0].where)
-    return ItemScore(item, 0.0, (), "pending", f"pending staff grading; answer of {len(text.split())} words"
-                     f"{place}{cut}", extra, code=ReasonCode.PENDING_STAFF)
+    return ItemScore(item, 0.0, (), "pending",
+                     awaiting(extra, ("pending staff grading; ",), f"answer of {len(text.split())} words{place}{cut}"),
+                     extra, code=ReasonCode.PENDING_STAFF)
 
 
 def extra_credit_text(findings: Findings | None) -> str:
@@ -549,7 +571,8 @@ def score_extra_credit(rubric: Rubric, findings: Findings | None) -> ItemScore:
                          extra, code=ReasonCode.NO_EXTRA_CREDIT)
     said = ", ".join(part for part in (f"{len(text.split())} words" if text else "",
                                       f"{figures} figure{'' if figures == 1 else 's'}" if figures else "") if part)
-    return ItemScore(item, 0.0, (), ItemStatus.PENDING, f"pending staff grading ({outside}); work of {said}",
+    return ItemScore(item, 0.0, (), ItemStatus.PENDING,
+                     awaiting(extra, (f"pending staff grading ({outside}); ", f"{outside}: "), f"work of {said}"),
                      extra, code=ReasonCode.PENDING_STAFF)
 
 

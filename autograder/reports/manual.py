@@ -52,7 +52,7 @@ from typing import Any
 
 from autograder import UserInputError
 from autograder.edition import EditionError, get_edition
-from autograder.model import ItemStatus, ReasonCode
+from autograder.model import AWAITING, ItemStatus, ReasonCode
 from autograder.reports.class_files import check_class_files
 from autograder.reports.results import write_atomically
 from autograder.rubric import Item, Rubric, all_extra_items, load_rubric
@@ -371,24 +371,14 @@ def _headline(output: str, score: float) -> str:
 
 #: How results.json and feedback.md introduce what the grader found, once staff set the item.
 FOUND = "What the grader found (its score is replaced):"
-#: The grader's words that only hold while an item awaits staff ("pending staff grading; answer of 107 words"), and
-#: what each becomes once staff set it: the description stays, the waiting goes.
-_AWAITING = (
-    (re.compile(r"^pending staff grading \(([^)]*)\); (.*)$", re.S), r"\2 (\1)"),  # extra credit
-    (re.compile(r"^pending staff (?:grading|confirmation)(?:; |: )"), ""),  # the answer; the training's accuracy
-    (re.compile(r": staff read them all and grade your answer"), ""),  # an answer in several places
-    (re.compile(r"^provisional: "), ""),  # the filters without weights
-    (re.compile(r"; staff will (?:confirm it|look at it|look at the image and set the points)"), ""),
-    (re.compile(r"^0 for now: "), "0: "),  # the filters in the review band
-)
-
-
-def settled_note(note: str) -> str:
-    """The grader's note on an item once staff have set it: what it found, without saying that staff are still to
-    grade it ("pending staff grading; answer of 107 words" is "answer of 107 words"). A feedback that shows the
-    staff's score must not also say the item is pending."""
-    for pattern, replacement in _AWAITING:
-        note = pattern.sub(replacement, note)
+def settled_note(note: str, awaiting: Any) -> str:
+    """The grader's note on an item once staff have set it: what it found, without the words the item recorded as
+    true only while it awaited staff (extra_data's awaiting_staff, autograder/notebook/items.py `awaiting`):
+    "pending staff grading; answer of 107 words" is "answer of 107 words". A feedback that shows the staff's score
+    must not also say the item is pending. Results written without that record keep their note."""
+    for pair in awaiting if isinstance(awaiting, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(words, str) for words in pair):
+            note = note.replace(pair[0], pair[1], 1)
     return note
 
 
@@ -400,10 +390,10 @@ def grader_note(output: str) -> str:
     return output
 
 
-def settled_output(output: str) -> str:
+def settled_output(output: str, awaiting: Any) -> str:
     """The grader's output of an item staff have set, its note settled (`settled_note`), the rest as it was."""
     note = grader_note(output)
-    return settled_note(note) + output[len(note):]
+    return settled_note(note, awaiting) + output[len(note):]
 
 
 def _extra_credit_summary(output: str, document: dict[str, Any]) -> str:
@@ -474,7 +464,7 @@ def apply_staff_score(document: dict[str, Any], item_id: str, points: float, com
         line += f". Staff's comment: {comment}" if comment else "."
         test["score"] = share
         test["status"] = "passed" if share >= test["max_score"] else "failed"
-        test["output"] = f"{line}\n\n{FOUND}\n\n{settled_output(str(grader['output']))}"
+        test["output"] = f"{line}\n\n{FOUND}\n\n{settled_output(str(grader['output']), extra.get(AWAITING))}"
         staff = {"points": points, "comment": comment, "submission_sha256": graded}
         if earlier:
             staff["earlier_submission"] = True
@@ -538,7 +528,7 @@ def _staff_block(document: dict[str, Any], item_id: str, points: float, maximum:
     if not isinstance(grader, dict) or extra.get("cases"):
         return line, ""
     note = grader_note(str(grader.get("output") or ""))
-    return (f"{line}\n\n{FOUND} {settled_note(note)}" if note else line), note
+    return (f"{line}\n\n{FOUND} {settled_note(note, extra.get(AWAITING))}" if note else line), note
 
 
 def _item_section(text: str, title: str, block: str, note: str) -> str:
