@@ -36,6 +36,7 @@ from autograder.notebook.filter_match import is_first_layer, render_filters
 from autograder.notebook.items import (
     TrainingEvidence,
     answer_text,
+    awaiting,
     note_left_out_images,
     score_extra_credit,
     score_filters,
@@ -259,8 +260,10 @@ def _said_unreadable(score: ItemScore, why: str, code: ReasonCode) -> ItemScore:
     answer's "no answer found" would tell staff the student wrote none, when nobody could look: its reason
     says that the notebook was not read and that staff read the file itself."""
     if score.code == ReasonCode.NO_ANSWER:
-        return replace(score, note=f"{why}; no answer could be looked for in a notebook that could not be read: "
-                                   f"staff read the file itself", code=code)
+        extra = dict(score.extra)
+        note = awaiting(extra, f"{why}; no answer could be looked for in a notebook that could not be read",
+                        (": staff read the file itself",))
+        return replace(score, note=note, extra=extra, code=code)
     return replace(score, note=f"{why}; {score.note}", code=code)
 
 
@@ -497,10 +500,15 @@ def _unopened_manual_items(rubric: Rubric, exc: IntakeError, options: GradeOptio
     gradebook row stays `pending staff` (its cell blank) until they merge a score. A self-check claims nothing."""
     if options.public_only:
         return {}
-    return {item.id: ItemScore(item, 0.0, (), ItemStatus.PENDING,
-                               f"pending staff: the submission could not be opened ({exc}), so the answer could not "
-                               f"be read; staff look at the file handed in", code=ReasonCode.UNREADABLE_SUBMISSION)
-            for item in rubric.items if item.kind == "manual"}
+    scores = {}
+    for item in rubric.items:
+        if item.kind == "manual":
+            extra: dict = {}
+            note = awaiting(extra, ("pending staff: ",), f"the submission could not be opened ({exc}), so the answer "
+                            "could not be read", ("; staff look at the file handed in",))
+            scores[item.id] = ItemScore(item, 0.0, (), ItemStatus.PENDING, note, extra,
+                                        code=ReasonCode.UNREADABLE_SUBMISSION)
+    return scores
 
 
 def _code_checks(worker: WorkerProcess, cases, rubric: Rubric

@@ -231,6 +231,19 @@ def test_a_deeper_extra_work_heading_after_the_answer_ends_it_and_a_sub_heading_
     assert "The plates' hue differs." in read(notebook, tmp_path).answer
 
 
+def test_an_extra_work_heading_inside_the_answers_own_cell_ends_the_answer_there(tmp_path):
+    """The same "##### Extra: ..." written into the answer's cell, the question's cell or the 2023 answer cell."""
+    extra = "\n\n##### Extra: confusion matrix analysis\n\nThe confusion matrix shows 3 and 8 confused most often."
+    in_answer_cell = official_notebook(answer=ANSWER + extra)
+    question_cell = official_notebook(answer="")
+    at = next(i for i, cell in enumerate(question_cell.cells) if "Inline Question" in cell.source)
+    question_cell.cells[at].source += "\n\n" + ANSWER + extra
+    for notebook, edition in ((in_answer_cell, None), (question_cell, None),
+                              (official_2023_notebook(answer=ANSWER + extra), CIFAR)):
+        found = read(notebook, tmp_path, edition=edition)
+        assert found.answer == ANSWER.strip() and "confusion" not in found.answer.lower()
+
+
 def test_the_2023_answer_in_its_answer_cell_is_found(tmp_path):
     found = read(official_2023_notebook(answer=ANSWER), tmp_path, edition=CIFAR)
     assert found.answer == ANSWER.strip()

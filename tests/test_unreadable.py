@@ -74,6 +74,13 @@ def test_an_unreadable_notebook_and_a_zip_that_is_not_one_ask_staff_until_they_d
     assert {book[s]["status"] for s in ("3001", "3002")} == {"complete"}
     flagged = _flagged(out)  # complete, and still in front of staff: the notebook's items were scored unread
     assert flagged["3001"] == ": unreadable notebook" and flagged["3002"] == ": unreadable submission"
+    for student, kept in (("3001", "no answer could be looked for in a notebook that could not be read"),
+                          ("3002", "the submission could not be opened")):  # what was found, no longer pending
+        feedback = (out / student / "feedback.md").read_text(encoding="utf-8")
+        answer = feedback[feedback.index("## Inline"):]
+        answer = answer[:answer.find("\n## ", 1)] if "\n## " in answer[1:] else answer
+        assert kept in answer and "pending" not in answer.lower(), answer
+        assert "staff look at the file" not in answer and "staff read the file itself" not in answer, answer
 
     # Once staff set the notebook's other items themselves, nothing about it is left unread by everyone.
     scores.write_text(HEADER + "3001,training,0,\n3001,filters,0,\n", encoding="utf-8")

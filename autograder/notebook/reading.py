@@ -397,6 +397,23 @@ _EXTRA_CREDIT_WORDS = "Extra Credit"
 _EXTRA_WORK_WORDS = ("extra", "bonus", "optional")
 
 
+def _names_extra_work(heading: tuple[int, str] | None, extra_credit_heading: str = "") -> bool:
+    """Whether a heading names work beside the answer: the edition's extra-credit heading, or extra, bonus or
+    optional work at any level ("##### Extra: confusion matrix")."""
+    return _names(heading, extra_credit_heading) or any(_names(heading, words) for words in _EXTRA_WORK_WORDS)
+
+
+def _before_extra_work(text: str, extra_credit_heading: str = "") -> str:
+    """`text` up to a heading line inside it that names extra work: a student who wrote "##### Extra: ..." in
+    the answer's own cell ends the answer there, as a cell opening with that heading does."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        found = _HEADING.match(line)
+        if found and _names_extra_work((len(found.group(1)), plain(found.group(2))), extra_credit_heading):
+            return "".join(lines[:index])
+    return text
+
+
 @dataclass(frozen=True)
 class AnswerCandidate:
     """One place near the question that holds text of the student's own (the handout's text left out)."""
@@ -456,7 +473,7 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
     tagged = [i for i, cell in enumerate(cells) if "inline-answer" in _tags(cell) and cell.cell_type != "code"]
 
     def candidate(indices: list[int], where: str, text: str) -> AnswerCandidate | None:
-        own = own_text(text, handout)
+        own = own_text(_before_extra_work(text, sections.extra_credit_heading), handout)
         if not _student_text(own):
             return None
         return AnswerCandidate(tuple(indices), where, own[:limit].rstrip(), len(own))
@@ -486,7 +503,7 @@ def split_question(cells, question: int | None, edition: Edition, handout: froze
         heading = _heading(cell)
         if heading is None:
             return False
-        if _names(heading, sections.extra_credit_heading) or any(_names(heading, w) for w in _EXTRA_WORK_WORDS):
+        if _names_extra_work(heading, sections.extra_credit_heading):
             return True
         labels_answer = any(f" {heading[1]} ".startswith(f" {label} ") for label in _ANSWER_LABELS)
         return heading[0] <= level and not labels_answer and not first
