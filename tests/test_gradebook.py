@@ -344,6 +344,9 @@ def test_every_count_of_the_class_report_says_students_cases_or_pairs(tmp_path):
     assert "Pair by pair, most alike first (3 pairs of students)" in page
     text = re.sub(r"<[^<>]+>", " ", page) + report
     assert not re.search(r"\b\d+ submissions?\b", text), re.findall(r".{40}\b\d+ submissions?\b.{20}", text)
+    # every answer awaits staff: the item has no mean yet, where a 0.00 would read as a class that scored nothing
+    assert re.search(r"\| Inline[^|]*\| none settled \| 5 \| 0/0 \|", report), report
+    assert re.search(r"<tr><td>Inline[^<]*</td><td>none settled</td>", page)
 
 
 def test_a_blank_cell_of_a_complete_row_is_an_item_its_edition_lacks_as_the_readme_says(tmp_path):

@@ -34,6 +34,11 @@ from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E40
 from autograder.rubric import Rubric, load_rubric  # noqa: E402
 
 
+def _mean(mean: float | None) -> str:
+    """An item's mean as the report shows it: "none settled" while every cell awaits staff."""
+    return "none settled" if mean is None else f"{mean:.2f}"
+
+
 def _histogram(totals: list[float], maximum: float) -> bytes:
     figure, axes = plt.subplots(figsize=(7, 3.2), dpi=100)
     axes.hist(totals, bins=min(20, max(5, len(totals))), range=(0, maximum), color="#3a6ea5", edgecolor="white")
@@ -238,7 +243,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     items = []
     for item in rubric.items:
         points = [float(row[item.id]) for row in rows if row.get(item.id) not in (None, "")]
-        mean = sum(points) / len(points) if points else 0.0
+        mean = sum(points) / len(points) if points else None  # no settled cell yet: no mean, never a 0.00
         passed = sum(1 for value in points if value >= item.points)
         items.append((item, mean, passed, len(points)))
     failing_cases, failing_students = _failure_reasons(documents)
@@ -253,7 +258,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
                 "", *(["Editions: " + "; ".join(_edition_lines(editions)) + ".", ""] if editions else []),
                 "![score distribution](class_report_scores.png)", "",
                 "| item | mean | of | full marks (students) |", "|---|---:|---:|---:|"]
-    markdown += [f"| {titles[item.id]} | {mean:.2f} | {item.points:g} | {passed}/{count} |"
+    markdown += [f"| {titles[item.id]} | {_mean(mean)} | {item.points:g} | {passed}/{count} |"
                  for item, mean, passed, count in items]
     markdown += ["", _ITEMS_NOTE, "", "## Most common failures", "", _FAILURES_NOTE, ""]
     for item, *_ in items:
@@ -286,7 +291,7 @@ def build_class_report(out_dir: Path) -> tuple[Path, Path]:
     write_atomically(md_path, "\n".join(markdown) + "\n")
 
     escape = html.escape
-    table = "".join(f"<tr><td>{escape(titles[item.id])}</td><td>{mean:.2f}</td><td>{item.points:g}</td>"
+    table = "".join(f"<tr><td>{escape(titles[item.id])}</td><td>{_mean(mean)}</td><td>{item.points:g}</td>"
                     f"<td>{passed}/{count}</td>"
                     f"<td class='cases'>{escape(_counted(failing_cases.get(item.id), 'case'))}</td>"
                     f"<td class='students'>{escape(_counted(failing_students.get(item.id), 'student'))}</td></tr>"
