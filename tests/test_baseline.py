@@ -82,7 +82,7 @@ def test_grade_with_the_official_handout_as_folder_and_as_zip(tmp_path, handout)
         assert document["extra_data"]["baseline"] == str(baseline)
     assert (json.loads((tmp_path / "folder" / "results.json").read_text())["extra_data"]["baseline_sha256"]
             == json.loads((tmp_path / "zip" / "results.json").read_text())["extra_data"]["baseline_sha256"])
-    done = run_grade("grade", str(submission), "--out", str(tmp_path / "ours"))  # our template: the prompt stays
+    done = run_grade("grade", str(submission), "--out", str(tmp_path / "ours"))  # our template's words differ,
     answer = next(test for test in json.loads((tmp_path / "ours" / "results.json").read_text())["tests"]
-                  if test["tags"] == ["inline_answer"])
-    assert "Extra-Credit" in answer["extra_data"]["answer"]
+                  if test["tags"] == ["inline_answer"])  # yet the Extra-Credit prompt is never read as the answer
+    assert "Extra-Credit" not in answer["extra_data"]["answer"] and own in answer["extra_data"]["answer"]
