@@ -551,7 +551,7 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
         run.metadata["sandbox"] = worker.confinement.mode
         run.metadata["worker_restarts"] = worker.restarts
         run.metadata["worker_exits"] = worker.exits
-        printed, printed_bytes = worker.printed()
+    printed, printed_bytes = worker.printed()  # after close: everything the worker flushed has been read
     checks_failed = fault is not None and any(isinstance(r.outcome, HarnessFault) for r in results)
     items = score_submission(rubric, results, notebook.scores, missing_reason, options.public_only, missing_code,
                              ReasonCode.HARNESS_FAULT if checks_failed else None)

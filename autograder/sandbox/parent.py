@@ -234,6 +234,8 @@ class WorkerProcess:
             except (OSError, TimeoutError, subprocess.TimeoutExpired, EOFError):
                 pass
             self._kill()
+        for tap in self.taps:  # the whole process group is gone: its last output is on the way to EOF
+            tap.join(timeout=2)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "WorkerProcess":
@@ -291,6 +293,9 @@ class WorkerProcess:
 
     # ------------------------------------------------------------------ what it printed
     def printed(self) -> tuple[str, int]:
-        """The first `output_kb` of everything the student's code printed, and the total bytes."""
+        """The first `output_kb` of everything the student's code printed, and the total bytes.
+
+        While the worker runs, output it has flushed may still be in the pipe; after `close` it is all here.
+        """
         head = b"".join(bytes(tap.head) for tap in self.taps)[: self.limits.output_kb * 1024]
         return head.decode("utf-8", "replace"), sum(tap.total for tap in self.taps)

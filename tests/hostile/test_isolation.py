@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import need_mode
 from processes import no_survivors
@@ -28,13 +30,23 @@ print("SPY forks", _children)
 THREAD_AT_IMPORT = "import threading\n_t = threading.Thread(target=sum, args=([1, 2],))\n_t.start()\n_t.join()\n"
 
 
+def _printed_line(worker: WorkerProcess, marker: str, wait: float = 20.0) -> str:
+    """What follows `marker` in the worker's output; a live worker's flushed output reaches us by a thread."""
+    deadline = time.monotonic() + wait
+    while marker not in worker.printed()[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = worker.printed()[0]
+    assert marker in text, f"the worker never printed {marker!r}; it printed {text!r}"
+    return text.split(marker, 1)[1]
+
+
 def test_a_fork_bomb_does_not_starve_a_worker_graded_beside_it(tmp_path):
     need_mode("user")  # without a user switch the process limit is the grader's own
     limits = quick_limits(2.0)
     bomb = make_submission(tmp_path / "bomb", append={LAYERS: FORK_BOMB})
     with WorkerProcess(bomb, limits) as greedy:
         assert greedy.start() is None
-        forks = int(greedy.printed()[0].split("SPY forks ")[1].split()[0])
+        forks = int(_printed_line(greedy, "SPY forks ").split()[0])
         assert 0 < forks < limits.max_processes  # it ran into its own process limit
         # An honest neighbour that starts a thread at import (tqdm's monitor does; so does a kernel):
         # with one user id shared by all workers the bomb has used up its threads too.
