@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from tqdm import tqdm
-
 from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.edition import Edition
@@ -44,6 +42,7 @@ from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, Re
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
 from autograder.notebook.pdf_check import DIFFERENT, NOT_FOUND, UNSURE
 from autograder.processes import stop_tree
+from autograder.progress import Progress
 from autograder.reports.class_files import GRADEBOOK, check_class_files, is_reserved
 from autograder.reports.class_report import build_class_report, edition_label, edition_of
 from autograder.reports.manual import MERGE_LOG, reapply_staff_scores
@@ -260,21 +259,51 @@ def _stop_if_asked() -> None:
         raise BatchStopped(f"stopped by signal {_stop_signals[0]}")
 
 
-def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, deadline: float, grace: float,
-               reports: _Reports, progress: bool) -> None:
-    """Grade `todo`, at most `jobs` processes at a time, each stopped at `deadline`. However this ends (a
-    Ctrl-C, a SIGTERM to the batch), no grading process outlives it and the reports say what was graded."""
-    context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
-    pending, running = list(todo), []
-    public_only = options.get("public_only", False)
-    main = threading.current_thread() is threading.main_thread()
-    _stop_signals.clear()
-    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
-    try:
-        with tqdm(total=len(todo), disable=not progress, unit="submission", desc="grading") as bar:
+class Watcher:
+    """What an engine tells the batch as it goes: submissions finished (their staff scores set again, the
+    progress shown, the reports rebuilt when due), and that it is still waiting (the reports may be due;
+    a SIGTERM to the batch stops it here, as BatchStopped)."""
+
+    def __init__(self, reports: _Reports, progress: Progress):
+        self.reports, self.progress = reports, progress
+
+    def finished(self, done: list[BatchEntry]) -> None:
+        """These submissions are over, their folders complete in OUT."""
+        if done:
+            self.reports.finished([entry.student_id for entry in done])
+            for entry in done:
+                self.progress.finished(entry)
+        self.tick()
+
+    def tick(self) -> None:
+        """The engine waits: rebuild the reports when due; stop when the batch was asked to."""
+        _stop_if_asked()
+        self.reports.write()
+
+    def stopped(self) -> None:
+        """The engine stopped early with submissions still running: the reports say who was graded."""
+        self.reports.write(force=True)
+
+
+class LocalEngine:
+    """The batch on this machine: one spawned process per submission, at most `jobs` at a time."""
+
+    def __init__(self, jobs: int = 2):
+        self.jobs = max(1, jobs)
+
+    def describe(self) -> str:
+        return f"{self.jobs} process(es) on this machine"
+
+    def grade_all(self, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
+                  watcher: Watcher) -> list[str]:
+        """Grade `todo` into OUT, each stopped at `deadline`. However this ends (a Ctrl-C, a SIGTERM to the
+        batch), no grading process outlives it. Returns notes for staff (none here)."""
+        context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
+        pending, running = list(todo), []
+        public_only = options.get("public_only", False)
+        try:
             while pending or running:
-                _stop_if_asked()
-                while pending and len(running) < max(1, jobs):
+                while pending and len(running) < self.jobs:
                     entry = pending.pop(0)
                     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
                     scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
@@ -289,21 +318,31 @@ def _grade_all(todo: list[BatchEntry], out_dir: Path, options: dict, jobs: int, 
                 done = [run for run in running if _finished(run, out_dir, deadline, grace, public_only)]
                 for run in done:
                     running.remove(run)
-                    bar.update(1)
-                if done:
-                    reports.finished([run.entry.student_id for run in done])
-                reports.write()
-            _stop_if_asked()
+                watcher.finished([run.entry for run in done])
+        finally:
+            for run in running:  # the batch was stopped: so are they (their entries stay not graded yet)
+                if run.process.pid is not None:
+                    stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
+                    run.process.join()
+                shutil.rmtree(run.scratch, ignore_errors=True)
+            if running:
+                watcher.stopped()
+        return []
+
+
+def _run_engine(engine, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
+                watcher: Watcher) -> list[str]:
+    """The engine's run, with a SIGTERM to the batch turned into BatchStopped at the engine's next wait."""
+    main = threading.current_thread() is threading.main_thread()
+    _stop_signals.clear()
+    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
+    try:
+        notes = engine.grade_all(todo, out_dir, options, deadline, grace, watcher)
+        _stop_if_asked()
+        return notes
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
-        for run in running:  # the batch was stopped: so are they (their entries stay not graded yet)
-            if run.process.pid is not None:
-                stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
-                run.process.join()
-            shutil.rmtree(run.scratch, ignore_errors=True)
-        if running:
-            reports.write(force=True)
 
 
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
@@ -318,19 +357,25 @@ def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
     return path
 
 
-def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool = True,
-              baseline: Baseline | None = None, deadline: float | None = None,
+def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False, progress: bool | str = True,
+              baseline: Baseline | None = None, deadline: float | None = None, engine=None,
               **options) -> tuple[list[BatchEntry], list[str]]:
     """Grade every submission of INPUT into OUT, writing OUT/gradebook.csv and the class's reports as it
     goes. `baseline`: the handout the class received (default: our student template); a submission graded
     against another is regraded. `deadline`: seconds one submission may take (default: the rubric's
-    [deadlines], longer with `execute`); past it the submission is recorded as timed out.
+    [deadlines], longer with `execute`); past it the submission is recorded as timed out. `engine`: where
+    the submissions are graded (default: `LocalEngine(jobs)`, this machine; `cluster.ClusterEngine`, a Dask
+    cluster); everything else (stamps, resume, reports, staff scores) is the batch's, the same for both.
+    `progress`: "bar" (or True), "jsonl" (one JSON line per finished submission on stdout) or "none" (False).
 
     Raises SecretsExposed up front, before anything is graded or written, where the worker could read
-    the hidden fixtures: one error for the class, not one harness fault per student; and UserInputError,
-    naming the path, where one of OUT's own files is a folder (`class_files.check_class_files`).
+    the hidden fixtures: one error for the class, not one harness fault per student (a cluster's workers
+    are checked by its engine instead: student code never runs here); and UserInputError, naming the
+    path, where one of OUT's own files is a folder (`class_files.check_class_files`).
     """
-    guard_secrets(options.get("fixtures_dir", REPO_ROOT / "fixtures"), options.get("public_only", False))
+    engine = engine or LocalEngine(jobs)
+    if isinstance(engine, LocalEngine):
+        guard_secrets(options.get("fixtures_dir", REPO_ROOT / "fixtures"), options.get("public_only", False))
     check_class_files(out_dir)  # before anything is graded: a folder where a report goes would fail it later
     entries, notes = discover(input_dir)
     baseline = baseline or default_baseline()
@@ -349,7 +394,9 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     reports = _Reports(out_dir, entries, limits.report_interval_seconds)
     reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
     reports.write(force=True)  # everyone, before anything is graded: the rows "not graded yet" say so
-    _grade_all(todo, out_dir, options, jobs, seconds, limits.kill_grace_seconds, reports, progress)
+    with Progress(progress, len(todo)) as shown:
+        notes += _run_engine(engine, todo, out_dir, options, seconds, limits.kill_grace_seconds,
+                             Watcher(reports, shown))
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
     if restored:
         notes.append(f"staff scores from {MERGE_LOG} set again in the new results of {len(restored)} student(s): "

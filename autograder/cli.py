@@ -23,6 +23,7 @@ from autograder.grading import HarnessError, grade_submission, summary
 from autograder.notebook.items import answer_text
 from autograder.notebook.pdf import build_pdf
 from autograder.notebook.reading import extract, read_notebook
+from autograder.progress import MODES
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.rubric import RubricError, load_rubric
 from autograder.sandbox.confinement import REQUIRE_VARIABLE
@@ -208,10 +209,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
+    engine = None
+    if args.scheduler:
+        from autograder.cluster import ClusterEngine
+        engine = ClusterEngine(args.scheduler)
     try:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
-                                   replay=not args.no_replay, deadline=args.deadline, edition=edition)
+                                   replay=not args.no_replay, deadline=args.deadline, edition=edition,
+                                   engine=engine, progress=args.progress)
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
@@ -235,6 +241,28 @@ def _cmd_batch(args: argparse.Namespace) -> int:
               f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}"
               + (" ..." if len(logged) > 5 else ""))
     return 3 if counts["harness fault"] else 0
+
+
+def _cmd_dask(args: argparse.Namespace) -> int:
+    """`grade.py scheduler` and `grade.py worker`: Dask's own commands, run with this checkout importable (the
+    scheduler unpickles our tasks, the workers run them), so a cluster is started the same way everywhere."""
+    from autograder.sandbox.confinement import available_mode, unmet_requirement
+    if args.command == "worker":
+        unmet = unmet_requirement()
+        print(f"cnn-grader {__version__} worker: student code is confined in mode {available_mode()!r} here"
+              + (f"; this worker will refuse to grade: {unmet}" if unmet else ""), file=sys.stderr)
+        command = ["distributed.cli.dask_worker", args.address, "--nthreads", str(args.nthreads),
+                   "--memory-limit", args.memory_limit, "--death-timeout", f"{args.death_timeout:g}"]
+        command += ["--host", args.host] if args.host else []
+    else:
+        command = ["distributed.cli.dask_scheduler", "--port", str(args.port)]
+        command += ["--idle-timeout", f"{args.idle_timeout:g}"] if args.idle_timeout else []
+        command += ["--host", args.host] if args.host else []
+    command += ["--no-dashboard"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    os.chdir(REPO_ROOT)  # `python -m` puts the current folder first on the path: it must be this checkout
+    os.execve(sys.executable, [sys.executable, "-m", *command], env)
+    return 0  # pragma: no cover - execve does not return
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -499,6 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--edition", metavar="NAME",
                        help=edition_help + "; a batch without it may hold both editions, and the gradebook and the "
                             "class report show each student's; changing it regrades every submission")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                       help="grade on the workers of this Dask scheduler instead of this machine (--jobs does not "
+                            "apply: each worker runs as many submissions at a time as it has threads); every worker "
+                            "needs this checkout and "
+                            "requirements.txt, and is checked first (README, 'Beyond one machine')")
+    batch.add_argument("--progress", choices=MODES, default="bar",
+                       help="bar: a progress bar on stderr (default); jsonl: one JSON line per finished submission "
+                            "on stdout (student_id, status, score, seconds, done, total) for a dashboard or a "
+                            "scheduler; none: nothing until the summary")
     batch.set_defaults(run=_cmd_batch)
 
     handout = commands.add_parser(
@@ -593,6 +630,35 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--by", metavar="NAME", help="who merges, for the log (default: the login name)")
     merge.set_defaults(run=_cmd_merge_manual)
 
+    scheduler = commands.add_parser(
+        "scheduler", help="start a Dask scheduler for `batch --scheduler` (runs until stopped)",
+        description="Start a Dask scheduler that `grade.py batch --scheduler tcp://HOST:PORT` sends a class to, "
+                    "with this checkout importable (the scheduler reads our tasks). Runs until stopped (Ctrl-C). "
+                    "Then start workers on each machine with `grade.py worker`. README, 'Beyond one machine'.")
+    scheduler.add_argument("--port", type=int, default=8786, help="default: %(default)s")
+    scheduler.add_argument("--host", help="the address to listen on (default: Dask's: every interface); "
+                                          "127.0.0.1 for a cluster of this machine only")
+    scheduler.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                           help="stop after this long without a batch connected (default: run until stopped)")
+    scheduler.set_defaults(run=_cmd_dask)
+    worker = commands.add_parser(
+        "worker", help="start a Dask worker that grades for `batch --scheduler` (runs until stopped)",
+        description="Start a Dask worker for the scheduler at ADDRESS, with this checkout importable. Each "
+                    "submission it gets is graded in a process of its own, confined as for `grade.py grade`; a "
+                    "worker that cannot confine student code (see `grade.py sandbox`) is left out by the batch, "
+                    "which says why. The batch checks first that every worker has this harness's version, files, "
+                    "rubric and fixtures. Runs until stopped.")
+    worker.add_argument("address", metavar="ADDRESS", help="the scheduler, tcp://HOST:PORT")
+    worker.add_argument("--nthreads", type=int, default=1,
+                        help="submissions graded at a time on this machine: at most its cores (default: %(default)s)")
+    worker.add_argument("--memory-limit", default="auto",
+                        help="Dask's memory limit for the worker (default: %(default)s, the machine's share); each "
+                             "submission's own sandbox has the rubric's [worker] memory limit besides")
+    worker.add_argument("--host", help="the address to listen on (default: Dask's choice)")
+    worker.add_argument("--death-timeout", type=float, default=600, metavar="SECONDS",
+                        help="stop after this long without reaching the scheduler (default: %(default)g)")
+    worker.set_defaults(run=_cmd_dask)
+
     sandbox = commands.add_parser(
         "sandbox", help="staff: how student code is confined on this machine, and why not more strongly",
         description="Try each way of confining the worker (namespace, user, none), print which works and, for each "
@@ -635,5 +701,8 @@ def main(argv: list[str] | None = None) -> int:
         return 4
     except HarnessError as exc:
         return _harness_fault(exc, "results were still written")
+    except BrokenPipeError:  # the reader of our output stopped reading (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except Exception as exc:  # noqa: BLE001 - our own bug: say so, with the traceback
         return _harness_fault(exc, "a bug in the grader, not in the input")

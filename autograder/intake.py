@@ -33,7 +33,7 @@ DIRECTORY_BYTES_PER_ENTRY = 1024
 #: Folders deeper than this inside a submitted folder are not read (a course's lib/ is three deep).
 _MAX_FOLDER_DEPTH = 32
 _END, _END64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
-_IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
+IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 
 
 class IntakeError(UserInputError):
@@ -247,7 +247,7 @@ def _folder_entries(folder: Path, limit: int) -> tuple[list[tuple[str, os.stat_r
                 if stat.S_ISDIR(mode):
                     if name.count("/") >= _MAX_FOLDER_DEPTH:
                         refused[name] = f"a folder nested more than {_MAX_FOLDER_DEPTH} deep (not read)"
-                    elif entry.name not in _IGNORED_DIRS:
+                    elif entry.name not in IGNORED_DIRS:
                         pending.append(name)
                 elif stat.S_ISREG(mode):
                     files.append((name, entry.stat(follow_symlinks=False)))
@@ -310,7 +310,7 @@ def find_root(folder: Path, label: str) -> tuple[Path, list[str]]:
             candidates.append(current)
         if len(current.relative_to(folder).parts) < 4:
             queue.extend(sorted(p for p in current.iterdir()
-                                if p.is_dir() and not p.is_symlink() and p.name not in _IGNORED_DIRS
+                                if p.is_dir() and not p.is_symlink() and p.name not in IGNORED_DIRS
                                 and p.name != "lib"))
     if not candidates:
         archives = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.zip") if "__MACOSX" not in p.parts)

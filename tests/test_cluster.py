@@ -1,0 +1,330 @@
+"""The batch on a Dask cluster (`grade.py batch --scheduler`): a real scheduler and real workers, started as
+staff start them (`grade.py scheduler`, `grade.py worker`), on 127.0.0.1; and the parts that need none."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import run_grade
+from submissions import LAYERS, make_submission
+
+from autograder import REPO_ROOT
+from autograder.batch import run_batch
+from autograder.cluster import (
+    compare_identity,
+    pack_folder,
+    pack_submission,
+    place_folder,
+    unpack_folder,
+    worker_identity,
+)
+from autograder.intake import IntakeError, input_digest
+from autograder.rubric import load_rubric
+
+# --------------------------------------------------------------------------------- without a cluster
+
+
+def test_a_packed_folder_is_unpacked_as_the_intake_sees_it(tmp_path):
+    folder = tmp_path / "alice"
+    (folder / "lib" / "cnn").mkdir(parents=True)
+    (folder / "lib" / "cnn" / "layer_utils.py").write_text("x = 1\n")
+    (folder / "notes.txt").write_text("hello")
+    (folder / "empty").mkdir()
+    os.symlink("notes.txt", folder / "inside_link")
+    os.symlink("/etc/hostname", folder / "outside_link")
+    os.mkfifo(folder / "pipe")
+    budget = load_rubric().intake.max_unpacked_mb << 20
+    with open(folder / "dataset.mat", "wb") as handle:  # more than the intake reads: travels as its size
+        handle.truncate(budget + 1)
+    packed = pack_folder(folder)
+    assert len(packed) < 100_000  # the big file's bytes did not travel
+    copy = tmp_path / "copy" / "alice"
+    unpack_folder(packed, copy)
+    assert (copy / "lib" / "cnn" / "layer_utils.py").read_text() == "x = 1\n"
+    assert (copy / "empty").is_dir()
+    assert os.readlink(copy / "inside_link") == "notes.txt"
+    assert os.readlink(copy / "outside_link") == "/etc/hostname"
+    assert stat.S_ISFIFO(os.lstat(copy / "pipe").st_mode)
+    assert (copy / "dataset.mat").stat().st_size == budget + 1
+    assert (copy / "dataset.mat").stat().st_blocks == 0  # sparse: nothing written
+    (folder / "dataset.mat").unlink()
+    (copy / "dataset.mat").unlink()
+    (folder / "pipe").unlink()
+    (copy / "pipe").unlink()
+    assert input_digest(copy) == input_digest(folder)
+
+
+def test_a_packed_folder_never_reaches_outside_its_destination(tmp_path):
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as bundle:
+        bundle.writestr("../escaped.txt", "x")
+    with pytest.raises(ValueError, match="outside the folder"):
+        unpack_folder(bad.read_bytes(), tmp_path / "dest")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_zip_travels_as_it_was_handed_in(tmp_path):
+    archive = tmp_path / "bob.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("Problem_2.ipynb", "{}")
+    assert pack_submission(archive) == ("zip", archive.read_bytes())
+
+
+def test_a_returned_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "out"
+    (out / "alice").mkdir(parents=True)
+    (out / "alice" / "results.json").write_text("old")
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as bundle:
+        bundle.writestr("results.json", "new")
+        link = zipfile.ZipInfo("feedback.md")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(link, "/etc/passwd")
+    with pytest.raises(IntakeError, match="symbolic link"):
+        place_folder(evil.read_bytes(), out, "alice")
+    assert (out / "alice" / "results.json").read_text() == "old"  # untouched
+    assert sorted(p.name for p in out.iterdir()) == ["alice"]  # nothing half-unpacked left beside it
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as bundle:
+        bundle.writestr("results.json", "new")
+    place_folder(good.read_bytes(), out, "alice")
+    assert sorted(p.name for p in (out / "alice").iterdir()) == ["results.json"]
+    assert (out / "alice" / "results.json").read_text() == "new"
+    assert sorted(p.name for p in out.iterdir()) == ["alice"]
+
+
+def test_a_worker_with_another_harness_is_named_with_what_differs():
+    ours = worker_identity()
+    assert compare_identity("tcp://w:1", ours, ours) is None
+    theirs = dict(ours, files=dict(ours["files"], **{"autograder/rubric.toml": "0" * 64}))
+    why = compare_identity("tcp://w:1", theirs, ours)
+    assert "tcp://w:1" in why and "autograder/rubric.toml (differs)" in why
+    older = dict(ours, version="0.0.1")
+    assert "runs cnn-grader 0.0.1" in compare_identity("tcp://w:1", older, ours)
+    numpy = dict(ours, numpy="1.0")
+    assert "NumPy 1.0" in compare_identity("tcp://w:1", numpy, ours)
+
+
+# ------------------------------------------------------------------------------------- a real cluster
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Cluster:
+    """A scheduler and workers as subprocesses of `grade.py`, on 127.0.0.1; they stop by themselves when
+    the test process is gone (idle and death time-outs) and are killed at the end of the test."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir, self.processes = log_dir, []
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        port = self.address.rsplit(":", 1)[1]
+        self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--idle-timeout", "600"])
+
+    def _start(self, name: str, args: list[str], env: dict | None = None, root: Path = REPO_ROOT):
+        log = open(self.log_dir / f"{name}.log", "w")
+        process = subprocess.Popen([sys.executable, str(root / "grade.py"), *args], stdout=log,
+                                   stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def add_worker(self, name: str, env: dict | None = None, root: Path = REPO_ROOT) -> None:
+        self._start(name, ["worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+                           "--death-timeout", "60"], env, root)
+
+    def client(self):
+        from distributed import Client
+        return Client(self.address, timeout=60, set_as_default=False)
+
+    def wait_for_workers(self, count: int, patience: float = 120) -> None:
+        client = self.client()
+        try:
+            client.wait_for_workers(count, timeout=patience)
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    running = Cluster(tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _class(folder: Path) -> Path:
+    """A class as it is handed in: a folder, a zip, a folder with a link out of it, one that fails to import."""
+    folder.mkdir()
+    make_submission(folder / "alice")
+    zipped = make_submission(folder.parent / "bob-src")
+    shutil.make_archive(str(folder / "bob"), "zip", zipped)
+    os.symlink("/etc/hostname", make_submission(folder / "carol") / "notes.txt")  # a link out: refused, said
+    make_submission(folder / "dave", append={LAYERS: "raise RuntimeError('broken at import')\n"})
+    return folder
+
+
+def _comparable(out: Path) -> dict:
+    """What a student and staff read, without timings: gradebook rows, every results.json's scores and
+    outputs, every feedback.md."""
+    seen = {"gradebook": (out / "gradebook.csv").read_text()}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        document = json.loads((folder / "results.json").read_text())
+        seen[folder.name] = {"score": document["score"],
+                             "tests": [(t["name"], t["score"], t["output"]) for t in document["tests"]],
+                             "feedback": (folder / "feedback.md").read_text(),
+                             "files": sorted(p.name for p in folder.iterdir())}
+    return seen
+
+
+@pytest.mark.slow
+def test_a_class_graded_on_the_cluster_reads_exactly_as_one_graded_here(tmp_path, cluster):
+    cluster.add_worker("worker1")
+    cluster.add_worker("worker2")
+    cluster.wait_for_workers(2)
+    submissions = _class(tmp_path / "in")
+    remote = run_grade("batch", str(submissions), "--out", str(tmp_path / "remote"), "--scheduler",
+                       cluster.address, "--progress", "jsonl")
+    assert remote.returncode == 0, remote.stderr
+    lines = [json.loads(line) for line in remote.stdout.splitlines() if line.startswith("{")]
+    assert sorted(line["student_id"] for line in lines) == ["alice", "bob", "carol", "dave"]
+    assert [line["done"] for line in lines] == [1, 2, 3, 4] and {line["total"] for line in lines} == {4}
+    local = run_grade("batch", str(submissions), "--out", str(tmp_path / "local"), "--jobs", "2",
+                      "--progress", "none")
+    assert local.returncode == 0, local.stderr
+    assert _comparable(tmp_path / "remote") == _comparable(tmp_path / "local")
+    for student in ("alice", "bob", "dave"):  # the same stamps: a local re-run resumes a cluster's batch
+        assert (tmp_path / "remote" / student / ".graded-input").read_text() == \
+            (tmp_path / "local" / student / ".graded-input").read_text()
+    again = run_grade("batch", str(submissions), "--out", str(tmp_path / "remote"), "--jobs", "2")
+    assert "0 graded, 4 unchanged" in again.stdout
+    results = json.loads((tmp_path / "remote" / "alice" / "results.json").read_text())
+    assert results["extra_data"]["sandbox"] == "namespace" or not os.environ.get("CI")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_costs_no_submission(tmp_path, cluster):
+    scratch = tmp_path / "scratch"  # the workers' temporary folders, to see that none is left behind
+    scratch.mkdir()
+    scratch.chmod(0o711)
+    cluster.add_worker("worker1", env=dict(os.environ, TMPDIR=str(scratch)))
+    cluster.add_worker("worker2", env=dict(os.environ, TMPDIR=str(scratch)))
+    cluster.wait_for_workers(2)
+    slow = "import time as _t\n_t.sleep(6)\n"  # at import: long enough to be killed in the middle
+    submissions = tmp_path / "in"
+    submissions.mkdir()
+    for name in ("s1", "s2", "s3", "s4"):
+        make_submission(submissions / name, append={LAYERS: slow})
+    batch = subprocess.Popen([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(submissions), "--out",
+                              str(tmp_path / "out"), "--scheduler", cluster.address, "--progress", "jsonl"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = cluster.client()
+    try:
+        deadline = time.monotonic() + 120
+        busy = {}
+        while not busy and time.monotonic() < deadline:
+            busy = {worker: keys for worker, keys in client.processing().items() if keys}
+            time.sleep(0.2)
+        assert busy, "no task ever started"
+        victim = sorted(busy)[0]
+        time.sleep(2)  # inside the task: its grading process is running
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        client.close()
+    stdout, stderr = batch.communicate(timeout=600)
+    assert batch.returncode == 0, stderr
+    finished = [json.loads(line)["student_id"] for line in stdout.splitlines() if line.startswith("{")]
+    assert sorted(finished) == ["s1", "s2", "s3", "s4"]  # each once
+    rows = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]
+    assert len(rows) == 4 and all(",fault," not in row and "not graded yet" not in row for row in rows)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == ["s1", "s2", "s3", "s4"]
+    # The killed worker's grading process was stopped with it and removed its task's folder.
+    deadline = time.monotonic() + 60
+    while [p for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] == []
+
+
+@pytest.mark.slow
+def test_a_worker_with_another_harness_is_refused_by_name(tmp_path, cluster):
+    other = tmp_path / "other-checkout"
+    other.mkdir()
+    for top in ("grade.py", "autograder", "fixtures"):
+        source = REPO_ROOT / top
+        (shutil.copytree(source, other / top, ignore=shutil.ignore_patterns("__pycache__")) if source.is_dir()
+         else shutil.copy2(source, other / top))
+    rubric = other / "autograder" / "rubric.toml"
+    rubric.write_text(rubric.read_text() + "\n# a course's local change\n")
+    cluster.add_worker("stranger", root=other)
+    cluster.wait_for_workers(1)
+    make_submission(tmp_path / "in" / "alice")
+    refused = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
+                        cluster.address)
+    assert refused.returncode == 2, refused.stderr
+    assert "autograder/rubric.toml (differs)" in refused.stderr and "refusing to grade on this cluster" in \
+        refused.stderr
+    assert not (tmp_path / "out" / "alice").exists()  # nothing graded
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_confine_gets_no_submission_and_the_batch_says_so(tmp_path, cluster):
+    weak = dict(os.environ, CNN_GRADER_CONFINEMENT="none", CNN_GRADER_REQUIRE_CONFINEMENT="user")
+    cluster.add_worker("weak", env=weak)
+    cluster.wait_for_workers(1)
+    make_submission(tmp_path / "in" / "alice")
+    alone = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
+                      cluster.address)
+    assert alone.returncode == 2, alone.stderr
+    assert "no worker of this cluster may grade" in alone.stderr and "must be confined in mode 'user'" in \
+        alone.stderr
+    cluster.add_worker("strong")
+    cluster.wait_for_workers(2)
+    both = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
+                     cluster.address)
+    assert both.returncode == 0, both.stderr
+    assert "refuses to grade and gets no submission" in both.stdout
+    assert "1 graded" in both.stdout
+
+
+def test_progress_jsonl_prints_one_parsable_line_per_finished_submission(tmp_path, capsys):
+    submissions = tmp_path / "in"
+    submissions.mkdir()
+    (submissions / "notes.txt").write_text("not a submission")
+    (submissions / "empty").mkdir()  # graded at once: no notebook, no lib
+    run_batch(submissions, tmp_path / "out", jobs=1, progress="jsonl")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["student_id"], line["done"], line["total"]) for line in lines] == [("empty", 1, 1)]
+    assert set(lines[0]) == {"student_id", "status", "score", "seconds", "done", "total"}
+    assert lines[0]["status"] == "graded" and isinstance(lines[0]["score"], float)
+
+
+@pytest.mark.slow
+def test_the_scheduler_option_fails_clearly_when_nothing_listens(tmp_path):
+    make_submission(tmp_path / "in" / "alice")
+    result = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
+                       f"tcp://127.0.0.1:{_free_port()}", timeout=180)
+    assert result.returncode == 2, result.stderr
+    assert "cannot reach the Dask scheduler" in result.stderr
+    assert not (tmp_path / "out" / "alice").exists()
+
