@@ -245,7 +245,8 @@ def bench_headless() -> None:
 
 
 def bench_batch(count: int = 30) -> None:
-    """Batch throughput of the code items: --jobs 1 against --jobs 2 on the same class."""
+    """Batch throughput of the code items: --jobs 1 against --jobs 2 on the same class, and the same class
+    through a Dask cluster of two workers on this machine (what the cluster's path costs per submission)."""
     import shutil
     import tempfile
 
@@ -261,7 +262,48 @@ def bench_batch(count: int = 30) -> None:
             start = time.perf_counter()
             run_batch(Path(scratch) / "in", Path(scratch) / f"out{jobs}", jobs=jobs, progress=False)
             walls[jobs] = time.perf_counter() - start
+        started, cluster = _local_dask_cluster(Path(scratch), workers=2)
+        try:
+            from autograder.cluster import ClusterEngine
+            start = time.perf_counter()
+            run_batch(Path(scratch) / "in", Path(scratch) / "out-dask", progress=False,
+                      engine=ClusterEngine(cluster))
+            walls["dask"] = time.perf_counter() - start
+        finally:
+            for process in started:
+                process.kill()
+                process.wait()
     print(f"jobs 1: {walls[1]:.1f} s; jobs 2: {walls[2]:.1f} s; speed-up {walls[1] / walls[2]:.2f}x")
+    print(f"Dask, a scheduler and 2 one-thread workers on this machine (--scheduler): {walls['dask']:.1f} s, "
+          f"{walls['dask'] / walls[2]:.2f}x the local pool of 2; overhead "
+          f"{(walls['dask'] - walls[2]) / count:+.2f} s per submission (the cluster's start not counted)")
+
+
+def _local_dask_cluster(scratch: Path, workers: int) -> tuple[list, str]:
+    """A scheduler and one-thread workers as `grade.py scheduler` / `grade.py worker` start them, on
+    127.0.0.1, ready: (their processes, the scheduler's address)."""
+    import socket
+    import subprocess
+
+    from distributed import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    command = [sys.executable, str(REPO_ROOT / "grade.py")]
+    log = open(scratch / "dask.log", "w")
+    started = [subprocess.Popen([*command, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                 "--idle-timeout", "600"], stdout=log, stderr=subprocess.STDOUT)]
+    started += [subprocess.Popen([*command, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                                  "--death-timeout", "60"], stdout=log, stderr=subprocess.STDOUT)
+                for _ in range(workers)]
+    client = Client(address, timeout=60, set_as_default=False)
+    try:
+        client.wait_for_workers(workers, timeout=120)
+    finally:
+        client.close()
+    return started, address
 
 
 def bench_similarity(count: int = 200) -> None:
