@@ -402,24 +402,30 @@ class ClusterEngine:
         try:
             usable, notes = check_workers(client, options.get("data_dir"))
             shipped = {key: value for key, value in options.items() if key != "hidden"}
-            for entry in todo:
-                try:
-                    kind, data = pack_submission(entry.source)
-                except OSError as exc:  # unreadable here: no worker could do better
-                    entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"cannot read {entry.source}: {exc}"
-                    watcher.finished([entry])
-                    continue
-                task = Task(entry.student_id, entry.source.name, kind, data, shipped, deadline, grace)
-                future = client.submit(grade_task, task, key=f"grade-{entry.student_id}-{os.urandom(4).hex()}",
-                                       workers=usable, allow_other_workers=False, retries=TASK_RETRIES, pure=False)
-                sent[future] = entry
-            while sent:
+            threads = sum(count for worker, count in client.nthreads().items() if worker in usable)
+            window = max(4, 2 * threads)  # in flight at once: the scheduler holds each task's bytes until it ends
+            pending = list(todo)
+            while pending or sent:
+                while pending and len(sent) < window:
+                    entry = pending.pop(0)
+                    try:
+                        kind, data = pack_submission(entry.source)
+                    except OSError as exc:  # unreadable here: no worker could do better
+                        entry.status, entry.detail = BatchStatus.HARNESS_FAULT, f"cannot read {entry.source}: {exc}"
+                        watcher.finished([entry])
+                        continue
+                    task = Task(entry.student_id, entry.source.name, kind, data, shipped, deadline, grace)
+                    future = client.submit(grade_task, task, key=f"grade-{entry.student_id}-{os.urandom(4).hex()}",
+                                           workers=usable, allow_other_workers=False, retries=TASK_RETRIES,
+                                           pure=False)
+                    sent[future] = entry
                 time.sleep(0.25)  # futures of a client that is not the default one: polled, not waited on
                 done = []
                 for future in [future for future in sent if future.done()]:
                     entry = sent.pop(future)
                     self._record(entry, future, out_dir, options)
                     done.append(entry)
+                    future.release()  # the scheduler forgets its result (the folder's bytes)
                 watcher.finished(done)
             return notes
         finally:

@@ -31,9 +31,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("checks", ("autograder.checks",)),
     ("scoring", ("autograder.diagnosis", "autograder.score")),  # the result model (core) sits below what builds it
     ("notebook", ("autograder.notebook",)),
-    ("reports", ("autograder.reports", "autograder.reports.manual_sheet")),  # the grading sheet: results only
+    # the grading sheet reads results only; progress shows the batch's finished submissions
+    ("reports", ("autograder.reports", "autograder.reports.manual_sheet", "autograder.progress")),
     ("grading", ("autograder.baseline", "autograder.grading")),
-    ("class and staff", ("autograder.batch", "autograder.processes", "autograder.staff")),
+    ("class and staff", ("autograder.batch", "autograder.cluster", "autograder.processes", "autograder.staff")),
     ("entry points", ("autograder.cli", "autograder.demo")),
 ]
 #: The only modules that may import pytest: the checks are pytest suites run by the plugin.
