@@ -20,6 +20,7 @@ from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
 from autograder.edition import default_edition, get_edition
+from autograder.model import graded_tests
 from autograder.rubric import load_rubric
 
 OUTPUT = Path("demo_output")
@@ -121,7 +122,7 @@ def _expect_other_edition(edition, reference: Path, template: Path) -> int:
         print(f"expected results of the {edition.name} reference and template: {exc}")
         return 1
     earned: dict[str, float] = {}
-    for test in graded["tests"]:  # "title [item]" or "title [item.component]"
+    for test in graded_tests(graded):  # "title [item]" or "title [item.component]"
         item_id = test["name"].rsplit("[", 1)[-1].rstrip("]").split(".")[0]
         earned[item_id] = earned.get(item_id, 0.0) + test["score"]
     short = [f"{item.id} {earned.get(item.id, 0):g} of {item.points:g}" for item in rubric.items
