@@ -172,15 +172,17 @@ _STAFF_METADATA = ("sandbox", "worker_restarts", "worker_exits", "worker_start_s
                    "harness_fault", "data_missing", "intake_error")
 
 
-def _staff_notes_test(result: GradeResult, release: Release) -> dict[str, Any]:
+def _staff_notes_test(result: GradeResult, release: Release) -> dict[str, Any] | None:
     """What is meant for staff alone, in one 0-point test with [release] staff_notes' visibility: the training
     item's evidence figures (forward disagreements, held-out and noise agreement, the log replay), every item's
-    flags, and how the grading ran (sandbox, restarts, the secrets check)."""
+    flags, and how the grading ran (sandbox, restarts, the secrets check); None when there is nothing to say."""
     training = next((item.extra for item in result.items if item.item.id == "training"), {})
     figures = {key: training[key] for key in _STAFF_FIGURES if training.get(key) is not None}
     flags = {item.item.id: list(item.extra["flags"]) for item in result.items
              if isinstance(item.extra.get("flags"), list) and item.extra["flags"]}
     run = {key: result.metadata[key] for key in _STAFF_METADATA if key in result.metadata}
+    if not (figures or flags or run):
+        return None
     lines = ["For staff only: the grader's evidence and how it ran (no points; never shown to students unless "
              "[release] staff_notes says so)."]
     lines += [f"training {key.replace('_', ' ')}: {json.dumps(value, default=str)}" for key, value in figures.items()]
@@ -262,8 +264,8 @@ def results_json(result: GradeResult, release: Release | None = None) -> dict[st
     summary += [line for line in [_extra_credit_line(result)] if line]
     summary += result.notes
     tests += details
-    if not result.public_only:
-        tests.append(_staff_notes_test(result, release))
+    staff = None if result.public_only else _staff_notes_test(result, release)
+    tests += [staff] if staff else []
     return {
         "score": result.score,
         "execution_time": round(result.execution_time, 2),
