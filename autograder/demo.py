@@ -167,7 +167,8 @@ def run_demo() -> int:
     failures += _step("Staff scores for the inline answer merged into the class",
                       ["merge-manual", str(scores), str(batch), "--by", "demo"]) != 0
     failures += run_other_edition()
-    print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md, "
+    print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md (what "
+          "students read before the due date), feedback_released.md (with the hidden cases' inputs), "
           "problem_2_solution.pdf (the staff's copy, made from the notebook), and for the executed reference "
           "executed_Problem_2.ipynb and its weights (the 2023 ones in "
           f"{OUTPUT / 'graded'}/reference_solution_{get_edition(OTHER_EDITION).name}/). "
