@@ -35,6 +35,7 @@ from venvs import (
 from autograder import REPO_ROOT
 from autograder.edition import get_edition
 from autograder.grading import grade_submission
+from autograder.model import graded_tests
 from autograder.staff import overlays
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test of a Python installs it
@@ -123,7 +124,7 @@ def grade_in(root: Path, submission: Path | None) -> dict:
 def outcomes(document: dict) -> dict[tuple[str, str, str], tuple[bool, str]]:
     """{(item, component, case): (passed, outcome)} of a results.json."""
     return {(test["tags"][0], case.get("component", ""), case["case"]): (case["passed"], case["outcome"])
-            for test in document["tests"] for case in test["extra_data"]["cases"]}
+            for test in graded_tests(document) for case in test["extra_data"]["cases"]}
 
 
 def test_setup_installs_exactly_the_pins_for_its_python(gradescope_root):
@@ -164,8 +165,8 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
 
     correct_doc = bundle["correct"]
     assert correct_doc["score"] == 25
-    hidden = {(test["tags"][0], case["case"]) for test in correct_doc["tests"] for case in test["extra_data"]["cases"]
-              if case["visibility"] == "hidden"}
+    hidden = {(test["tags"][0], case["case"]) for test in graded_tests(correct_doc)
+              for case in test["extra_data"]["cases"] if case["visibility"] == "hidden"}
     assert len(hidden) == 35 and all(passed for passed, _ in outcomes(correct_doc).values())
     template_doc = bundle["template"]
     assert template_doc["score"] == 0
