@@ -176,6 +176,13 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
                     for tag in CODE_ITEMS}
     assert buggy_scores["conv_backward"] < 5 and buggy_scores["conv_forward"] == 5
 
+    for document in bundle.values():  # the release rules (rubric.toml [release]) travel with the bundle
+        assert (document["visibility"], document["stdout_visibility"]) == ("visible", "hidden")
+        assert {test["visibility"] for test in document["tests"] if test["tags"][0] == "hidden_case_details"} == \
+            {"after_due_date"}
+    details = next(t for t in bundle["buggy"]["tests"] if t["tags"] == ["hidden_case_details", "conv_backward"])
+    shown = [t for t in bundle["buggy"]["tests"] if t["visibility"] == "visible"]
+    assert "input (" in details["output"] and not any("input (2, 5, 10, 2)" in json.dumps(t) for t in shown)
     for name, folder in (("correct", correct), ("template", TEMPLATE), ("buggy", buggy)):
         here, _ = grade_submission(folder, tmp_path / "here" / name)
         here_doc = json.loads((tmp_path / "here" / name / "results.json").read_text())

@@ -42,6 +42,7 @@ from autograder.rubric import (
     load_rubric,
 )
 from autograder.score import score_submission
+from autograder.staff.gradescope import fault_document
 
 # --- the [release] table ------------------------------------------------------------------------------------
 
@@ -236,6 +237,16 @@ def test_a_self_check_has_no_release_tests():
     result = _result("7003")
     result.public_only = True
     assert not [test for test in results_json(result)["tests"] if test["tags"] == [STAFF_NOTES]]
+
+
+def test_a_gradescope_fault_keeps_its_traceback_for_staff_and_says_its_visibility():
+    document = fault_document("The grader failed on this submission; staff have been told.",
+                              'Traceback (most recent call last):\n  File "/autograder/source/autograder/x.py"')
+    assert document["output"] == "The grader failed on this submission; staff have been told."
+    assert (document["visibility"], document["stdout_visibility"]) == ("visible", "hidden")
+    [staff] = document["tests"]
+    assert staff["tags"] == [STAFF_NOTES] and staff["visibility"] == "hidden" and staff["max_score"] == 0
+    assert "Traceback" in staff["output"] and "Traceback" not in document["output"]
 
 
 # --- the readers: the gradebook, the class report, merge-manual ---------------------------------------------
