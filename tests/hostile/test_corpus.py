@@ -29,7 +29,7 @@ from autograder.model import graded_tests
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-GRADER_FILES = {"results.json", "feedback.md", "problem_2_solution.pdf", "pdf_evidence"}
+GRADER_FILES = {"results.json", "feedback.md", "feedback_released.md", "problem_2_solution.pdf", "pdf_evidence"}
 def test_the_survivor_check_finds_a_lingering_process(tmp_path):
     """The check above can fail: a process whose worker folder is gone is reported."""
     home = tmp_path / "cnn-grader-worker-gone" / "submission"
