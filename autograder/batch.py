@@ -38,7 +38,7 @@ from autograder import REPO_ROOT, __version__
 from autograder.baseline import Baseline, default_baseline
 from autograder.edition import Edition
 from autograder.intake import input_digest, student_id_for
-from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode, RowStatus
+from autograder.model import BatchStatus, GradeResult, ItemScore, ItemStatus, ReasonCode, RowStatus, graded_tests
 from autograder.notebook.items import NOTEBOOK_IMAGE, RENDERED_IMAGE
 from autograder.notebook.pdf_check import DIFFERENT, NOT_FOUND, UNSURE
 from autograder.processes import stop_tree
@@ -94,11 +94,13 @@ def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
     return entries, notes
 
 
-def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None) -> str:
-    """What a grade depends on besides the code: the submission, the baseline and the edition staff gave
-    (none: detected), so that grading again with another --edition regrades."""
+def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None, release: bool = False) -> str:
+    """What a grade depends on besides the code: the submission, the baseline, the edition staff gave
+    (none: detected) and whether feedback.md is released, so that grading again with another --edition
+    regrades, and so does `--release` after the due date (every feedback.md is then rewritten)."""
     given = f" edition={edition.name}" if edition is not None else ""
-    return f"{input_digest(source)} {__version__} {baseline.digest}{given}"
+    released = " released" if release else ""
+    return f"{input_digest(source)} {__version__} {baseline.digest}{given}{released}"
 
 
 def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus, float | None, str]:
@@ -118,7 +120,8 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
         return BatchStatus.HARNESS_FAULT, None, trace.strip().splitlines()[-1]
-    (out_dir / STAMP).write_text(_stamp(source, options["baseline"], options.get("edition")), encoding="utf-8")
+    stamp = _stamp(source, options["baseline"], options.get("edition"), options.get("release", False))
+    (out_dir / STAMP).write_text(stamp, encoding="utf-8")
     return status, score, detail
 
 
@@ -384,8 +387,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     todo = []
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
-        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(entry.source, baseline,
-                                                                                      options.get("edition")):
+        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(
+                entry.source, baseline, options.get("edition"), options.get("release", False)):
             entry.status = BatchStatus.UNCHANGED
         else:
             todo.append(entry)
@@ -416,7 +419,7 @@ def _flags(document: dict) -> list[str]:
     is "<item> set by staff" (computed items), or "<item> set by staff for an earlier submission"
     when the student resubmitted since the merge (any item: staff are to grade it again)."""
     flags = []
-    every = [t for t in document.get("tests", []) if t.get("tags")]  # an item with components has several
+    every = [t for t in graded_tests(document) if t.get("tags")]  # an item with components has several
     staff = {t["tags"][0]: t["extra_data"]["staff"] for t in every
              if isinstance((t.get("extra_data") or {}).get("staff"), dict)}
     own = [t for t in every if t["tags"][0] not in staff]  # the items whose grader's flags still count
@@ -564,7 +567,7 @@ def row_status(document: dict | None, flags: list[str], done: BatchStatus) -> Ro
             flag == "harness fault" or flag.startswith("grading timed out") for flag in flags):
         return RowStatus.FAULT
     items: dict[str, list[dict]] = {}
-    for test in document.get("tests", []):
+    for test in graded_tests(document):  # the release tests hold no item's points
         if test.get("tags"):
             items.setdefault(test["tags"][0], []).append(test)
     return RowStatus.PENDING_STAFF if any(map(awaits_staff, items.values())) else RowStatus.COMPLETE
@@ -587,8 +590,8 @@ def write_gradebook(out_dir: Path, entries: list[BatchEntry]) -> Path:
         results = out_dir / entry.student_id / "results.json"
         if results.is_file():
             document = json.loads(results.read_text(encoding="utf-8"))
-            tests: dict[str, list[dict]] = {}  # an item's tests: one, or one per component
-            for test in document["tests"]:
+            tests: dict[str, list[dict]] = {}  # an item's tests: one, or one per component (release tests: none)
+            for test in graded_tests(document):
                 if test.get("tags"):
                     tests.setdefault(test["tags"][0], []).append(test)
             points = {item_id: round(sum(test["score"] for test in each) + 0.0, 2) for item_id, each in tests.items()}

@@ -181,7 +181,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         result, out_dir = grade_submission(args.path, args.out, public_only=args.public_only, data_dir=args.data,
                                            execute=args.execute, quick=args.quick, baseline=baseline,
-                                           replay=not args.no_replay, edition=edition)
+                                           replay=not args.no_replay, edition=edition, release=args.release)
     except HarnessError as exc:
         return _harness_fault(exc, "results were still written")
     print(summary(result, out_dir))
@@ -217,7 +217,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
                                    replay=not args.no_replay, deadline=args.deadline, edition=edition,
-                                   engine=engine, progress=args.progress)
+                                   engine=engine, progress=args.progress, release=args.release)
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
@@ -399,6 +399,9 @@ def _cmd_merge_manual(args: argparse.Namespace) -> int:
 
 
 BUILD_EDITION_HELP = "the edition (its name or year, e.g. 2023) whose reference solution is used (default: 2022)"
+RELEASE_HELP = ("after the due date: feedback.md is the released version, with the hidden cases' inputs, your "
+                "outputs and the differences (as feedback_released.md, written either way); without it feedback.md "
+                "names no hidden input (rubric.toml [release])")
 BASELINE_HELP = ("the handout the students received, as a folder or .zip (default: student_template/): its "
                  "notebook's text is never taken for an answer, and its lib/cnn lines count for no one in the "
                  "similarity check")
@@ -475,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
         "grade", help="grade one submission (a folder or a .zip)",
         description="Grade the code items of one submission: its lib/ is imported in a sandboxed worker process "
                     "and checked on the notebook's public cases and the hidden cases. Writes results.json "
-                    "(Gradescope's format) and feedback.md. Exit 0 whenever results were written, whatever the score.")
+                    "(Gradescope's format), feedback.md (before the due date: no hidden case's inputs; --release: "
+                    "all) and feedback_released.md (all). Exit 0 whenever results were written, whatever the score.")
     grade.add_argument("path", type=Path, help="a submission folder, or a .zip as collectSubmission.sh makes it")
     grade.add_argument("--out", type=Path, help="output folder (default: graded/<student id>/, the id from the name)")
     grade.add_argument("--public-only", action="store_true",
@@ -494,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --data and no saved weights: do not re-run the training cell to check that the "
                             "code prints the notebook's log (it takes up to [training] replay_seconds)")
     grade.add_argument("--edition", metavar="NAME", help=edition_help)
+    grade.add_argument("--release", action="store_true", help=RELEASE_HELP)
     grade.set_defaults(run=_cmd_grade)
 
     batch = commands.add_parser(
@@ -527,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--edition", metavar="NAME",
                        help=edition_help + "; a batch without it may hold both editions, and the gradebook and the "
                             "class report show each student's; changing it regrades every submission")
+    batch.add_argument("--release", action="store_true",
+                       help=RELEASE_HELP + "; changing it regrades every submission")
     batch.add_argument("--scheduler", metavar="tcp://HOST:8786",
                        help="grade on the workers of this Dask scheduler instead of this machine (--jobs does not "
                             "apply: each worker runs as many submissions at a time as it has threads); every worker "

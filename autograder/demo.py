@@ -20,6 +20,7 @@ from pathlib import Path
 
 from autograder.cli import DEFAULT_REFERENCE, DEFAULT_TEMPLATE, main
 from autograder.edition import default_edition, get_edition
+from autograder.model import graded_tests
 from autograder.rubric import load_rubric
 
 OUTPUT = Path("demo_output")
@@ -121,7 +122,7 @@ def _expect_other_edition(edition, reference: Path, template: Path) -> int:
         print(f"expected results of the {edition.name} reference and template: {exc}")
         return 1
     earned: dict[str, float] = {}
-    for test in graded["tests"]:  # "title [item]" or "title [item.component]"
+    for test in graded_tests(graded):  # "title [item]" or "title [item.component]"
         item_id = test["name"].rsplit("[", 1)[-1].rstrip("]").split(".")[0]
         earned[item_id] = earned.get(item_id, 0.0) + test["score"]
     short = [f"{item.id} {earned.get(item.id, 0):g} of {item.points:g}" for item in rubric.items
@@ -166,7 +167,8 @@ def run_demo() -> int:
     failures += _step("Staff scores for the inline answer merged into the class",
                       ["merge-manual", str(scores), str(batch), "--by", "demo"]) != 0
     failures += run_other_edition()
-    print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md, "
+    print(f"\nIn {OUTPUT / 'graded'}/<name>/: results.json (Gradescope's format), feedback.md (what "
+          "students read before the due date), feedback_released.md (with the hidden cases' inputs), "
           "problem_2_solution.pdf (the staff's copy, made from the notebook), and for the executed reference "
           "executed_Problem_2.ipynb and its weights (the 2023 ones in "
           f"{OUTPUT / 'graded'}/reference_solution_{get_edition(OTHER_EDITION).name}/). "

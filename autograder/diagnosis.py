@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from autograder.attributes import BY_ITEM, SIDE_TEXT
-from autograder.evidence import Evidence
+from autograder.evidence import EVIDENCE_TEXT, Evidence
 from autograder.model import CaseResult, Diagnosis, pattern_code, split_code
 from autograder.outcomes import (
     HarnessFault,
@@ -237,6 +237,30 @@ def _visible(form: str, failing: list[CaseResult], seen: list[Evidence]) -> str:
     return f"{first}{alike}" + (f": {question}" if question else "")
 
 
+def _visible_withheld(form: str, failing: list[CaseResult], seen: list[Evidence]) -> str:
+    """`_visible` as students read it before the due date: the first failing case's own words ("your dimg has
+    width 5 where the input's is 10") tell a hidden case's shape, so a public case's are shown where one fails
+    alike, else the form in words alone ("the width taken from the height"); "" when `_visible` tells nothing
+    hidden."""
+    if failing[0].visibility != "hidden":
+        return ""
+    public = [(case, each) for case, each in zip(failing, seen) if case.visibility != "hidden"]
+    question = form_hint(form)
+    if public:
+        case, each = public[0]
+        said = f"in `{case.case}` {each.text}, and alike in the others"
+    else:
+        said = f"{EVIDENCE_TEXT.get(form, 'the same form')} in each"
+    return said + (f": {question}" if question else "")
+
+
+def _withheld(head: str, form: str, failing: list[CaseResult], seen: list[Evidence]) -> str:
+    """The diagnosis `head` + what the failing cases show, as students read it before the due date; "" when
+    the full sentence tells nothing of a hidden case."""
+    clause = _visible_withheld(form, failing, seen)
+    return head + clause if clause else ""
+
+
 def diagnose(item: str, component: str, results: Sequence[CaseResult]) -> tuple[tuple[CaseResult, ...], Diagnosis]:
     """The part's results (None outcomes refined) and what they show together."""
     results = _refine_none(list(results))
@@ -251,9 +275,9 @@ def diagnose(item: str, component: str, results: Sequence[CaseResult]) -> tuple[
             first = failing[0].outcome
             return tuple(results), Diagnosis(f"every case: {first.what} {first.how} (is the TODO still empty?)")
         if form:
-            return tuple(results), Diagnosis(
-                f"fails all {_plural(len(results))}, each for the same visible reason: "
-                f"{_visible(form, failing, seen)}", form_code)
+            head = f"fails all {_plural(len(results))}, each for the same visible reason: "
+            return tuple(results), Diagnosis(head + _visible(form, failing, seen), form_code,
+                                             _withheld(head, form, failing, seen))
         labels = sorted({r.outcome.label for r in failing})
         text = f"fails all {_plural(len(results))}" + (f" ({labels[0]})" if len(labels) == 1 else "")
         return tuple(results), Diagnosis(text)
@@ -271,8 +295,9 @@ def diagnose(item: str, component: str, results: Sequence[CaseResult]) -> tuple[
         else:
             head = f"fails {len(failing)} of {_plural(len(results))} ({names})"
             codes = form_code
-        return tuple(results), Diagnosis(f"{head}, each for the same visible reason: "
-                                         f"{_visible(form, failing, seen)}", codes)
+        head += ", each for the same visible reason: "
+        return tuple(results), Diagnosis(head + _visible(form, failing, seen), codes,
+                                         _withheld(head, form, failing, seen))
     if len(fitting) == 1:
         side = fitting[0]
         text = (f"fails exactly the {_plural(len(failing))} with {SIDE_TEXT[side]} and passes the other "

@@ -51,7 +51,14 @@ from autograder.notebook.training_evidence import gather_training_evidence, load
 from autograder.notebook.weights_file import WeightsError
 from autograder.outcomes import HarnessFault, Outcome, Unreadable
 from autograder.reports.grading_log import captured, write_log
-from autograder.reports.results import terminal_table, write_atomically, write_reports
+from autograder.reports.results import (
+    FEEDBACK,
+    FEEDBACK_RELEASED,
+    UNREAD_RUBRIC_RELEASE,
+    terminal_table,
+    write_atomically,
+    write_reports,
+)
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets, trust_note
@@ -82,6 +89,8 @@ class GradeOptions:
     `edition`: the edition staff fixed (`--edition`); None: each submission's is detected from its own
     files (autograder/edition.py `detect`). A submission whose files contradict a given edition is graded
     as given and flagged ("edition contradiction"), never zeroed for it.
+    `release`: after the due date, feedback.md is the released version (the hidden cases' inputs, values and
+    differences, as feedback_released.md, which is written either way); before it, feedback.md names none.
     """
 
     public_only: bool = False
@@ -95,6 +104,7 @@ class GradeOptions:
     baseline: Baseline | None = None
     replay: bool = True
     edition: Edition | None = None
+    release: bool = False
 
 
 def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]:
@@ -403,7 +413,8 @@ def _grade(path: Path, out_dir: Path | None, options: GradeOptions) -> tuple[Gra
         result, fault, code_lines = _grade_stages(run)
     except Exception as exc:  # noqa: BLE001 - our fault, however early: a complete result says so
         result, fault = _fault_result(run, exc), exc
-    write_reports(result, out_dir)
+    write_reports(result, out_dir, run.rubric.release if run.rubric else UNREAD_RUBRIC_RELEASE,
+                  released=run.options.release)
     if code_lines is not None:
         answer = next((item.extra.get("answer", "") for item in result.items if item.item.id == "inline_answer"), "")
         from autograder.reports.similarity import FINGERPRINT
@@ -562,5 +573,7 @@ def summary(result: GradeResult, out_dir: Path) -> str:
     """What the terminal shows after grading one submission."""
     head = f"{result.student_id}: self-check, no points claimed" if result.public_only else \
         f"{result.student_id}: {result.score:g} / {result.max_score:g}"
-    return "\n".join([head, terminal_table(result),
-                      f"results: {out_dir / 'results.json'}", f"feedback: {out_dir / 'feedback.md'}"])
+    full = "" if result.public_only else \
+        f" (the full one, the hidden cases' inputs included: {out_dir / FEEDBACK_RELEASED})"
+    return "\n".join([head, terminal_table(result), f"results: {out_dir / 'results.json'}",
+                      f"feedback: {out_dir / FEEDBACK}{full}"])

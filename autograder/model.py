@@ -30,7 +30,7 @@ from typing import Any
 from autograder.attributes import SIDE_TEXT, Geometry
 from autograder.evidence import EVIDENCE_TEXT
 from autograder.outcomes import Outcome
-from autograder.rubric import Component, Item
+from autograder.rubric import RELEASE_TAGS, Component, Item
 
 
 class ReasonCode(StrEnum):
@@ -117,10 +117,30 @@ AWAITING = "awaiting_staff"
 @dataclass(frozen=True)
 class Diagnosis:
     """A part's cases seen together: one sentence, and the codes of the patterns it names (the form of the
-    wrong outputs first, where they have one, then the case attribute that separates them)."""
+    wrong outputs first, where they have one, then the case attribute that separates them). `withheld`: the
+    sentence as students read it before the due date, where `summary` tells a hidden case's shapes or values
+    ("" when it tells none)."""
 
     summary: str = ""
     patterns: tuple[str, ...] = ()
+    withheld: str = ""
+
+    @property
+    def before_due(self) -> str:
+        """The sentence with no hidden case's inputs, shapes or values in it."""
+        return self.withheld or self.summary
+
+
+def is_release_test(test: dict[str, Any]) -> bool:
+    """Whether a results.json test is a 0-point release test (the hidden cases in full, the staff's notes),
+    which holds no item's points: readers that group tests by item leave it out."""
+    tags = test.get("tags") if isinstance(test, dict) else None
+    return bool(tags) and tags[0] in RELEASE_TAGS
+
+
+def graded_tests(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """results.json's tests without its release tests: the items' (and the PDF check's), as before there were any."""
+    return [test for test in document.get("tests", []) if not is_release_test(test)]
 
 
 class RowStatus(StrEnum):

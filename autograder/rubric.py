@@ -330,10 +330,28 @@ class GradingSheet(Section):
     point_step: float
 
 
+#: Gradescope's words for who sees a test of results.json, and when (its per-test and top-level `visibility`).
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+@dataclass(frozen=True)
+class Release(Section):
+    """[release]: who sees what of a grade, and when, in Gradescope's visibility words. Before the due date a
+    hidden case must stay hidden: its inputs, values and differences are withheld from the tests students see
+    (and from feedback.md) and kept in tests of their own with `hidden_details`' visibility."""
+
+    public: str  # each item's points, its public cases, and which hidden cases failed and why (no inputs)
+    hidden_details: str  # the hidden cases' inputs, returned values and differences
+    staff_notes: str  # what is meant for staff alone: evidence figures, the log replay, the sandbox
+    visibility: str  # results.json's top-level visibility (the whole result)
+    stdout_visibility: str  # the grader's printed output
+
+
 SECTIONS: dict[str, type[Section]] = {
     "assignment": Assignment, "tolerances": Tolerances, "training": Training, "worker": WorkerLimits,
     "execution": Execution, "intake": Intake, "fixtures": Fixtures, "similarity": Similarity, "filters": Filters,
     "grading_sheet": GradingSheet, "code_checks": CodeChecks, "deadlines": Deadlines, "pdf_check": PdfCheck,
+    "release": Release,
 }
 ITEM_KEYS = ("id", "title", "points", "kind", "public_weight", "hidden_weight", "checked", "components")
 COMPONENT_KEYS = ("id", "title", "points", "check")
@@ -409,6 +427,7 @@ class Rubric:
     code_checks: CodeChecks
     deadlines: Deadlines
     pdf_check: PdfCheck
+    release: Release
     edition: Edition = field(default_factory=default_edition)
     # The items' titles and `checked` texts as written, {edition.*} unfilled: with_edition fills them anew.
     raw_texts: tuple[tuple[str, str], ...] = ()
@@ -461,6 +480,14 @@ class Rubric:
 
 #: The id of an edition's extra credit, as an item (results.json's tag, the gradebook's column, the CSV's item).
 EXTRA_CREDIT = "extra_credit"
+
+
+#: The tags (`tags[0]`) of results.json's 0-point release tests (autograder/reports/results.py): a code item's
+#: hidden cases in full (shown after the due date), and what is meant for staff alone. Never an item's id, so
+#: that the readers that group tests by item (gradebook, class report, merge-manual) can tell them apart.
+HIDDEN_CASE_DETAILS = "hidden_case_details"
+STAFF_NOTES = "staff_notes"
+RELEASE_TAGS = (HIDDEN_CASE_DETAILS, STAFF_NOTES)
 
 
 def extra_credit_item(edition: Edition) -> Item | None:
@@ -604,6 +631,9 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
         raise RubricError(f"{source}: item ids repeat: {ids}")
+    taken = [item_id for item_id in ids if item_id in RELEASE_TAGS]
+    if taken:
+        raise RubricError(f"{source}: item id {taken[0]!r} is the tag of results.json's release tests; choose another")
     fixtures = sections["fixtures"]
     for item in items:
         if item.kind == "code" and item.id not in fixtures.hidden_cases:
@@ -613,6 +643,7 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
     _check_deadlines(sections["deadlines"], sections["training"], sections["execution"], source)
     _check_intake(sections["intake"], source)
     _check_worker_bounds(sections["worker"], source)
+    _check_release(sections["release"], source)
     if not 0 < sections["grading_sheet"].point_step <= min((i.points for i in items if i.kind == "manual"), default=1):
         raise RubricError(f"{source}: [grading_sheet] point_step: must be above 0 and at most a manual item's points")
     policy = sections["training"].unverified_policy
@@ -622,6 +653,15 @@ def parse_rubric(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
                           f"of points from 0 to {training_points:g}, not {policy!r}")
     _check_round_three_training(sections["training"], source)
     return Rubric(items=tuple(items), **sections, edition=edition, raw_texts=tuple(raw_texts))
+
+
+def _check_release(release: Release, source: str) -> None:
+    """[release]: every key one of Gradescope's visibility words (anything else Gradescope would read as
+    visible, or reject, and hidden cases would show)."""
+    for key in release.keys():
+        if release[key] not in VISIBILITIES:
+            raise RubricError(f"{source}: [release] {key}: must be one of {', '.join(VISIBILITIES)}, "
+                              f"not {release[key]!r}")
 
 
 def _check_worker_bounds(worker: WorkerLimits, source: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from conftest import REFERENCE
 
 from autograder.grading import grade_submission
+from autograder.model import graded_tests
 from autograder.rubric import load_rubric
 from autograder.sandbox.parent import Limits
 
@@ -20,8 +21,9 @@ RESULT_TESTS = sum(max(1, len(item.components)) for item in load_rubric().items)
 
 
 def item_tags(document: dict) -> list[str]:
-    """The rubric items of a results.json in order, each once (an item's components share its tag)."""
-    tags = [test["tags"][0] for test in document["tests"]]
+    """The rubric items of a results.json in order, each once (an item's components share its tag; the
+    0-point release tests, the hidden cases in full and the staff's notes, are no item's)."""
+    tags = [test["tags"][0] for test in graded_tests(document)]
     return [tag for index, tag in enumerate(tags) if tag not in tags[:index]]
 
 

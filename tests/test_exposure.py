@@ -150,10 +150,12 @@ def test_a_refusal_in_the_gradescope_container_tells_the_student_it_is_not_their
     make_submission(tmp_path / "submission")
     run_in_container(str(tmp_path))
     document = _results(tmp_path / "results")
-    assert document["score"] == 0 and document["tests"] == []
+    assert document["score"] == 0 and [test["tags"] for test in document["tests"]] == [["staff_notes"]]
     assert "refused to grade" in document["output"] and "not a problem with your submission" in document["output"]
-    assert "mode 'none'" in document["output"] and "namespace" in document["output"]  # the staff's fix
-    assert "failed on this submission" not in document["output"]
+    staff = document["tests"][0]  # the staff's fix, in the test only staff see (rubric.toml [release] staff_notes)
+    assert staff["visibility"] == "hidden" and staff["score"] == staff["max_score"] == 0
+    assert "mode 'none'" in staff["output"] and "namespace" in staff["output"]
+    assert "mode 'none'" not in document["output"] and "failed on this submission" not in document["output"]
 
 
 def test_a_public_only_grade_is_not_refused_and_says_so(capped, tmp_path):

@@ -18,6 +18,7 @@ from conftest import REFERENCE
 from submissions import CODE_ITEMS, LAYERS, grade, make_submission
 
 from autograder.grading import grade_submission
+from autograder.model import graded_tests, is_release_test
 from autograder.reports.class_report import build_class_report
 from autograder.rubric import load_rubric
 
@@ -89,10 +90,12 @@ def test_none_only_when_padding_is_0_costs_dimg_alone_and_guesses_nothing(tmp_pa
     assert failing and {case.outcome.label for case in failing} == {"returned None"}
     # None is a form counted on its own; padding 0, which nothing returned contradicts, beside it
     assert dimg.diagnosis.patterns == ("conv_backward.dimg.returned_none", "conv_backward.dimg.padding_0")
-    feedback = (out_dir / "feedback.md").read_text()
+    feedback = (out_dir / "feedback_released.md").read_text()  # a hidden case's own words: after the due date
     results = (out_dir / "results.json").read_text()
     assert "TODO still empty" not in feedback and "TODO still empty" not in results
+    assert "TODO still empty" not in (out_dir / "feedback.md").read_text()
     assert "backward(dout) returned None in this case" in feedback
+    assert "(hidden): **returned None**" in (out_dir / "feedback.md").read_text()
     assert all(scores[i].score == scores[i].item.points for i in CODE_ITEMS if i != "conv_backward")
 
 
@@ -101,7 +104,8 @@ def test_results_json_has_one_test_per_component_adding_up_to_the_item(tmp_path)
     document = json.loads((out_dir / "results.json").read_text())
     rubric = load_rubric()
     totals: dict[str, float] = {}
-    for test in document["tests"]:
+    assert all(test["max_score"] == 0 for test in document["tests"] if is_release_test(test))
+    for test in graded_tests(document):
         assert test["tags"] and test["tags"][0] in {item.id for item in rubric.items} | {"pdf_consistency"}
         totals[test["tags"][0]] = totals.get(test["tags"][0], 0) + test["max_score"]
         assert 0 <= test["score"] <= test["max_score"]
@@ -148,13 +152,17 @@ def test_height_for_width_students_are_told_and_counted_by_their_shapes_not_the_
     students = {"4001": HEIGHT_FOR_WIDTH, "4002": HEIGHT_FOR_WIDTH, "4003": STRIDE_IN_DIMG}
     for student, changes in students.items():
         grade_submission(make_submission(tmp_path / "in" / student, changes), out / student)
-    feedback = (out / "4001" / "feedback.md").read_text()
+    feedback = (out / "4001" / "feedback_released.md").read_text()  # the hidden cases' shapes: after the due date
     assert "**Fails 3 of 7 cases (`hidden_00`, `hidden_04`, `hidden_05`), each for the same visible reason: in " \
            "`hidden_00` your dimg has width 5 where the input's is 10, and alike in the other 2: is the width taken " \
            "from the height" in feedback
     assert "backward(dout) has shape (2, 5, 5, 2); expected (2, 5, 10, 2): your dimg has width 5 where the " \
            "input's is 10" in feedback
     assert "stride" not in feedback.split("### dimg")[1].split("\n\n")[1]  # the diagnosis line
+    before_due = (out / "4001" / "feedback.md").read_text()
+    assert "**Fails 3 of 7 cases (`hidden_00`, `hidden_04`, `hidden_05`), each for the same visible reason: the " \
+           "width taken from the height in each: is the width taken from the height" in before_due
+    assert "width 5" not in before_due and "(2, 5, 10, 2)" not in before_due
     document = json.loads((out / "4001" / "results.json").read_text())
     dimg = next(t for t in document["tests"] if t["name"].endswith("[conv_backward.dimg]"))
     assert dimg["extra_data"]["patterns"] == ["conv_backward.dimg.width_from_height"]

@@ -35,6 +35,7 @@ from venvs import (
 from autograder import REPO_ROOT
 from autograder.edition import get_edition
 from autograder.grading import grade_submission
+from autograder.model import graded_tests
 from autograder.staff import overlays
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first test of a Python installs it
@@ -123,7 +124,7 @@ def grade_in(root: Path, submission: Path | None) -> dict:
 def outcomes(document: dict) -> dict[tuple[str, str, str], tuple[bool, str]]:
     """{(item, component, case): (passed, outcome)} of a results.json."""
     return {(test["tags"][0], case.get("component", ""), case["case"]): (case["passed"], case["outcome"])
-            for test in document["tests"] for case in test["extra_data"]["cases"]}
+            for test in graded_tests(document) for case in test["extra_data"]["cases"]}
 
 
 def test_setup_installs_exactly_the_pins_for_its_python(gradescope_root):
@@ -164,8 +165,8 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
 
     correct_doc = bundle["correct"]
     assert correct_doc["score"] == 25
-    hidden = {(test["tags"][0], case["case"]) for test in correct_doc["tests"] for case in test["extra_data"]["cases"]
-              if case["visibility"] == "hidden"}
+    hidden = {(test["tags"][0], case["case"]) for test in graded_tests(correct_doc)
+              for case in test["extra_data"]["cases"] if case["visibility"] == "hidden"}
     assert len(hidden) == 35 and all(passed for passed, _ in outcomes(correct_doc).values())
     template_doc = bundle["template"]
     assert template_doc["score"] == 0
@@ -175,6 +176,13 @@ def test_the_bundle_grades_as_the_developers_grader_does(gradescope_root, tmp_pa
                     for tag in CODE_ITEMS}
     assert buggy_scores["conv_backward"] < 5 and buggy_scores["conv_forward"] == 5
 
+    for document in bundle.values():  # the release rules (rubric.toml [release]) travel with the bundle
+        assert (document["visibility"], document["stdout_visibility"]) == ("visible", "hidden")
+        assert {test["visibility"] for test in document["tests"] if test["tags"][0] == "hidden_case_details"} == \
+            {"after_due_date"}
+    details = next(t for t in bundle["buggy"]["tests"] if t["tags"] == ["hidden_case_details", "conv_backward"])
+    shown = [t for t in bundle["buggy"]["tests"] if t["visibility"] == "visible"]
+    assert "input (" in details["output"] and not any("input (2, 5, 10, 2)" in json.dumps(t) for t in shown)
     for name, folder in (("correct", correct), ("template", TEMPLATE), ("buggy", buggy)):
         here, _ = grade_submission(folder, tmp_path / "here" / name)
         here_doc = json.loads((tmp_path / "here" / name / "results.json").read_text())

@@ -9,6 +9,8 @@ from conftest import REFERENCE, TEMPLATE, run_grade
 from submissions import CODE_ITEMS, LAYERS, RESULT_TESTS, grade, item_tags, make_submission
 
 from autograder.grading import grade_submission
+from autograder.model import graded_tests
+from autograder.rubric import HIDDEN_CASE_DETAILS, STAFF_NOTES, VISIBILITIES
 
 GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "tags", "visibility", "extra_data"}
 
@@ -37,13 +39,17 @@ def test_results_json_follows_gradescopes_schema(tmp_path):
     document = json.loads((out_dir / "results.json").read_text())
     assert {"score", "execution_time", "output", "tests"} <= set(document)
     assert document["score"] == 25
-    assert len(document["tests"]) == RESULT_TESTS
+    graded = graded_tests(document)
+    assert len(graded) == RESULT_TESTS
     for test in document["tests"]:
         assert GRADESCOPE_TEST_KEYS <= set(test)
-        assert test["status"] in ("passed", "failed") and test["visibility"] in ("visible", "hidden")
-        assert len(test["tags"]) == 1
+        assert test["status"] in ("passed", "failed") and test["visibility"] in VISIBILITIES
+    assert all(len(test["tags"]) == 1 for test in graded)
+    assert [test["tags"] for test in document["tests"] if test not in graded] == \
+        [[HIDDEN_CASE_DETAILS, item_id] for item_id in CODE_ITEMS] + [[STAFF_NOTES]]  # the release tests
+    assert document["visibility"] in VISIBILITIES and document["stdout_visibility"] in VISIBILITIES
     assert item_tags(document) == CODE_ITEMS + ["training", "filters", "inline_answer"]
-    training, filters, answer = document["tests"][-3:]
+    training, filters, answer = graded[-3:]
     # The committed reference notebook has no outputs: nothing to read, each says why.
     assert training["score"] == 0 and "no svhn_cnn_params.npz" in training["output"]
     assert filters["score"] == 0 and "no image output" in filters["output"]

@@ -11,6 +11,7 @@ from conftest import TEMPLATE
 import autograder.grading as grading
 from autograder import cli
 from autograder.grading import HarnessError, grade_submission
+from autograder.model import graded_tests
 from autograder.reports.grading_log import GRADING_LOG
 from autograder.rubric import load_rubric
 from autograder.sandbox.parent import WorkerProcess
@@ -32,7 +33,7 @@ EARLY = {
 def _assert_complete(document: dict, with_items: bool) -> None:
     assert document["score"] == 0 and document["extra_data"]["reason_code"] == "harness_fault"
     assert "injected fault" in document["extra_data"]["harness_fault"]
-    items = {test["tags"][0]: test for test in document["tests"]}
+    items = {test["tags"][0]: test for test in graded_tests(document)}
     if with_items:
         assert list(items) == [item.id for item in load_rubric().items]
         for test in items.values():

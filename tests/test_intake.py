@@ -12,6 +12,7 @@ from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, grade, make_submission
 
 from autograder.intake import IntakeError, open_submission, student_id_for
+from autograder.model import graded_tests
 
 MB = 1 << 20
 
@@ -55,7 +56,7 @@ def test_unsafe_or_incomplete_zips_score_zero_with_the_reason(tmp_path, name, en
             bundle.writestr(zipfile.ZipInfo(entry), data)
     scores, result, out_dir = grade(archive, tmp_path)
     document = json.loads((out_dir / "results.json").read_text())
-    assert document["score"] == 0 and len(document["tests"]) == RESULT_TESTS
+    assert document["score"] == 0 and len(graded_tests(document)) == RESULT_TESTS
     assert message in document["output"]
     for item_id in CODE_ITEMS:
         assert message in scores[item_id].cases[0].outcome.message()

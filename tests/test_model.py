@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from autograder.model import CaseResult, GradeResult, ItemStatus, ReasonCode
+from autograder.model import CaseResult, GradeResult, ItemStatus, ReasonCode, graded_tests
 from autograder.outcomes import (
     HarnessFault,
     NotImplementedYet,
@@ -51,7 +51,7 @@ def test_results_json_carries_codes_per_case_and_per_item():
     items = score_submission(rubric, results, None, "0: the notebook was not read", False,
                              ReasonCode.NOTEBOOK_UNREADABLE)
     document = json.loads(json.dumps(results_json(GradeResult("s1", items, 1.0))))
-    tests = {test["extra_data"]["item"]: test for test in document["tests"]}
+    tests = {test["extra_data"]["item"]: test for test in graded_tests(document)}
     forward = tests["conv_forward"]["extra_data"]
     assert forward["reason_code"] == "timed_out" and forward["grading"] == ItemStatus.GRADED == "graded"
     assert [case["reason_code"] for case in forward["cases"]] == ["timed_out", "timed_out", "wrong_value", "passed"]

@@ -150,7 +150,8 @@ def test_mutant_loses_points_only_where_it_breaks(name, tmp_path):
             named |= set(part.diagnosis.patterns)
     assert patterns <= named, f"{name}: the feedback names {sorted(named)}, not {sorted(patterns - named)}"
     assert not named & NOT_NAMED.get(name, set()), f"{name}: the feedback names {sorted(named)}"
-    feedback = (out_dir / "feedback.md").read_text()
+    feedback = (out_dir / "feedback_released.md").read_text()  # the full one; feedback.md withholds hidden inputs
+    before_due = (out_dir / "feedback.md").read_text()
     document = json.loads((out_dir / "results.json").read_text())
     recorded = {code for test in document["tests"] for code in test["extra_data"].get("patterns", [])}
     assert recorded == named  # what the class report counts is what the feedback says
@@ -164,6 +165,8 @@ def test_mutant_loses_points_only_where_it_breaks(name, tmp_path):
                 assert not sides or summary.startswith("fails exactly the ")
                 assert not forms or "each for the same visible reason: " in summary
                 assert summary[0].upper() + summary[1:] in feedback
+                withheld = part.diagnosis.before_due
+                assert withheld[0].upper() + withheld[1:] in before_due
 
 
 VARIANTS = {

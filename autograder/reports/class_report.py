@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder.edition import EditionError, get_edition  # noqa: E402
-from autograder.model import RowStatus, pattern_words, split_code  # noqa: E402
+from autograder.model import RowStatus, graded_tests, pattern_words, split_code  # noqa: E402
 from autograder.reports.flags import to_act_on  # noqa: E402
 from autograder.reports.results import write_atomically  # noqa: E402
 from autograder.reports.similarity import PAIRS, groups, read_pairs  # noqa: E402
@@ -63,7 +63,7 @@ def _failure_reasons(documents: dict[str, dict]) -> tuple[dict[str, Counter], di
     students: dict[str, Counter] = {}
     for document in documents.values():
         seen: dict[str, set[str]] = {}
-        for test in document.get("tests", []):
+        for test in graded_tests(document):  # a release test repeats cases its item's tests count
             item = (test.get("tags") or ["?"])[0]
             extra = test.get("extra_data", {})
             for case in extra.get("cases", []):
@@ -122,7 +122,7 @@ def _patterns(documents: dict[str, dict]) -> dict[str, list[str]]:
     """Pattern code -> the students whose feedback names it, most frequent first."""
     found: dict[str, set[str]] = {}
     for student, document in documents.items():
-        for test in document.get("tests", []):
+        for test in graded_tests(document):
             for code in test.get("extra_data", {}).get("patterns", []) or []:
                 found.setdefault(str(code), set()).add(student)
     return {code: sorted(found[code]) for code in sorted(found, key=lambda c: (-len(found[c]), c))}

@@ -54,14 +54,13 @@ from autograder import UserInputError
 from autograder.edition import EditionError, get_edition
 from autograder.model import AWAITING, ItemStatus, ReasonCode
 from autograder.reports.class_files import check_class_files
-from autograder.reports.results import write_atomically
+from autograder.reports.results import FEEDBACK, FEEDBACK_RELEASED, write_atomically
 from autograder.rubric import Item, Rubric, all_extra_items, load_rubric
 
 COLUMNS = ("student_id", "item", "points", "comment")
 REQUIRED = COLUMNS[:3]
 MERGE_LOG = "manual_merges.jsonl"
 RESULTS = "results.json"
-FEEDBACK = "feedback.md"
 SECTION_BEGIN = "<!-- scores set by staff -->"
 SECTION_END = "<!-- end of scores set by staff -->"
 ITEM_BEGIN = "<!-- set by staff -->"  # around the staff's score under an item's heading
@@ -586,12 +585,12 @@ def _write_student(student_dir: Path, document: dict[str, Any], rubric: Rubric) 
     else:
         write_atomically(results, text)
         changed = True
-    feedback = student_dir / FEEDBACK
-    if feedback.is_file():
-        old = feedback.read_text(encoding="utf-8")
-        new = staff_feedback(old, document, _graded_as(document, rubric))
-        if new != old:
-            write_atomically(feedback, new)
+    for feedback in (student_dir / FEEDBACK, student_dir / FEEDBACK_RELEASED):  # before and after the due date
+        if feedback.is_file():
+            old = feedback.read_text(encoding="utf-8")
+            new = staff_feedback(old, document, _graded_as(document, rubric))
+            if new != old:
+                write_atomically(feedback, new)
     return changed
 
 

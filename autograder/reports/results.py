@@ -1,13 +1,23 @@
 """Reports of one graded submission: results.json, feedback.md and a terminal table.
 
-results.json follows Gradescope's schema (top-level score, execution_time, output, tests,
-extra_data; per test name, score, max_score, status, output, tags, visibility, extra_data);
-each test is one rubric item, or one component of an item that has several (conv backward's
-dimg, dW, db), and its `tags` hold the item id: the max_scores of an item's tests add up to the
-item's points. A component's extra_data carries its diagnosis and `patterns`, the codes of the
-failure patterns it names (autograder/diagnosis.py), which the class report counts. feedback.md
-says, per item and component, what was checked, what separates the failing cases from the
-passing ones, and per failing case what went wrong in words a student can act on.
+results.json follows Gradescope's schema (top-level score, execution_time, output, visibility,
+stdout_visibility, tests, extra_data; per test name, score, max_score, status, output, tags,
+visibility, extra_data); each test is one rubric item, or one component of an item that has
+several (conv backward's dimg, dW, db), and its `tags` hold the item id: the max_scores of an
+item's tests add up to the item's points. A component's extra_data carries its diagnosis and
+`patterns`, the codes of the failure patterns it names (autograder/diagnosis.py), which the class
+report counts. feedback.md says, per item and component, what was checked, what separates the
+failing cases from the passing ones, and per failing case what went wrong in words a student can
+act on.
+
+Release rules (rubric.toml [release]): before the due date a hidden case must stay hidden. The
+items' tests say of each hidden case only whether it passed and how it failed, and the diagnosis
+in words that name no hidden input (`Diagnosis.before_due`); each code item's hidden cases in full
+(inputs, values, differences) are a 0-point test of their own tagged [HIDDEN_CASE_DETAILS, item]
+with [release] hidden_details' visibility, and what is meant for staff alone one 0-point test
+tagged [STAFF_NOTES]. Neither tag is an item's id: readers that group tests by item skip them
+(`model.graded_tests`). feedback.md follows the same rule unless `released`; feedback_released.md,
+written beside it, is the full version.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autograder.model import ComponentScore, GradeResult, ItemScore
+from autograder.model import CaseResult, ComponentScore, GradeResult, ItemScore
+from autograder.rubric import HIDDEN_CASE_DETAILS, STAFF_NOTES, Release, RubricError, load_rubric
 
 _MAX_CASE_TEXT = 1500
 
@@ -29,6 +40,33 @@ _POLICY = ("Points come from the hidden cases and the fixed checks. The notebook
            "the notebook.")
 
 
+#: The feedback files: the one a student reads before the due date, and the full one (the hidden cases' inputs).
+FEEDBACK = "feedback.md"
+FEEDBACK_RELEASED = "feedback_released.md"
+
+#: When the hidden cases in full are shown, by [release] hidden_details, in the words of the tests that withhold them.
+_WHEN = {"after_due_date": "after the due date", "after_published": "once the grades are published",
+         "visible": "in a test of their own", "hidden": "to staff only"}
+
+#: Who sees what when the rubric itself could not be read (a harness fault before any grading): rubric.toml's
+#: own defaults, so that a fault's results.json still carries the visibility fields.
+UNREAD_RUBRIC_RELEASE = Release(public="visible", hidden_details="after_due_date", staff_notes="hidden",
+                                visibility="visible", stdout_visibility="hidden")
+
+
+def release_rules() -> Release:
+    """The rubric's [release] table, or its defaults when the rubric cannot be read (a fault's results)."""
+    try:
+        return load_rubric().release
+    except RubricError:
+        return UNREAD_RUBRIC_RELEASE
+
+
+def _withheld(case: CaseResult) -> bool:
+    """Whether what a case was run on, returned and differed by is withheld before the due date."""
+    return case.visibility == "hidden"
+
+
 def _case_line(case) -> str:
     text = case.outcome.message()
     if len(text) > _MAX_CASE_TEXT:
@@ -36,13 +74,25 @@ def _case_line(case) -> str:
     return f"{case.case} ({_VISIBILITY.get(case.visibility, case.visibility)}; {case.description}): {text}"
 
 
-def _component_output(item: ItemScore, part: ComponentScore) -> str:
+def _withheld_outcome(case: CaseResult) -> str:
+    """A hidden case's outcome with no input, value or difference in it: "passed", "failed (wrong shape)"."""
+    return "passed" if case.outcome.passed else f"failed ({case.outcome.label})"
+
+
+def _withheld_case_line(case: CaseResult) -> str:
+    return f"{case.case} (hidden): {_withheld_outcome(case)}"
+
+
+def _component_output(item: ItemScore, part: ComponentScore, release: Release) -> str:
     lines = [f"Checked: {item.item.checked}" if item.item.checked else ""]
     if part.component.id:
         lines.append(f"This test: {part.component.title}, {part.component.points:g} of the item's "
                      f"{item.item.points:g} points.")
-    lines.append(part.diagnosis.summary or _component_reason(part))
-    lines += [_case_line(case) for case in part.cases]
+    lines.append(part.diagnosis.before_due or _component_reason(part))
+    lines += [_withheld_case_line(case) if _withheld(case) else _case_line(case) for case in part.cases]
+    if any(_withheld(case) for case in part.cases):
+        lines.append(f"The hidden cases' inputs, your outputs and the differences are shown "
+                     f"{_WHEN[release.hidden_details]}.")
     return "\n".join(line for line in lines if line)
 
 
@@ -77,14 +127,73 @@ def _scope(result: GradeResult) -> str:
     return "public and hidden cases"
 
 
-def _case_data(case) -> dict[str, Any]:
+def _case_data(case, full: bool = True) -> dict[str, Any]:
+    """A case in extra_data; `full` False: a hidden case's message withheld (its outcome alone)."""
+    message = case.outcome.message()[:_MAX_CASE_TEXT] if full or not _withheld(case) else _withheld_outcome(case)
     return {"case": case.case, "visibility": case.visibility, "weight": case.weight, "passed": case.outcome.passed,
-            "outcome": case.outcome.label, "reason_code": str(case.reason_code),
-            "message": case.outcome.message()[:_MAX_CASE_TEXT],
+            "outcome": case.outcome.label, "reason_code": str(case.reason_code), "message": message,
             **({"component": case.component} if case.component else {})}
 
 
-def _component_tests(item: ItemScore) -> list[dict[str, Any]]:
+def _hidden_details_test(item: ItemScore, release: Release) -> dict[str, Any] | None:
+    """A code item's hidden cases in full (inputs, returned values, differences, the diagnosis in full): 0
+    points, [release] hidden_details' visibility; None for an item without hidden cases."""
+    hidden = [case for case in item.cases if _withheld(case)]
+    if not hidden:
+        return None
+    lines = []
+    for part in item.components:
+        cases = [case for case in part.cases if _withheld(case)]
+        if not cases:
+            continue
+        if part.component.id:
+            lines.append(f"{part.component.title}:")
+        lines += [line for line in [part.diagnosis.summary] if line]
+        lines += [_case_line(case) for case in cases]
+    return {
+        "name": f"{item.item.title}: the hidden cases in full (no points) [{item.item.id}]",
+        "score": 0.0, "max_score": 0.0,
+        "status": "passed" if all(case.outcome.passed for case in hidden) else "failed",
+        "output": "\n".join(lines),
+        "tags": [HIDDEN_CASE_DETAILS, item.item.id],
+        "visibility": release.hidden_details,
+        "extra_data": {"release": HIDDEN_CASE_DETAILS, "item": item.item.id,
+                       "reasons": {part.component.id: part.diagnosis.summary for part in item.components
+                                   if part.diagnosis.summary},
+                       "hidden_cases": [_case_data(case) for case in hidden]},
+    }
+
+
+#: The training item's figures that are staff's evidence, not the student's feedback (autograder/notebook/items.py).
+_STAFF_FIGURES = ("verified_how", "heldout", "heldout_images", "student_forward", "disagreements", "noise_agreement",
+                  "unverified_reason", "unevaluable_reason", "not_rebuilt", "layer_notes", "replay")
+#: The run's facts that concern staff alone (the sandbox, the worker's restarts, the secrets check).
+_STAFF_METADATA = ("sandbox", "worker_restarts", "worker_exits", "worker_start_seconds", "secrets_check",
+                   "harness_fault", "data_missing", "intake_error")
+
+
+def _staff_notes_test(result: GradeResult, release: Release) -> dict[str, Any] | None:
+    """What is meant for staff alone, in one 0-point test with [release] staff_notes' visibility: the training
+    item's evidence figures (forward disagreements, held-out and noise agreement, the log replay), every item's
+    flags, and how the grading ran (sandbox, restarts, the secrets check); None when there is nothing to say."""
+    training = next((item.extra for item in result.items if item.item.id == "training"), {})
+    figures = {key: training[key] for key in _STAFF_FIGURES if training.get(key) is not None}
+    flags = {item.item.id: list(item.extra["flags"]) for item in result.items
+             if isinstance(item.extra.get("flags"), list) and item.extra["flags"]}
+    run = {key: result.metadata[key] for key in _STAFF_METADATA if key in result.metadata}
+    if not (figures or flags or run):
+        return None
+    lines = ["For staff only: the grader's evidence and how it ran (no points; never shown to students unless "
+             "[release] staff_notes says so)."]
+    lines += [f"training {key.replace('_', ' ')}: {json.dumps(value, default=str)}" for key, value in figures.items()]
+    lines += [f"{item_id} flags: {'; '.join(map(str, named))}" for item_id, named in flags.items()]
+    lines += [f"{key.replace('_', ' ')}: {json.dumps(value, default=str)}" for key, value in run.items()]
+    return {"name": "Notes for staff (no points)", "score": 0.0, "max_score": 0.0, "status": "passed",
+            "output": "\n".join(lines), "tags": [STAFF_NOTES], "visibility": release.staff_notes,
+            "extra_data": {"release": STAFF_NOTES, "training": figures, "item_flags": flags, "run": run}}
+
+
+def _component_tests(item: ItemScore, release: Release) -> list[dict[str, Any]]:
     """One Gradescope test per component of a graded code item."""
     tests = []
     for part in item.components:
@@ -96,26 +205,30 @@ def _component_tests(item: ItemScore) -> list[dict[str, Any]]:
             "score": part.score,
             "max_score": part.component.points,
             "status": "passed" if passed else "failed",
-            "output": _component_output(item, part),
+            "output": _component_output(item, part, release),
             "tags": [item.item.id],
-            "visibility": "visible",
+            "visibility": release.public,
             "extra_data": {
                 "item": item.item.id, "component": part.component.id, "grading": str(item.status),
-                "reason": part.diagnosis.summary or _component_reason(part),
+                "reason": part.diagnosis.before_due or _component_reason(part),
                 "reason_code": str(item.code or part.reason_code),
                 "patterns": list(part.diagnosis.patterns),
-                "cases": [_case_data(case) for case in part.cases],
+                "cases": [_case_data(case, full=False) for case in part.cases],
             },
         })
     return tests
 
 
-def results_json(result: GradeResult) -> dict[str, Any]:
-    """The Gradescope results.json document."""
+def results_json(result: GradeResult, release: Release | None = None) -> dict[str, Any]:
+    """The Gradescope results.json document, split by who may see what when (`release`: the rubric's [release]
+    by default): the items' tests, each code item's hidden cases in full, the staff's notes."""
+    release = release or release_rules()
     tests = []
+    details = []
     for item in result.items:
         if item.components and item.status in ("graded", "self-check"):
-            tests += _component_tests(item)
+            tests += _component_tests(item, release)
+            details += [test for test in [_hidden_details_test(item, release)] if test]
             continue
         tests.append({
             "name": f"{item.item.title} [{item.item.id}]",
@@ -125,7 +238,7 @@ def results_json(result: GradeResult) -> dict[str, Any]:
             **({"output_format": "md"} if item.item.kind == "manual" else {}),
             "output": _test_output(item),
             "tags": [item.item.id],
-            "visibility": "visible",
+            "visibility": release.public,
             "extra_data": {
                 **item.extra,
                 **({"extra_credit": True, "counted_in_total": False} if item.item.extra_credit else {}),
@@ -141,7 +254,7 @@ def results_json(result: GradeResult) -> dict[str, Any]:
         tests.append({
             "name": f"{check.pdf} shows this notebook's plots (informational, no points)",
             "score": 0.0, "max_score": 0.0, "status": "passed" if check.consistent else "failed",
-            "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": "visible",
+            "output": "\n".join(lines), "tags": ["pdf_consistency"], "visibility": release.public,
             "extra_data": {"pdf": check.pdf, "sections": check.sections, "problem": check.problem,
                            "left_out": check.left_out, "mismatch": check.mismatched,
                            "evidence": {section: evidence.data() for section, evidence in check.evidence.items()}},
@@ -150,12 +263,15 @@ def results_json(result: GradeResult) -> dict[str, Any]:
                                             f"{result.score:g} / {result.max_score:g} points") + f" ({_scope(result)})"]
     summary += [line for line in [_extra_credit_line(result)] if line]
     summary += result.notes
+    tests += details
+    staff = None if result.public_only else _staff_notes_test(result, release)
+    tests += [staff] if staff else []
     return {
         "score": result.score,
         "execution_time": round(result.execution_time, 2),
         "output": "\n".join(summary),
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
+        "visibility": release.visibility,
+        "stdout_visibility": release.stdout_visibility,
         "tests": tests,
         "extra_data": dict(result.metadata, student_id=result.student_id, public_only=result.public_only,
                            printed_bytes=result.printed_bytes),
@@ -169,10 +285,14 @@ def _points(score: float, points: float, status: str, cases) -> str:
     return f"{score:g} / {points:g}"
 
 
-def _case_lines(cases) -> list[str]:
+def _case_lines(cases, released: bool) -> list[str]:
     lines, previous = [], None
     for case in cases:
         mark = "passed" if case.outcome.passed else f"**{case.outcome.label}**"
+        if _withheld(case) and not released:  # before the due date: whether it passed and how it failed, no more
+            lines.append(f"- `{case.case}` (hidden): {mark}")
+            previous = None
+            continue
         message = case.outcome.message()
         detail = ""
         if not case.outcome.passed:
@@ -188,7 +308,7 @@ def _same_story(part: ComponentScore) -> tuple:
     return part.diagnosis.summary, tuple((c.case, c.outcome.passed, c.outcome.message()) for c in part.cases)
 
 
-def _code_item_lines(item: ItemScore) -> list[str]:
+def _code_item_lines(item: ItemScore, released: bool) -> list[str]:
     lines = [f"Checked: {item.item.checked}.", ""] if item.item.checked else []
     groups: list[list[ComponentScore]] = []
     for part in item.components:  # parts whose cases end alike (all "not implemented", say) are shown once
@@ -205,21 +325,30 @@ def _code_item_lines(item: ItemScore) -> list[str]:
             if len(group) > 1 and part.passed < len(part.cases):
                 lines += ["These parts fail and pass on the same cases, with the same messages:", ""]
         if part.diagnosis.summary:
-            summary = part.diagnosis.summary
+            summary = part.diagnosis.summary if released else part.diagnosis.before_due
             stop = "" if summary.endswith(("?", ".")) else "."
             lines += [f"**{summary[0].upper()}{summary[1:]}{stop}**", ""]
         if part.component.id and part.passed == len(part.cases):
             lines += [f"All {len(part.cases)} {'case' if len(part.cases) == 1 else 'cases'} passed.", ""]
         else:
-            lines += _case_lines(part.cases) + [""]
+            lines += _case_lines(part.cases, released) + [""]
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def feedback_markdown(result: GradeResult) -> str:
-    """feedback.md: the table, then each item (and component) with every case and what to fix."""
+_WITHHELD = ("Before the due date this feedback names no hidden case's inputs: each hidden case says whether it "
+             "passed and how it failed, and each part what its failing cases show. The hidden cases' inputs, your "
+             "outputs and the differences are shown after the due date.")
+
+
+def feedback_markdown(result: GradeResult, released: bool = False) -> str:
+    """feedback.md: the table, then each item (and component) with every case and what to fix. Before the due
+    date (`released` False) a hidden case says only whether it passed and how it failed, and the diagnosis names
+    no hidden input, so that the hidden cases stay hidden after a first submission; `released`: everything."""
     head = (f"**Self-check** ({_scope(result)})." if result.public_only else
             f"**{result.score:g} / {result.max_score:g} points** ({_scope(result)}).")
+    withheld = not released and any(_withheld(case) for item in result.items for case in item.cases)
     lines = [f"# Feedback for {result.student_id}", "", head, "", _POLICY, ""]
+    lines += [_WITHHELD, ""] if withheld else []
     if result.notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in result.notes] + [""]
     lines += ["| item | points | of | |", "|---|---:|---:|---|"]
@@ -244,7 +373,7 @@ def feedback_markdown(result: GradeResult) -> str:
                               f"accuracy of your saved weights ({item.extra['accuracy']:.4f}){beyond}.** "
                               f"Staff are told."]
             continue
-        lines += _code_item_lines(item)
+        lines += _code_item_lines(item, released)
     for check in result.pdf_checks:
         lines += ["", f"## Your PDF {check.pdf} against your notebook (no points)", ""]
         lines += [f"- {check.problem}"] if check.problem else \
@@ -253,7 +382,11 @@ def feedback_markdown(result: GradeResult) -> str:
         if check.mismatched:
             lines += ["", "A figure in your PDF is not the one your notebook shows. Staff are told, and see both "
                           "side by side."]
-    if result.printed_bytes:
+    if result.printed_bytes and withheld:  # printed while the hidden cases ran: it may show their inputs
+        lines += ["", "## What your code printed", "",
+                  f"{result.printed_bytes} bytes, shown after the due date (printed while the hidden cases ran, "
+                  "it may show their inputs). The handout asks to remove debug prints."]
+    elif result.printed_bytes:
         shown = len(result.printed.encode("utf-8", "replace"))
         lines += ["", "## What your code printed", "",
                   f"{result.printed_bytes} bytes"
@@ -292,12 +425,17 @@ def write_atomically(path: Path, text: str | bytes) -> None:
     os.replace(temporary, path)
 
 
-def write_reports(result: GradeResult, out_dir: Path) -> dict[str, Path]:
-    """Write results.json and feedback.md atomically (each file appears complete or not at all)."""
+def write_reports(result: GradeResult, out_dir: Path, release: Release | None = None,
+                  released: bool = False) -> dict[str, Path]:
+    """Write results.json, feedback.md and feedback_released.md atomically (each file appears complete or not at
+    all). feedback.md is what a student may read before the due date (no hidden input), unless `released` (after
+    the due date: `--release`); feedback_released.md is always the full one, for staff and for later."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, text in (("results.json", json.dumps(results_json(result), indent=1) + "\n"),
-                       ("feedback.md", feedback_markdown(result))):
+    full = feedback_markdown(result, released=True)
+    for name, text in (("results.json", json.dumps(results_json(result, release), indent=1) + "\n"),
+                       (FEEDBACK, full if released else feedback_markdown(result)),
+                       (FEEDBACK_RELEASED, full)):
         write_atomically(out_dir / name, text)
         written[name] = out_dir / name
     return written

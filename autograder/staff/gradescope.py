@@ -71,7 +71,8 @@ chmod -R go-rwx "$SOURCE/fixtures" "$SOURCE/autograder" "$SOURCE/grade.py" 2>/de
 cd "$SOURCE" || exit 0
 "$PYTHON" -c "from autograder.staff.gradescope import run; run('$ROOT'@EDITION@)"
 if [ ! -s "$ROOT/results/results.json" ]; then
-    printf '{"score": 0, "output": "The grader could not start (%s); staff have been told.", "tests": []}\\n' \\
+    printf '{"score": 0, "output": "The grader could not start (%s); staff have been told.", "tests": [],
+ "visibility": "visible", "stdout_visibility": "hidden"}\\n' \\
         "$PYTHON" > "$ROOT/results/results.json"
 fi
 exit 0
@@ -127,9 +128,26 @@ def run(root: str, edition: str | None = None) -> None:
 
 
 def _write_fault(results: Path, message: str, detail: str | None = None) -> None:
-    """A results.json that says why nothing was graded, unless the grader already wrote one."""
+    """A results.json that says why nothing was graded, unless the grader already wrote one: the message for
+    the student, the traceback in a staff-notes test that only staff see ([release] staff_notes)."""
     if not (results / "results.json").is_file():
         results.mkdir(parents=True, exist_ok=True)
         detail = traceback.format_exc() if detail is None else detail
-        document = {"score": 0, "tests": [], "output": f"{message}\n\nFor staff:\n{detail[-3000:]}"}
-        (results / "results.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        (results / "results.json").write_text(json.dumps(fault_document(message, detail), indent=1) + "\n",
+                                              encoding="utf-8")
+
+
+def fault_document(message: str, detail: str) -> dict:
+    """The results.json of a submission nothing of which was graded, with the release rules' visibility: the
+    student reads `message`, staff the `detail` (a traceback may name the harness's files, never theirs to see)."""
+    try:
+        from autograder.reports.results import release_rules
+        from autograder.rubric import STAFF_NOTES
+        release = release_rules()
+        visibility, stdout, notes, tag = release.visibility, release.stdout_visibility, release.staff_notes, STAFF_NOTES
+    except Exception:  # noqa: BLE001 - the harness itself may be what failed: Gradescope's safe words then
+        visibility, stdout, notes, tag = "visible", "hidden", "hidden", "staff_notes"
+    staff = {"name": "Notes for staff (no points)", "score": 0.0, "max_score": 0.0, "status": "failed",
+             "output": f"For staff:\n{detail[-3000:]}", "tags": [tag], "visibility": notes,
+             "extra_data": {"release": tag}}
+    return {"score": 0, "tests": [staff], "output": message, "visibility": visibility, "stdout_visibility": stdout}

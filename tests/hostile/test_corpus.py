@@ -25,10 +25,11 @@ from submissions import CODE_ITEMS, RESULT_TESTS, item_tags, quick_limits
 
 from autograder.grading import grade_submission
 from autograder.intake import input_digest
+from autograder.model import graded_tests
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-GRADER_FILES = {"results.json", "feedback.md", "problem_2_solution.pdf", "pdf_evidence"}
+GRADER_FILES = {"results.json", "feedback.md", "feedback_released.md", "problem_2_solution.pdf", "pdf_evidence"}
 def test_the_survivor_check_finds_a_lingering_process(tmp_path):
     """The check above can fail: a process whose worker folder is gone is reported."""
     home = tmp_path / "cnn-grader-worker-gone" / "submission"
@@ -53,7 +54,7 @@ def test_the_corpus_is_large_and_covers_each_group():
 
 def _complete(out_dir: Path) -> dict:
     document = json.loads((out_dir / "results.json").read_text())
-    items = [t for t in document["tests"] if t["tags"][0] != "pdf_consistency"]
+    items = [t for t in graded_tests(document) if t["tags"][0] != "pdf_consistency"]
     assert item_tags({"tests": items}) == CODE_ITEMS + NOTEBOOK_ITEMS and len(items) == RESULT_TESTS
     for test in items:
         assert isinstance(test["score"], (int, float)) and 0 <= test["score"] <= test["max_score"]
