@@ -94,6 +94,11 @@ def discover(input_dir: Path) -> tuple[list[BatchEntry], list[str]]:
     return entries, notes
 
 
+def stamp_for(source: Path, options: dict) -> str:
+    """The stamp of `source` graded with the batch's `options`: the one place both engines take it from."""
+    return _stamp(source, options["baseline"], options.get("edition"), options.get("release", False))
+
+
 def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None, release: bool = False) -> str:
     """What a grade depends on besides the code: the submission, the baseline, the edition staff gave
     (none: detected) and whether feedback.md is released, so that grading again with another --edition
@@ -120,7 +125,7 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
         except OSError:  # the folder itself is the problem; the trace still reaches the gradebook
             pass
         return BatchStatus.HARNESS_FAULT, None, trace.strip().splitlines()[-1]
-    stamp = _stamp(source, options["baseline"], options.get("edition"), options.get("release", False))
+    stamp = stamp_for(source, options)
     (out_dir / STAMP).write_text(stamp, encoding="utf-8")
     return status, score, detail
 
@@ -387,8 +392,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     todo = []
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
-        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp(
-                entry.source, baseline, options.get("edition"), options.get("release", False)):
+        if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == stamp_for(entry.source, options):
             entry.status = BatchStatus.UNCHANGED
         else:
             todo.append(entry)

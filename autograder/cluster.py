@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from autograder import REPO_ROOT, UserInputError, __version__
-from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, _stamp
+from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, stamp_for
 from autograder.intake import IGNORED_DIRS, IntakeError, safe_unzip
 from autograder.model import BatchStatus
 from autograder.processes import stop_tree
@@ -451,7 +451,7 @@ class ClusterEngine:
             _write_fault(out_dir / entry.student_id, entry.detail)
             return
         if answer.stamped:
-            stamp = _stamp(entry.source, options["baseline"], options.get("edition"))
+            stamp = stamp_for(entry.source, options)
             (out_dir / entry.student_id / STAMP).write_text(stamp, encoding="utf-8")
 
 
