@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from autograder.rubric import HIDDEN_CASE_DETAILS
+
 
 @dataclass
 class Context:
@@ -60,8 +62,10 @@ def points(results: dict, item_id: str) -> float:
 
 
 def outputs(results: dict, item_id: str) -> str:
-    """Everything the student reads for one item."""
-    return "\n".join(test.get("output", "") for test in item(results, item_id))
+    """Everything the student reads for one item by the end: its tests, and the details of its hidden cases
+    released after the due date (a test of their own, tagged [HIDDEN_CASE_DETAILS, item])."""
+    released = [test for test in results["tests"] if test.get("tags", [None])[:2] == [HIDDEN_CASE_DETAILS, item_id]]
+    return "\n".join(test.get("output", "") for test in item(results, item_id) + released)
 
 
 def _gather() -> list[Attack]:

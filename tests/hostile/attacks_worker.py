@@ -180,7 +180,7 @@ def _check_borrowed(results: dict, out_dir: Path, context: Context) -> None:
     codes = _code_reasons(results)
     blank = {item_id for item_id in CODE_ITEMS if item_id != "test_cnn"}
     assert all(codes[item_id] == {"not_implemented"} for item_id in blank), codes
-    assert "SPY borrowed False" in results.get("output", "") + (out_dir / "feedback.md").read_text()
+    assert "SPY borrowed False" in results.get("output", "") + (out_dir / "feedback_released.md").read_text()
 
 
 def _check_huge_reply(results: dict, out_dir: Path, context: Context) -> None:
