@@ -43,7 +43,7 @@ from pathlib import Path, PurePosixPath
 
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, stamp_for
-from autograder.intake import IGNORED_DIRS, IntakeError, safe_unzip
+from autograder.intake import IGNORED_DIRS, IntakeError, entry_mtime, mtime_extra, safe_unzip
 from autograder.model import BatchStatus
 from autograder.processes import stop_tree
 from autograder.rubric import load_rubric
@@ -54,6 +54,8 @@ TASK_RETRIES = 2
 MAX_ZIP_BYTES = 1 << 30
 #: The harness's own files whose digests a worker must share with the client.
 _HARNESS_SUFFIXES = (".py", ".toml", ".css", ".js", ".json", ".npz", ".ipynb", ".txt", ".md")
+#: A task's scratch folder (in the Dask worker's temporary folder) and the file naming its worker process.
+_TASK_PREFIX, _OWNER = "cnn-grader-task-", "owner"
 #: Mode bits of a packed entry that travels as its size only (a file the intake would not read).
 _SIZE_ONLY = "size-only"
 
@@ -198,6 +200,7 @@ def pack_folder(folder: Path) -> bytes:
             mode = info.st_mode
             record = zipfile.ZipInfo(name + ("/" if stat.S_ISDIR(mode) else ""), date_time=(2022, 1, 1, 0, 0, 0))
             record.external_attr = (mode & 0xFFFF) << 16
+            record.extra = mtime_extra(info.st_mtime)  # the PDF says when the notebook was saved: then, not now
             if stat.S_ISREG(mode) and name in with_contents:
                 try:
                     data = (folder / name).read_bytes()
@@ -238,6 +241,7 @@ def unpack_folder(data: bytes, destination: Path) -> None:
             else:
                 target.write_bytes(bundle.read(record))
                 target.chmod(stat.S_IMODE(mode) or 0o644)
+                os.utime(target, (entry_mtime(record),) * 2)
 
 
 def pack_submission(source: Path) -> tuple[str, bytes]:
@@ -291,9 +295,11 @@ def grade_task(task: Task) -> TaskAnswer:
     (stopped, with everything it started, at the deadline), and return its output folder. Never raises
     for the student's sake; what it raises is ours (Dask retries it, then the batch records a fault)."""
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-task-"))
+    _sweep_abandoned()
+    scratch = Path(tempfile.mkdtemp(prefix=_TASK_PREFIX))
     try:
         scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
+        (scratch / _OWNER).write_text(f"{platform.node()} {os.getpid()}", encoding="utf-8")
         inbox, out = scratch / "in", scratch / "out"
         inbox.mkdir()
         source = inbox / task.name
@@ -307,7 +313,8 @@ def grade_task(task: Task) -> TaskAnswer:
         options = dict(task.options, hidden=[inbox.resolve(), out.resolve()])
         (scratch / "task.pickle").write_bytes(pickle.dumps((source, out / task.student_id, options)))
         (scratch / "tmp").mkdir()
-        process = subprocess.Popen([sys.executable, "-m", "autograder.cluster", str(scratch)], cwd=REPO_ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "autograder.cluster", str(scratch), str(os.getpid())],
+                                   cwd=REPO_ROOT,
                                    env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), start_new_session=True,
                                    stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
         try:
@@ -334,12 +341,39 @@ def grade_task(task: Task) -> TaskAnswer:
 
 def _stop_with_parent() -> None:
     """In the grading process before it runs: SIGTERM when the Dask worker that started it dies (Linux's
-    PR_SET_PDEATHSIG), so that a killed worker leaves no grading behind; elsewhere, nothing."""
+    PR_SET_PDEATHSIG), so that a killed worker leaves no grading behind; elsewhere, nothing. SIGTERM is
+    ignored until `_grade_here` can handle it: a worker killed while the grading process still starts up
+    would otherwise end it before it can remove its folder (`_grade_here` then sees its parent gone)."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.signal(signal.SIGTERM, ctypes.c_void_p(1))  # 1: SIG_IGN, kept across exec
+        libc.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _sweep_abandoned() -> None:
+    """Remove the task folders of this machine whose Dask worker is gone: one killed between making its
+    folder and starting the grading process leaves it behind, and nobody else would remove it."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_TASK_PREFIX}*"):
+        try:
+            host, pid = (folder / _OWNER).read_text(encoding="utf-8").split()
+            if host != platform.node() or _alive(int(pid)):
+                continue
+        except (OSError, ValueError):
+            continue  # not ours to judge: no readable owner
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _worker_name() -> str:
@@ -350,16 +384,17 @@ def _worker_name() -> str:
         return platform.node()
 
 
-def _grade_here(scratch: Path) -> int:
-    """The grading process a task starts (`python -m autograder.cluster SCRATCH`): grade as the local
-    batch's process does, and leave (status, score, detail) in SCRATCH/answer.json."""
+def _grade_here(scratch: Path, parent: int) -> int:
+    """The grading process a task starts (`python -m autograder.cluster SCRATCH WORKER_PID`): grade as the
+    local batch's process does, and leave (status, score, detail) in SCRATCH/answer.json."""
     from autograder.batch import _grade_one, _stop_cleanly
 
-    parent = os.getppid()
-    signal.signal(signal.SIGTERM, _stop_cleanly)
-    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch / "tmp")
-    source, out_dir, options = pickle.loads((scratch / "task.pickle").read_bytes())
+    signal.signal(signal.SIGTERM, _stop_cleanly)  # ignored until here (_stop_with_parent)
     try:
+        if os.getppid() != parent:
+            raise SystemExit("the Dask worker that started this grading died before it began")
+        os.environ["TMPDIR"] = tempfile.tempdir = str(scratch / "tmp")
+        source, out_dir, options = pickle.loads((scratch / "task.pickle").read_bytes())
         status, score, detail = _grade_one(source, out_dir, options)
     finally:
         if os.getppid() != parent:  # the Dask worker died (its task runs elsewhere): nobody will remove this
@@ -486,4 +521,4 @@ def place_folder(data: bytes, out_dir: Path, student_id: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(_grade_here(Path(sys.argv[1])))
+    sys.exit(_grade_here(Path(sys.argv[1]), int(sys.argv[2])))

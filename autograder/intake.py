@@ -20,6 +20,7 @@ import re
 import shutil
 import stat
 import struct
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,8 @@ DIRECTORY_BYTES_PER_ENTRY = 1024
 #: Folders deeper than this inside a submitted folder are not read (a course's lib/ is three deep).
 _MAX_FOLDER_DEPTH = 32
 _END, _END64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
+#: The zip extra field that holds a file's modification time as a Unix time (Info-ZIP's "UT").
+_EXTENDED_TIMESTAMP = 0x5455
 IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
 
 
@@ -185,12 +188,34 @@ def safe_unzip(archive: Path, destination: Path, max_bytes: int, max_files: int)
                         if written > max_bytes:
                             raise IntakeError(f"{archive.name}: unpacks to more than {max_bytes // (1 << 20)} MB")
                         sink.write(chunk)
+                os.utime(target, (entry_mtime(entry),) * 2)
     except zipfile.BadZipFile as exc:
         raise IntakeError(f"{archive.name}: not a valid zip file ({exc})") from None
     except (OSError, RuntimeError, NotImplementedError, EOFError, zipfile.LargeZipFile, ValueError) as exc:
         # UnicodeDecodeError (a name flagged UTF-8 that is not) is a ValueError: the student's zip, not ours
         raise IntakeError(f"{archive.name}: could not be unpacked ({str(exc)[:300]})") from None
     return skipped
+
+
+def entry_mtime(entry: zipfile.ZipInfo) -> float:
+    """When a zipped file was last modified: its extended timestamp (a Unix time, written by Info-ZIP, macOS
+    and `pack_folder`) where it has one, else its DOS date and time read as this machine's local time, as
+    `unzip` does. The PDF says when the notebook was last saved; unpacked, it must be then, not now."""
+    extra = entry.extra
+    while len(extra) >= 4:
+        kind, size = struct.unpack("<HH", extra[:4])
+        data, extra = extra[4:4 + size], extra[4 + size:]
+        if kind == _EXTENDED_TIMESTAMP and len(data) >= 5 and data[0] & 1:
+            return float(struct.unpack("<I", data[1:5])[0])
+    try:
+        return time.mktime((*entry.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return 0.0
+
+
+def mtime_extra(mtime: float) -> bytes:
+    """A zip entry's extended-timestamp field holding `mtime` (see `entry_mtime`)."""
+    return struct.pack("<HHBI", _EXTENDED_TIMESTAMP, 5, 1, max(0, min(int(mtime), 0xFFFFFFFF)))
 
 
 def _kind_of(mode: int) -> str:
@@ -218,6 +243,8 @@ def _copy_file(source: Path, target: Path, budget: int) -> int:
                 if written > budget:
                     raise IntakeError("over budget")
                 sink.write(chunk)
+        opened = os.fstat(reader.fileno())
+        os.utime(target, ns=(opened.st_atime_ns, opened.st_mtime_ns))  # the copy was last saved when the file was
         return written
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import pytest
 from conftest import run_grade
-from submissions import LAYERS, make_submission
+from submissions import LAYERS, make_submission, untimed
 
 from autograder import REPO_ROOT
 from autograder.batch import run_batch
 from autograder.cluster import (
+    _sweep_abandoned,
     compare_identity,
     pack_folder,
     pack_submission,
@@ -40,6 +42,7 @@ def test_a_packed_folder_is_unpacked_as_the_intake_sees_it(tmp_path):
     (folder / "lib" / "cnn").mkdir(parents=True)
     (folder / "lib" / "cnn" / "layer_utils.py").write_text("x = 1\n")
     (folder / "notes.txt").write_text("hello")
+    os.utime(folder / "notes.txt", (1_650_000_000, 1_650_000_000))  # when it was saved travels with it
     (folder / "empty").mkdir()
     os.symlink("notes.txt", folder / "inside_link")
     os.symlink("/etc/hostname", folder / "outside_link")
@@ -52,6 +55,7 @@ def test_a_packed_folder_is_unpacked_as_the_intake_sees_it(tmp_path):
     copy = tmp_path / "copy" / "alice"
     unpack_folder(packed, copy)
     assert (copy / "lib" / "cnn" / "layer_utils.py").read_text() == "x = 1\n"
+    assert (copy / "notes.txt").stat().st_mtime == 1_650_000_000
     assert (copy / "empty").is_dir()
     assert os.readlink(copy / "inside_link") == "notes.txt"
     assert os.readlink(copy / "outside_link") == "/etc/hostname"
@@ -114,6 +118,23 @@ def test_a_worker_with_another_harness_is_named_with_what_differs():
     assert "runs cnn-grader 0.0.1" in compare_identity("tcp://w:1", older, ours)
     numpy = dict(ours, numpy="1.0")
     assert "NumPy 1.0" in compare_identity("tcp://w:1", numpy, ours)
+
+
+def test_a_task_folder_whose_worker_is_gone_is_swept_and_no_other(tmp_path, monkeypatch):
+    """A Dask worker killed between making a task's folder and starting its grading leaves the folder; the
+    next task on the machine removes it, but never one whose worker lives or that names no worker."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folders = {}
+    for name, owner in (("gone", f"{platform.node()} {ended.pid}"), ("alive", f"{platform.node()} {os.getpid()}"),
+                        ("elsewhere", f"another-host {ended.pid}"), ("unnamed", None)):
+        folders[name] = tmp_path / f"cnn-grader-task-{name}"
+        (folders[name] / "in").mkdir(parents=True)
+        if owner:
+            (folders[name] / "owner").write_text(owner)
+    _sweep_abandoned()
+    assert sorted(name for name, folder in folders.items() if folder.exists()) == ["alive", "elsewhere", "unnamed"]
 
 
 # ------------------------------------------------------------------------------------- a real cluster
@@ -186,13 +207,14 @@ def _class(folder: Path) -> Path:
 
 def _comparable(out: Path) -> dict:
     """What a student and staff read, without timings: gradebook rows, every results.json's scores and
-    outputs, every feedback.md."""
+    outputs, every feedback.md and PDF."""
     seen = {"gradebook": (out / "gradebook.csv").read_text()}
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         document = json.loads((folder / "results.json").read_text())
         seen[folder.name] = {"score": document["score"],
-                             "tests": [(t["name"], t["score"], t["output"]) for t in document["tests"]],
+                             "tests": [(t["name"], t["score"], untimed(t["output"])) for t in document["tests"]],
                              "feedback": (folder / "feedback.md").read_text(),
+                             "pdf": (folder / "problem_2_solution.pdf").read_bytes(),
                              "files": sorted(p.name for p in folder.iterdir())}
     return seen
 
@@ -263,7 +285,8 @@ def test_a_worker_killed_mid_task_costs_no_submission(tmp_path, cluster):
     deadline = time.monotonic() + 60
     while [p for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert [p.name for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] == []
+    left = sorted(str(p.relative_to(scratch)) for p in scratch.glob("*/*"))  # what was left says where it stopped
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] == [], left
 
 
 @pytest.mark.slow

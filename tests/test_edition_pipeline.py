@@ -22,6 +22,7 @@ from submissions import MODELS, grade, make_submission, quick_limits
 
 from autograder.edition import get_edition
 from autograder.grading import GradeOptions
+from autograder.model import graded_tests
 from autograder.notebook.architecture import parse_description, rule_violation
 from autograder.notebook.training_evidence import width_contradiction
 from autograder.rubric import load_rubric
@@ -292,7 +293,7 @@ def test_the_2023_reference_executed_headless_earns_every_computed_point_and_the
     assert results["extra_data"]["edition"]["name"] == "2023-cifar100"
     assert results["extra_data"]["edition"]["how"] == "detected"
     earned: dict[str, float] = {}
-    for test in results["tests"]:  # "title [item]" or "title [item.component]"
+    for test in graded_tests(results):  # "title [item]" or "title [item.component]"
         item_id = test["name"].rsplit("[", 1)[1].rstrip("]").split(".")[0]
         earned[item_id] = earned.get(item_id, 0.0) + test["score"]
     rubric = load_rubric().with_edition(edition)

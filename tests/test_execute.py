@@ -11,6 +11,7 @@ from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, make_submission
 
 from autograder.grading import grade_submission
+from autograder.model import graded_tests
 from autograder.rubric import load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS, available_mode
 from autograder.staff.synthetic import write_synthetic_svhn
@@ -61,7 +62,7 @@ def test_a_dying_kernel_still_gives_a_complete_result(tmp_path, data):
     nbformat.write(notebook, str(sub / "Problem_2.ipynb"))
     result, out_dir = grade_submission(sub, tmp_path / "out", data_dir=data, execute=True, quick=True)
     document = json.loads((out_dir / "results.json").read_text())
-    assert len(document["tests"]) == RESULT_TESTS and document["score"] == 25  # the code items are unaffected
+    assert len(graded_tests(document)) == RESULT_TESTS and document["score"] == 25  # the code items are unaffected
     assert "the kernel died" in document["output"]
     executed = nbformat.read(str(out_dir / "executed_Problem_2.ipynb"), as_version=4)
     printed = "".join(o.get("text", "") for o in executed.cells[2].get("outputs", []))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 import zipfile
 
 import pytest
 from conftest import REFERENCE
 from submissions import CODE_ITEMS, RESULT_TESTS, grade, make_submission
 
-from autograder.intake import IntakeError, open_submission, student_id_for
+from autograder.intake import IntakeError, mtime_extra, open_submission, student_id_for
 from autograder.model import graded_tests
 
 MB = 1 << 20
@@ -168,3 +169,27 @@ def test_a_folder_with_too_many_entries_is_refused_without_walking_it_all(tmp_pa
     scratch.mkdir()
     with pytest.raises(IntakeError, match="more than 30 entries"):
         open_submission(sub, scratch, 200 * MB, 2000, max_entries=30)
+
+
+def test_the_graded_copy_keeps_when_each_file_was_last_saved(tmp_path):
+    """The PDF says when the notebook was last saved; a copy or an unpacked zip dated 'now' would make it
+    say when it was graded (and two gradings of one submission read differently)."""
+    saved = 1_650_000_000  # 2022-04-15 05:20 UTC
+    sub = make_submission(tmp_path / "sub")
+    os.utime(sub / "Problem_2.ipynb", (saved, saved))
+    copied = _copied(sub, tmp_path)
+    assert (copied.root / "Problem_2.ipynb").stat().st_mtime == saved
+    stamped, dos_only = tmp_path / "stamped.zip", tmp_path / "dos.zip"
+    with zipfile.ZipFile(stamped, "w") as bundle:  # with the extended timestamp Info-ZIP and macOS write
+        entry = zipfile.ZipInfo("Problem_2.ipynb", date_time=(2020, 1, 1, 0, 0, 0))
+        entry.extra = mtime_extra(saved)
+        bundle.writestr(entry, "{}")
+        bundle.writestr("lib/__init__.py", "")
+    with zipfile.ZipFile(dos_only, "w") as bundle:  # a DOS time only: this machine's local time, as unzip reads it
+        bundle.writestr(zipfile.ZipInfo("Problem_2.ipynb", date_time=(2021, 6, 1, 12, 30, 0)), "{}")
+        bundle.writestr("lib/__init__.py", "")
+    for archive, expected in ((stamped, saved), (dos_only, time.mktime((2021, 6, 1, 12, 30, 0, 0, 0, -1)))):
+        scratch = tmp_path / f"scratch-{archive.stem}"
+        scratch.mkdir()
+        unpacked = open_submission(archive, scratch, 200 * MB, 2000)
+        assert (unpacked.root / "Problem_2.ipynb").stat().st_mtime == expected
