@@ -289,6 +289,12 @@ def test_a_worker_killed_mid_task_costs_no_submission(tmp_path, cluster):
     assert [p.name for p in scratch.iterdir() if p.name.startswith("cnn-grader-task-")] == [], left
 
 
+def _batch_of_one(tmp_path: Path, cluster: Cluster) -> subprocess.CompletedProcess:
+    """`grade.py batch --scheduler` on a class of one reference copy, tmp_path/in/alice, into tmp_path/out."""
+    make_submission(tmp_path / "in" / "alice")
+    return run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler", cluster.address)
+
+
 @pytest.mark.slow
 def test_a_worker_with_another_harness_is_refused_by_name(tmp_path, cluster):
     other = tmp_path / "other-checkout"
@@ -301,9 +307,7 @@ def test_a_worker_with_another_harness_is_refused_by_name(tmp_path, cluster):
     rubric.write_text(rubric.read_text() + "\n# a course's local change\n")
     cluster.add_worker("stranger", root=other)
     cluster.wait_for_workers(1)
-    make_submission(tmp_path / "in" / "alice")
-    refused = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
-                        cluster.address)
+    refused = _batch_of_one(tmp_path, cluster)
     assert refused.returncode == 2, refused.stderr
     assert "autograder/rubric.toml (differs)" in refused.stderr and "refusing to grade on this cluster" in \
         refused.stderr
@@ -315,9 +319,7 @@ def test_a_worker_that_cannot_confine_gets_no_submission_and_the_batch_says_so(t
     weak = dict(os.environ, CNN_GRADER_CONFINEMENT="none", CNN_GRADER_REQUIRE_CONFINEMENT="user")
     cluster.add_worker("weak", env=weak)
     cluster.wait_for_workers(1)
-    make_submission(tmp_path / "in" / "alice")
-    alone = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
-                      cluster.address)
+    alone = _batch_of_one(tmp_path, cluster)
     assert alone.returncode == 2, alone.stderr
     assert "no worker of this cluster may grade" in alone.stderr and "must be confined in mode 'user'" in \
         alone.stderr
