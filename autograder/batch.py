@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -50,7 +51,9 @@ from autograder.reports.manual_sheet import build_manual_sheet
 from autograder.reports.results import write_atomically, write_reports
 from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, read_pairs, similar_pairs, write_pairs
 from autograder.rubric import all_extra_items, load_rubric
+from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets
+from autograder.sandbox.warm_worker import SlotAddress, WarmClient, WarmSlots
 
 STAMP = ".graded-input"
 
@@ -136,12 +139,19 @@ def _stop_cleanly(signum, frame) -> None:
     raise SystemExit(f"stopped by signal {signum}: the batch's deadline for this submission passed")
 
 
-def _grade_in_process(source: Path, out_dir: Path, options: dict, scratch: Path, answer: Connection) -> None:
+def _grade_in_process(source: Path, out_dir: Path, options: dict, scratch: Path, answer: Connection,
+                      environment: dict[str, str], warm: tuple[socket.socket, SlotAddress] | None = None) -> None:
     """The body of one submission's grading process: grade, then send (status, score, detail) back.
     Its temporary folders (the unpacked submission, the worker's, the kernel's) go into `scratch`, which
-    the batch removes however the process ended."""
+    the batch removes however the process ended. It runs with the batch's `environment` (the fork server
+    it came from kept the one it started with). `warm`: its connection to the slot's warm worker, which
+    forks its workers; when this process ends, so does the connection, and the warm worker clears the slot."""
     signal.signal(signal.SIGTERM, _stop_cleanly)
+    os.environ.clear()
+    os.environ.update(environment)
     os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
+    if warm is not None:
+        options = dict(options, warm=WarmClient(*warm))
     answer.send(_grade_one(source, out_dir, options))
     answer.close()
 
@@ -185,6 +195,7 @@ class _Running:
     answers: Connection
     started: float
     scratch: Path
+    slot: int = 0  # which pool slot (and warm worker) it uses
 
 
 def _finished(run: _Running, out_dir: Path, deadline: float, grace: float, public_only: bool) -> bool:
@@ -293,8 +304,17 @@ class Watcher:
         self.reports.write(force=True)
 
 
+def warm_context() -> multiprocessing.context.BaseContext:
+    """Where grading processes come from: forks of a server that has the harness loaded (autograder/warm.py),
+    each fresh from that state, so a submission pays for its own grading and not for starting Python."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.warm"])
+    return context
+
+
 class LocalEngine:
-    """The batch on this machine: one spawned process per submission, at most `jobs` at a time."""
+    """The batch on this machine: one process per submission (forked from a warm server), at most `jobs` at a
+    time."""
 
     def __init__(self, jobs: int = 2):
         self.jobs = max(1, jobs)
@@ -306,22 +326,29 @@ class LocalEngine:
                   watcher: Watcher) -> list[str]:
         """Grade `todo` into OUT, each stopped at `deadline`. However this ends (a Ctrl-C, a SIGTERM to the
         batch), no grading process outlives it. Returns notes for staff (none here)."""
-        context = multiprocessing.get_context("spawn")  # a clean interpreter per submission
+        context = warm_context()
         pending, running = list(todo), []
         public_only = options.get("public_only", False)
+        limits = options.get("limits") or load_rubric().worker
+        slots = WarmSlots(self.jobs, limits, [*SECRET_PATHS, Path(options.get("fixtures_dir", REPO_ROOT / "fixtures")),
+                                              *options.get("hidden", ())])
         try:
             while pending or running:
                 while pending and len(running) < self.jobs:
                     entry = pending.pop(0)
+                    slot = min(set(range(self.jobs)) - {run.slot for run in running})
                     scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-batch-"))
                     scratch.chmod(0o711)  # the confined worker's user passes through to its own folder
                     answers, answer = context.Pipe(duplex=False)
+                    warm = slots.connect(slot)
                     process = context.Process(target=_grade_in_process, name=f"grading {entry.student_id}",
                                               args=(entry.source, out_dir / entry.student_id, options, scratch,
-                                                    answer))
-                    running.append(_Running(entry, process, answers, time.monotonic(), scratch))
+                                                    answer, dict(os.environ), warm))
+                    running.append(_Running(entry, process, answers, time.monotonic(), scratch, slot))
                     process.start()
                     answer.close()
+                    if warm is not None:
+                        warm[0].close()  # the grading process has its own copy
                 wait([run.answers for run in running] + [run.process.sentinel for run in running], timeout=0.5)
                 done = [run for run in running if _finished(run, out_dir, deadline, grace, public_only)]
                 for run in done:
@@ -333,6 +360,7 @@ class LocalEngine:
                     stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
                     run.process.join()
                 shutil.rmtree(run.scratch, ignore_errors=True)
+            slots.close()
             if running:
                 watcher.stopped()
         return []

@@ -63,6 +63,7 @@ from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets, trust_note
 from autograder.sandbox.parent import Limits, WorkerProcess, lib_modules
+from autograder.sandbox.warm_worker import WarmClient
 from autograder.score import score_submission
 
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
@@ -91,6 +92,8 @@ class GradeOptions:
     as given and flagged ("edition contradiction"), never zeroed for it.
     `release`: after the due date, feedback.md is the released version (the hidden cases' inputs, values and
     differences, as feedback_released.md, which is written either way); before it, feedback.md names none.
+    `warm`: the batch slot's warm worker, which forks this submission's workers (sandbox/warm_worker.py);
+    None: each worker is started afresh.
     """
 
     public_only: bool = False
@@ -105,6 +108,7 @@ class GradeOptions:
     replay: bool = True
     edition: Edition | None = None
     release: bool = False
+    warm: WarmClient | None = None
 
 
 def _all_cases_fail(cases, rubric: Rubric, outcome: Outcome) -> list[CaseResult]:
@@ -543,7 +547,7 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
     missing_reason, missing_code = "", ReasonCode.NOTEBOOK_UNREADABLE
     pdf_checks: list[Consistency] = []
     modules = lib_modules(rubric.edition.dataset.loader_module)  # only the modules this edition's handout has
-    with WorkerProcess(submission.root, limits, hidden=secret, modules=modules) as worker:
+    with WorkerProcess(submission.root, limits, hidden=secret, modules=modules, warm=options.warm) as worker:
         worker.start()  # a failure is remembered and ends every case with its reason
         run.metadata["worker_start_seconds"] = round(worker.start_seconds, 3)
         results, fault = _code_checks(worker, cases, rubric)
@@ -558,8 +562,8 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
         if notebook.findings is not None:  # a stage of its own: its failure costs no item anything
             pdf_checks, pdf_notes = _pdf_and_consistency(submission, notebook.findings, run.out_dir, rubric)
             notebook.notes += pdf_notes
-        run.notes += notebook.notes + _module_notes(worker) + list(worker.confinement.notes)
-        run.metadata["sandbox"] = worker.confinement.mode
+        run.notes += notebook.notes + _module_notes(worker) + list(worker.confinement_notes)
+        run.metadata["sandbox"] = worker.mode
         run.metadata["worker_restarts"] = worker.restarts
         run.metadata["worker_exits"] = worker.exits
     printed, printed_bytes = worker.printed()  # after close: everything the worker flushed has been read

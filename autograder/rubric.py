@@ -189,6 +189,8 @@ class WorkerLimits(Section):
     max_reply_mb: int
     exits_per_item: int
     exits_per_submission: int
+    # the local batch's warm workers (sandbox/warm_worker.py)
+    warm_workers: bool
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,8 @@ def _typed(value: Any, kind: Any, where: str) -> Any:
     integers, a table is a table of integers."""
     if kind is str:
         ok = isinstance(value, str)
+    elif kind is bool:
+        ok = isinstance(value, bool)
     elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
@@ -380,7 +384,8 @@ def _typed(value: Any, kind: Any, where: str) -> Any:
         ok = isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
         value = dict(value) if ok else value
     if not ok:
-        expected = {str: "a string", int: "an integer", float: "a number", Pair: "[low, high] integers, low <= high",
+        expected = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
+                    Pair: "[low, high] integers, low <= high",
                     Policy: "a string or a number"}.get(kind, "a table of integers")
         raise RubricError(f"{where}: must be {expected}, not {value!r}")
     return value

@@ -9,7 +9,8 @@
 4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker; and the 2023
    edition's (official-size synthetic CIFAR-100, a GELU network with 20 outputs).
-5. Grading the code items (the reference and a loop-based submission), a batch of 30 with --jobs 1
+5. Grading the code items (the reference and a loop-based submission), one grading process warm beside cold,
+   a batch of 30 with --jobs 1
    and 2, the similarity check on 200 submissions, the filter image check, the PDF, the reference graded with --execute
    --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
 
@@ -223,6 +224,43 @@ def bench_grading() -> None:
             print(f"{name:10s} {statistics.median(walls):5.2f} s (goal under {goal} s), score {result.score:g}; "
                   f"slowest case {slowest.item}/{slowest.case} {slowest.seconds:.2f} s, "
                   f"{timeout / slowest.seconds:.0f}x under the {timeout} s call time-out")
+
+
+def _grade_reference(out: Path) -> None:
+    """A grading process's body in the bench: the reference's code items and notebook, as the batch grades them."""
+    from autograder.grading import grade_submission
+
+    grade_submission(REPO_ROOT / "reference_solution", out)
+
+
+def bench_grading_process(repeat: int = 5) -> None:
+    """One submission's grading process as the local batch starts it: a fork of the warm server (autograder/warm.py:
+    the harness, fonts and confinement probes loaded once per batch) beside a cold start (a fresh interpreter, as
+    the batch started it before and as `grade.py grade` and a Dask task still do)."""
+    import subprocess
+    import tempfile
+
+    from autograder.batch import warm_context
+
+    print("\n## One submission's grading process: warm fork beside cold start (the reference, code items and notebook)")
+    context = warm_context()
+    walls: dict[str, list[float]] = {"cold": [], "warm": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for index in range(repeat + 1):  # the first of each is a warm-up (the server's own start, disk caches)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(REPO_ROOT / "grade.py"), "grade", str(REPO_ROOT / "reference_solution"),
+                            "--out", str(Path(scratch) / f"cold{index}")], check=True, capture_output=True)
+            cold = time.perf_counter() - start
+            start = time.perf_counter()
+            process = context.Process(target=_grade_reference, args=(Path(scratch) / f"warm{index}",))
+            process.start()
+            process.join()
+            warm = time.perf_counter() - start
+            if index:
+                walls["cold"].append(cold)
+                walls["warm"].append(warm)
+    cold, warm = statistics.median(walls["cold"]), statistics.median(walls["warm"])
+    print(f"cold start {cold:.2f} s; warm fork {warm:.2f} s; {cold / warm:.2f}x (median of {repeat} each, alternated)")
 
 
 def bench_headless() -> None:
@@ -690,6 +728,7 @@ def main() -> int:
     bench_trusted_evaluation()
     bench_trusted_evaluation_2023()
     bench_grading()
+    bench_grading_process()
     bench_batch()
     bench_similarity()
     bench_filter_match()
@@ -710,5 +749,12 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1:] == ["trusted-2023"]:  # this part alone
         bench_trusted_evaluation_2023()
+        sys.exit(0)
+    if sys.argv[1:]:  # some parts alone, by name: `python benchmarks/run.py grading_process batch`
+        parts = [globals().get(f"bench_{name}") for name in sys.argv[1:]]
+        if None in parts or not all(callable(part) for part in parts):
+            sys.exit("parts: " + " ".join(sorted(name[6:] for name in globals() if name.startswith("bench_"))))
+        for part in parts:
+            part()
         sys.exit(0)
     sys.exit(main())

@@ -47,15 +47,13 @@ HIDDEN_CASES = sum(1 for case in read_manifest(FIXTURES)["cases"] if case["visib
 
 @pytest.fixture
 def capped(monkeypatch):
-    """Cap this process's mode with CAP_VARIABLE (probed afresh), untrusted; restored afterwards."""
+    """Cap this process's mode with CAP_VARIABLE (probes are kept per cap), untrusted; restored afterwards."""
     monkeypatch.delenv(TRUST_VARIABLE, raising=False)
 
     def cap(mode: str) -> None:
         monkeypatch.setenv(CAP_VARIABLE, mode)
-        probes.cache_clear()
 
-    yield cap
-    probes.cache_clear()
+    return cap
 
 
 def _environment(**extra: str) -> dict[str, str]:

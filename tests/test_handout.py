@@ -200,7 +200,8 @@ def test_pdf_from_an_executed_notebook(runtime_venv, assignment):
 
 def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime_venv, assignment):
     """What the handout ships of the harness is what `check` and `pdf` load, with what the worker process
-    that `check` starts loads (`python -c 'from autograder.sandbox.worker import main'`, as sandbox.py starts it)."""
+    that `check` starts loads (`python -c 'from autograder.sandbox.worker import main'`, as sandbox.py starts it),
+    and the warm worker's module, which worker_code.py copies beside the worker's."""
     nbformat.write(official_notebook(), str(assignment / "executed.ipynb"))
     report = ("import json, sys\n"
               "from pathlib import Path\n"
@@ -211,7 +212,7 @@ def test_check_and_pdf_import_exactly_the_harness_modules_in_the_handout(runtime
               "                        if f.is_relative_to(here / 'autograder'))))\n")
     loaded = set()
     for start in ("from autograder.cli import main\nmain(['check']); main(['pdf', 'executed.ipynb'])\n",
-                  "from autograder.sandbox.worker import main\n"):
+                  "from autograder.sandbox.worker import main\n", "from autograder.sandbox.zygote import main\n"):
         done = run([runtime_venv / "bin" / "python", "-c", start + report],
                    env=clean_environment(assignment.parent / "home"), cwd=assignment)
         loaded |= set(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -34,7 +34,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the grading sheet reads results only; progress shows the batch's finished submissions
     ("reports", ("autograder.reports", "autograder.reports.manual_sheet", "autograder.progress")),
     ("grading", ("autograder.baseline", "autograder.grading")),
-    ("class and staff", ("autograder.batch", "autograder.cluster", "autograder.processes", "autograder.staff")),
+    ("class and staff", ("autograder.batch", "autograder.cluster", "autograder.processes", "autograder.staff",
+                         "autograder.warm")),
     ("entry points", ("autograder.cli", "autograder.demo")),
 ]
 #: The only modules that may import pytest: the checks are pytest suites run by the plugin.

@@ -68,7 +68,8 @@ class PdfResult:
     fallback: str = ""  # why the answer was shown as typed, when reportlab could not lay out its formatting
 
 
-def _register_fonts() -> None:
+def register_fonts() -> None:
+    """Load the DejaVu fonts once per process (a warm grading process has them before it is forked)."""
     if "DejaVu" in pdfmetrics.getRegisteredFontNames():
         return
     for name, file in (("DejaVu", "DejaVuSans.ttf"), ("DejaVu-Bold", "DejaVuSans-Bold.ttf"),
@@ -285,7 +286,7 @@ def build_pdf(findings: Findings, answer: str, destination: Path, student_id: st
     """Write the PDF for one notebook's findings; `answer` is the inline answer's Markdown. `edition`
     (default: the default edition) says whether an extra-credit section comes last."""
     edition = edition or default_edition()
-    _register_fonts()
+    register_fonts()
     styles = _styles()
     width, height = A4[0] - 2 * _MARGIN, A4[1] - 2 * _MARGIN
     result = PdfResult(destination)

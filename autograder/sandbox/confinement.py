@@ -277,14 +277,18 @@ def mode_cap() -> str:
     return _mode_named(os.environ.get(CAP_VARIABLE) or "namespace", CAP_VARIABLE)
 
 
-@lru_cache(maxsize=None)
 def probes() -> tuple[Probe, ...]:
-    """Each mode, strongest first, as tried here up to the first that works; probed once per process."""
-    cap = mode_cap()
+    """Each mode, strongest first, as tried here up to the first that works; probed once per process and
+    cap (a process forked from a warm one, see autograder/warm.py, reuses its probes when its cap is the same)."""
+    return _probes(mode_cap(), os.geteuid())
+
+
+@lru_cache(maxsize=None)
+def _probes(cap: str, euid: int) -> tuple[Probe, ...]:
     results = [Probe(mode, False, f"{CAP_VARIABLE}={cap} allows {cap} at most")
                for mode in MODES[:MODES.index(cap):-1]]
-    if os.geteuid() != 0:
-        reason = f"the grader is not root (user id {os.geteuid()}): the worker runs as the grader's own user"
+    if euid != 0:
+        reason = f"the grader is not root (user id {euid}): the worker runs as the grader's own user"
         results += [Probe(mode, False, reason) for mode in MODES[MODES.index(cap):0:-1]]
         return (*results, Probe("none", True))
     if cap == "namespace":
@@ -323,9 +327,17 @@ def unmet_requirement(required: str | None = None) -> str | None:
             + explain_mode())
 
 
-def _self_and_parents(path: Path) -> list[Path]:
-    real = Path(os.path.realpath(path))
-    return [real, *real.parents]
+def _real_path(path: Path, folders: dict[str, str]) -> str:
+    """The real path of `path`; `folders` keeps each folder's real path, so that the hundreds of fixtures of
+    one folder resolve their folder once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    return os.path.realpath(os.path.join(folders[folder], os.path.basename(path)))
+
+
+def _inside(real: str, folders: Sequence[str]) -> bool:
+    return any(real == folder or real.startswith(folder.rstrip("/") + "/") for folder in folders)
 
 
 _TRY_OPEN = """import os, sys
@@ -348,8 +360,8 @@ def readable_by_worker(files: Sequence[Path]) -> list[Path]:
     """
     mode = available_mode()
     if mode == "namespace":
-        bound = set(interpreter_paths())
-        return [path for path in files if not bound.isdisjoint(_self_and_parents(path))]
+        bound, folders = [str(path) for path in interpreter_paths()], {}
+        return [path for path in files if _inside(_real_path(path, folders), bound)]
     if mode == "none":
         return [path for path in files if os.access(path, os.R_OK)]
     try:

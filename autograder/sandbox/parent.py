@@ -46,6 +46,7 @@ from autograder.outcomes import (
 from autograder.rubric import WorkerLimits
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.warm_worker import WarmClient, WarmProcess, WarmWorkerGone
 from autograder.sandbox.worker_code import worker_code
 
 _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[4]); "
@@ -113,21 +114,29 @@ class WorkerProcess:
     """A confined process that answers requests about one submission's `lib/`."""
 
     def __init__(self, submission_root: Path, limits: Limits, hidden: list[Path] = (),
-                 modules: Sequence[str] | None = None):
+                 modules: Sequence[str] | None = None, warm: WarmClient | None = None):
         """`hidden`: folders the worker must not see (fixtures, reference, outputs). `modules`: the lib/
         modules the worker imports at start, in the notebook's order (`lib_modules(edition's loader)`);
-        None: the worker's default, the 2022 handout's. Sent as data: the worker cannot read editions."""
+        None: the worker's default, the 2022 handout's. Sent as data: the worker cannot read editions.
+        `warm`: a batch slot's warm worker, which forks each worker (warm_worker.py); when it is not
+        ready, or stops answering, workers are started afresh."""
         self.limits = limits
         self.modules = list(modules) if modules is not None else None
-        self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
-        self.root = self.scratch / "submission"
-        shutil.copytree(submission_root / "lib", self.root / "lib",
-                        symlinks=True,  # links stay links: their targets stay hidden
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        self.confinement: Confinement = confinement_for(
-            self.scratch, list(hidden), limits.memory_mb, limits.cpu_seconds, limits.file_size_mb,
-            limits.max_processes)
-        self.process: subprocess.Popen | None = None
+        self.submission_root, self.hidden = Path(submission_root), list(hidden)
+        self.scratch: Path | None = None
+        self.confinement: Confinement | None = None
+        self.warm: WarmClient | None = None
+        self.mode, self.confinement_notes = "namespace", ()  # a warm worker's; a worker afresh says its own
+        if warm is not None:
+            try:
+                warm.ready(limits.start_timeout)
+                self.root = warm.place(self.submission_root / "lib")
+                self.warm = warm
+            except (WarmWorkerGone, OSError):
+                warm.give_up()
+        if self.warm is None:
+            self._prepare_afresh()
+        self.process: subprocess.Popen | WarmProcess | None = None
         self.tap: _OutputTap | None = None
         self.taps: list[_OutputTap] = []
         self.start_failure: Outcome | None = None
@@ -139,18 +148,38 @@ class WorkerProcess:
         self.bounds = protocol.Bounds(limits.max_reply_parts, limits.max_reply_mb * 1024 * 1024)
 
     # ------------------------------------------------------------------ lifecycle
+    def _prepare_afresh(self) -> None:
+        """A scratch folder of this worker's own, with a copy of the lib/, handed to a fresh user id."""
+        self.warm = None
+        self.scratch = Path(tempfile.mkdtemp(prefix="cnn-grader-worker-"))
+        self.root = self.scratch / "submission"
+        shutil.copytree(self.submission_root / "lib", self.root / "lib",
+                        symlinks=True,  # links stay links: their targets stay hidden
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.confinement = confinement_for(
+            self.scratch, self.hidden, self.limits.memory_mb, self.limits.cpu_seconds, self.limits.file_size_mb,
+            self.limits.max_processes)
+        self.mode, self.confinement_notes = self.confinement.mode, self.confinement.notes
+
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
         output_read, output_write = os.pipe()
+        environment = scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
         try:
-            self.process = subprocess.Popen(
-                self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
-                                          str(answer_write), str(self.root), str(worker_code())]),
-                stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
-                env=scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg"),
-                pass_fds=(request_read, answer_write), start_new_session=True,
-                preexec_fn=self.confinement)
+            if self.warm is not None:
+                try:
+                    self.process = self.warm.fork(request_read, answer_write, output_write, self.root, environment)
+                except WarmWorkerGone:
+                    self._prepare_afresh()
+                    environment = scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+            if self.warm is None:
+                self.process = subprocess.Popen(
+                    self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
+                                              str(answer_write), str(self.root), str(worker_code())]),
+                    stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
+                    env=environment, pass_fds=(request_read, answer_write), start_new_session=True,
+                    preexec_fn=self.confinement)
         finally:
             for fd in (request_read, answer_write, output_write):
                 os.close(fd)
@@ -164,10 +193,13 @@ class WorkerProcess:
     def _kill(self) -> None:
         if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if isinstance(self.process, WarmProcess):
+            self.process.kill()  # every process of the submission in the warm worker's namespace
+        else:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.process.wait()
         for fd in (self.requests, self.answers):
             try:
@@ -236,7 +268,8 @@ class WorkerProcess:
             self._kill()
         for tap in self.taps:  # the whole process group is gone: its last output is on the way to EOF
             tap.join(timeout=2)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.scratch is not None:  # a warm worker's folder is emptied by the warm worker itself
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "WorkerProcess":
         return self

@@ -30,8 +30,10 @@ from autograder.staff.reproducible_zip import write_zip
 PACKAGE = "autograder"
 
 #: Where the student commands start: the command line, the worker process that `check` starts by
-#: module name, and the grading checks, which pytest collects from their folder by path.
-STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/sandbox/worker.py", "autograder/checks")
+#: module name (and the warm worker, whose module worker_code.py copies beside it), and the grading
+#: checks, which pytest collects from their folder by path.
+STUDENT_ENTRY_POINTS = ("autograder/cli.py", "autograder/sandbox/worker.py", "autograder/sandbox/zygote.py",
+                        "autograder/checks")
 
 #: The requirements files students install, at the top of the handout.
 REQUIREMENTS = ("requirements.txt", "requirements-notebook.txt")
