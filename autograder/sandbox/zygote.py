@@ -46,20 +46,42 @@ def _send(client: socket.socket, reply: dict) -> None:
     client.send(json.dumps(reply).encode())
 
 
-def _empty(folder: str) -> None:
-    """Remove everything inside `folder` (a student may have made folders unreadable: made readable again)."""
-    if not os.path.isdir(folder):
+def _mount_points() -> set[str]:
+    """Where something is mounted in this view (the bound folders: never emptied, never entered)."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
+        return {line.split()[4].replace("\\040", " ") for line in table if len(line.split()) > 4}
+
+
+def _make_removable(path: str) -> None:
+    """A student may have made folders unreadable or unwritable: they are its user's, so made usable again."""
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
         return
-    for name in os.listdir(folder):
+    for inner, folders, _ in os.walk(path):
+        for name in folders:
+            try:
+                os.chmod(os.path.join(inner, name), 0o700)
+            except OSError:
+                pass
+
+
+def _empty(folder: str, mounts: set[str]) -> None:
+    """Remove everything inside `folder` but the mount points (and the folders on the way to them)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
         path = os.path.join(folder, name)
+        if path in mounts:
+            continue
         if os.path.isdir(path) and not os.path.islink(path):
-            for inner, folders, _ in os.walk(path):
-                for each in [inner, *(os.path.join(inner, f) for f in folders)]:
-                    try:
-                        os.chmod(each, 0o700)
-                    except OSError:
-                        pass
-            shutil.rmtree(path, ignore_errors=True)
+            _make_removable(path)
+            if any(mount.startswith(path + "/") for mount in mounts):
+                _empty(path, mounts)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
         else:
             try:
                 os.unlink(path)
@@ -97,8 +119,9 @@ class Zygote:
     def _reset(self) -> None:
         """Nothing of the last submission survives: its processes, its files."""
         self._kill_others()
+        mounts = _mount_points()
         for folder in (self.work, *_WRITABLE):
-            _empty(folder)
+            _empty(folder, mounts)
         self.ended.clear()
 
     def _kill_others(self) -> None:
