@@ -9,7 +9,8 @@
 4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker; and the 2023
    edition's (official-size synthetic CIFAR-100, a GELU network with 20 outputs).
-5. Grading the code items (the reference and a loop-based submission), one grading process warm beside cold,
+5. Grading the code items (the reference and a loop-based submission), the code items with a warm worker beside
+   one started afresh, one grading process warm beside cold,
    a batch of 30 with --jobs 1
    and 2, the similarity check on 200 submissions, the filter image check, the PDF, the reference graded with --execute
    --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
@@ -224,6 +225,48 @@ def bench_grading() -> None:
             print(f"{name:10s} {statistics.median(walls):5.2f} s (goal under {goal} s), score {result.score:g}; "
                   f"slowest case {slowest.item}/{slowest.case} {slowest.seconds:.2f} s, "
                   f"{timeout / slowest.seconds:.0f}x under the {timeout} s call time-out")
+
+
+def bench_code_items(repeat: int = 7) -> None:
+    """The six code items of one submission as the grader runs them (worker start, every case through pytest
+    and the worker), with its worker forked from a warm worker (the local batch) beside one started afresh."""
+    from autograder.checks.plugin import run_checks
+    from autograder.fixtures import load_cases
+    from autograder.rubric import load_rubric
+    from autograder.sandbox.confinement import SECRET_PATHS
+    from autograder.sandbox.parent import WorkerProcess
+    from autograder.sandbox.warm_worker import WarmClient, WarmWorker, warm_workers_possible
+
+    print("\n## The code items of one submission (the reference): worker forked warm beside started afresh")
+    rubric = load_rubric()
+    cases = load_cases(REPO_ROOT / "fixtures")
+    if not warm_workers_possible():
+        print("warm workers need confinement 'namespace' (see `grade.py sandbox`): not measured here")
+        return
+    warm = WarmWorker(rubric.worker, list(SECRET_PATHS))
+    warm.start()
+    walls: dict[str, list[float]] = {"afresh": [], "warm": []}
+    starts: dict[str, list[float]] = {"afresh": [], "warm": []}
+    try:
+        for index in range(repeat + 1):  # the first of each warms disk caches (and the warm worker's imports)
+            for kind in ("afresh", "warm"):
+                client = WarmClient(warm.connect(), warm.address) if kind == "warm" else None
+                start = time.perf_counter()
+                with WorkerProcess(REPO_ROOT / "reference_solution", rubric.worker, hidden=list(SECRET_PATHS),
+                                   warm=client) as worker:
+                    worker.start()
+                    run_checks(worker, cases, rubric)
+                if index:
+                    walls[kind].append(time.perf_counter() - start)
+                    starts[kind].append(worker.start_seconds)
+                if client is not None:
+                    client.connection.close()
+    finally:
+        warm.close()
+    afresh, warmed = statistics.median(walls["afresh"]), statistics.median(walls["warm"])
+    print(f"afresh {afresh:.3f} s (worker start {statistics.median(starts['afresh']):.3f} s); warm {warmed:.3f} s "
+          f"(worker start {statistics.median(starts['warm']):.3f} s); {afresh / warmed:.2f}x "
+          "(goal: warm at most 0.3 s)")
 
 
 def _grade_reference(out: Path) -> None:
@@ -728,6 +771,7 @@ def main() -> int:
     bench_trusted_evaluation()
     bench_trusted_evaluation_2023()
     bench_grading()
+    bench_code_items()
     bench_grading_process()
     bench_batch()
     bench_similarity()
