@@ -176,12 +176,14 @@ def grading_splits(edition: Edition, data_dir: Path, training: Mapping[str, Any]
                            int(training["heldout_seed"]))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when the file does: with the change time and inode, also a rewrite of the same size that
+    kept the modification time (`touch -r`, a copy with `cp -p`)."""
     try:
         status = path.stat()
     except OSError:
         return None
-    return status.st_mtime_ns, status.st_size
+    return status.st_mtime_ns, status.st_size, status.st_ctime_ns, status.st_ino, status.st_dev
 
 
 #: The preparation's own version, part of the disk cache's key: change it whenever `_prepared_splits` (or what
