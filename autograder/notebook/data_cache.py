@@ -106,11 +106,11 @@ def cached(sources: Mapping[str, Path], settings: Mapping[str, Any], build: Call
     if root is None:
         return build()
     try:
-        root = _private_folder(root, create=True)
-        entries = _private_folder(root / ENTRIES, create=True)
+        root = _private_folder(root)
+        entries = _private_folder(root / ENTRIES)
         stamps = {role: _stamp(path) for role, path in sources.items()}
         digests = {role: _file_digest(root, Path(path)) for role, path in sources.items()}
-    except (_Unusable, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the cache may cost speed, never a grade
         log.warning("data cache %s not used (%s): the data files are read instead", root, exc)
         return build()
     key = _key(digests, settings)
@@ -123,7 +123,7 @@ def cached(sources: Mapping[str, Path], settings: Mapping[str, Any], build: Call
         raise _Damaged(problem)
     except FileNotFoundError:
         pass
-    except (_Damaged, OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with an entry, it is not trusted
         log.warning("data cache entry %s ignored and rebuilt: %s", folder, exc)
         _discard(folder)
     entry = build()
@@ -131,7 +131,7 @@ def cached(sources: Mapping[str, Path], settings: Mapping[str, Any], build: Call
         return entry  # a data file changed while it was read: what was built may be of neither version
     try:
         _write(entries, key, entry, digests, settings)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the arrays were built: this grade goes on without the cache
         log.warning("data cache %s: could not store the prepared data (%s); the next process reads the files "
                     "again", root, exc)
     return entry
@@ -145,16 +145,14 @@ def _private(status: os.stat_result) -> bool:
     return status.st_uid == os.geteuid() and not status.st_mode & 0o077
 
 
-def _private_folder(path: Path, create: bool) -> Path:
-    """`path` (its links resolved) as a folder only this user can use, created 0700 (with any missing
-    parent) when absent; _Unusable when it is a file, someone else's, or open to others: an existing folder
-    is never re-permissioned, as it may be one staff share on purpose (/tmp, say)."""
+def _private_folder(path: Path) -> Path:
+    """`path` (its links resolved) as a folder only this user can use, created 0700 when absent (missing
+    parents as the umask makes them); _Unusable when it is a file, someone else's, or open to others: an
+    existing folder is never re-permissioned, as it may be one staff share on purpose (/tmp, say)."""
     path = Path(os.path.realpath(path))
     try:
         status = os.lstat(path)
     except FileNotFoundError:
-        if not create:
-            raise
         try:
             os.makedirs(path, mode=0o700, exist_ok=True)
             status = os.lstat(path)
@@ -216,14 +214,19 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(hidden, ignore_errors=True)
 
 
-def _sweep(entries: Path) -> None:
-    """Remove the hidden folders of writers that died (killed mid-write) long enough ago."""
+def _sweep(folder: Path) -> None:
+    """Remove what writers that died (killed mid-write) left long enough ago: hidden files and folders."""
     now = time.time()
-    for child in entries.iterdir():
+    for child in folder.iterdir():
         if child.name.startswith("."):
             try:
-                if now - child.lstat().st_mtime > _ABANDONED_SECONDS:
+                status = child.lstat()
+                if now - status.st_mtime <= _ABANDONED_SECONDS:
+                    continue
+                if stat.S_ISDIR(status.st_mode):
                     shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink()
             except OSError:
                 continue
 
@@ -270,7 +273,8 @@ def _file_digest(root: Path, path: Path) -> str | None:
     digest = _hash_file(stamp[0])
     if _stamp(path) == stamp:  # not rewritten while hashed
         try:
-            folder = _private_folder(root / DIGESTS, create=True)
+            folder = _private_folder(root / DIGESTS)
+            _sweep(folder)
             _replace(folder, record_path.name, json.dumps({"stamp": list(stamp), "sha256": digest}).encode())
         except (OSError, _Unusable) as exc:
             log.warning("data cache %s: could not record the sha256 of %s (%s)", root, stamp[0], exc)
@@ -328,7 +332,7 @@ def _write(entries: Path, key: str, entry: Entry, digests: Mapping[str, str | No
                 order, stored = tuple(range(array.ndim)), np.ascontiguousarray(array)
             _write_private(staging / f"{name}.npy", array=stored)
             arrays[name] = {"shape": list(stored.shape), "dtype": stored.dtype.str, "order": list(order),
-                            "sha256": hashlib.sha256(memoryview(stored).cast("B")).hexdigest()}
+                            "sha256": hashlib.sha256(stored).hexdigest()}
         document = {"key": key, **_identity(digests, settings), "arrays": arrays, "info": dict(entry.info)}
         _write_private(staging / ENTRY_FILE, json.dumps(document, sort_keys=True).encode())
         _fsync_folder(staging)
@@ -377,12 +381,14 @@ def _mapped(path: Path, record: Mapping[str, Any]) -> np.ndarray:
     """One stored array, mapped read-only and checked against its record (shape, dtype, sha256 of its
     bytes), in the memory order it was built in."""
     os.close(_open_private(path))  # ours, a regular file, no link
-    stored = np.load(path, mmap_mode="r", allow_pickle=False)
+    empty = 0 in record["shape"]  # nothing to map (mmap refuses a length of 0): read, and made read-only
+    stored = np.load(path, mmap_mode=None if empty else "r", allow_pickle=False)
+    stored.flags.writeable = False
     if list(stored.shape) != list(record["shape"]) or stored.dtype.str != record["dtype"] \
             or not stored.flags.c_contiguous:
         raise _Damaged(f"{path.name} holds {stored.dtype.str} {stored.shape}, not {record['dtype']} "
                        f"{tuple(record['shape'])}")
-    if hashlib.sha256(memoryview(stored).cast("B")).hexdigest() != record["sha256"]:
+    if hashlib.sha256(stored).hexdigest() != record["sha256"]:
         raise _Damaged(f"{path.name}'s bytes are not those written")
     order = [int(axis) for axis in record["order"]]
     if sorted(order) != list(range(stored.ndim)):
