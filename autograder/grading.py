@@ -30,6 +30,7 @@ from autograder.fixtures import load_cases, manifest_digest
 from autograder.intake import IntakeError, Submission, open_submission, student_id_for
 from autograder.model import CaseResult, GradeResult, ItemScore, ItemStatus, NotebookOutcome, ReasonCode
 from autograder.notebook.architecture import FirstConv
+from autograder.notebook.data_cache import cache_root
 from autograder.notebook.datasets import missing_files
 from autograder.notebook.execute import execute_notebook
 from autograder.notebook.filter_match import is_first_layer, render_filters
@@ -542,8 +543,9 @@ def _grade_opened(run: _Run, submission: Submission, cases, limits: Limits, base
     run.notes += submission.notes
     run.metadata["submission_sha256"] = submission.sha256
     code_lines = _code_lines(submission.root, run.out_dir, baseline) if options.write_fingerprint else None
+    # the data cache holds the held-out images: private to the grader's user, and out of the worker's view too
     secret = [*SECRET_PATHS, Path(options.fixtures_dir).resolve(), run.out_dir.resolve(), run.path.resolve(),
-              *options.hidden]
+              *options.hidden, *filter(None, [cache_root()])]
     missing_reason, missing_code = "", ReasonCode.NOTEBOOK_UNREADABLE
     pdf_checks: list[Consistency] = []
     modules = lib_modules(rubric.edition.dataset.loader_module)  # only the modules this edition's handout has

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.notebook.data_cache import CACHE_VARIABLE
 from autograder.sandbox.confinement import MODES, REQUIRE_VARIABLE, available_mode, explain_mode, unmet_requirement
 from autograder.sandbox.exposure import TRUST_VARIABLE
 from autograder.staff.lib_loader import imported_lib
@@ -19,6 +22,13 @@ from autograder.staff.lib_loader import imported_lib
 # The suite's own submissions are trusted: it grades them even where the worker could read the hidden
 # fixtures (a developer who is not root). The tests of that refusal clear this in their subprocesses.
 os.environ.setdefault(TRUST_VARIABLE, "1")
+
+# The staff data cache (autograder/notebook/data_cache.py) of this run: a fresh private folder, never the
+# developer's own ~/.cache/cnn-grader, inherited by every grading process the tests start; removed at exit.
+_DATA_CACHE, _DATA_CACHE_OWNER = tempfile.mkdtemp(prefix="cnn-grader-test-data-cache-"), os.getpid()
+os.environ[CACHE_VARIABLE] = _DATA_CACHE
+# only by this process: a child forked from it (without exec) exits through atexit too
+atexit.register(lambda: os.getpid() == _DATA_CACHE_OWNER and shutil.rmtree(_DATA_CACHE, ignore_errors=True))
 
 # The benchmark variants double as independent implementations for the tests.
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.io
 
 from autograder.edition import Dataset, Edition
+from autograder.notebook import data_cache
 
 
 class DataError(ValueError):
@@ -166,7 +167,8 @@ def grading_splits(edition: Edition, data_dir: Path, training: Mapping[str, Any]
     """The edition's validation split (`validation_rows`) and `heldout_rows` test images drawn with
     `heldout_seed`, both prepared with the statistics of the training rows before the split, as the
     handout's loader does. Never the split a notebook names. The same folder (files unchanged) gives the
-    same arrays, read once per process (read-only: every submission of a batch is checked on them)."""
+    same arrays, read-only (every submission of a batch is checked on them): read from the files by the
+    batch's first process, mapped from the disk cache by the later ones (data_cache.py), bit for bit alike."""
     dataset = edition.dataset
     stamps = tuple(_stamp(Path(data_dir) / name) for name in (dataset.train_file, dataset.test_file))
     return _grading_splits(edition, str(Path(data_dir).resolve()), stamps,
@@ -174,17 +176,45 @@ def grading_splits(edition: Edition, data_dir: Path, training: Mapping[str, Any]
                            int(training["heldout_seed"]))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when the file does: with the change time and inode, also a rewrite of the same size that
+    kept the modification time (`touch -r`, a copy with `cp -p`)."""
     try:
         status = path.stat()
     except OSError:
         return None
-    return status.st_mtime_ns, status.st_size
+    return status.st_mtime_ns, status.st_size, status.st_ctime_ns, status.st_ino, status.st_dev
+
+
+#: The preparation's own version, part of the disk cache's key: change it whenever `_prepared_splits` (or what
+#: it calls) would give other arrays from the same files and settings, so that no process reads old ones.
+PREPARATION_VERSION = 1
+#: The arrays of a cache entry of the grading splits, in GradingSplits' order.
+_ARRAYS = ("val_images", "val_labels", "heldout_images", "heldout_labels")
 
 
 @lru_cache(maxsize=2)
 def _grading_splits(edition: Edition, data_dir: str, stamps: tuple, fraction: float, heldout_rows: int,
                     heldout_seed: int) -> GradingSplits:
+    """Once per process (this cache), and once per batch: the prepared arrays are kept on disk for the
+    processes that grade the next submissions (data_cache.py), keyed by the files' sha256 and these settings."""
+    dataset = edition.dataset
+    sources = {"train": Path(data_dir) / dataset.train_file, "test": Path(data_dir) / dataset.test_file}
+    settings = {"preparation": PREPARATION_VERSION, "format": dataset.format,
+                "normalisation": dataset.normalisation, "label_offset": dataset.label_offset,
+                "classes": dataset.classes, "num_validation": dataset.num_validation,
+                "small_file_validation_fraction": fraction, "heldout_rows": heldout_rows,
+                "heldout_seed": heldout_seed}
+    entry = data_cache.cached(sources, settings, lambda: _prepared_splits(edition, data_dir, fraction, heldout_rows,
+                                                                          heldout_seed),
+                              check=_entry_problem)
+    arrays = [entry.arrays[name] for name in _ARRAYS]
+    return _frozen(GradingSplits(*arrays, first_row=int(entry.info["first_row"]), note=str(entry.info["note"])))
+
+
+def _prepared_splits(edition: Edition, data_dir: str, fraction: float, heldout_rows: int, heldout_seed: int
+                     ) -> data_cache.Entry:
+    """The grading splits read from the data files and prepared, as a cache entry."""
     dataset = edition.dataset
     path = Path(data_dir) / dataset.train_file
     images, labels = read_mat(path, dataset)
@@ -195,12 +225,33 @@ def _grading_splits(edition: Edition, data_dir: str, stamps: tuple, fraction: fl
     val_images, val_labels = prepare(images[first:first + count]), labels[first:first + count]
     test_path = Path(data_dir) / dataset.test_file
     if not test_path.is_file():
-        return _frozen(GradingSplits(val_images, val_labels, None, None, first,
-                                     f"{test_path.name} not found: no held-out check"))
+        return data_cache.Entry(dict(zip(_ARRAYS, (val_images, val_labels, None, None))),
+                                {"first_row": first, "note": f"{test_path.name} not found: no held-out check"})
     test_images, test_labels = read_mat(test_path, dataset)
     chosen_count = min(heldout_rows, test_images.shape[0])
     chosen = np.sort(np.random.default_rng(heldout_seed).choice(test_images.shape[0], chosen_count, replace=False))
-    return _frozen(GradingSplits(val_images, val_labels, prepare(test_images[chosen]), test_labels[chosen], first))
+    return data_cache.Entry(dict(zip(_ARRAYS, (val_images, val_labels, prepare(test_images[chosen]),
+                                               test_labels[chosen]))), {"first_row": first, "note": ""})
+
+
+def _entry_problem(entry: data_cache.Entry) -> str:
+    """What makes a cache entry read back unfit to be grading splits ("" when nothing): a foreign or damaged
+    entry is rebuilt, never trusted."""
+    arrays, info = entry.arrays, entry.info
+    if set(arrays) != set(_ARRAYS) or set(info) != {"first_row", "note"}:
+        return f"holds {sorted(arrays)} and {sorted(info)}, not the grading splits"
+    if not isinstance(info["first_row"], int) or info["first_row"] < 1 or not isinstance(info["note"], str):
+        return "its first row or note is not one"
+    pairs = [(arrays["val_images"], arrays["val_labels"]), (arrays["heldout_images"], arrays["heldout_labels"])]
+    if pairs[0][0] is None or (pairs[1][0] is None) != (pairs[1][1] is None):
+        return "an array is missing"
+    for images, labels in pairs:
+        if images is None:
+            continue
+        if images.dtype != np.float32 or images.ndim != 4 or images.shape[1:] != (32, 32, 3) \
+                or labels.dtype != np.int64 or labels.shape != images.shape[:1]:
+            return f"images {images.dtype} {images.shape} and labels {labels.dtype} {labels.shape} do not fit"
+    return ""
 
 
 def _frozen(splits: GradingSplits) -> GradingSplits:
