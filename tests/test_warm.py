@@ -82,6 +82,10 @@ for _where in ("/tmp", "/var/tmp", "/dev/shm", _os.path.expanduser("~")):
     open(_os.path.join(_where, "left_by_a"), "w").write("a")
 _os.makedirs("/tmp/locked/inner")
 _os.chmod("/tmp/locked", 0)
+import ctypes as _ctypes
+_libc = _ctypes.CDLL(None, use_errno=True)
+_segment = _libc.shmget(0x5EED, 4096, 0o1000 | 0o600)  # IPC_CREAT: a System V segment would outlive A
+assert _segment >= 0, _ctypes.get_errno()
 _np.LEFT_BY_A = 1
 _np.dot = lambda *args, **kwargs: "patched by a"
 _os.environ["LEFT_BY_A"] = "1"
@@ -110,6 +114,8 @@ print("SPY " + _json.dumps({
     "tmp": _listed("/tmp"), "var_tmp": _listed("/var/tmp"), "shm": _listed("/dev/shm"),
     "home": _listed(_os.path.expanduser("~")), "numpy_left": hasattr(_np, "LEFT_BY_A"),
     "dot": str(_np.dot(_np.ones(2), _np.ones(2))), "env_left": "LEFT_BY_A" in _os.environ,
+    "ipc": [open(table).read().splitlines()[1:] for table in ("/proc/sysvipc/shm", "/proc/sysvipc/msg",
+                                                               "/proc/sysvipc/sem")],
     "processes": sorted(int(p) for p in _os.listdir("/proc") if p.isdigit()), "me": _os.getpid(),
     "zygote_memory": _opens("/proc/1/mem"), "zygote_environment": _opens("/proc/1/environ"),
     "own_environment": _opens("/proc/self/environ")}))
@@ -137,10 +143,10 @@ def _spied(tmp_path, worker: WarmWorker) -> dict:
 
 
 def test_nothing_of_one_student_reaches_the_next_on_a_warm_worker(tmp_path, warm_worker):
-    """Student A's code leaves files in every writable folder (one it made unreadable), patches NumPy, sets
-    an environment variable and starts a process of its own session; then its grading process dies without
-    closing anything. Student B, graded next on the same slot, finds none of it, and cannot read the warm
-    worker's memory."""
+    """Student A's code leaves files in every writable folder (one it made unreadable) and a System V shared
+    memory segment, patches NumPy, sets an environment variable and starts a process of its own session; then
+    its grading process dies without closing anything. Student B, graded next on the same slot, finds none of
+    it, and cannot read the warm worker's memory."""
     leaver = make_submission(tmp_path / "a", append={"lib/mlp/fully_conn.py": _LEAVE_EVERYTHING})
     client = WarmClient(warm_worker.connect(), warm_worker.address)
     process = WorkerProcess(leaver, load_rubric().worker, warm=client)
@@ -152,6 +158,7 @@ def test_nothing_of_one_student_reaches_the_next_on_a_warm_worker(tmp_path, warm
     assert seen["tmp"] == in_tmp and seen["var_tmp"] == seen["shm"] == [], seen
     assert seen["home"] == ["lib"], seen
     assert not seen["numpy_left"] and seen["dot"] == "2.0" and not seen["env_left"], seen
+    assert seen["ipc"] == [[], [], []], seen
     assert seen["processes"] == sorted([1, seen["me"]]), seen  # the warm worker and B's worker, nothing else
     assert not seen["zygote_memory"] and not seen["zygote_environment"] and seen["own_environment"], seen
     assert sorted(os.listdir(warm_worker.address.work)) == ["submission"]  # A's lib/ is gone too

@@ -11,8 +11,9 @@ Three modes, the strongest that works on this machine is chosen once per process
   nothing the worker writes outside its scratch folder outlives it. The command is then
   started through util-linux's `unshare` in a new PID namespace with its own /proc (the worker
   is its process 1: when it dies, the kernel kills every process it left, `setsid()` or not,
-  and no other process is visible) and a new network namespace (no network at all: only a
-  loopback device that is down), and through `setpriv`, which switches to a user id of the
+  and no other process is visible), a new network namespace (no network at all: only a
+  loopback device that is down) and a new IPC namespace (System V shared memory, queues and
+  semaphores of its own, gone with it), and through `setpriv`, which switches to a user id of the
   worker's own (WORKER_IDS) with no capabilities and no new privileges.
 - `user` (root, but no namespaces, as in a plain container): the worker switches to a user id
   of its own; hidden paths are protected by their permissions only (a full grade is refused
@@ -131,11 +132,11 @@ class Confinement:
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` as it must be started: in namespace mode through `unshare` (a PID namespace of
-        its own, a fresh /proc, no network) and `setpriv` (the worker's own user id)."""
+        its own, a fresh /proc, no network, its own System V IPC) and `setpriv` (the worker's own user id)."""
         if self.mode != "namespace":
             return list(argv)
         uid, gid = self.ids
-        return [_UNSHARE, "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
+        return [_UNSHARE, "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc",
                 _SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs", "--", *argv]
 

@@ -11,8 +11,9 @@ one connection per submission. On it:
 - `wait`: how a worker ended, as a wait status.
 
 When a connection ends (the submission's grading process is done or gone), nothing of it may reach the
-next: every other process in the namespace is killed, and every folder a worker can write (the slot's
-work folder, /tmp, /var/tmp, /dev/shm, /run/lock: nothing else in this view is writable) is emptied. The
+next: every other process in the namespace is killed, every System V IPC object of its IPC namespace is
+removed, and every folder a worker can write (the slot's work folder, /tmp, /var/tmp, /dev/shm, /run/lock:
+nothing else in this view is writable) is emptied. The
 memory of the next worker is a fresh fork of this process, in which no student code ever ran; this
 process is not dumpable, so its children cannot trace it or read its memory, and as the namespace's first
 process it ignores every signal they may send it. It runs only as that first process: only there is
@@ -44,6 +45,28 @@ def _dumpable(value: int) -> None:
 
 def _send(client: socket.socket, reply: dict) -> None:
     client.send(json.dumps(reply).encode())
+
+
+_IPC_RMID = 0
+#: System V IPC objects, as /proc lists them (the id is the second column) and how each is removed.
+_IPC_TABLES = (("/proc/sysvipc/shm", "shmctl"), ("/proc/sysvipc/msg", "msgctl"), ("/proc/sysvipc/sem", "semctl"))
+
+
+def _remove_ipc() -> None:
+    """Every System V shared memory segment, message queue and semaphore set of this IPC namespace (the
+    slot's own): a submission's, which would otherwise outlive it for the next to attach to."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for table, remove in _IPC_TABLES:
+        try:
+            with open(table, encoding="ascii", errors="replace") as rows:
+                ids = [int(row.split()[1]) for row in list(rows)[1:] if len(row.split()) > 1]
+        except (OSError, ValueError):
+            continue
+        for number in ids:
+            if remove == "semctl":
+                libc.semctl(number, 0, _IPC_RMID)
+            else:
+                getattr(libc, remove)(number, _IPC_RMID, None)
 
 
 def _mount_points() -> set[str]:
@@ -119,6 +142,7 @@ class Zygote:
     def _reset(self) -> None:
         """Nothing of the last submission survives: its processes, its files."""
         self._kill_others()
+        _remove_ipc()
         mounts = _mount_points()
         for folder in (self.work, *_WRITABLE):
             _empty(folder, mounts)
