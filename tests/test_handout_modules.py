@@ -23,8 +23,8 @@ def test_the_student_commands_need_the_grader_and_no_staff_tool():
 
 def package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "autograder"
-    for name, text in {"__init__.py": "", "sandbox/__init__.py": "", "sandbox/worker.py": "", "checks/__init__.py": "",
-                       **files}.items():
+    for name, text in {"__init__.py": "", "sandbox/__init__.py": "", "sandbox/worker.py": "", "sandbox/zygote.py": "",
+                       "checks/__init__.py": "", **files}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
@@ -42,7 +42,7 @@ def test_imports_at_import_time_are_followed_and_imports_in_functions_are_not(tm
                                      "autograder/checks/__init__.py", "autograder/checks/helper.py",
                                      "autograder/checks/test_x.py", "autograder/cli.py",
                                      "autograder/sandbox/__init__.py",
-                                     "autograder/sandbox/worker.py",
+                                     "autograder/sandbox/worker.py", "autograder/sandbox/zygote.py",
                                      "autograder/sub/__init__.py", "autograder/sub/e.py"]
 
 

@@ -175,7 +175,7 @@ class WorkerProcess:
                     environment = scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
             if self.warm is None:
                 self.process = subprocess.Popen(
-                    self.confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(request_read),
+                    self.confinement.command([sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(request_read),
                                               str(answer_write), str(self.root), str(worker_code())]),
                     stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
                     env=environment, pass_fds=(request_read, answer_write), start_new_session=True,

@@ -82,7 +82,7 @@ class WarmWorker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                confinement.command([sys.executable, "-I", "-c", _BOOTSTRAP, str(theirs.fileno()), str(work),
+                confinement.command([sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(theirs.fileno()), str(work),
                                      str(worker_code())]),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work,
                 env=scrubbed_environment(work, MKL_NUM_THREADS="1", MPLBACKEND="Agg"),
