@@ -4,8 +4,11 @@
    iteration of the reference network (batch 128, 32x32x3 input), beside other NumPy
    vectorisations and beside loops (loops timed on a few images and scaled per image).
 2. One training iteration of the reference SmallConvolutionalNetwork at the notebook's batch
-   size, and the projected time of the notebook's full SVHN run with its own settings.
-3. PyTorch CPU on the same network and layers, float64 and float32, if torch is importable.
+   size, and the projected time of the notebook's full SVHN run with its own settings, in float32 (the
+   dtype the handout's networks declare) and float64, with OpenBLAS on every core (as in a student's
+   notebook) and on one (as in the grader's confined worker and kernel), each in a process of its own.
+3. PyTorch CPU on the same network and layers, float64 and float32, if torch is importable: its
+   projection beside the reference's.
 4. The grader's trusted evaluation of one submission's weights (validation rows plus held-out set) on
    one core, beside the reference's own layers and the student's forward in the worker; and the 2023
    edition's (official-size synthetic CIFAR-100, a GELU network with 20 outputs). The training item with --data
@@ -21,9 +24,11 @@ Timings are medians of repeated runs; the machine is shared, so read ratios, not
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -124,34 +129,93 @@ def notebook_settings() -> dict[str, float]:
     return settings
 
 
-def bench_training(lib, rng) -> dict[str, float]:
+#: The cores this process may run on: what OpenBLAS is given for the notebook's figures.
+CORES = len(os.sched_getaffinity(0))
+#: The projected full run's goal, in minutes, on 2 cores in float32 (issue 24).
+FULL_RUN_GOAL_MINUTES = 6
+
+
+def blas_environment(threads: int) -> dict[str, str]:
+    return dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                MKL_NUM_THREADS=str(threads))
+
+
+def projected_minutes(step_ms: float, eval_ms_per_image: float, batch: int, epochs: int,
+                      train_acc_samples: int) -> float:
+    """The notebook's full run: every epoch's iterations, then its accuracy pass (train_net evaluates
+    `train_acc_samples` training images and the whole validation split after each epoch)."""
+    iters_per_epoch = int(max(N_TRAIN / batch, 1))
+    epoch_s = iters_per_epoch * step_ms / 1000 + (train_acc_samples + N_VAL) * eval_ms_per_image / 1000
+    return epochs * epoch_s / 60
+
+
+def _training_figures() -> None:
+    """Run in a child with the BLAS threads its environment sets: for each dtype, the reference network's
+    training iteration at the notebook's batch (ms) and its evaluation (ms per image), as JSON."""
+    batch = int(notebook_settings()["BATCH_SIZE"])
+    figures = {}
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        for dtype in ("float32", "float64"):
+            rng = np.random.default_rng(0)
+            np.random.seed(123)
+            model = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.dtype(dtype))
+            loss_func = lib.mlp_layers.cross_entropy()
+            optimizer = lib.optim.Adam(model.net, 1e-3)
+            x = rng.standard_normal((batch, 32, 32, 3)).astype(np.float32)  # the loader's dtype
+            y = rng.integers(0, 10, size=batch)
+
+            def iteration():
+                loss_func.forward(model.forward(x), y)
+                model.backward(loss_func.backward())
+                optimizer.step()
+
+            for _ in range(3):
+                iteration()
+            walls, cpus = [], []
+            for _ in range(30):
+                wall, cpu = time.perf_counter(), time.process_time()
+                iteration()
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            assert {value.dtype for value in model.net.params.values()} == {np.dtype(dtype)}
+            eval_x = rng.standard_normal((1000, 32, 32, 3)).astype(np.float32)
+            eval_ms = median_ms(lambda: lib.train.compute_acc(model, eval_x, np.zeros(1000)), repeat=3) / 1000
+            figures[dtype] = {"step_ms": statistics.median(walls) * 1000, "cpu_ms": statistics.median(cpus) * 1000,
+                              "eval_ms_per_image": eval_ms}
+        figures["train_acc_samples"] = lib.train.TRAIN_ACC_SAMPLES
+    print("RESULT " + json.dumps(figures))
+
+
+def bench_training() -> dict:
+    """The reference network's training iteration and the notebook's projected full run, float32 beside
+    float64, with OpenBLAS on every core and on one (each a child process: OpenBLAS reads its thread
+    count once, when NumPy is imported)."""
     settings = notebook_settings()
     batch, epochs = int(settings["BATCH_SIZE"]), int(settings["EPOCHS"])
-    print(f"\n## Training the reference network (notebook settings: batch {batch}, {epochs} epochs)")
-    np.random.seed(123)
-    model = lib.cnn_models.SmallConvolutionalNetwork()
-    loss_func = lib.mlp_layers.cross_entropy()
-    optimizer = lib.optim.Adam(model.net, 1e-3)
-    x = rng.standard_normal((batch, 32, 32, 3)).astype(np.float32)
-    y = rng.integers(0, 10, size=batch)
-
-    def iteration():
-        loss_func.forward(model.forward(x), y)
-        model.backward(loss_func.backward())
-        optimizer.step()
-
-    step_ms = median_ms(iteration, repeat=20, warmup=3)
-    eval_x = rng.standard_normal((1000, 32, 32, 3)).astype(np.float32)
-    eval_ms_per_image = median_ms(lambda: lib.train.compute_acc(model, eval_x, np.zeros(1000)), repeat=3) / 1000
-    iters_per_epoch = int(max(N_TRAIN / batch, 1))
-    eval_images = lib.train.TRAIN_ACC_SAMPLES + N_VAL
-    epoch_s = iters_per_epoch * step_ms / 1000 + eval_images * eval_ms_per_image / 1000
-    total_min = epochs * epoch_s / 60
-    print(f"one iteration: {step_ms:.1f} ms ({step_ms / batch:.2f} ms per image); "
-          f"evaluation: {eval_ms_per_image:.3f} ms per image")
-    print(f"projected full run: {iters_per_epoch} iterations x {epochs} epochs + {eval_images} images evaluated "
-          f"per epoch = {epoch_s:.0f} s per epoch, {total_min:.1f} min in all (goal: under 15 min)")
-    return {"step_ms": step_ms, "batch": batch}
+    print(f"\n## Training the reference network (notebook settings: batch {batch}, {epochs} epochs; Adam; "
+          f"{N_TRAIN} training and {N_VAL} validation images)")
+    figures = {}
+    for threads in sorted({CORES, 1}, reverse=True):
+        done = subprocess.run([sys.executable, __file__, "training-figures"], env=blas_environment(threads),
+                              capture_output=True, text=True, check=True)
+        figures[threads] = json.loads(done.stdout.split("RESULT ")[1])
+    print(f"{'dtype':8s} {'BLAS threads':>12s} {'ms/iteration':>13s} {'CPU ms':>7s} {'ms/image eval':>14s} "
+          f"{'full run':>10s}")
+    for dtype in ("float32", "float64"):
+        for threads, by_dtype in figures.items():
+            row = by_dtype[dtype]
+            row["minutes"] = projected_minutes(row["step_ms"], row["eval_ms_per_image"], batch, epochs,
+                                               by_dtype["train_acc_samples"])
+            print(f"{dtype:8s} {threads:12d} {row['step_ms']:13.1f} {row['cpu_ms']:7.1f} "
+                  f"{row['eval_ms_per_image']:14.3f} {row['minutes']:6.1f} min")
+    single = figures[CORES]["float32"]["minutes"]
+    verdict = "within" if single < FULL_RUN_GOAL_MINUTES else "OVER"
+    print(f"float32 with {CORES} BLAS threads: {single:.1f} min, {verdict} the goal of {FULL_RUN_GOAL_MINUTES} min on "
+          f"2 cores; float64 takes {figures[CORES]['float64']['minutes'] / single:.2f}x as long; "
+          f"{CORES} BLAS threads are {figures[1]['float32']['minutes'] / single:.2f}x as fast as 1 (the matrix "
+          "products are a small part of an iteration, and on a busy machine extra BLAS threads wait for each "
+          "other: read this on an idle one; there, wall time is CPU time with one thread)")
+    return {"batch": batch, "epochs": epochs, "numpy": figures[CORES]}
 
 
 def bench_torch_layers(torch, reference_ms: dict[str, float], rng) -> None:
@@ -172,14 +236,17 @@ def bench_torch_layers(torch, reference_ms: dict[str, float], rng) -> None:
         print(f"{name:34s} {ref:10.1f} {row[0]:10.1f} {row[1]:10.1f} {ref / row[0]:7.2f} {ref / row[1]:7.2f}")
 
 
-def bench_torch(numpy_step_ms: float, batch: int, rng):
+def bench_torch(training: dict, rng):
     try:
         import torch
     except ImportError:
         print("\n## PyTorch: not installed, skipped (it is not a requirement; `pip install torch` to compare)")
         return None
-    print(f"\n## PyTorch {torch.__version__} CPU, same network, {torch.get_num_threads()} threads, batch {batch}")
-    for dtype in (torch.float64, torch.float32):
+    batch, epochs, numpy_figures = training["batch"], training["epochs"], training["numpy"]
+    print(f"\n## PyTorch {torch.__version__} CPU, same network, {torch.get_num_threads()} threads, batch {batch}: "
+          "the full run projected as for the reference")
+    print(f"{'dtype':8s} {'torch ms/iteration':>19s} {'torch full run':>15s} {'reference full run':>19s}")
+    for dtype in (torch.float32, torch.float64):
         net = torch.nn.Sequential(
             torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.LeakyReLU(0.01),
             torch.nn.Conv2d(16, 32, 3, stride=2), torch.nn.LeakyReLU(0.01),
@@ -195,7 +262,17 @@ def bench_torch(numpy_step_ms: float, batch: int, rng):
             optimizer.step()
 
         ms = median_ms(iteration, repeat=20, warmup=3)
-        print(f"{str(dtype):15s} {ms:7.1f} ms per iteration; reference NumPy / this = {numpy_step_ms / ms:.2f}")
+        eval_x = torch.tensor(rng.standard_normal((1000, 3, 32, 32)), dtype=dtype)
+
+        def evaluate():
+            with torch.no_grad():
+                for start in range(0, 1000, 100):
+                    net(eval_x[start:start + 100]).argmax(dim=1)
+
+        eval_ms = median_ms(evaluate, repeat=3) / 1000
+        name = str(dtype).replace("torch.", "")
+        minutes = projected_minutes(ms, eval_ms, batch, epochs, numpy_figures["train_acc_samples"])
+        print(f"{name:8s} {ms:19.1f} {minutes:11.1f} min {numpy_figures[name]['minutes']:15.1f} min")
     return torch
 
 
@@ -585,7 +662,8 @@ def _trusted_one_core() -> None:
               "max_padding": training["probe_max_padding"]}
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
         np.random.seed(123)
-        model = lib.cnn_models.SmallConvolutionalNetwork()
+        # float64, as the handout's layers (which ignore dtype) give most students' networks
+        model = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)
         header, arrays = describe_model(model, images[:2], limits, 1e-7)
         net = TrustedNet.build(read_description(header, arrays, images[:2], (), training), model.net.params)
         figures = {}
@@ -638,7 +716,9 @@ def bench_trusted_evaluation() -> None:
         shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
         with imported_lib(REPO_ROOT / "reference_solution") as lib:
             np.random.seed(5)
-            np.savez(folder / "svhn_cnn_params.npz", **lib.cnn_models.SmallConvolutionalNetwork().net.params)
+            # float64 weights, as most students' networks save (the handout's layers ignore dtype)
+            network = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)
+            np.savez(folder / "svhn_cnn_params.npz", **network.net.params)
         start = time.perf_counter()
         splits = grading_splits(rubric.edition, data, rubric.training)
         read_s = time.perf_counter() - start
@@ -838,8 +918,8 @@ def main() -> int:
     rng = np.random.default_rng(0)
     with imported_lib(REPO_ROOT / "reference_solution") as lib:
         reference_ms = bench_layers(lib, rng)
-        figures = bench_training(lib, rng)
-    torch = bench_torch(figures["step_ms"], figures["batch"], rng)
+    training = bench_training()
+    torch = bench_torch(training, rng)
     if torch is not None:
         bench_torch_layers(torch, reference_ms, rng)
     bench_trusted_evaluation()
@@ -879,6 +959,12 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1:] == ["trusted-2023"]:  # this part alone
         bench_trusted_evaluation_2023()
+        sys.exit(0)
+    if sys.argv[1:] == ["training-figures"]:
+        _training_figures()
+        sys.exit(0)
+    if sys.argv[1:] == ["training"]:  # this part alone, and PyTorch's beside it
+        bench_torch(bench_training(), np.random.default_rng(0))
         sys.exit(0)
     if sys.argv[1:]:  # some parts alone, by name: `python benchmarks/run.py grading_process batch`
         parts = [globals().get(f"bench_{name}") for name in sys.argv[1:]]

@@ -151,7 +151,7 @@ def reference_scores(params: dict[str, np.ndarray], images: np.ndarray) -> np.nd
     """The reference network's own (float64) scores with these parameters."""
     with imported_lib(REFERENCE) as lib:
         np.random.seed(123)
-        model = lib.cnn_models.SmallConvolutionalNetwork()
+        model = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)
         for name, value in params.items():
             model.net.assign(name, value)
         return np.concatenate([model.forward(images[i:i + 250], False) for i in range(0, len(images), 250)])
@@ -160,7 +160,8 @@ def reference_scores(params: dict[str, np.ndarray], images: np.ndarray) -> np.nd
 def untrained_weights(seed: int = 5) -> dict[str, np.ndarray]:
     with imported_lib(REFERENCE) as lib:
         np.random.seed(seed)
-        return {k: np.array(v) for k, v in lib.cnn_models.SmallConvolutionalNetwork().net.params.items()}
+        network = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)  # as the handout's layers draw them
+        return {k: np.array(v) for k, v in network.net.params.items()}
 
 
 def ridge_weights(images: np.ndarray, labels: np.ndarray, ridge: float = 10.0) -> dict[str, np.ndarray]:
@@ -169,7 +170,7 @@ def ridge_weights(images: np.ndarray, labels: np.ndarray, ridge: float = 10.0) -
     params = untrained_weights()
     with imported_lib(REFERENCE) as lib:
         np.random.seed(123)
-        model = lib.cnn_models.SmallConvolutionalNetwork()
+        model = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)
         for name, value in params.items():
             model.net.assign(name, value)
         features = []

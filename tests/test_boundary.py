@@ -46,17 +46,26 @@ SOFTMAX_RETURNS_ITS_INPUT = [
 ]
 
 IN_PLACE_RELU = [
-    (MLP, "        output = np.where(feat >= 0, feat, self.negative_slope * feat)\n",
+    (MLP, "        if 0 < self.negative_slope <= 1:\n"
+          "            output = np.maximum(feat, self.negative_slope * feat)\n"
+          "        else:\n"
+          "            output = np.where(feat < 0, self.negative_slope * feat, feat)\n",
      "        feat[feat < 0] *= self.negative_slope\n        output = feat\n"),
-    (MLP, "        dfeat = dprev * np.where(feat >= 0, 1.0, self.negative_slope)\n",
+    (MLP, "        if 0 < self.negative_slope <= 1:\n"
+          "            factor = (feat >= 0).astype(np.result_type(dprev, np.float32))\n"
+          "            np.maximum(factor, self.negative_slope, out=factor)\n"
+          "            dfeat = dprev * factor\n"
+          "        else:\n"
+          "            dfeat = np.where(feat < 0, self.negative_slope * dprev, dprev)\n",
      "        dprev[feat < 0] *= self.negative_slope\n        dfeat = dprev\n"),
 ]
 
 FC_REUSES_ITS_OUTPUT = [  # forward keeps its output and later writes into it
     (MLP, "        output = feat.dot(self.params[self.w_name]) + self.params[self.b_name]\n",
      "        shape = (feat.shape[0], self.output_dim)\n"
-     "        if getattr(self, 'buffer', None) is None or self.buffer.shape != shape:\n"
-     "            self.buffer = np.empty(shape)\n"
+     "        dtype = np.result_type(feat, self.params[self.w_name])\n"
+     "        if getattr(self, 'buffer', None) is None or self.buffer.shape != shape or self.buffer.dtype != dtype:\n"
+     "            self.buffer = np.empty(shape, dtype=dtype)\n"
      "        np.dot(feat, self.params[self.w_name], out=self.buffer)\n"
      "        self.buffer += self.params[self.b_name]\n"
      "        output = self.buffer\n"),

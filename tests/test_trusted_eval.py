@@ -83,7 +83,19 @@ def test_saved_weights_are_checked_before_use(ref):
         "fc1_w holds NaN or infinite values", "fc2_b is missing"]
 
 
-def test_a_layer_unlike_its_trusted_twin_is_named(ref):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_honest_network_in_either_dtype_has_no_layer_unlike_its_twin(ref, dtype):
+    """float32 layers (the reference honours dtype=np.float32) round sums that nearly cancel to a large
+    relative error of their own: judged against the output's scale, they compute what their twins do."""
+    np.random.seed(123)
+    model = ref.cnn_models.SmallConvolutionalNetwork(dtype=dtype)
+    architecture, arrays = architecture_of(model)
+    assert {arrays[f"out.{index}"].dtype for index in range(len(architecture.layers))} == {np.dtype(dtype)}
+    assert layer_disagreements(architecture, PROBE, arrays, RUBRIC.training["chain_tolerance"]) == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_layer_unlike_its_trusted_twin_is_named(ref, dtype):
     """Average pooling (the demo's planted bug) is still a pooling layer, but not the grader's."""
     class AveragePool(ref.cnn_layers.MaxPoolingLayer):
         def forward(self, img):
@@ -91,7 +103,7 @@ def test_a_layer_unlike_its_trusted_twin_is_named(ref):
             return windows.mean(axis=(4, 5))
 
     np.random.seed(123)
-    model = ref.cnn_models.SmallConvolutionalNetwork()
+    model = ref.cnn_models.SmallConvolutionalNetwork(dtype=dtype)
     model.net.layers[4] = AveragePool(2, 2, "pool1")
     architecture, arrays = architecture_of(model)
     assert architecture.pool_count == 1

@@ -47,7 +47,7 @@ def load(folder: Path) -> dict:
 def five_by_five(lib, seed: int):
     """The reference network with a 5x5 first layer (16 filters), the other common first layer."""
     np.random.seed(seed)
-    model = lib.cnn_models.SmallConvolutionalNetwork()
+    model = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)  # float64, as the stored weights were made
     layers = model.net.layers
     model.net.layers[0] = lib.cnn_layers.ConvLayer2D(3, 5, 16, stride=1, padding=2, init_scale=0.16, name="conv1")
     model.net.__init__(*layers)  # re-register the parameters of the new layer
@@ -76,7 +76,7 @@ def main() -> None:
 
 def _reference(lib, seed: int):
     np.random.seed(seed)
-    return lib.cnn_models.SmallConvolutionalNetwork()
+    return lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)  # float64, as the stored weights were made
 
 
 if __name__ == "__main__":

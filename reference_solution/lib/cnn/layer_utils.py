@@ -71,7 +71,10 @@ class ConvLayer2D(object):
         # Every k x k window as one row, ordered (u, v, c) like the rows of W reshaped to
         # (k*k*C, F): a strided view, one copy into `cols`, then one matrix product.
         windows = np.lib.stride_tricks.sliding_window_view(img_pad, (k, k), axis=(1, 2))[:, ::s, ::s]
-        cols = np.empty((n, out_h, out_w, k, k, self.input_channels), dtype=np.result_type(img, self.params[self.w_name]))
+        # The layer computes in its parameters' dtype (float32 in a float32 network, whatever the
+        # input's): the copy into `cols` converts the input.
+        dtype = np.result_type(self.params[self.w_name], self.params[self.b_name], np.float32)
+        cols = np.empty((n, out_h, out_w, k, k, self.input_channels), dtype=dtype)
         cols[...] = windows.transpose(0, 1, 2, 4, 5, 3)
         cols = cols.reshape(n * out_h * out_w, k * k * self.input_channels)
         w_mat = self.params[self.w_name].reshape(k * k * self.input_channels, n_filters)
@@ -101,6 +104,7 @@ class ConvLayer2D(object):
         _, out_h, out_w, n_filters = dprev.shape
         k, s, p = self.kernel_size, self.stride, self.padding
         dout = dprev.reshape(n * out_h * out_w, n_filters)
+        dout = dout.astype(cols.dtype, copy=False)  # in the dtype forward computed in
         w_mat = self.params[self.w_name].reshape(k * k * n_channels, n_filters)
         self.grads[self.w_name] = (cols.T @ dout).reshape(k, k, n_channels, n_filters)
         self.grads[self.b_name] = dout.sum(axis=0)

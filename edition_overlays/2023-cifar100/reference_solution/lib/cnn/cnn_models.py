@@ -4,16 +4,31 @@ from lib.mlp.fully_conn import *
 from lib.mlp.layer_utils import *
 from lib.cnn.layer_utils import *
 
+# BEGIN SOLUTION
+def _in_dtype(dtype, *layers):
+    """The layers, every parameter converted to `dtype`: the handout's layers draw float64 weights
+    and biases whatever the network declares, and each layer computes in its parameters' dtype, so
+    a float32 network trains in float32 (the draws are the same, rounded)."""
+    for converted in layers:
+        for key, value in converted.params.items():
+            converted.params[key] = np.asarray(value, dtype=dtype)
+    return layers
 
+
+# HANDOUT:
+# END SOLUTION
 class TestCNN(Module):
     def __init__(self, dtype=np.float32, seed=None):
         self.net = sequential(
             ########## TODO: ##########
             # BEGIN SOLUTION
+            # Each layer's parameters in the network's dtype (see _in_dtype above).
+            *_in_dtype(dtype,
             ConvLayer2D(3, 3, 3, stride=1, padding=0, init_scale=0.02, name="conv"),
             MaxPoolingLayer(2, 2, name="pool"),
             flatten(name="flatten"),
             fc(27, 5, init_scale=0.02, name="fc"),
+            ),
             # HANDOUT: # your layers here
             # END SOLUTION
             ########### END ###########
@@ -25,6 +40,8 @@ class SmallConvolutionalNetwork(Module):
         self.net = sequential(
             ########## TODO: ##########
             # BEGIN SOLUTION
+            # Each layer's parameters in the network's dtype (see _in_dtype above).
+            *_in_dtype(dtype,
             # 32x32x3 -> 32x32x16: small filters at full resolution find edges and colour blobs.
             ConvLayer2D(3, 3, 16, stride=1, padding=1, init_scale=0.27, name="conv1"),
             gelu(name="gelu1"),
@@ -37,6 +54,7 @@ class SmallConvolutionalNetwork(Module):
             fc(1568, 100, init_scale=0.036, name="fc1"),
             gelu(name="gelu3"),
             fc(100, 20, init_scale=0.14, name="fc2"),
+            ),
             # HANDOUT: # your layers here
             # END SOLUTION
             ########### END ###########

@@ -158,7 +158,12 @@ class gelu(object):
         self.meta = None
 
     def forward(self, feat):
-        inner = np.sqrt(2.0 / np.pi) * (feat + 0.044715 * feat ** 3)
+        # BEGIN SOLUTION
+        # np.sqrt(2.0 / np.pi) is a NumPy float64 scalar, which would make a float32 network's
+        # activations float64; the same number as a Python float keeps feat's dtype.
+        inner = float(np.sqrt(2.0 / np.pi)) * (feat + 0.044715 * feat ** 3)
+        # HANDOUT: inner = np.sqrt(2.0 / np.pi) * (feat + 0.044715 * feat ** 3)
+        # END SOLUTION
         output = 0.5 * feat * (1.0 + np.tanh(inner))
         # kept for backward: the input
         self.meta = feat
@@ -169,8 +174,13 @@ class gelu(object):
         if feat is None:
             raise ValueError("No forward function called before for this module!")
         # The derivative of the same approximation, so that gradient checks agree with forward.
-        tanh = np.tanh(np.sqrt(2.0 / np.pi) * (feat + 0.044715 * feat ** 3))
-        slope = np.sqrt(2.0 / np.pi) * (1.0 + 3 * 0.044715 * feat ** 2)
+        # BEGIN SOLUTION
+        # As in forward: the constant as a Python float, so that dfeat keeps the dtype of dprev and feat.
+        tanh = np.tanh(float(np.sqrt(2.0 / np.pi)) * (feat + 0.044715 * feat ** 3))
+        slope = float(np.sqrt(2.0 / np.pi)) * (1.0 + 3 * 0.044715 * feat ** 2)
+        # HANDOUT: tanh = np.tanh(np.sqrt(2.0 / np.pi) * (feat + 0.044715 * feat ** 3))
+        # HANDOUT: slope = np.sqrt(2.0 / np.pi) * (1.0 + 3 * 0.044715 * feat ** 2)
+        # END SOLUTION
         dfeat = dprev * (0.5 * (1.0 + tanh) + 0.5 * feat * (1.0 - tanh ** 2) * slope)
         self.meta = None
         return dfeat
