@@ -32,6 +32,8 @@ from autograder.sandbox.exposure import SecretsExposed
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
+#: Dask's scheduler's HTTP server port unless told otherwise (`grade.py scheduler --dashboard-port`).
+DASHBOARD_PORT = 8787
 
 
 @contextmanager
@@ -245,21 +247,41 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 def _cmd_dask(args: argparse.Namespace) -> int:
     """`grade.py scheduler` and `grade.py worker`: Dask's own commands, run with this checkout importable (the
-    scheduler unpickles our tasks, the workers run them), so a cluster is started the same way everywhere."""
+    scheduler unpickles our tasks, the workers run them), so a cluster is started the same way everywhere.
+    With --host, every socket they listen on is on that address: Dask's data port and its HTTP server (the
+    scheduler's info pages, /health, /metrics, no login), which Dask otherwise opens on every interface."""
     from autograder.sandbox.confinement import available_mode, unmet_requirement
+    host = args.host
+    if host is not None and ":" in host:  # Dask's --dashboard-address is HOST:PORT, split at the colon
+        raise UsageError(f"--host {host}: an IPv6 address cannot be given to Dask's HTTP server; give a host name "
+                         f"that resolves to it")
+    where = f"on {host}" if host else "on every interface"
     if args.command == "worker":
         unmet = unmet_requirement()
         print(f"cnn-grader {__version__} worker: student code is confined in mode {available_mode()!r} here"
               + (f"; this worker will refuse to grade: {unmet}" if unmet else ""), file=sys.stderr)
         command = ["distributed.cli.dask_worker", args.address, "--nthreads", str(args.nthreads),
                    "--memory-limit", args.memory_limit, "--death-timeout", f"{args.death_timeout:g}"]
-        command += ["--host", args.host] if args.host else []
+        command += ["--host", host, "--dashboard-address", f"{host}:0"] if host else []
+        print(f"cnn-grader worker: Dask's worker and its HTTP server (/health, /metrics; no login) listen {where}, "
+              f"each on a free port" + ("" if host else " (the scheduler is told the address that reaches it); "
+                                        "--host ADDRESS limits them to that address"), file=sys.stderr)
     else:
         command = ["distributed.cli.dask_scheduler", "--port", str(args.port)]
         command += ["--idle-timeout", f"{args.idle_timeout:g}"] if args.idle_timeout else []
-        command += ["--host", args.host] if args.host else []
+        if host:
+            command += ["--host", host, "--dashboard-address", f"{host}:{args.dashboard_port}"]
+        elif args.dashboard_port != DASHBOARD_PORT:
+            command += ["--dashboard-address", f":{args.dashboard_port}"]
+        print(f"cnn-grader scheduler: tasks on port {args.port}, Dask's HTTP server (its pages on the workers and "
+              f"tasks, /health, /metrics; no login) on port {args.dashboard_port} (a free one if that is taken: "
+              f"see \"dashboard at\" below), both {where}"
+              + ("" if host else "; --host 127.0.0.1 (or this machine's address on the cluster's network) limits "
+                                 "them to that address"), file=sys.stderr)
     command += ["--no-dashboard"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    # Without Bokeh's dashboard (--no-dashboard) Dask's "dashboard at" line names a page its HTTP server has
+    env.setdefault("DASK_DISTRIBUTED__DASHBOARD__LINK", "{scheme}://{host}:{port}/info/main/workers.html")
     os.chdir(REPO_ROOT)  # `python -m` puts the current folder first on the path: it must be this checkout
     os.execve(sys.executable, [sys.executable, "-m", *command], env)
     return 0  # pragma: no cover - execve does not return
@@ -643,8 +665,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "with this checkout importable (the scheduler reads our tasks). Runs until stopped (Ctrl-C). "
                     "Then start workers on each machine with `grade.py worker`. README, 'Beyond one machine'.")
     scheduler.add_argument("--port", type=int, default=8786, help="default: %(default)s")
-    scheduler.add_argument("--host", help="the address to listen on (default: Dask's: every interface); "
-                                          "127.0.0.1 for a cluster of this machine only")
+    scheduler.add_argument("--host", help="the address to listen on, for the tasks and Dask's HTTP server alike "
+                                          "(default: Dask's: every interface); 127.0.0.1 for a cluster of this "
+                                          "machine only")
+    scheduler.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                           help="the port of Dask's HTTP server (info pages, /health, /metrics; no login): "
+                                "default %(default)s, 0 for any free one")
     scheduler.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                            help="stop after this long without a batch connected (default: run until stopped)")
     scheduler.set_defaults(run=_cmd_dask)
@@ -661,7 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--memory-limit", default="auto",
                         help="Dask's memory limit for the worker (default: %(default)s, the machine's share); each "
                              "submission's own sandbox has the rubric's [worker] memory limit besides")
-    worker.add_argument("--host", help="the address to listen on (default: Dask's choice)")
+    worker.add_argument("--host", help="the address to listen on, for the tasks and Dask's HTTP server alike "
+                                       "(default: Dask's: every interface, the scheduler told the address that "
+                                       "reaches it)")
     worker.add_argument("--death-timeout", type=float, default=600, metavar="SECONDS",
                         help="stop after this long without reaching the scheduler (default: %(default)g)")
     worker.set_defaults(run=_cmd_dask)

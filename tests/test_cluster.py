@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -13,8 +14,10 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from conftest import run_grade
@@ -32,6 +35,7 @@ from autograder.cluster import (
     worker_identity,
 )
 from autograder.intake import IntakeError, input_digest
+from autograder.processes import descendants
 from autograder.rubric import load_rubric
 
 # --------------------------------------------------------------------------------- without a cluster
@@ -152,7 +156,8 @@ class Cluster:
         self.log_dir, self.processes = log_dir, []
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         port = self.address.rsplit(":", 1)[1]
-        self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--idle-timeout", "600"])
+        self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-port", "0",
+                                  "--idle-timeout", "600"])
 
     def _start(self, name: str, args: list[str], env: dict | None = None, root: Path = REPO_ROOT):
         log = open(self.log_dir / f"{name}.log", "w")
@@ -192,6 +197,47 @@ def cluster(tmp_path):
         yield running
     finally:
         running.close()
+
+
+def _listening(pids: list[int]) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket these processes listen on, from /proc (IPv4 and IPv6)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            raw, port = local.split(":")
+            packed = b"".join(bytes.fromhex(raw[i:i + 8])[::-1] for i in range(0, len(raw), 8))  # host order words
+            found.append((socket.inet_ntop(family, packed), int(port, 16)))
+    return found
+
+
+@pytest.mark.slow
+def test_the_scheduler_and_its_workers_listen_only_on_the_host_they_are_given(tmp_path, cluster):
+    """Dask opens an HTTP server (info pages, /health, /metrics; no login) beside each scheduler and worker, on
+    every interface unless told: `--host 127.0.0.1` must keep every socket of theirs on 127.0.0.1."""
+    cluster.add_worker("worker1")
+    cluster.wait_for_workers(1)
+    scheduler, worker = cluster.processes
+    found = {"scheduler": _listening([scheduler.pid]),
+             "worker": _listening([worker.pid, *descendants(worker.pid)])}  # the nanny and its worker process
+    assert len(found["scheduler"]) >= 2 and len(found["worker"]) >= 3, found  # tasks and HTTP; nanny, data, HTTP
+    assert {host for sockets in found.values() for host, _ in sockets} == {"127.0.0.1"}, found
+    link = re.search(r"dashboard at:\s+(http://\S+)", (tmp_path / "scheduler.log").read_text())[1]
+    assert urlparse(link).hostname == "127.0.0.1" and urlparse(link).port in {port for _, port in found["scheduler"]}
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(link, timeout=30) as page:
+        assert page.status == 200  # what the log line names is there
 
 
 def _class(folder: Path) -> Path:
