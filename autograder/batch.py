@@ -388,6 +388,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     entries, notes = discover(input_dir)
     baseline = baseline or default_baseline()
     options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()], baseline=baseline)
+    if hasattr(engine, "prepare"):  # a cluster: reached and its workers checked before anything in OUT is written
+        engine.prepare(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = []
     for entry in entries:

@@ -201,6 +201,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     with _staff_tool("batch"):
         from autograder.batch import BatchStopped, run_batch
         from autograder.reports.similarity import PAIRS, read_pairs
+    engine = None
+    if args.scheduler:  # a mistyped address is refused at once, before anything is read, reached or written
+        from autograder.cluster import ClusterEngine
+        engine = ClusterEngine(args.scheduler)
     if not args.input.is_dir():
         raise UsageError(f"{args.input}: not a folder of submissions")
     _check_out(args.out)
@@ -211,10 +215,6 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
-    engine = None
-    if args.scheduler:
-        from autograder.cluster import ClusterEngine
-        engine = ClusterEngine(args.scheduler)
     try:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
@@ -224,6 +224,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
         return 143  # 128 + SIGTERM, as a shell reports a process it stopped
+    finally:
+        if engine is not None:
+            engine.close()
     for note in notes:
         print(f"note: {note}")
     counts = {status: sum(1 for e in entries if e.status == status)

@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import shutil
 import signal
 import stat
@@ -58,6 +59,9 @@ _HARNESS_SUFFIXES = (".py", ".toml", ".css", ".js", ".json", ".npz", ".ipynb", "
 _TASK_PREFIX, _OWNER = "cnn-grader-task-", "owner"
 #: Mode bits of a packed entry that travels as its size only (a file the intake would not read).
 _SIZE_ONLY = "size-only"
+#: What `--scheduler` takes: Dask's scheduler address as `grade.py scheduler` prints it ("Scheduler at: ...").
+_SCHEDULER_ADDRESS = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+                                r":(?P<port>[0-9]{1,5})")
 
 
 class ClusterMismatch(UserInputError):
@@ -66,6 +70,25 @@ class ClusterMismatch(UserInputError):
 
 class ClusterUnusable(UserInputError):
     """The scheduler cannot be reached, has no workers, or no worker may grade."""
+
+
+def scheduler_address(text: str) -> str:
+    """`--scheduler`'s value when it is a Dask scheduler's address, tcp://HOST:PORT; otherwise a UserInputError
+    saying what is expected, before anything is connected to or written (Dask itself would take a bare
+    HOST:PORT as tcp, and fail on a mistyped one only after its connect timeout, or never close its client)."""
+    match = _SCHEDULER_ADDRESS.fullmatch(text)
+    if match and 0 < int(match["port"]) < 65536:
+        return text
+    if text.startswith(("http://", "https://")):
+        hint = ("; that is a web address (Dask's dashboard, 8787 by default): the scheduler's own address "
+                "starts with tcp://, its port is 8786 by default")
+    elif "://" not in text:
+        hint = f"; did you mean tcp://{text}?" if re.fullmatch(r"[^\s/]+:[0-9]{1,5}", text) else ""
+    else:
+        hint = ""
+    raise UserInputError(f"--scheduler {text!r}: expected a Dask scheduler's address, tcp://HOST:PORT (e.g. "
+                         f"tcp://grader1.example.edu:8786), as `grade.py scheduler` prints it "
+                         f"(\"Scheduler at:\"){hint}")
 
 
 # ---------------------------------------------------------------------------------------- who a worker is
@@ -151,7 +174,7 @@ def check_workers(client, data_dir: Path | None = None, ours: dict | None = None
                                       broken.items())))
     if not identities:
         raise ClusterUnusable(f"the scheduler {client.scheduler.address} has no workers: start some with "
-                              f"`dask worker {client.scheduler.address}` (README, 'Beyond one machine')")
+                              f"`python grade.py worker {client.scheduler.address}` (README, 'Beyond one machine')")
     problems = [why for worker, theirs in sorted(identities.items())
                 if (why := compare_identity(worker, theirs, ours))]
     if problems:
@@ -407,13 +430,28 @@ def _grade_here(scratch: Path, parent: int) -> int:
 
 # ------------------------------------------------------------------------------------------ the engine
 class ClusterEngine:
-    """The batch's engine on a Dask cluster (`run_batch(..., engine=ClusterEngine(address))`)."""
+    """The batch's engine on a Dask cluster (`run_batch(..., engine=ClusterEngine(address))`). The address is
+    checked at once (`scheduler_address`); `prepare` connects and checks the workers, which `run_batch` asks
+    for before anything in OUT is written; `close` lets the cluster go."""
 
-    def __init__(self, address: str, connect_timeout: float = 30.0):
-        self.address, self.connect_timeout = address, connect_timeout
+    def __init__(self, address: str, connect_timeout: float | None = None):
+        self.address = scheduler_address(address)
+        self.connect_timeout = connect_timeout
+        self.client = None
+        self.usable: list[str] = []
+        self.notes: list[str] = []
 
     def describe(self) -> str:
         return f"the Dask cluster at {self.address}"
+
+    def _timeout(self) -> float:
+        """Seconds to wait for the scheduler: the one given, else Dask's `distributed.comm.timeouts.connect`
+        (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s sets it)."""
+        if self.connect_timeout is not None:
+            return float(self.connect_timeout)
+        import dask
+        from dask.utils import parse_timedelta
+        return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s"))
 
     def _connect(self):
         try:
@@ -421,21 +459,45 @@ class ClusterEngine:
         except ImportError as exc:  # pragma: no cover - requirements.txt pins it
             raise ClusterUnusable(f"--scheduler needs dask.distributed ({exc}): pip install -r requirements.txt") \
                 from None
+        timeout = self._timeout()
         try:
-            return Client(self.address, timeout=self.connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterUnusable(f"cannot reach the Dask scheduler at {self.address} within "
-                                  f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); start it with "
-                                  f"`dask scheduler` (README, 'Beyond one machine')") from None
+            return Client(self.address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            # Dask retries until its timeout and then says only that: why it could not connect (refused, a
+            # name not resolved) is the error it gave up on
+            why = f"{type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else f"{type(exc).__name__}"
+            raise ClusterUnusable(f"cannot reach the Dask scheduler at {self.address} within {timeout:g} s ({why}; "
+                                  f"Dask: {exc}); start one there with `python grade.py scheduler --host HOST --port "
+                                  f"PORT` (README, 'Beyond one machine')") from None
+
+    def prepare(self, options: dict) -> None:
+        """Connect to the scheduler and check every worker (`check_workers`): what cannot work stops the batch
+        here, before anything in OUT is written or rewritten. The notes on workers left out come with
+        `grade_all`'s."""
+        if self.client is not None:
+            return
+        client = self._connect()
+        try:
+            self.usable, self.notes = check_workers(client, options.get("data_dir"))
+        except BaseException:
+            client.close()
+            raise
+        self.client = client
+
+    def close(self) -> None:
+        """Let the cluster go (the client's connection); again, nothing."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
 
     def grade_all(self, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
                   watcher: Watcher) -> list[str]:
         """Grade `todo` on the cluster's workers into OUT, each as it comes back. Returns notes for staff
         (workers left out). Submissions still on the cluster when the batch is stopped stay not graded yet."""
-        client = self._connect()
         sent: dict = {}
         try:
-            usable, notes = check_workers(client, options.get("data_dir"))
+            self.prepare(options)
+            client, usable = self.client, self.usable
             shipped = {key: value for key, value in options.items() if key != "hidden"}
             threads = sum(count for worker, count in client.nthreads().items() if worker in usable)
             window = max(4, 2 * threads)  # in flight at once: the scheduler holds each task's bytes until it ends
@@ -462,11 +524,11 @@ class ClusterEngine:
                     done.append(entry)
                     future.release()  # the scheduler forgets its result (the folder's bytes)
                 watcher.finished(done)
-            return notes
+            return self.notes
         finally:
-            if sent:  # stopped early: what is still out there is cancelled (its entries stay not graded yet)
-                client.cancel(list(sent), force=True)
-            client.close()
+            if sent and self.client is not None:  # stopped early: what is still out there is cancelled
+                self.client.cancel(list(sent), force=True)
+            self.close()
 
     def _record(self, entry: BatchEntry, future, out_dir: Path, options: dict) -> None:
         """Put one finished task's folder in place and record how it went."""

@@ -124,6 +124,19 @@ def test_a_worker_with_another_harness_is_named_with_what_differs():
     assert "NumPy 1.0" in compare_identity("tcp://w:1", numpy, ours)
 
 
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8787", "tcp://127.0.0.1:18786x", "127.0.0.1:18786"])
+def test_a_mistyped_scheduler_address_is_refused_at_once_and_nothing_is_written(tmp_path, address):
+    (tmp_path / "in" / "alice").mkdir(parents=True)
+    started = time.monotonic()
+    result = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler", address,
+                       timeout=180)
+    assert result.returncode == 2, result.stderr
+    assert "expected a Dask scheduler's address, tcp://HOST:PORT" in result.stderr
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 25  # no connect attempt (Dask's 30 s), no client left to close (60 s)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_task_folder_whose_worker_is_gone_is_swept_and_no_other(tmp_path, monkeypatch):
     """A Dask worker killed between making a task's folder and starting its grading leaves the folder; the
     next task on the machine removes it, but never one whose worker lives or that names no worker."""
@@ -391,11 +404,23 @@ def test_progress_jsonl_prints_one_parsable_line_per_finished_submission(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_scheduler_option_fails_clearly_when_nothing_listens(tmp_path):
-    make_submission(tmp_path / "in" / "alice")
-    result = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
-                       f"tcp://127.0.0.1:{_free_port()}", timeout=180)
-    assert result.returncode == 2, result.stderr
-    assert "cannot reach the Dask scheduler" in result.stderr
-    assert not (tmp_path / "out" / "alice").exists()
+def test_an_unreachable_scheduler_is_said_within_the_connect_timeout_and_out_is_left_alone(tmp_path):
+    (tmp_path / "in" / "alice").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gradebook.csv").write_text("an earlier batch's\n")
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="5s")
+    for address, why in ((f"tcp://127.0.0.1:{_free_port()}", "Connection refused"),
+                         ("tcp://nonexistent.invalid:8786", "gaierror")):
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(tmp_path / "in"), "--out",
+                                 str(out), "--scheduler", address], env=env, capture_output=True, text=True,
+                                timeout=180)
+        assert result.returncode == 2, result.stderr
+        assert f"cannot reach the Dask scheduler at {address} within 5 s" in result.stderr, result.stderr
+        assert why in result.stderr and "`python grade.py scheduler" in result.stderr
+        assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+        assert time.monotonic() - started < 5 + 20  # the connect timeout, Python's start: no client left hanging
+        assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv"]  # nothing written, nothing rewritten
+        assert (out / "gradebook.csv").read_text() == "an earlier batch's\n"
 
