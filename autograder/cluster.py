@@ -122,7 +122,15 @@ def worker_identity(data_dir: str | None = None) -> dict:
         except SecretsExposed as exc:
             refusal = str(exc)
     return {"version": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "files": files, "mode": available_mode(), "refusal": refusal, "host": platform.node()}
+            "files": files, "mode": available_mode(), "refusal": refusal, "host": platform.node(),
+            "checkout": str(REPO_ROOT)}
+
+
+def _named(worker: str, theirs: dict) -> str:
+    """A worker as staff find it: its Dask address, and the machine and checkout it runs from (what to fix)."""
+    where = [f"host {theirs['host']}" if theirs.get("host") else "",
+             f"checkout {theirs['checkout']}" if theirs.get("checkout") else ""]
+    return f"worker {worker}" + (f" ({', '.join(filter(None, where))})" if any(where) else "")
 
 
 def _harness_version() -> str:
@@ -130,11 +138,13 @@ def _harness_version() -> str:
 
 
 def compare_identity(worker: str, theirs: dict, ours: dict) -> str | None:
-    """Why `worker` may not grade for this client, in words naming what differs; None when it is the same."""
+    """Why `worker` may not grade for this client, in words naming the worker (its address, host and checkout)
+    and what differs; None when it is the same."""
+    named = _named(worker, theirs)
     if theirs.get("version") != ours["version"]:
-        return f"worker {worker} runs cnn-grader {theirs.get('version')}, this client {ours['version']}"
+        return f"{named} runs cnn-grader {theirs.get('version')}, this client {ours['version']}"
     if theirs.get("numpy") != ours["numpy"]:
-        return (f"worker {worker} has NumPy {theirs.get('numpy')}, this client {ours['numpy']} (install the same "
+        return (f"{named} has NumPy {theirs.get('numpy')}, this client {ours['numpy']} (install the same "
                 f"requirements.txt on both)")
     mine, its = ours["files"], theirs.get("files") or {}
     differ = sorted(name for name in set(mine) | set(its) if mine.get(name) != its.get(name))
@@ -143,7 +153,8 @@ def compare_identity(worker: str, theirs: dict, ours: dict) -> str | None:
                for name in differ}
         shown = ", ".join(f"{name} ({how[name]})" for name in differ[:5])
         more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-        return (f"worker {worker} has other harness files than this client: {shown}{more}; give every worker "
+        here = ours.get("checkout", REPO_ROOT)
+        return (f"{named} has other harness files than this client ({here}): {shown}{more}; give every worker "
                 f"the same checkout (git rev-parse HEAD) and fixtures")
     return None
 
@@ -180,7 +191,7 @@ def check_workers(client, data_dir: Path | None = None, ours: dict | None = None
     if problems:
         raise ClusterMismatch("refusing to grade on this cluster:\n" + "\n".join(f"  {why}" for why in problems))
     usable = sorted(worker for worker, theirs in identities.items() if not theirs["refusal"])
-    notes = [f"worker {worker} ({theirs['host']}) refuses to grade and gets no submission: {theirs['refusal']}"
+    notes = [f"{_named(worker, theirs)} refuses to grade and gets no submission: {theirs['refusal']}"
              for worker, theirs in sorted(identities.items()) if theirs["refusal"]]
     if not usable:
         raise ClusterUnusable("no worker of this cluster may grade:\n" + "\n".join(f"  {note}" for note in notes))

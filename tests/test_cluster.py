@@ -122,6 +122,9 @@ def test_a_worker_with_another_harness_is_named_with_what_differs():
     assert "runs cnn-grader 0.0.1" in compare_identity("tcp://w:1", older, ours)
     numpy = dict(ours, numpy="1.0")
     assert "NumPy 1.0" in compare_identity("tcp://w:1", numpy, ours)
+    elsewhere = dict(theirs, host="lab-pc-7", checkout="/srv/old-grader")
+    assert "worker tcp://w:1 (host lab-pc-7, checkout /srv/old-grader)" in compare_identity("tcp://w:1", elsewhere,
+                                                                                             ours)
 
 
 @pytest.mark.parametrize("address", ["http://127.0.0.1:8787", "tcp://127.0.0.1:18786x", "127.0.0.1:18786"])
@@ -370,6 +373,7 @@ def test_a_worker_with_another_harness_is_refused_by_name(tmp_path, cluster):
     assert refused.returncode == 2, refused.stderr
     assert "autograder/rubric.toml (differs)" in refused.stderr and "refusing to grade on this cluster" in \
         refused.stderr
+    assert f"(host {platform.node()}, checkout {other})" in refused.stderr  # where to go and fix it
     assert not (tmp_path / "out" / "alice").exists()  # nothing graded
 
 
