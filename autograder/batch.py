@@ -374,7 +374,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     [deadlines], longer with `execute`); past it the submission is recorded as timed out. `engine`: where
     the submissions are graded (default: `LocalEngine(jobs)`, this machine; `cluster.ClusterEngine`, a Dask
     cluster); everything else (stamps, resume, reports, staff scores) is the batch's, the same for both.
-    `progress`: "bar" (or True), "jsonl" (one JSON line per finished submission on stdout) or "none" (False).
+    `progress`: "bar" (or True), "jsonl" (one JSON line per submission on stdout: each unchanged one at once,
+    status "unchanged", then each graded one as it finishes) or "none" (False).
 
     Raises SecretsExposed up front, before anything is graded or written, where the worker could read
     the hidden fixtures: one error for the class, not one harness fault per student (a cluster's workers
@@ -395,7 +396,7 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
         if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == stamp_for(entry.source, options):
-            entry.status = BatchStatus.UNCHANGED
+            entry.status, entry.score = BatchStatus.UNCHANGED, _previous_score(out_dir / entry.student_id)
         else:
             todo.append(entry)
     limits = load_rubric().deadlines
@@ -403,7 +404,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     reports = _Reports(out_dir, entries, limits.report_interval_seconds)
     reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
     reports.write(force=True)  # everyone, before anything is graded: the rows "not graded yet" say so
-    with Progress(progress, len(todo)) as shown:
+    with Progress(progress, len(entries), [entry for entry in entries if entry.status == BatchStatus.UNCHANGED]) \
+            as shown:
         notes += _run_engine(engine, todo, out_dir, options, seconds, limits.kill_grace_seconds,
                              Watcher(reports, shown))
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
@@ -417,6 +419,15 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
                      f"grading sheet and merge): " + ", ".join(earlier))
     reports.write(force=True)
     return entries, notes
+
+
+def _previous_score(folder: Path) -> float | None:
+    """The score an unchanged submission's results.json holds (what its progress line says), or None."""
+    try:
+        score = json.loads((folder / "results.json").read_text(encoding="utf-8"))["score"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(score) if isinstance(score, (int, float)) else None
 
 
 def _flags(document: dict) -> list[str]:

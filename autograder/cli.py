@@ -215,6 +215,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
+    said = sys.stderr if args.progress == "jsonl" else sys.stdout  # jsonl: stdout holds the JSON lines alone
     try:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
@@ -228,7 +229,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if engine is not None:
             engine.close()
     for note in notes:
-        print(f"note: {note}")
+        print(f"note: {note}", file=said)
     counts = {status: sum(1 for e in entries if e.status == status)
               for status in ("graded", "unchanged", "harness fault", "timed out")}
     for entry in entries:
@@ -236,15 +237,17 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             print(f"{entry.status}: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
     timed_out = f", {counts['timed out']} timed out (flagged in the gradebook)" if counts["timed out"] else ""
     print(f"{len(entries)} submission(s): {counts['graded']} graded, {counts['unchanged']} unchanged since the last "
-          f"run, {counts['harness fault']} harness fault(s){timed_out}; gradebook: {args.out / 'gradebook.csv'}")
+          f"run, {counts['harness fault']} harness fault(s){timed_out}; gradebook: {args.out / 'gradebook.csv'}",
+          file=said)
     pairs = read_pairs(args.out / PAIRS)
-    print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
-    print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}")
+    print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look",
+          file=said)
+    print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}", file=said)
     logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
     if logged:
         print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
               f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}"
-              + (" ..." if len(logged) > 5 else ""))
+              + (" ..." if len(logged) > 5 else ""), file=said)
     return 3 if counts["harness fault"] else 0
 
 
