@@ -110,6 +110,8 @@ def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None, rel
 
 def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus, float | None, str]:
     """Runs in a pool process: grade, stamp, and report (status, score, detail); never raises."""
+    if threading.current_thread() is threading.main_thread():  # a Ctrl-C at the terminal reaches this process
+        signal.signal(signal.SIGINT, _leave_to_the_batch)  # too; the batch stops it with SIGTERM if it stops
     from autograder.grading import HarnessError, grade_submission  # imported in the pool process
 
     try:
@@ -128,6 +130,12 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
     stamp = stamp_for(source, options)
     (out_dir / STAMP).write_text(stamp, encoding="utf-8")
     return status, score, detail
+
+
+def _leave_to_the_batch(signum, frame) -> None:
+    """SIGINT in a grading process: nothing. A Ctrl-C reaches every process of the terminal's group; the batch
+    (which gets it too) decides, and stops its grading processes with SIGTERM. A handler, not SIG_IGN: what this
+    process starts with exec (the worker, a kernel) gets SIGINT's usual meaning back."""
 
 
 def _stop_cleanly(signum, frame) -> None:
@@ -249,10 +257,18 @@ class _Reports:
 
 
 class BatchStopped(Exception):
-    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest is not graded yet."""
+    """The batch itself was asked to stop (SIGTERM, or SIGINT: Ctrl-C): what was graded is reported, the rest is
+    not graded yet. `signum`: the signal."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        how = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(f"stopped by {how}")
 
 
 _stop_signals: list[int] = []
+#: The signals that stop a batch as it grades: SIGTERM, and SIGINT (Ctrl-C) the same way.
+_STOPS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _stop_batch(signum, frame) -> None:
@@ -264,7 +280,7 @@ def _stop_batch(signum, frame) -> None:
 
 def _stop_if_asked() -> None:
     if _stop_signals:
-        raise BatchStopped(f"stopped by signal {_stop_signals[0]}")
+        raise BatchStopped(_stop_signals[0])
 
 
 class Watcher:
@@ -340,17 +356,22 @@ class LocalEngine:
 
 def _run_engine(engine, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
                 watcher: Watcher) -> list[str]:
-    """The engine's run, with a SIGTERM to the batch turned into BatchStopped at the engine's next wait."""
+    """The engine's run, with a SIGTERM or SIGINT (Ctrl-C) to the batch turned into BatchStopped at the engine's
+    next wait; the reports are then rebuilt, so that every folder placed so far reads as graded."""
     main = threading.current_thread() is threading.main_thread()
     _stop_signals.clear()
-    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
+    previous = {number: signal.signal(number, _stop_batch) for number in _STOPS} if main else {}
     try:
         notes = engine.grade_all(todo, out_dir, options, deadline, grace, watcher)
         _stop_if_asked()
         return notes
+    except BatchStopped:
+        if watcher.reports.stale:  # finished since the reports were last written (the stop came before their turn)
+            watcher.stopped()
+        raise
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:

@@ -224,7 +224,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
-        return 143  # 128 + SIGTERM, as a shell reports a process it stopped
+        return 128 + exc.signum  # as a shell reports a process a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
+    except KeyboardInterrupt:  # Ctrl-C before the grading began or after it ended: nothing is half-done
+        print(f"batch stopped by Ctrl-C (SIGINT) outside the grading: the reports in {args.out} are as the last "
+              f"write left them; run the batch again", file=sys.stderr)
+        return 130
     finally:
         if engine is not None:
             engine.close()
