@@ -41,6 +41,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, stamp_for
@@ -59,6 +60,8 @@ _HARNESS_SUFFIXES = (".py", ".toml", ".css", ".js", ".json", ".npz", ".ipynb", "
 _TASK_PREFIX, _OWNER = "cnn-grader-task-", "owner"
 #: Mode bits of a packed entry that travels as its size only (a file the intake would not read).
 _SIZE_ONLY = "size-only"
+#: How often a running task asks its Dask worker whether the batch still wants it (a stopped batch cancels it).
+CANCEL_POLL_SECONDS = 0.5
 #: What `--scheduler` takes: Dask's scheduler address as `grade.py scheduler` prints it ("Scheduler at: ...").
 _SCHEDULER_ADDRESS = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
                                 r":(?P<port>[0-9]{1,5})")
@@ -324,11 +327,45 @@ def _zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _cancelled() -> Callable[[], bool]:
+    """Whether the batch no longer wants the task this thread runs: a stopped batch cancels its futures (and a
+    client that vanished has them released), and the Dask worker then marks the running task cancelled, but
+    cannot stop the thread that runs it. Read from the worker's own state; outside a Dask task, never."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError):
+        return lambda: False
+
+    def cancelled() -> bool:
+        state = worker.state.tasks.get(key)  # one dict look-up and one attribute: safe beside the event loop
+        return state is None or state.state in ("cancelled", "released", "forgotten")
+    return cancelled
+
+
+def _wait(process: subprocess.Popen, deadline: float, cancelled: Callable[[], bool]) -> str:
+    """Wait for the grading process: "exited", "deadline" (it ran past `deadline` seconds) or "cancelled" (the
+    batch gave up the task), asking at most every CANCEL_POLL_SECONDS."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            process.wait(timeout=max(0.0, min(CANCEL_POLL_SECONDS, end - time.monotonic())))
+            return "exited"
+        except subprocess.TimeoutExpired:
+            if cancelled():
+                return "cancelled"
+            if time.monotonic() >= end:
+                return "deadline"
+
+
 def grade_task(task: Task) -> TaskAnswer:
     """Runs in a Dask worker: unpack the submission into a scratch folder, grade it in a process of its own
-    (stopped, with everything it started, at the deadline), and return its output folder. Never raises
-    for the student's sake; what it raises is ours (Dask retries it, then the batch records a fault)."""
+    (stopped, with everything it started, at the deadline, or as soon as the batch cancels the task), and
+    return its output folder. Never raises for the student's sake; what it raises is ours (Dask retries it,
+    then the batch records a fault)."""
     started = time.monotonic()
+    cancelled = _cancelled()
     _sweep_abandoned()
     scratch = Path(tempfile.mkdtemp(prefix=_TASK_PREFIX))
     try:
@@ -351,12 +388,14 @@ def grade_task(task: Task) -> TaskAnswer:
                                    cwd=REPO_ROOT,
                                    env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), start_new_session=True,
                                    stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
-        try:
-            process.wait(timeout=task.deadline)
-        except subprocess.TimeoutExpired:
+        ended = _wait(process, task.deadline, cancelled)
+        if ended != "exited":
             stop_tree(process.pid, task.grace, lambda: process.poll() is not None)
             process.wait()
             seconds = time.monotonic() - started
+            if ended == "cancelled":  # nobody reads this answer: the batch stopped, the row stays not graded yet
+                return TaskAnswer(BatchStatus.NOT_GRADED_YET.value, None, "cancelled by the batch", seconds, b"",
+                                  _worker_name())
             _record_timed_out(out, task.student_id, task.deadline, seconds, task.options.get("public_only", False))
             return TaskAnswer(BatchStatus.TIMED_OUT.value, 0.0, f"timed out: grading took over {task.deadline:g} s",
                               seconds, _zip_folder(out / task.student_id), _worker_name())
@@ -504,7 +543,8 @@ class ClusterEngine:
     def grade_all(self, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
                   watcher: Watcher) -> list[str]:
         """Grade `todo` on the cluster's workers into OUT, each as it comes back. Returns notes for staff
-        (workers left out). Submissions still on the cluster when the batch is stopped stay not graded yet."""
+        (workers left out). Submissions still on the cluster when the batch is stopped are cancelled there
+        (their gradings stopped: `grade_task`) and stay not graded yet."""
         sent: dict = {}
         try:
             self.prepare(options)

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import pytest
 from conftest import run_grade
 from submissions import LAYERS, make_submission, untimed
+from test_batch_deadlines import STUCK
 
 from autograder import REPO_ROOT
 from autograder.batch import run_batch
@@ -428,3 +429,57 @@ def test_an_unreachable_scheduler_is_said_within_the_connect_timeout_and_out_is_
         assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv"]  # nothing written, nothing rewritten
         assert (out / "gradebook.csv").read_text() == "an earlier batch's\n"
 
+
+def _gradings(scratch: Path) -> list[int]:
+    """The grading processes of tasks whose Dask worker has `scratch` as its temporary folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"autograder.cluster" in command and any(part.startswith(os.fsencode(scratch)) for part in command):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_cluster_batch_and_the_gradings_on_its_workers(tmp_path, cluster):
+    """Ctrl-C to a batch on the cluster once one student is placed and another's grading runs on the worker:
+    the batch says it stopped (exit 130, no traceback), its gradebook has the placed student graded and the
+    other not graded yet, and the worker's grading of the other stops at once, not at its deadline."""
+    scratch = tmp_path / "scratch"  # the worker's temporary folder: its tasks' folders and grading processes
+    scratch.mkdir()
+    scratch.chmod(0o711)
+    cluster.add_worker("worker1", env=dict(os.environ, TMPDIR=str(scratch)))
+    cluster.wait_for_workers(1)
+    make_submission(tmp_path / "in" / "alice")
+    make_submission(tmp_path / "in" / "zed", STUCK)  # its grading would take many minutes
+    out = tmp_path / "out"
+    batch = subprocess.Popen([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(tmp_path / "in"), "--out",
+                              str(out), "--scheduler", cluster.address, "--deadline", "3600"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # a terminal's job: Ctrl-C signals its whole group
+    try:
+        patience = time.monotonic() + 300
+        while batch.poll() is None and time.monotonic() < patience and not (
+                (out / "alice" / "results.json").is_file() and _gradings(scratch)):
+            time.sleep(0.2)
+        assert (out / "alice" / "results.json").is_file() and _gradings(scratch), "zed's grading never started"
+        os.killpg(batch.pid, signal.SIGINT)
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
+    assert batch.returncode == 130, stderr
+    assert "batch stopped by Ctrl-C (SIGINT)" in stderr and "list everyone graded so far" in stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    rows = {line.split(",")[0]: line for line in (out / "gradebook.csv").read_text().splitlines()[1:]}
+    assert "not graded yet" not in rows["alice"] and ",fault," not in rows["alice"]
+    assert "not graded yet" in rows["zed"]
+    patience = time.monotonic() + 30  # the task asks every half second; its grading then has 10 s to stop
+    while (_gradings(scratch) or list(scratch.glob("cnn-grader-task-*"))) and time.monotonic() < patience:
+        time.sleep(0.5)
+    assert not _gradings(scratch), "the worker's grading of zed ran on after the batch stopped"
+    assert not list(scratch.glob("cnn-grader-task-*"))
