@@ -113,6 +113,8 @@ def _stamp(source: Path, baseline: Baseline, edition: Edition | None = None, rel
 
 def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus, float | None, str]:
     """Runs in a pool process: grade, stamp, and report (status, score, detail); never raises."""
+    if threading.current_thread() is threading.main_thread():  # a Ctrl-C at the terminal reaches this process
+        signal.signal(signal.SIGINT, _leave_to_the_batch)  # too; the batch stops it with SIGTERM if it stops
     from autograder.grading import HarnessError, grade_submission  # imported in the pool process
 
     try:
@@ -131,6 +133,12 @@ def _grade_one(source: Path, out_dir: Path, options: dict) -> tuple[BatchStatus,
     stamp = stamp_for(source, options)
     (out_dir / STAMP).write_text(stamp, encoding="utf-8")
     return status, score, detail
+
+
+def _leave_to_the_batch(signum, frame) -> None:
+    """SIGINT in a grading process: nothing. A Ctrl-C reaches every process of the terminal's group; the batch
+    (which gets it too) decides, and stops its grading processes with SIGTERM. A handler, not SIG_IGN: what this
+    process starts with exec (the worker, a kernel) gets SIGINT's usual meaning back."""
 
 
 def _stop_cleanly(signum, frame) -> None:
@@ -260,10 +268,18 @@ class _Reports:
 
 
 class BatchStopped(Exception):
-    """The batch itself was asked to stop (SIGTERM): what was graded is reported, the rest is not graded yet."""
+    """The batch itself was asked to stop (SIGTERM, or SIGINT: Ctrl-C): what was graded is reported, the rest is
+    not graded yet. `signum`: the signal."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        how = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(f"stopped by {how}")
 
 
 _stop_signals: list[int] = []
+#: The signals that stop a batch as it grades: SIGTERM, and SIGINT (Ctrl-C) the same way.
+_STOPS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _stop_batch(signum, frame) -> None:
@@ -275,7 +291,7 @@ def _stop_batch(signum, frame) -> None:
 
 def _stop_if_asked() -> None:
     if _stop_signals:
-        raise BatchStopped(f"stopped by signal {_stop_signals[0]}")
+        raise BatchStopped(_stop_signals[0])
 
 
 class Watcher:
@@ -368,17 +384,22 @@ class LocalEngine:
 
 def _run_engine(engine, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
                 watcher: Watcher) -> list[str]:
-    """The engine's run, with a SIGTERM to the batch turned into BatchStopped at the engine's next wait."""
+    """The engine's run, with a SIGTERM or SIGINT (Ctrl-C) to the batch turned into BatchStopped at the engine's
+    next wait; the reports are then rebuilt, so that every folder placed so far reads as graded."""
     main = threading.current_thread() is threading.main_thread()
     _stop_signals.clear()
-    previous = signal.signal(signal.SIGTERM, _stop_batch) if main else None
+    previous = {number: signal.signal(number, _stop_batch) for number in _STOPS} if main else {}
     try:
         notes = engine.grade_all(todo, out_dir, options, deadline, grace, watcher)
         _stop_if_asked()
         return notes
+    except BatchStopped:
+        if watcher.reports.stale:  # finished since the reports were last written (the stop came before their turn)
+            watcher.stopped()
+        raise
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def compare_submissions(out_dir: Path, entries: list[BatchEntry]) -> Path:
@@ -402,7 +423,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     [deadlines], longer with `execute`); past it the submission is recorded as timed out. `engine`: where
     the submissions are graded (default: `LocalEngine(jobs)`, this machine; `cluster.ClusterEngine`, a Dask
     cluster); everything else (stamps, resume, reports, staff scores) is the batch's, the same for both.
-    `progress`: "bar" (or True), "jsonl" (one JSON line per finished submission on stdout) or "none" (False).
+    `progress`: "bar" (or True), "jsonl" (one JSON line per submission on stdout: each unchanged one at once,
+    status "unchanged", then each graded one as it finishes) or "none" (False).
 
     Raises SecretsExposed up front, before anything is graded or written, where the worker could read
     the hidden fixtures: one error for the class, not one harness fault per student (a cluster's workers
@@ -416,12 +438,14 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     entries, notes = discover(input_dir)
     baseline = baseline or default_baseline()
     options = dict(options, hidden=[input_dir.resolve(), out_dir.resolve()], baseline=baseline)
+    if hasattr(engine, "prepare"):  # a cluster: reached and its workers checked before anything in OUT is written
+        engine.prepare(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = []
     for entry in entries:
         stamp = out_dir / entry.student_id / STAMP
         if not force and stamp.is_file() and stamp.read_text(encoding="utf-8") == stamp_for(entry.source, options):
-            entry.status = BatchStatus.UNCHANGED
+            entry.status, entry.score = BatchStatus.UNCHANGED, _previous_score(out_dir / entry.student_id)
         else:
             todo.append(entry)
     limits = load_rubric().deadlines
@@ -429,7 +453,8 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
     reports = _Reports(out_dir, entries, limits.report_interval_seconds)
     reports.finished([entry.student_id for entry in entries if entry.status == BatchStatus.UNCHANGED])
     reports.write(force=True)  # everyone, before anything is graded: the rows "not graded yet" say so
-    with Progress(progress, len(todo)) as shown:
+    with Progress(progress, len(entries), [entry for entry in entries if entry.status == BatchStatus.UNCHANGED]) \
+            as shown:
         notes += _run_engine(engine, todo, out_dir, options, seconds, limits.kill_grace_seconds,
                              Watcher(reports, shown))
     restored, staff_notes, earlier = reports.restored, reports.staff_notes, reports.earlier
@@ -443,6 +468,15 @@ def run_batch(input_dir: Path, out_dir: Path, jobs: int = 2, force: bool = False
                      f"grading sheet and merge): " + ", ".join(earlier))
     reports.write(force=True)
     return entries, notes
+
+
+def _previous_score(folder: Path) -> float | None:
+    """The score an unchanged submission's results.json holds (what its progress line says), or None."""
+    try:
+        score = json.loads((folder / "results.json").read_text(encoding="utf-8"))["score"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(score) if isinstance(score, (int, float)) else None
 
 
 def _flags(document: dict) -> list[str]:

@@ -32,6 +32,8 @@ from autograder.sandbox.exposure import SecretsExposed
 DEFAULT_REFERENCE = REPO_ROOT / "reference_solution"
 DEFAULT_TEMPLATE = REPO_ROOT / "student_template"
 DEFAULT_FIXTURES = REPO_ROOT / "fixtures"
+#: Dask's scheduler's HTTP server port unless told otherwise (`grade.py scheduler --dashboard-port`).
+DASHBOARD_PORT = 8787
 
 
 @contextmanager
@@ -199,6 +201,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     with _staff_tool("batch"):
         from autograder.batch import BatchStopped, run_batch
         from autograder.reports.similarity import PAIRS, read_pairs
+    engine = None
+    if args.scheduler:  # a mistyped address is refused at once, before anything is read, reached or written
+        from autograder.cluster import ClusterEngine
+        engine = ClusterEngine(args.scheduler)
     if not args.input.is_dir():
         raise UsageError(f"{args.input}: not a folder of submissions")
     _check_out(args.out)
@@ -209,10 +215,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     baseline = _baseline(args.baseline)
     if args.deadline is not None and not args.deadline > 0:
         raise UsageError(f"--deadline {args.deadline:g}: must be a positive number of seconds")
-    engine = None
-    if args.scheduler:
-        from autograder.cluster import ClusterEngine
-        engine = ClusterEngine(args.scheduler)
+    said = sys.stderr if args.progress == "jsonl" else sys.stdout  # jsonl: stdout holds the JSON lines alone
     try:
         entries, notes = run_batch(args.input, args.out, jobs=args.jobs, force=args.force, data_dir=args.data,
                                    execute=args.execute, quick=args.quick, baseline=baseline,
@@ -221,9 +224,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     except BatchStopped as exc:
         print(f"batch {exc}: the gradebook and reports in {args.out} list everyone graded so far (the others are "
               f"\"not graded yet\"; run the batch again to grade them)", file=sys.stderr)
-        return 143  # 128 + SIGTERM, as a shell reports a process it stopped
+        return 128 + exc.signum  # as a shell reports a process a signal stopped: 130 for Ctrl-C, 143 for SIGTERM
+    except KeyboardInterrupt:  # Ctrl-C before the grading began or after it ended: nothing is half-done
+        print(f"batch stopped by Ctrl-C (SIGINT) outside the grading: the reports in {args.out} are as the last "
+              f"write left them; run the batch again", file=sys.stderr)
+        return 130
+    finally:
+        if engine is not None:
+            engine.close()
     for note in notes:
-        print(f"note: {note}")
+        print(f"note: {note}", file=said)
     counts = {status: sum(1 for e in entries if e.status == status)
               for status in ("graded", "unchanged", "harness fault", "timed out")}
     for entry in entries:
@@ -231,35 +241,57 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             print(f"{entry.status}: {entry.student_id} ({entry.source.name}): {entry.detail}", file=sys.stderr)
     timed_out = f", {counts['timed out']} timed out (flagged in the gradebook)" if counts["timed out"] else ""
     print(f"{len(entries)} submission(s): {counts['graded']} graded, {counts['unchanged']} unchanged since the last "
-          f"run, {counts['harness fault']} harness fault(s){timed_out}; gradebook: {args.out / 'gradebook.csv'}")
+          f"run, {counts['harness fault']} harness fault(s){timed_out}; gradebook: {args.out / 'gradebook.csv'}",
+          file=said)
     pairs = read_pairs(args.out / PAIRS)
-    print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look")
-    print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}")
+    print(f"class report: {args.out / 'class_report.html'}; {len(pairs)} similar pair(s) listed there for a look",
+          file=said)
+    print(f"grading sheet for staff (filters, inline answer): {args.out / 'manual_grading.html'}", file=said)
     logged = [entry.student_id for entry in entries if (args.out / entry.student_id / GRADING_LOG).is_file()]
     if logged:
         print(f"library warnings (a broken PDF, an old notebook) of {len(logged)} submission(s) are in "
               f"{args.out / '<student id>' / GRADING_LOG}: {', '.join(logged[:5])}"
-              + (" ..." if len(logged) > 5 else ""))
+              + (" ..." if len(logged) > 5 else ""), file=said)
     return 3 if counts["harness fault"] else 0
 
 
 def _cmd_dask(args: argparse.Namespace) -> int:
     """`grade.py scheduler` and `grade.py worker`: Dask's own commands, run with this checkout importable (the
-    scheduler unpickles our tasks, the workers run them), so a cluster is started the same way everywhere."""
+    scheduler unpickles our tasks, the workers run them), so a cluster is started the same way everywhere.
+    With --host, every socket they listen on is on that address: Dask's data port and its HTTP server (the
+    scheduler's info pages, /health, /metrics, no login), which Dask otherwise opens on every interface."""
     from autograder.sandbox.confinement import available_mode, unmet_requirement
+    host = args.host
+    if host is not None and ":" in host:  # Dask's --dashboard-address is HOST:PORT, split at the colon
+        raise UsageError(f"--host {host}: an IPv6 address cannot be given to Dask's HTTP server; give a host name "
+                         f"that resolves to it")
+    where = f"on {host}" if host else "on every interface"
     if args.command == "worker":
         unmet = unmet_requirement()
         print(f"cnn-grader {__version__} worker: student code is confined in mode {available_mode()!r} here"
               + (f"; this worker will refuse to grade: {unmet}" if unmet else ""), file=sys.stderr)
         command = ["distributed.cli.dask_worker", args.address, "--nthreads", str(args.nthreads),
                    "--memory-limit", args.memory_limit, "--death-timeout", f"{args.death_timeout:g}"]
-        command += ["--host", args.host] if args.host else []
+        command += ["--host", host, "--dashboard-address", f"{host}:0"] if host else []
+        print(f"cnn-grader worker: Dask's worker and its HTTP server (/health, /metrics; no login) listen {where}, "
+              f"each on a free port" + ("" if host else " (the scheduler is told the address that reaches it); "
+                                        "--host ADDRESS limits them to that address"), file=sys.stderr)
     else:
         command = ["distributed.cli.dask_scheduler", "--port", str(args.port)]
         command += ["--idle-timeout", f"{args.idle_timeout:g}"] if args.idle_timeout else []
-        command += ["--host", args.host] if args.host else []
+        if host:
+            command += ["--host", host, "--dashboard-address", f"{host}:{args.dashboard_port}"]
+        elif args.dashboard_port != DASHBOARD_PORT:
+            command += ["--dashboard-address", f":{args.dashboard_port}"]
+        print(f"cnn-grader scheduler: tasks on port {args.port}, Dask's HTTP server (its pages on the workers and "
+              f"tasks, /health, /metrics; no login) on port {args.dashboard_port} (a free one if that is taken: "
+              f"see \"dashboard at\" below), both {where}"
+              + ("" if host else "; --host 127.0.0.1 (or this machine's address on the cluster's network) limits "
+                                 "them to that address"), file=sys.stderr)
     command += ["--no-dashboard"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    # Without Bokeh's dashboard (--no-dashboard) Dask's "dashboard at" line names a page its HTTP server has
+    env.setdefault("DASK_DISTRIBUTED__DASHBOARD__LINK", "{scheme}://{host}:{port}/info/main/workers.html")
     os.chdir(REPO_ROOT)  # `python -m` puts the current folder first on the path: it must be this checkout
     os.execve(sys.executable, [sys.executable, "-m", *command], env)
     return 0  # pragma: no cover - execve does not return
@@ -643,8 +675,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "with this checkout importable (the scheduler reads our tasks). Runs until stopped (Ctrl-C). "
                     "Then start workers on each machine with `grade.py worker`. README, 'Beyond one machine'.")
     scheduler.add_argument("--port", type=int, default=8786, help="default: %(default)s")
-    scheduler.add_argument("--host", help="the address to listen on (default: Dask's: every interface); "
-                                          "127.0.0.1 for a cluster of this machine only")
+    scheduler.add_argument("--host", help="the address to listen on, for the tasks and Dask's HTTP server alike "
+                                          "(default: Dask's: every interface); 127.0.0.1 for a cluster of this "
+                                          "machine only")
+    scheduler.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                           help="the port of Dask's HTTP server (info pages, /health, /metrics; no login): "
+                                "default %(default)s, 0 for any free one")
     scheduler.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                            help="stop after this long without a batch connected (default: run until stopped)")
     scheduler.set_defaults(run=_cmd_dask)
@@ -661,7 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--memory-limit", default="auto",
                         help="Dask's memory limit for the worker (default: %(default)s, the machine's share); each "
                              "submission's own sandbox has the rubric's [worker] memory limit besides")
-    worker.add_argument("--host", help="the address to listen on (default: Dask's choice)")
+    worker.add_argument("--host", help="the address to listen on, for the tasks and Dask's HTTP server alike "
+                                       "(default: Dask's: every interface, the scheduler told the address that "
+                                       "reaches it)")
     worker.add_argument("--death-timeout", type=float, default=600, metavar="SECONDS",
                         help="stop after this long without reaching the scheduler (default: %(default)g)")
     worker.set_defaults(run=_cmd_dask)

@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import shutil
 import signal
 import stat
@@ -40,6 +41,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from autograder import REPO_ROOT, UserInputError, __version__
 from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, stamp_for
@@ -58,6 +60,11 @@ _HARNESS_SUFFIXES = (".py", ".toml", ".css", ".js", ".json", ".npz", ".ipynb", "
 _TASK_PREFIX, _OWNER = "cnn-grader-task-", "owner"
 #: Mode bits of a packed entry that travels as its size only (a file the intake would not read).
 _SIZE_ONLY = "size-only"
+#: How often a running task asks its Dask worker whether the batch still wants it (a stopped batch cancels it).
+CANCEL_POLL_SECONDS = 0.5
+#: What `--scheduler` takes: Dask's scheduler address as `grade.py scheduler` prints it ("Scheduler at: ...").
+_SCHEDULER_ADDRESS = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+                                r":(?P<port>[0-9]{1,5})")
 
 
 class ClusterMismatch(UserInputError):
@@ -66,6 +73,25 @@ class ClusterMismatch(UserInputError):
 
 class ClusterUnusable(UserInputError):
     """The scheduler cannot be reached, has no workers, or no worker may grade."""
+
+
+def scheduler_address(text: str) -> str:
+    """`--scheduler`'s value when it is a Dask scheduler's address, tcp://HOST:PORT; otherwise a UserInputError
+    saying what is expected, before anything is connected to or written (Dask itself would take a bare
+    HOST:PORT as tcp, and fail on a mistyped one only after its connect timeout, or never close its client)."""
+    match = _SCHEDULER_ADDRESS.fullmatch(text)
+    if match and 0 < int(match["port"]) < 65536:
+        return text
+    if text.startswith(("http://", "https://")):
+        hint = ("; that is a web address (Dask's dashboard, 8787 by default): the scheduler's own address "
+                "starts with tcp://, its port is 8786 by default")
+    elif "://" not in text:
+        hint = f"; did you mean tcp://{text}?" if re.fullmatch(r"[^\s/]+:[0-9]{1,5}", text) else ""
+    else:
+        hint = ""
+    raise UserInputError(f"--scheduler {text!r}: expected a Dask scheduler's address, tcp://HOST:PORT (e.g. "
+                         f"tcp://grader1.example.edu:8786), as `grade.py scheduler` prints it "
+                         f"(\"Scheduler at:\"){hint}")
 
 
 # ---------------------------------------------------------------------------------------- who a worker is
@@ -99,7 +125,15 @@ def worker_identity(data_dir: str | None = None) -> dict:
         except SecretsExposed as exc:
             refusal = str(exc)
     return {"version": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "files": files, "mode": available_mode(), "refusal": refusal, "host": platform.node()}
+            "files": files, "mode": available_mode(), "refusal": refusal, "host": platform.node(),
+            "checkout": str(REPO_ROOT)}
+
+
+def _named(worker: str, theirs: dict) -> str:
+    """A worker as staff find it: its Dask address, and the machine and checkout it runs from (what to fix)."""
+    where = [f"host {theirs['host']}" if theirs.get("host") else "",
+             f"checkout {theirs['checkout']}" if theirs.get("checkout") else ""]
+    return f"worker {worker}" + (f" ({', '.join(filter(None, where))})" if any(where) else "")
 
 
 def _harness_version() -> str:
@@ -107,11 +141,13 @@ def _harness_version() -> str:
 
 
 def compare_identity(worker: str, theirs: dict, ours: dict) -> str | None:
-    """Why `worker` may not grade for this client, in words naming what differs; None when it is the same."""
+    """Why `worker` may not grade for this client, in words naming the worker (its address, host and checkout)
+    and what differs; None when it is the same."""
+    named = _named(worker, theirs)
     if theirs.get("version") != ours["version"]:
-        return f"worker {worker} runs cnn-grader {theirs.get('version')}, this client {ours['version']}"
+        return f"{named} runs cnn-grader {theirs.get('version')}, this client {ours['version']}"
     if theirs.get("numpy") != ours["numpy"]:
-        return (f"worker {worker} has NumPy {theirs.get('numpy')}, this client {ours['numpy']} (install the same "
+        return (f"{named} has NumPy {theirs.get('numpy')}, this client {ours['numpy']} (install the same "
                 f"requirements.txt on both)")
     mine, its = ours["files"], theirs.get("files") or {}
     differ = sorted(name for name in set(mine) | set(its) if mine.get(name) != its.get(name))
@@ -120,7 +156,8 @@ def compare_identity(worker: str, theirs: dict, ours: dict) -> str | None:
                for name in differ}
         shown = ", ".join(f"{name} ({how[name]})" for name in differ[:5])
         more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-        return (f"worker {worker} has other harness files than this client: {shown}{more}; give every worker "
+        here = ours.get("checkout", REPO_ROOT)
+        return (f"{named} has other harness files than this client ({here}): {shown}{more}; give every worker "
                 f"the same checkout (git rev-parse HEAD) and fixtures")
     return None
 
@@ -151,13 +188,13 @@ def check_workers(client, data_dir: Path | None = None, ours: dict | None = None
                                       broken.items())))
     if not identities:
         raise ClusterUnusable(f"the scheduler {client.scheduler.address} has no workers: start some with "
-                              f"`dask worker {client.scheduler.address}` (README, 'Beyond one machine')")
+                              f"`python grade.py worker {client.scheduler.address}` (README, 'Beyond one machine')")
     problems = [why for worker, theirs in sorted(identities.items())
                 if (why := compare_identity(worker, theirs, ours))]
     if problems:
         raise ClusterMismatch("refusing to grade on this cluster:\n" + "\n".join(f"  {why}" for why in problems))
     usable = sorted(worker for worker, theirs in identities.items() if not theirs["refusal"])
-    notes = [f"worker {worker} ({theirs['host']}) refuses to grade and gets no submission: {theirs['refusal']}"
+    notes = [f"{_named(worker, theirs)} refuses to grade and gets no submission: {theirs['refusal']}"
              for worker, theirs in sorted(identities.items()) if theirs["refusal"]]
     if not usable:
         raise ClusterUnusable("no worker of this cluster may grade:\n" + "\n".join(f"  {note}" for note in notes))
@@ -290,11 +327,45 @@ def _zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _cancelled() -> Callable[[], bool]:
+    """Whether the batch no longer wants the task this thread runs: a stopped batch cancels its futures (and a
+    client that vanished has them released), and the Dask worker then marks the running task cancelled, but
+    cannot stop the thread that runs it. Read from the worker's own state; outside a Dask task, never."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError, KeyError):
+        return lambda: False
+
+    def cancelled() -> bool:
+        state = worker.state.tasks.get(key)  # one dict look-up and one attribute: safe beside the event loop
+        return state is None or state.state in ("cancelled", "released", "forgotten")
+    return cancelled
+
+
+def _wait(process: subprocess.Popen, deadline: float, cancelled: Callable[[], bool]) -> str:
+    """Wait for the grading process: "exited", "deadline" (it ran past `deadline` seconds) or "cancelled" (the
+    batch gave up the task), asking at most every CANCEL_POLL_SECONDS."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            process.wait(timeout=max(0.0, min(CANCEL_POLL_SECONDS, end - time.monotonic())))
+            return "exited"
+        except subprocess.TimeoutExpired:
+            if cancelled():
+                return "cancelled"
+            if time.monotonic() >= end:
+                return "deadline"
+
+
 def grade_task(task: Task) -> TaskAnswer:
     """Runs in a Dask worker: unpack the submission into a scratch folder, grade it in a process of its own
-    (stopped, with everything it started, at the deadline), and return its output folder. Never raises
-    for the student's sake; what it raises is ours (Dask retries it, then the batch records a fault)."""
+    (stopped, with everything it started, at the deadline, or as soon as the batch cancels the task), and
+    return its output folder. Never raises for the student's sake; what it raises is ours (Dask retries it,
+    then the batch records a fault)."""
     started = time.monotonic()
+    cancelled = _cancelled()
     _sweep_abandoned()
     scratch = Path(tempfile.mkdtemp(prefix=_TASK_PREFIX))
     try:
@@ -317,12 +388,14 @@ def grade_task(task: Task) -> TaskAnswer:
                                    cwd=REPO_ROOT,
                                    env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), start_new_session=True,
                                    stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
-        try:
-            process.wait(timeout=task.deadline)
-        except subprocess.TimeoutExpired:
+        ended = _wait(process, task.deadline, cancelled)
+        if ended != "exited":
             stop_tree(process.pid, task.grace, lambda: process.poll() is not None)
             process.wait()
             seconds = time.monotonic() - started
+            if ended == "cancelled":  # nobody reads this answer: the batch stopped, the row stays not graded yet
+                return TaskAnswer(BatchStatus.NOT_GRADED_YET.value, None, "cancelled by the batch", seconds, b"",
+                                  _worker_name())
             _record_timed_out(out, task.student_id, task.deadline, seconds, task.options.get("public_only", False))
             return TaskAnswer(BatchStatus.TIMED_OUT.value, 0.0, f"timed out: grading took over {task.deadline:g} s",
                               seconds, _zip_folder(out / task.student_id), _worker_name())
@@ -407,13 +480,28 @@ def _grade_here(scratch: Path, parent: int) -> int:
 
 # ------------------------------------------------------------------------------------------ the engine
 class ClusterEngine:
-    """The batch's engine on a Dask cluster (`run_batch(..., engine=ClusterEngine(address))`)."""
+    """The batch's engine on a Dask cluster (`run_batch(..., engine=ClusterEngine(address))`). The address is
+    checked at once (`scheduler_address`); `prepare` connects and checks the workers, which `run_batch` asks
+    for before anything in OUT is written; `close` lets the cluster go."""
 
-    def __init__(self, address: str, connect_timeout: float = 30.0):
-        self.address, self.connect_timeout = address, connect_timeout
+    def __init__(self, address: str, connect_timeout: float | None = None):
+        self.address = scheduler_address(address)
+        self.connect_timeout = connect_timeout
+        self.client = None
+        self.usable: list[str] = []
+        self.notes: list[str] = []
 
     def describe(self) -> str:
         return f"the Dask cluster at {self.address}"
+
+    def _timeout(self) -> float:
+        """Seconds to wait for the scheduler: the one given, else Dask's `distributed.comm.timeouts.connect`
+        (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s sets it)."""
+        if self.connect_timeout is not None:
+            return float(self.connect_timeout)
+        import dask
+        from dask.utils import parse_timedelta
+        return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s"))
 
     def _connect(self):
         try:
@@ -421,21 +509,46 @@ class ClusterEngine:
         except ImportError as exc:  # pragma: no cover - requirements.txt pins it
             raise ClusterUnusable(f"--scheduler needs dask.distributed ({exc}): pip install -r requirements.txt") \
                 from None
+        timeout = self._timeout()
         try:
-            return Client(self.address, timeout=self.connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ClusterUnusable(f"cannot reach the Dask scheduler at {self.address} within "
-                                  f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); start it with "
-                                  f"`dask scheduler` (README, 'Beyond one machine')") from None
+            return Client(self.address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            # Dask retries until its timeout and then says only that: why it could not connect (refused, a
+            # name not resolved) is the error it gave up on
+            why = f"{type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else f"{type(exc).__name__}"
+            raise ClusterUnusable(f"cannot reach the Dask scheduler at {self.address} within {timeout:g} s ({why}; "
+                                  f"Dask: {exc}); start one there with `python grade.py scheduler --host HOST --port "
+                                  f"PORT` (README, 'Beyond one machine')") from None
+
+    def prepare(self, options: dict) -> None:
+        """Connect to the scheduler and check every worker (`check_workers`): what cannot work stops the batch
+        here, before anything in OUT is written or rewritten. The notes on workers left out come with
+        `grade_all`'s."""
+        if self.client is not None:
+            return
+        client = self._connect()
+        try:
+            self.usable, self.notes = check_workers(client, options.get("data_dir"))
+        except BaseException:
+            client.close()
+            raise
+        self.client = client
+
+    def close(self) -> None:
+        """Let the cluster go (the client's connection); again, nothing."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
 
     def grade_all(self, todo: list[BatchEntry], out_dir: Path, options: dict, deadline: float, grace: float,
                   watcher: Watcher) -> list[str]:
         """Grade `todo` on the cluster's workers into OUT, each as it comes back. Returns notes for staff
-        (workers left out). Submissions still on the cluster when the batch is stopped stay not graded yet."""
-        client = self._connect()
+        (workers left out). Submissions still on the cluster when the batch is stopped are cancelled there
+        (their gradings stopped: `grade_task`) and stay not graded yet."""
         sent: dict = {}
         try:
-            usable, notes = check_workers(client, options.get("data_dir"))
+            self.prepare(options)
+            client, usable = self.client, self.usable
             shipped = {key: value for key, value in options.items() if key != "hidden"}
             threads = sum(count for worker, count in client.nthreads().items() if worker in usable)
             window = max(4, 2 * threads)  # in flight at once: the scheduler holds each task's bytes until it ends
@@ -462,11 +575,11 @@ class ClusterEngine:
                     done.append(entry)
                     future.release()  # the scheduler forgets its result (the folder's bytes)
                 watcher.finished(done)
-            return notes
+            return self.notes
         finally:
-            if sent:  # stopped early: what is still out there is cancelled (its entries stay not graded yet)
-                client.cancel(list(sent), force=True)
-            client.close()
+            if sent and self.client is not None:  # stopped early: what is still out there is cancelled
+                self.client.cancel(list(sent), force=True)
+            self.close()
 
     def _record(self, entry: BatchEntry, future, out_dir: Path, options: dict) -> None:
         """Put one finished task's folder in place and record how it went."""

@@ -21,7 +21,8 @@ from hostile.processes import no_survivors
 from submissions import LAYERS, make_submission
 
 from autograder import REPO_ROOT
-from autograder.batch import BatchEntry, timed_out_result, write_gradebook
+from autograder.batch import BatchEntry, BatchStopped, _stop_batch, run_batch, timed_out_result, write_gradebook
+from autograder.grading import grade_submission
 from autograder.model import BatchStatus
 from autograder.processes import descendants, stop_tree
 from autograder.reports.results import write_reports
@@ -114,11 +115,11 @@ def scratch():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _batch(folder: Path, out: Path, scratch: Path, deadline: float) -> subprocess.Popen:
+def _batch(folder: Path, out: Path, scratch: Path, deadline: float, **popen) -> subprocess.Popen:
     command = [sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(folder), "--out", str(out),
                "--jobs", "2", "--deadline", str(deadline)]
     return subprocess.Popen(command, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, TMPDIR=str(scratch)))
+                            env=dict(os.environ, TMPDIR=str(scratch)), **popen)
 
 
 def _gradebook_while_running(batch: subprocess.Popen, out: Path) -> dict[str, dict]:
@@ -191,3 +192,52 @@ def test_a_batch_stopped_midway_leaves_the_reports_of_everyone_graded_so_far(tmp
     assert rows["0002"]["status"] == "not graded yet" and rows["0002"]["total"] == ""
     assert "0001" in (out / "class_report.md").read_text()
     _nothing_left(scratch)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_ctrl_c_stops_the_batch_as_sigterm_does(tmp_path, classroom, scratch):
+    """Ctrl-C at the terminal (SIGINT to the batch's whole process group, its grading processes included) once
+    the honest submission is graded: the batch says it stopped (exit 130, no traceback from it or from a
+    grading process), stops the stuck one's grading, and its reports list the honest one graded."""
+    out = tmp_path / "graded"
+    batch = _batch(classroom, out, scratch, 3600, start_new_session=True)  # a terminal's job: a group of its own
+    try:
+        assert _gradebook_while_running(batch, out), "the gradebook never showed the honest submission"
+        os.killpg(batch.pid, signal.SIGINT)
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
+    assert batch.returncode == 130, stdout + stderr
+    assert "batch stopped by Ctrl-C (SIGINT)" in stderr and "list everyone graded so far" in stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    rows = _rows(out)
+    assert rows["0001"]["status"] == "pending staff" and float(rows["0001"]["total"]) == 25
+    assert rows["0002"]["status"] == "not graded yet" and rows["0002"]["total"] == ""
+    _nothing_left(scratch)
+
+
+class _StoppedAfterOne:
+    """An engine whose first submission is graded and placed, and the batch then stopped before the reports'
+    next turn (a signal between the two: the batch's loop notices it only at its next wait)."""
+
+    def grade_all(self, todo, out_dir, options, deadline, grace, watcher):
+        entry = todo[0]
+        result, _ = grade_submission(entry.source, out_dir / entry.student_id, **options)
+        entry.status, entry.score = "graded", result.score
+        _stop_batch(signal.SIGINT, None)  # as the handler the batch installs does on Ctrl-C
+        watcher.finished([entry])
+        raise AssertionError("the batch went on after it was stopped")
+
+
+def test_a_stopped_batch_reports_every_folder_placed_before_the_stop(tmp_path):
+    for name in ("ann", "bob"):
+        (tmp_path / "in" / name).mkdir(parents=True)  # graded at once: no notebook, no lib
+    with pytest.raises(BatchStopped) as stopped:
+        run_batch(tmp_path / "in", tmp_path / "out", engine=_StoppedAfterOne(), progress="none")
+    assert stopped.value.signum == signal.SIGINT and "Ctrl-C" in str(stopped.value)
+    rows = _rows(tmp_path / "out")
+    assert rows["ann"]["status"] in ("complete", "pending staff"), rows["ann"]  # placed: graded, not "not yet"
+    assert rows["bob"]["status"] == "not graded yet"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -13,12 +14,15 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from conftest import run_grade
 from submissions import LAYERS, make_submission, untimed
+from test_batch_deadlines import STUCK
 
 from autograder import REPO_ROOT
 from autograder.batch import run_batch
@@ -32,6 +36,7 @@ from autograder.cluster import (
     worker_identity,
 )
 from autograder.intake import IntakeError, input_digest
+from autograder.processes import descendants
 from autograder.rubric import load_rubric
 
 # --------------------------------------------------------------------------------- without a cluster
@@ -118,6 +123,22 @@ def test_a_worker_with_another_harness_is_named_with_what_differs():
     assert "runs cnn-grader 0.0.1" in compare_identity("tcp://w:1", older, ours)
     numpy = dict(ours, numpy="1.0")
     assert "NumPy 1.0" in compare_identity("tcp://w:1", numpy, ours)
+    elsewhere = dict(theirs, host="lab-pc-7", checkout="/srv/old-grader")
+    assert "worker tcp://w:1 (host lab-pc-7, checkout /srv/old-grader)" in compare_identity("tcp://w:1", elsewhere,
+                                                                                             ours)
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8787", "tcp://127.0.0.1:18786x", "127.0.0.1:18786"])
+def test_a_mistyped_scheduler_address_is_refused_at_once_and_nothing_is_written(tmp_path, address):
+    (tmp_path / "in" / "alice").mkdir(parents=True)
+    started = time.monotonic()
+    result = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler", address,
+                       timeout=180)
+    assert result.returncode == 2, result.stderr
+    assert "expected a Dask scheduler's address, tcp://HOST:PORT" in result.stderr
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 25  # no connect attempt (Dask's 30 s), no client left to close (60 s)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_task_folder_whose_worker_is_gone_is_swept_and_no_other(tmp_path, monkeypatch):
@@ -152,7 +173,8 @@ class Cluster:
         self.log_dir, self.processes = log_dir, []
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         port = self.address.rsplit(":", 1)[1]
-        self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--idle-timeout", "600"])
+        self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-port", "0",
+                                  "--idle-timeout", "600"])
 
     def _start(self, name: str, args: list[str], env: dict | None = None, root: Path = REPO_ROOT):
         log = open(self.log_dir / f"{name}.log", "w")
@@ -192,6 +214,47 @@ def cluster(tmp_path):
         yield running
     finally:
         running.close()
+
+
+def _listening(pids: list[int]) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket these processes listen on, from /proc (IPv4 and IPv6)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            raw, port = local.split(":")
+            packed = b"".join(bytes.fromhex(raw[i:i + 8])[::-1] for i in range(0, len(raw), 8))  # host order words
+            found.append((socket.inet_ntop(family, packed), int(port, 16)))
+    return found
+
+
+@pytest.mark.slow
+def test_the_scheduler_and_its_workers_listen_only_on_the_host_they_are_given(tmp_path, cluster):
+    """Dask opens an HTTP server (info pages, /health, /metrics; no login) beside each scheduler and worker, on
+    every interface unless told: `--host 127.0.0.1` must keep every socket of theirs on 127.0.0.1."""
+    cluster.add_worker("worker1")
+    cluster.wait_for_workers(1)
+    scheduler, worker = cluster.processes
+    found = {"scheduler": _listening([scheduler.pid]),
+             "worker": _listening([worker.pid, *descendants(worker.pid)])}  # the nanny and its worker process
+    assert len(found["scheduler"]) >= 2 and len(found["worker"]) >= 3, found  # tasks and HTTP; nanny, data, HTTP
+    assert {host for sockets in found.values() for host, _ in sockets} == {"127.0.0.1"}, found
+    link = re.search(r"dashboard at:\s+(http://\S+)", (tmp_path / "scheduler.log").read_text())[1]
+    assert urlparse(link).hostname == "127.0.0.1" and urlparse(link).port in {port for _, port in found["scheduler"]}
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(link, timeout=30) as page:
+        assert page.status == 200  # what the log line names is there
 
 
 def _class(folder: Path) -> Path:
@@ -311,6 +374,7 @@ def test_a_worker_with_another_harness_is_refused_by_name(tmp_path, cluster):
     assert refused.returncode == 2, refused.stderr
     assert "autograder/rubric.toml (differs)" in refused.stderr and "refusing to grade on this cluster" in \
         refused.stderr
+    assert f"(host {platform.node()}, checkout {other})" in refused.stderr  # where to go and fix it
     assert not (tmp_path / "out" / "alice").exists()  # nothing graded
 
 
@@ -345,11 +409,77 @@ def test_progress_jsonl_prints_one_parsable_line_per_finished_submission(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_scheduler_option_fails_clearly_when_nothing_listens(tmp_path):
-    make_submission(tmp_path / "in" / "alice")
-    result = run_grade("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
-                       f"tcp://127.0.0.1:{_free_port()}", timeout=180)
-    assert result.returncode == 2, result.stderr
-    assert "cannot reach the Dask scheduler" in result.stderr
-    assert not (tmp_path / "out" / "alice").exists()
+def test_an_unreachable_scheduler_is_said_within_the_connect_timeout_and_out_is_left_alone(tmp_path):
+    (tmp_path / "in" / "alice").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gradebook.csv").write_text("an earlier batch's\n")
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="5s")
+    for address, why in ((f"tcp://127.0.0.1:{_free_port()}", "Connection refused"),
+                         ("tcp://nonexistent.invalid:8786", "gaierror")):
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(tmp_path / "in"), "--out",
+                                 str(out), "--scheduler", address], env=env, capture_output=True, text=True,
+                                timeout=180)
+        assert result.returncode == 2, result.stderr
+        assert f"cannot reach the Dask scheduler at {address} within 5 s" in result.stderr, result.stderr
+        assert why in result.stderr and "`python grade.py scheduler" in result.stderr
+        assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+        assert time.monotonic() - started < 5 + 20  # the connect timeout, Python's start: no client left hanging
+        assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv"]  # nothing written, nothing rewritten
+        assert (out / "gradebook.csv").read_text() == "an earlier batch's\n"
 
+
+def _gradings(scratch: Path) -> list[int]:
+    """The grading processes of tasks whose Dask worker has `scratch` as its temporary folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"autograder.cluster" in command and any(part.startswith(os.fsencode(scratch)) for part in command):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_cluster_batch_and_the_gradings_on_its_workers(tmp_path, cluster):
+    """Ctrl-C to a batch on the cluster once one student is placed and another's grading runs on the worker:
+    the batch says it stopped (exit 130, no traceback), its gradebook has the placed student graded and the
+    other not graded yet, and the worker's grading of the other stops at once, not at its deadline."""
+    scratch = tmp_path / "scratch"  # the worker's temporary folder: its tasks' folders and grading processes
+    scratch.mkdir()
+    scratch.chmod(0o711)
+    cluster.add_worker("worker1", env=dict(os.environ, TMPDIR=str(scratch)))
+    cluster.wait_for_workers(1)
+    make_submission(tmp_path / "in" / "alice")
+    make_submission(tmp_path / "in" / "zed", STUCK)  # its grading would take many minutes
+    out = tmp_path / "out"
+    batch = subprocess.Popen([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(tmp_path / "in"), "--out",
+                              str(out), "--scheduler", cluster.address, "--deadline", "3600"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # a terminal's job: Ctrl-C signals its whole group
+    try:
+        patience = time.monotonic() + 300
+        while batch.poll() is None and time.monotonic() < patience and not (
+                (out / "alice" / "results.json").is_file() and _gradings(scratch)):
+            time.sleep(0.2)
+        assert (out / "alice" / "results.json").is_file() and _gradings(scratch), "zed's grading never started"
+        os.killpg(batch.pid, signal.SIGINT)
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
+    assert batch.returncode == 130, stderr
+    assert "batch stopped by Ctrl-C (SIGINT)" in stderr and "list everyone graded so far" in stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    rows = {line.split(",")[0]: line for line in (out / "gradebook.csv").read_text().splitlines()[1:]}
+    assert "not graded yet" not in rows["alice"] and ",fault," not in rows["alice"]
+    assert "not graded yet" in rows["zed"]
+    patience = time.monotonic() + 30  # the task asks every half second; its grading then has 10 s to stop
+    while (_gradings(scratch) or list(scratch.glob("cnn-grader-task-*"))) and time.monotonic() < patience:
+        time.sleep(0.5)
+    assert not _gradings(scratch), "the worker's grading of zed ran on after the batch stopped"
+    assert not list(scratch.glob("cnn-grader-task-*"))
