@@ -415,15 +415,17 @@ def test_an_unreachable_scheduler_is_said_within_the_connect_timeout_and_out_is_
     out.mkdir()
     (out / "gradebook.csv").write_text("an earlier batch's\n")
     env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="5s")
-    for address, why in ((f"tcp://127.0.0.1:{_free_port()}", "Connection refused"),
-                         ("tcp://nonexistent.invalid:8786", "gaierror")):
+    # A name that cannot resolve fails at once where a resolver answers, and times out where none can be
+    # reached (a machine without network): either is said as Dask reports it.
+    for address, whys in ((f"tcp://127.0.0.1:{_free_port()}", ("Connection refused",)),
+                          ("tcp://nonexistent.invalid:8786", ("gaierror", "Timed out"))):
         started = time.monotonic()
         result = subprocess.run([sys.executable, str(REPO_ROOT / "grade.py"), "batch", str(tmp_path / "in"), "--out",
                                  str(out), "--scheduler", address], env=env, capture_output=True, text=True,
                                 timeout=180)
         assert result.returncode == 2, result.stderr
         assert f"cannot reach the Dask scheduler at {address} within 5 s" in result.stderr, result.stderr
-        assert why in result.stderr and "`python grade.py scheduler" in result.stderr
+        assert any(why in result.stderr for why in whys) and "`python grade.py scheduler" in result.stderr
         assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
         assert time.monotonic() - started < 5 + 20  # the connect timeout, Python's start: no client left hanging
         assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv"]  # nothing written, nothing rewritten
