@@ -10,14 +10,22 @@ and what it does after the fork dies with it.
 
 from __future__ import annotations
 
-import autograder.batch  # noqa: F401 - the grading process's entry point
-import autograder.checks.backward_probe  # noqa: F401 - imported by the checks pytest collects
-import autograder.checks.configuration  # noqa: F401
-import autograder.checks.expect  # noqa: F401
-import autograder.grading  # noqa: F401 - and everything it imports
-import autograder.notebook.trusted_eval  # noqa: F401 - imported when a weights file is evaluated
-from autograder.notebook.pdf import register_fonts
-from autograder.sandbox.confinement import interpreter_paths, probes
+import os
+
+# One BLAS thread in every grading process, set before NumPy loads here: a batch's parallelism is its jobs, and
+# each grading process's worker computes beside it (the student's forward while the trusted one runs). A second
+# OpenBLAS thread would spin on the core they need.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import autograder.batch  # noqa: E402, F401 - the grading process's entry point
+import autograder.checks.backward_probe  # noqa: E402, F401 - imported by the checks pytest collects
+import autograder.checks.configuration  # noqa: E402, F401
+import autograder.checks.expect  # noqa: E402, F401
+import autograder.grading  # noqa: E402, F401 - and everything it imports
+import autograder.notebook.trusted_eval  # noqa: E402, F401 - imported when a weights file is evaluated
+from autograder.notebook.pdf import register_fonts  # noqa: E402
+from autograder.sandbox.confinement import interpreter_paths, probes  # noqa: E402
 
 
 def warm() -> None:

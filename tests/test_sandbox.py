@@ -88,6 +88,27 @@ def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
         assert worker.restarts == 1
 
 
+def test_a_request_begun_now_is_collected_later_with_the_same_deadline_and_outcomes(tmp_path):
+    """`begin` (the student's forward while the trusted one runs): its answer is `call`'s, a hang is a time-out
+    when collected, after which a fresh worker serves the next request."""
+    sub = make_submission(tmp_path / "sub", append={LAYERS: (
+        "_original = ConvLayer2D.get_output_size\n"
+        "def _slow_for_big(self, size):\n"
+        "    while size[0] > 30:\n        pass\n"
+        "    return _original(self, size)\n"
+        "ConvLayer2D.get_output_size = _slow_for_big\n")})
+    args = {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
+    from autograder.outcomes import CheckFailed, TimedOut
+    with WorkerProcess(sub, quick_limits(1.0)) as worker:
+        collect = worker.begin("output_size", dict(args, input_size=[2, 8, 8, 3]))
+        assert collect().value("size")["items"] == [2, 6, 6, 2]
+        collect = worker.begin("output_size", dict(args, input_size=[32, 8, 8, 3]))
+        with pytest.raises(CheckFailed) as failure:
+            collect()
+        assert isinstance(failure.value.outcome, TimedOut) and worker.restarts == 1
+        assert worker.call("output_size", dict(args, input_size=[3, 8, 8, 3])).value("size")["items"] == [3, 6, 6, 2]
+
+
 def test_a_symbolic_link_in_a_folder_submission_does_not_copy_the_fixtures(tmp_path):
     """A folder (not a zip: zips with links are refused) may link to the fixtures; the copy keeps the link,
     whose target the worker cannot read, instead of copying the expected values in as root."""

@@ -24,7 +24,7 @@ Data flows one way: this module only gathers; notebook_items.score_training turn
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -101,18 +101,35 @@ def describe(worker: WorkerProcess, rubric: Rubric) -> tuple[Architecture | None
 def _student_predictions(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], images: np.ndarray
                          ) -> tuple[np.ndarray | None, str]:
     """The student's own forward on `images` with the saved weights, or why it gave none."""
-    try:
-        answer = worker.call("small_cnn_predict", {"seed": rubric.training.network_seed}, dict(saved, images=images),
-                             timeout=rubric.training["evaluate_timeout"])
-    except CheckFailed as failure:
+    return _begin_student_predictions(worker, rubric, saved, images)()
+
+
+def _begin_student_predictions(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray],
+                               images: np.ndarray) -> Callable[[], tuple[np.ndarray | None, str]]:
+    """`_student_predictions`, started now in the worker and collected by calling what this returns."""
+    def failed(failure: CheckFailed) -> tuple[None, str]:
         return None, f"your network's forward failed on the saved weights: {failure.outcome.message()}"
-    missing = answer.header.get("missing") or []
-    if missing:
-        return None, f"the saved weights lack {', '.join(map(str, missing[:10]))} of your SmallConvolutionalNetwork"
-    predictions = answer.value("predictions")
-    if not isinstance(predictions, np.ndarray) or predictions.shape != (images.shape[0],):
-        return None, "your network did not return one prediction per image"
-    return predictions, ""
+
+    try:
+        collect = worker.begin("small_cnn_predict", {"seed": rubric.training.network_seed},
+                               dict(saved, images=images), timeout=rubric.training["evaluate_timeout"])
+    except CheckFailed as failure:
+        said = failed(failure)  # now: the name `failure` is gone after the except block
+        return lambda: said
+
+    def predictions() -> tuple[np.ndarray | None, str]:
+        try:
+            answer = collect()
+        except CheckFailed as failure:
+            return failed(failure)
+        missing = answer.header.get("missing") or []
+        if missing:
+            return None, f"the saved weights lack {', '.join(map(str, missing[:10]))} of your SmallConvolutionalNetwork"
+        found = answer.value("predictions")
+        if not isinstance(found, np.ndarray) or found.shape != (images.shape[0],):
+            return None, "your network did not return one prediction per image"
+        return found, ""
+    return predictions
 
 
 def _noise_check(worker: WorkerProcess, rubric: Rubric, saved: dict[str, np.ndarray], splits: GradingSplits,
@@ -212,10 +229,17 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
     evidence.reported_images, evidence.reported_same_rows = _reported_images(findings, splits)
     where = f"{weights_how} on the {len(splits.val_labels)} validation images of the rubric's split"
     evidence.verified_how = where
-    trusted = _trusted(architecture, saved, splits, rubric, evidence)
+    net = _trusted_net(architecture, saved, rubric, evidence)
     if evidence.unevaluable:
         return evidence, first_conv
-    student, problem = _student_predictions(worker, rubric, saved, splits.val_images)
+    # The student's forward runs in the worker while this process runs the trusted one: both cores work.
+    student_forward = _begin_student_predictions(worker, rubric, saved, splits.val_images)
+    try:
+        trusted = _trusted_predictions(net, splits, evidence) if net is not None else None
+    finally:
+        student, problem = student_forward()  # collected whatever happened: the worker answers every request
+    if evidence.unevaluable:
+        return evidence, first_conv
     if student is not None:
         evidence.student_forward = float(np.mean(student == splits.val_labels))
     if trusted is not None:
@@ -256,10 +280,11 @@ def gather_training_evidence(worker: WorkerProcess, rubric: Rubric, findings: Fi
     return evidence, first_conv
 
 
-def _trusted(architecture: Architecture, saved: dict[str, np.ndarray], splits: GradingSplits, rubric: Rubric,
-             evidence: TrainingEvidence) -> np.ndarray | None:
-    """The trusted forward's validation predictions (accuracies into `evidence`), or None when the
-    network cannot be rebuilt (the reasons into `evidence.not_rebuilt`)."""
+def _trusted_net(architecture: Architecture, saved: dict[str, np.ndarray], rubric: Rubric,
+                 evidence: TrainingEvidence) -> Any:
+    """The network the trusted forward will run (a TrustedNet: trusted_eval.py, which the student handout
+    lacks, is imported only here), or None when it cannot be rebuilt (the reasons into
+    `evidence.not_rebuilt`) or the weights do not fit it (`evidence.unevaluable`)."""
     try:
         from autograder.notebook.trusted_eval import TrustedNet, weight_problems
     except ImportError:
@@ -272,7 +297,11 @@ def _trusted(architecture: Architecture, saved: dict[str, np.ndarray], splits: G
     if problems:
         evidence.unevaluable = "the saved weights do not fit your network: " + "; ".join(problems[:8])
         return None
-    net = TrustedNet.build(architecture, saved)
+    return TrustedNet.build(architecture, saved)
+
+
+def _trusted_predictions(net: Any, splits: GradingSplits, evidence: TrainingEvidence) -> np.ndarray | None:
+    """The trusted forward's validation predictions (accuracies into `evidence`), or None when it could not run."""
     try:
         predictions = net.predict(splits.val_images)
         heldout = net.predict(splits.heldout_images) if splits.heldout_images is not None else None

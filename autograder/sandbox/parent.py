@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -280,9 +280,31 @@ class WorkerProcess:
     # ------------------------------------------------------------------ requests
     def _exchange(self, op: str, args: dict[str, Any], arrays: dict[str, np.ndarray], timeout: float):
         deadline = time.monotonic() + timeout
+        self._send(op, args, arrays, deadline, timeout)
+        return self._receive(op, deadline, timeout)
+
+    def _send(self, op: str, args: dict[str, Any], arrays: dict[str, np.ndarray], deadline: float,
+              timeout: float) -> None:
+        self._transfer(lambda: protocol.send(self.requests, {"op": op, "args": args}, arrays, deadline=deadline),
+                       timeout)
+
+    def _receive(self, op: str, deadline: float, timeout: float):
+        header, answer_arrays = self._transfer(
+            lambda: protocol.receive(self.answers, deadline=deadline, bounds=self.bounds), timeout)
+        if not header.get("ok"):
+            if header.get("harness_fault"):
+                raise WorkerFault(f"the worker's {op!r} op: {header['harness_fault']}")
+            error = header.get("error") or {}
+            if error.get("type") == "MemoryError":
+                raise CheckFailed(OutOfMemory(self.limits.memory_mb))
+            raise CheckFailed(StudentException(str(error.get("type", "Exception")), str(error.get("message", "")),
+                                               tuple(str(frame) for frame in error.get("traceback", []))))
+        return header, answer_arrays
+
+    def _transfer(self, step: Callable[[], Any], timeout: float) -> Any:
+        """One half of an exchange; every way it can fail ends as CheckFailed with its outcome."""
         try:
-            protocol.send(self.requests, {"op": op, "args": args}, arrays, deadline=deadline)
-            header, answer_arrays = protocol.receive(self.answers, deadline=deadline, bounds=self.bounds)
+            return step()
         except TimeoutError:
             self._kill()
             self.restarts += 1
@@ -299,15 +321,6 @@ class WorkerProcess:
             raise CheckFailed(self._lost(ProcessExited(f"the worker's answer was garbled ({exc}); did your code "
                                                        "write to a file descriptor it does not own?"),
                                          "a garbled reply")) from None
-        if not header.get("ok"):
-            if header.get("harness_fault"):
-                raise WorkerFault(f"the worker's {op!r} op: {header['harness_fault']}")
-            error = header.get("error") or {}
-            if error.get("type") == "MemoryError":
-                raise CheckFailed(OutOfMemory(self.limits.memory_mb))
-            raise CheckFailed(StudentException(str(error.get("type", "Exception")), str(error.get("message", "")),
-                                               tuple(str(frame) for frame in error.get("traceback", []))))
-        return header, answer_arrays
 
     def _lost(self, outcome: Outcome, how: str) -> Outcome:
         """The worker ended on its own (or must be stopped): stop it, count it, and return `outcome`."""
@@ -316,6 +329,17 @@ class WorkerProcess:
         self.exits += 1
         self.last_exit = how
         return outcome
+
+    def begin(self, op: str, args: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,
+              timeout: float | None = None) -> Callable[[], Answer]:
+        """Send one request now and return what collects its answer, so that the grader can compute meanwhile
+        (the worker is another process: both cores work). The deadline runs from now, as `call`'s does; a
+        failure ends as CheckFailed, when sending or when collecting. Collect before the next request."""
+        self._ensure_started()
+        timeout = timeout or self.limits.call_timeout
+        deadline = time.monotonic() + timeout
+        self._send(op, args or {}, arrays or {}, deadline, timeout)
+        return lambda: Answer(*self._receive(op, deadline, timeout))
 
     def call(self, op: str, args: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,
              timeout: float | None = None) -> Answer:
