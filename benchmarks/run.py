@@ -15,7 +15,7 @@
    in a fresh grading process: without the staff data cache, with a cold one (a batch's first submission)
    and a warm one (every later submission), side by side.
 5. Grading the code items (the reference and a loop-based submission), the code items with a warm worker beside
-   one started afresh, one grading process warm beside cold, a batch of 30 with --jobs 1
+   one started afresh, one grading process warm beside cold, a class of 30 with --data, a batch of 30 with --jobs 1
    and 2, the similarity check on 200 submissions, the filter image check, the PDF, the reference graded with --execute
    --quick, the reference network trained on synthetic SVHN, and the log replay of its notebook.
 
@@ -810,6 +810,50 @@ def bench_training_item_cached() -> None:
           f"{warm[0]:.2f} s of it the data")
 
 
+def bench_class_with_data(count: int = 30, jobs: int = 2) -> None:
+    """A class graded as staff grade one with their data: `count` copies of the reference, each with saved
+    weights, batch-graded with --data on official-size synthetic 2022 files (a fresh staff data cache), --jobs
+    `jobs`; the cost per submission and what a class of 300 costs at that rate."""
+    import os
+    import shutil
+    import tempfile
+
+    import scipy.io
+
+    from autograder.batch import run_batch
+    from autograder.notebook.data_cache import CACHE_VARIABLE
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        data, inbox = Path(scratch) / "data", Path(scratch) / "in"
+        data.mkdir()
+        for split, rows in (("train", 73257), ("test", 26032)):  # the official files' sizes, random pixels
+            scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
+                "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
+                "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
+        with imported_lib(REPO_ROOT / "reference_solution") as lib:
+            np.random.seed(5)
+            params = lib.cnn_models.SmallConvolutionalNetwork().net.params
+        for index in range(count):
+            folder = inbox / f"{1000 + index}"
+            shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
+            np.savez(folder / "svhn_cnn_params.npz", **params)
+        previous = os.environ.get(CACHE_VARIABLE)
+        os.environ[CACHE_VARIABLE] = str(Path(scratch) / "cache")  # a fresh cache: the first submission fills it
+        try:
+            start = time.perf_counter()
+            run_batch(inbox, Path(scratch) / "out", jobs=jobs, progress=False, data_dir=data)
+            wall = time.perf_counter() - start
+        finally:
+            if previous is None:
+                os.environ.pop(CACHE_VARIABLE, None)
+            else:
+                os.environ[CACHE_VARIABLE] = previous
+    print(f"\n## A class of {count} with --data (official-size synthetic SVHN, saved weights, --jobs {jobs})")
+    print(f"{wall:.1f} s: {wall / count:.2f} s per submission, {count / wall:.2f} submissions/s; a class of 300 at "
+          f"this rate: {300 * wall / count / 60:.1f} min")
+
+
 def _gelu_network(lib, activation: str = "gelu"):
     """A network of the 2023 edition's shape from the reference's layers (20 outputs, GELU written here from
     the 2023 handout's formula; `activation` "leaky" for the same network with leaky ReLU, to compare)."""
@@ -931,6 +975,7 @@ def main() -> int:
     bench_code_items()
     bench_grading_process()
     bench_batch()
+    bench_class_with_data()
     bench_similarity()
     bench_filter_match()
     bench_pdf()
