@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REFERENCE
-from hostile.processes import no_survivors
+from hostile.processes import interrupted, no_survivors
 from submissions import LAYERS, make_submission
 
 from autograder import REPO_ROOT
@@ -202,14 +202,9 @@ def test_ctrl_c_stops_the_batch_as_sigterm_does(tmp_path, classroom, scratch):
     grading process), stops the stuck one's grading, and its reports list the honest one graded."""
     out = tmp_path / "graded"
     batch = _batch(classroom, out, scratch, 3600, start_new_session=True)  # a terminal's job: a group of its own
-    try:
-        assert _gradebook_while_running(batch, out), "the gradebook never showed the honest submission"
-        os.killpg(batch.pid, signal.SIGINT)
-        stdout, stderr = batch.communicate(timeout=120)
-    finally:
-        if batch.poll() is None:
-            os.killpg(batch.pid, signal.SIGKILL)
-            batch.wait()
+    shown = _gradebook_while_running(batch, out)
+    stdout, stderr = interrupted(batch)
+    assert shown, "the gradebook never showed the honest submission"
     assert batch.returncode == 130, stdout + stderr
     assert "batch stopped by Ctrl-C (SIGINT)" in stderr and "list everyone graded so far" in stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import run_grade
+from hostile.processes import interrupted
 from submissions import LAYERS, make_submission, untimed
 from test_batch_deadlines import STUCK
 
@@ -462,18 +463,13 @@ def test_ctrl_c_stops_a_cluster_batch_and_the_gradings_on_its_workers(tmp_path, 
                               str(out), "--scheduler", cluster.address, "--deadline", "3600"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)  # a terminal's job: Ctrl-C signals its whole group
-    try:
-        patience = time.monotonic() + 300
-        while batch.poll() is None and time.monotonic() < patience and not (
-                (out / "alice" / "results.json").is_file() and _gradings(scratch)):
-            time.sleep(0.2)
-        assert (out / "alice" / "results.json").is_file() and _gradings(scratch), "zed's grading never started"
-        os.killpg(batch.pid, signal.SIGINT)
-        stdout, stderr = batch.communicate(timeout=120)
-    finally:
-        if batch.poll() is None:
-            os.killpg(batch.pid, signal.SIGKILL)
-            batch.wait()
+    patience = time.monotonic() + 300
+    while batch.poll() is None and time.monotonic() < patience and not (
+            (out / "alice" / "results.json").is_file() and _gradings(scratch)):
+        time.sleep(0.2)
+    started = (out / "alice" / "results.json").is_file() and _gradings(scratch)
+    stdout, stderr = interrupted(batch)
+    assert started, "zed's grading never started"
     assert batch.returncode == 130, stderr
     assert "batch stopped by Ctrl-C (SIGINT)" in stderr and "list everyone graded so far" in stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

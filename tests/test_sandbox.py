@@ -70,14 +70,19 @@ def test_worker_never_unpickles():
     os.close(write_end)
 
 
-def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
+def _hangs_on_big_batches(tmp_path):
+    """A submission whose output size hangs for a batch over 30 images, and the layer's arguments."""
     sub = make_submission(tmp_path / "sub", append={LAYERS: (
         "_original = ConvLayer2D.get_output_size\n"
         "def _slow_for_big(self, size):\n"
         "    while size[0] > 30:\n        pass\n"
         "    return _original(self, size)\n"
         "ConvLayer2D.get_output_size = _slow_for_big\n")})
-    args = {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
+    return sub, {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
+
+
+def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
+    sub, args = _hangs_on_big_batches(tmp_path)
     with WorkerProcess(sub, quick_limits(1.0)) as worker:
         from autograder.outcomes import CheckFailed, TimedOut
         with pytest.raises(CheckFailed) as failure:
@@ -91,13 +96,7 @@ def test_a_fresh_worker_serves_the_case_after_a_timeout(tmp_path):
 def test_a_request_begun_now_is_collected_later_with_the_same_deadline_and_outcomes(tmp_path):
     """`begin` (the student's forward while the trusted one runs): its answer is `call`'s, a hang is a time-out
     when collected, after which a fresh worker serves the next request."""
-    sub = make_submission(tmp_path / "sub", append={LAYERS: (
-        "_original = ConvLayer2D.get_output_size\n"
-        "def _slow_for_big(self, size):\n"
-        "    while size[0] > 30:\n        pass\n"
-        "    return _original(self, size)\n"
-        "ConvLayer2D.get_output_size = _slow_for_big\n")})
-    args = {"input_channels": 3, "kernel_size": 3, "number_filters": 2, "stride": 1, "padding": 0}
+    sub, args = _hangs_on_big_batches(tmp_path)
     from autograder.outcomes import CheckFailed, TimedOut
     with WorkerProcess(sub, quick_limits(1.0)) as worker:
         collect = worker.begin("output_size", dict(args, input_size=[2, 8, 8, 3]))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -31,3 +34,15 @@ def no_survivors(patience: float = 10.0) -> list:
     while (left := survivors()) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def interrupted(batch: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C to `batch` (a process group of its own, as a terminal's job), then its stdout and stderr; killed
+    whole if it does not end within two minutes, so that a failing test leaves nothing behind."""
+    try:
+        os.killpg(batch.pid, signal.SIGINT)
+        return batch.communicate(timeout=120)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
