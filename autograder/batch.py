@@ -23,7 +23,6 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import tempfile
@@ -53,6 +52,7 @@ from autograder.reports.similarity import FINGERPRINT, PAIRS, flags_by_student, 
 from autograder.rubric import all_extra_items, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets
+from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.warm_worker import SlotAddress, WarmClient, WarmSlots
 
 STAMP = ".graded-input"
@@ -227,7 +227,7 @@ def _finished(run: _Running, out_dir: Path, deadline: float, grace: float, publi
         return False
     run.process.join()
     run.answers.close()
-    shutil.rmtree(run.scratch, ignore_errors=True)  # whatever a stopped process could not remove itself
+    remove_tree(run.scratch)  # whatever a stopped process could not remove itself
     entry.seconds = elapsed
     return True
 
@@ -375,7 +375,7 @@ class LocalEngine:
                 if run.process.pid is not None:
                     stop_tree(run.process.pid, grace, lambda run=run: not run.process.is_alive())
                     run.process.join()
-                shutil.rmtree(run.scratch, ignore_errors=True)
+                remove_tree(run.scratch)
             slots.close()
             if running:
                 watcher.stopped()

@@ -49,6 +49,7 @@ from autograder.intake import IGNORED_DIRS, IntakeError, entry_mtime, mtime_extr
 from autograder.model import BatchStatus
 from autograder.processes import stop_tree
 from autograder.rubric import load_rubric
+from autograder.sandbox.folders import remove_tree
 
 #: Times Dask runs a task again after it raised (a worker that died is not counted: its task simply moves).
 TASK_RETRIES = 2
@@ -415,7 +416,7 @@ def grade_task(task: Task) -> TaskAnswer:
         return TaskAnswer(status, score, detail, time.monotonic() - started,
                           _zip_folder(folder) if folder.is_dir() else b"", _worker_name(), stamped)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
 
 
 def _stop_with_parent() -> None:
@@ -442,7 +443,7 @@ def _sweep_abandoned() -> None:
                 continue
         except (OSError, ValueError):
             continue  # not ours to judge: no readable owner
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
 
 
 def _alive(pid: int) -> bool:
@@ -477,7 +478,7 @@ def _grade_here(scratch: Path, parent: int) -> int:
         status, score, detail = _grade_one(source, out_dir, options)
     finally:
         if os.getppid() != parent:  # the Dask worker died (its task runs elsewhere): nobody will remove this
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(scratch)
     stamped = (out_dir / STAMP).is_file()  # the client stamps (from the submission as it was handed in) if so
     (out_dir / STAMP).unlink(missing_ok=True)
     (scratch / "answer.json").write_text(json.dumps([str(status), score, detail, stamped]), encoding="utf-8")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import tempfile
 import time
 import traceback
@@ -63,6 +62,7 @@ from autograder.reports.results import (
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox.confinement import SECRET_PATHS
 from autograder.sandbox.exposure import guard_secrets, trust_note
+from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.parent import Limits, WorkerProcess, lib_modules
 from autograder.sandbox.warm_worker import WarmClient
 from autograder.score import score_submission
@@ -507,7 +507,7 @@ def _grade_stages(run: _Run) -> tuple[GradeResult, Exception | None, list[str] |
         run.decide(detect(submission.root, rubric.assignment.notebook, options.edition))
         return _grade_opened(run, submission, cases, limits, baseline)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
 
 
 def _unopened_manual_items(rubric: Rubric, exc: IntakeError, options: GradeOptions) -> dict[str, ItemScore]:

@@ -108,6 +108,22 @@ def test_a_request_begun_now_is_collected_later_with_the_same_deadline_and_outco
         assert worker.call("output_size", dict(args, input_size=[3, 8, 8, 3])).value("size")["items"] == [3, 6, 6, 2]
 
 
+def test_a_folder_nested_past_the_recursion_limit_goes_with_its_worker(tmp_path):
+    """Student code nests 1,500 folders in its scratch folder, the innermost locked: shutil.rmtree would raise
+    RecursionError (no ignore_errors catches it) and fault the grade; the worker's folder goes all the same."""
+    sub = make_submission(tmp_path / "sub", append={LAYERS: (
+        "import os as _os\n"
+        "_here = _os.getcwd()\n"
+        "_os.chdir(_os.path.expanduser('~'))\n"
+        "for _ in range(1500):\n    _os.mkdir('d')\n    _os.chdir('d')\n"
+        "_os.chmod('.', 0)\n"
+        "_os.chdir(_here)\n")})
+    worker = WorkerProcess(sub, quick_limits())
+    with worker:
+        assert worker.start() is None
+    assert not worker.scratch.exists()
+
+
 def test_a_symbolic_link_in_a_folder_submission_does_not_copy_the_fixtures(tmp_path):
     """A folder (not a zip: zips with links are refused) may link to the fixtures; the copy keeps the link,
     whose target the worker cannot read, instead of copying the expected values in as root."""

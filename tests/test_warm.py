@@ -86,6 +86,20 @@ import ctypes as _ctypes
 _libc = _ctypes.CDLL(None, use_errno=True)
 _segment = _libc.shmget(0x5EED, 4096, 0o1000 | 0o600)  # IPC_CREAT: a System V segment would outlive A
 assert _segment >= 0, _ctypes.get_errno()
+_deep = _os.path.expanduser("~/deep")  # nested past Python's recursion limit: shutil.rmtree cannot remove it
+_os.makedirs(_deep)
+_here = _os.getcwd()
+_os.chdir(_deep)
+for _ in range(1500):
+    _os.mkdir("d")
+    _os.chdir("d")
+_os.chdir(_here)
+open(_os.path.join(_os.path.dirname(_os.path.dirname(_os.path.expanduser("~"))), "left_by_a"), "w").write("a")
+_libc.mq_open.restype = _ctypes.c_int
+_queue = _libc.mq_open(b"/left_by_a", _os.O_CREAT | _os.O_RDWR, 0o600, None)  # refused: RLIMIT_MSGQUEUE is 0
+_ADD_KEY = {"x86_64": 248, "aarch64": 217}.get(__import__("platform").machine())
+if _ADD_KEY:
+    _libc.syscall(_ADD_KEY, b"user", b"left_by_a", b"secret", 6, -4)  # into the slot user's own keyring
 _np.LEFT_BY_A = 1
 _np.dot = lambda *args, **kwargs: "patched by a"
 _os.environ["LEFT_BY_A"] = "1"
@@ -98,7 +112,7 @@ if _os.fork() == 0:  # a process of its own session that would outlive its submi
 '''
 
 _SPY = '''
-import json as _json, os as _os, numpy as _np
+import ctypes as _ctypes, json as _json, os as _os, numpy as _np
 def _listed(where):
     try:
         return sorted(_os.listdir(where))
@@ -116,6 +130,9 @@ print("SPY " + _json.dumps({
     "dot": str(_np.dot(_np.ones(2), _np.ones(2))), "env_left": "LEFT_BY_A" in _os.environ,
     "ipc": [open(table).read().splitlines()[1:] for table in ("/proc/sysvipc/shm", "/proc/sysvipc/msg",
                                                                "/proc/sysvipc/sem")],
+    "slot": _listed(_os.path.dirname(_os.path.dirname(_os.path.expanduser("~")))),
+    "keys": "left_by_a" in open("/proc/keys").read(),
+    "queue": _ctypes.CDLL(None).mq_open(b"/left_by_a", _os.O_RDONLY) >= 0,
     "processes": sorted(int(p) for p in _os.listdir("/proc") if p.isdigit()), "me": _os.getpid(),
     "zygote_memory": _opens("/proc/1/mem"), "zygote_environment": _opens("/proc/1/environ"),
     "own_environment": _opens("/proc/self/environ")}))
@@ -143,8 +160,9 @@ def _spied(tmp_path, worker: WarmWorker) -> dict:
 
 
 def test_nothing_of_one_student_reaches_the_next_on_a_warm_worker(tmp_path, warm_worker):
-    """Student A's code leaves files in every writable folder (one it made unreadable) and a System V shared
-    memory segment, patches NumPy, sets an environment variable and starts a process of its own session; then
+    """Student A's code leaves files in every writable folder (one it made unreadable, one nested 1,500 deep,
+    one in the slot's own folder), a System V shared memory segment, a key in its user's keyring (and tries a
+    POSIX message queue), patches NumPy, sets an environment variable and starts a process of its own session; then
     its grading process dies without closing anything. Student B, graded next on the same slot, finds none of
     it, and cannot read the warm worker's memory."""
     leaver = make_submission(tmp_path / "a", append={"lib/mlp/fully_conn.py": _LEAVE_EVERYTHING})
@@ -158,7 +176,8 @@ def test_nothing_of_one_student_reaches_the_next_on_a_warm_worker(tmp_path, warm
     assert seen["tmp"] == in_tmp and seen["var_tmp"] == seen["shm"] == [], seen
     assert seen["home"] == ["lib"], seen
     assert not seen["numpy_left"] and seen["dot"] == "2.0" and not seen["env_left"], seen
-    assert seen["ipc"] == [[], [], []], seen
+    assert seen["ipc"] == [[], [], []] and not seen["queue"] and not seen["keys"], seen
+    assert seen["slot"] == [".root", "work"], seen  # the slot's own folder, bound writable, holds nothing of A
     assert seen["processes"] == sorted([1, seen["me"]]), seen  # the warm worker and B's worker, nothing else
     assert not seen["zygote_memory"] and not seen["zygote_environment"] and seen["own_environment"], seen
     assert sorted(os.listdir(warm_worker.address.work)) == ["submission"]  # A's lib/ is gone too

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from autograder.notebook.datasets import DataError, count_rows, validation_rows
 from autograder.notebook.reading import NotebookError, read_notebook
 from autograder.rubric import load_rubric
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.folders import scratch_folder
 
 _HEADING = re.compile(r"^#+\s*(.+?)\s*$", re.MULTILINE)
 
@@ -167,7 +167,7 @@ def run_unit_checks(folder: Path, notebook_name: str | None = None, timeout: flo
     timeout = timeout or limits.check_cells_timeout
     source = read_notebook(folder / notebook_name)  # NotebookError (a UserInputError) when it is none
     selected = unit_check_cells(source)
-    with tempfile.TemporaryDirectory(prefix="cnn-grader-run-") as scratch:
+    with scratch_folder(prefix="cnn-grader-run-") as scratch:
         workdir = scratch_copy(folder, Path(scratch))
         confinement = confinement_for(Path(scratch), list(hidden), limits.check_cells_memory_mb,
                                       limits.check_cells_cpu_seconds, limits.check_cells_file_size_mb,
@@ -338,7 +338,7 @@ def execute_notebook(folder: Path, notebook_path: Path, data_dir: Path, out_dir:
         quick, keep_rows, split_note = quick_settings(quick, data_dir, limits["quick_training_rows"], edition)
     notes = _prepare(notebook, quick, keep_rows, edition) + ([split_note] if split_note else [])
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="cnn-grader-execute-") as scratch_name:
+    with scratch_folder(prefix="cnn-grader-execute-") as scratch_name:
         scratch = Path(scratch_name)
         workdir = scratch_copy(folder, scratch)
         provide_data(workdir, data_dir, edition)

@@ -52,7 +52,6 @@ import math
 import queue
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,6 +70,7 @@ from autograder.notebook.execute import (
 from autograder.notebook.reading import NotebookError, extract, log_pattern, log_texts, read_notebook
 from autograder.rubric import Rubric, RubricError
 from autograder.sandbox.confinement import Confinement, confinement_for
+from autograder.sandbox.folders import scratch_folder
 from autograder.sandbox.worker_code import worker_code
 from autograder.score import ItemScore
 
@@ -495,7 +495,7 @@ def replay_log(submission_root: Path, notebook: Path, data_dir: Path | None, rub
                      "no data")
     watch = LogWatch(claimed, settings.rtol, edition.training)
     limits = rubric.execution
-    with tempfile.TemporaryDirectory(prefix="cnn-grader-replay-") as scratch_name:
+    with scratch_folder(prefix="cnn-grader-replay-") as scratch_name:
         scratch = Path(scratch_name)
         try:
             workdir = scratch_copy(Path(submission_root), scratch)

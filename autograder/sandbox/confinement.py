@@ -202,6 +202,8 @@ def _rlimits(memory_mb: int, cpu_seconds: int, file_size_mb: int, max_processes:
     mb = 1024 * 1024
     limits = [(resource.RLIMIT_AS, memory_mb * mb), (resource.RLIMIT_CPU, cpu_seconds),
               (resource.RLIMIT_FSIZE, file_size_mb * mb), (resource.RLIMIT_CORE, 0)]
+    if hasattr(resource, "RLIMIT_MSGQUEUE"):  # no POSIX message queue: one would outlive its process
+        limits.append((resource.RLIMIT_MSGQUEUE, 0))
     if dropping:  # RLIMIT_NPROC counts per user: meaningful for the worker's own user id only
         limits.append((resource.RLIMIT_NPROC, max_processes))
     return tuple(limits)

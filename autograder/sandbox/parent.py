@@ -46,6 +46,7 @@ from autograder.outcomes import (
 from autograder.rubric import WorkerLimits
 from autograder.sandbox import protocol
 from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.warm_worker import WarmClient, WarmProcess, WarmWorkerGone
 from autograder.sandbox.worker_code import worker_code
 
@@ -269,7 +270,7 @@ class WorkerProcess:
         for tap in self.taps:  # the whole process group is gone: its last output is on the way to EOF
             tap.join(timeout=2)
         if self.scratch is not None:  # a warm worker's folder is emptied by the warm worker itself
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
 
     def __enter__(self) -> "WorkerProcess":
         return self

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -32,7 +33,9 @@ from typing import Sequence
 
 from autograder.rubric import WorkerLimits
 from autograder.sandbox.confinement import available_mode, confinement_for, scrubbed_environment
+from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.worker_code import worker_code
+from autograder.sandbox.zygote import KEYCTL
 
 _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[3]); "
               "from autograder.sandbox.zygote import main; main(sys.argv[1:])")
@@ -56,8 +59,9 @@ class SlotAddress:
 
 
 def warm_workers_possible() -> bool:
-    """Whether a warm worker can isolate submissions here: only in mode `namespace` (see the module)."""
-    return available_mode() == "namespace"
+    """Whether a warm worker can isolate submissions here: only in mode `namespace` (see the module), and where
+    it can empty the slot user's keyrings (zygote.KEYCTL)."""
+    return available_mode() == "namespace" and platform.machine() in KEYCTL
 
 
 class WarmWorker:
@@ -123,7 +127,7 @@ class WarmWorker:
             self.process.wait()
             self.process = None
         if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
             self.scratch = None
 
 

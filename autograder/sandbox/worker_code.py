@@ -4,7 +4,7 @@ The worker imports a student's `lib/`, and student code imported there can impor
 worker's view holds: with the whole harness package in it, a blank template could borrow the
 grader's trusted forward (notebook/trusted_eval.py) and its central differences (numerics.py) and
 pass the layer items. So the worker is started from a copy of only its own modules (worker.py,
-probe.py, protocol.py, and zygote.py, the warm worker that forks it, under stub `autograder` and
+probe.py, protocol.py, zygote.py, the warm worker that forks it, and folders.py, under stub `autograder` and
 `autograder.sandbox` packages that hold nothing), written once per grading process into a read-only
 folder of its own, and that folder, not the harness, is what the worker's view holds (confinement.py
 binds it in `namespace` mode; in `user` mode it is the only harness folder on the worker's path). The
@@ -21,11 +21,11 @@ from pathlib import Path
 
 #: The worker's modules (autograder/sandbox/), the only harness code its view holds. What they
 #: import of the harness must be among them (tests/test_layout.py checks it).
-MODULES = ("worker.py", "probe.py", "protocol.py", "zygote.py")
+MODULES = ("worker.py", "probe.py", "protocol.py", "zygote.py", "folders.py")
 _HERE = Path(__file__).resolve().parent
 _STUBS = {
     "autograder/__init__.py": '"""The worker\'s copy of the grader: only autograder.sandbox\'s worker modules."""\n',
-    "autograder/sandbox/__init__.py": '"""The worker\'s own modules: worker.py, probe.py, protocol.py, zygote.py."""\n',
+    "autograder/sandbox/__init__.py": '"""The worker\'s own modules and the warm worker\'s (see MODULES)."""\n',
 }
 _made: dict[int, Path] = {}  # by the id of the process that made it: a forked process reuses its parent's
 

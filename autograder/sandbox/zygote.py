@@ -12,9 +12,10 @@ one connection per submission. On it:
 
 When a connection ends (the submission's grading process is done or gone), nothing of it may reach the
 next: every other process in the namespace is killed, every System V IPC object of its IPC namespace is
-removed, and every folder a worker can write (the slot's work folder, /tmp, /var/tmp, /dev/shm, /run/lock:
-nothing else in this view is writable) is emptied. The
-memory of the next worker is a fresh fork of this process, in which no student code ever ran; this
+removed, the slot user's kernel keyrings are emptied (POSIX message queues cannot be made: confinement.py
+sets RLIMIT_MSGQUEUE to 0), and every folder a worker can write (the slot's folder, bound writable, and
+its work folder, /tmp, /var/tmp, /dev/shm, /run/lock: nothing else in this view is writable) is emptied.
+The memory of the next worker is a fresh fork of this process, in which no student code ever ran; this
 process is not dumpable, so its children cannot trace it or read its memory, and as the namespace's first
 process it ignores every signal they may send it. It runs only as that first process: only there is
 "every other process" exactly the submission's. Only the standard library, NumPy and the worker's modules
@@ -26,11 +27,13 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import shutil
+import platform
 import signal
 import socket
 import sys
 import time
+
+from autograder.sandbox.folders import remove_tree
 
 _PR_SET_DUMPABLE = 4
 #: Folders of the worker's view where it may write, besides the slot's work folder (confinement.py).
@@ -69,47 +72,47 @@ def _remove_ipc() -> None:
                 getattr(libc, remove)(number, _IPC_RMID, None)
 
 
+#: The keyctl system call's number where the warm worker may run (glibc has no wrapper for it); elsewhere
+#: warm_worker.py starts no warm worker.
+KEYCTL = {"x86_64": 250, "aarch64": 219}
+_KEYCTL_CLEAR, _USER_KEYRING, _USER_SESSION_KEYRING = 7, -4, -5
+
+
+def _clear_keyrings() -> None:
+    """Empty the slot user's kernel keyrings (its own and its default session's): a key added there would
+    outlive its process, for the next submission run by the same user to read."""
+    number = KEYCTL.get(platform.machine())
+    if number is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for keyring in (_USER_KEYRING, _USER_SESSION_KEYRING):
+        libc.syscall(number, _KEYCTL_CLEAR, keyring)
+
+
 def _mount_points() -> set[str]:
     """Where something is mounted in this view (the bound folders: never emptied, never entered)."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
         return {line.split()[4].replace("\\040", " ") for line in table if len(line.split()) > 4}
 
 
-def _make_removable(path: str) -> None:
-    """A student may have made folders unreadable or unwritable: they are its user's, so made usable again."""
-    try:
-        os.chmod(path, 0o700)
-    except OSError:
-        return
-    for inner, folders, _ in os.walk(path):
-        for name in folders:
-            try:
-                os.chmod(os.path.join(inner, name), 0o700)
-            except OSError:
-                pass
-
-
-def _empty(folder: str, mounts: set[str]) -> None:
-    """Remove everything inside `folder` but the mount points (and the folders on the way to them)."""
+def _empty(folder: str, mounts: set[str], keep: tuple[str, ...] = ()) -> None:
+    """Remove everything inside `folder` but `keep` and the mount points (and the folders on the way to them)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     for name in names:
         path = os.path.join(folder, name)
-        if path in mounts:
+        if path in mounts or name in keep:
             continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            _make_removable(path)
-            if any(mount.startswith(path + "/") for mount in mounts):
-                _empty(path, mounts)
-            else:
-                shutil.rmtree(path, ignore_errors=True)
-        else:
+        if os.path.isdir(path) and not os.path.islink(path) and any(mount.startswith(path + "/") for mount in mounts):
             try:
-                os.unlink(path)
+                os.chmod(path, 0o700)
             except OSError:
                 pass
+            _empty(path, mounts)
+        else:
+            remove_tree(path)
 
 
 class Zygote:
@@ -143,7 +146,11 @@ class Zygote:
         """Nothing of the last submission survives: its processes, its files."""
         self._kill_others()
         _remove_ipc()
+        _clear_keyrings()
         mounts = _mount_points()
+        # The slot's folder is bound writable into this view: all of it but the view's root and the work folder
+        # (emptied next) is the last submission's.
+        _empty(os.path.dirname(self.work), mounts, keep=(".root", os.path.basename(self.work)))
         for folder in (self.work, *_WRITABLE):
             _empty(folder, mounts)
         self.ended.clear()
