@@ -95,11 +95,13 @@ for _ in range(1500):
     _os.chdir("d")
 _os.chdir(_here)
 open(_os.path.join(_os.path.dirname(_os.path.dirname(_os.path.expanduser("~"))), "left_by_a"), "w").write("a")
-_libc.mq_open.restype = _ctypes.c_int
-_queue = _libc.mq_open(b"/left_by_a", _os.O_CREAT | _os.O_RDWR, 0o600, None)  # refused: RLIMIT_MSGQUEUE is 0
+try:  # refused: RLIMIT_MSGQUEUE is 0 (and where an old glibc keeps mq_open in librt, not tried)
+    _libc.mq_open(b"/left_by_a", _os.O_CREAT | _os.O_RDWR, 0o600, None)
+except AttributeError:
+    pass
 _ADD_KEY = {"x86_64": 248, "aarch64": 217}.get(__import__("platform").machine())
-if _ADD_KEY:
-    _libc.syscall(_ADD_KEY, b"user", b"left_by_a", b"secret", 6, -4)  # into the slot user's own keyring
+if _ADD_KEY:  # into the slot user's own keyring (a kernel without keys refuses it: nothing to leak)
+    _libc.syscall(_ADD_KEY, b"user", b"left_by_a", b"secret", 6, -4)
 _np.LEFT_BY_A = 1
 _np.dot = lambda *args, **kwargs: "patched by a"
 _os.environ["LEFT_BY_A"] = "1"
@@ -118,6 +120,16 @@ def _listed(where):
         return sorted(_os.listdir(where))
     except OSError as exc:
         return str(exc)
+def _keys():
+    try:
+        return "left_by_a" in open("/proc/keys").read()
+    except OSError:  # a kernel without keys
+        return False
+def _queue():
+    try:
+        return _ctypes.CDLL(None).mq_open(b"/left_by_a", _os.O_RDONLY) >= 0
+    except AttributeError:  # mq_open in librt: an old glibc
+        return False
 def _opens(path):
     try:
         open(path, "rb").read(1)
@@ -131,8 +143,7 @@ print("SPY " + _json.dumps({
     "ipc": [open(table).read().splitlines()[1:] for table in ("/proc/sysvipc/shm", "/proc/sysvipc/msg",
                                                                "/proc/sysvipc/sem")],
     "slot": _listed(_os.path.dirname(_os.path.dirname(_os.path.expanduser("~")))),
-    "keys": "left_by_a" in open("/proc/keys").read(),
-    "queue": _ctypes.CDLL(None).mq_open(b"/left_by_a", _os.O_RDONLY) >= 0,
+    "keys": _keys(), "queue": _queue(),
     "processes": sorted(int(p) for p in _os.listdir("/proc") if p.isdigit()), "me": _os.getpid(),
     "zygote_memory": _opens("/proc/1/mem"), "zygote_environment": _opens("/proc/1/environ"),
     "own_environment": _opens("/proc/self/environ")}))
