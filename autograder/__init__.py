@@ -8,6 +8,10 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
+#: One BLAS thread, for a process that computes beside others on the same cores: a batch's grading process
+#: (autograder/warm.py) or a Dask task's (cluster.py), whose worker computes on another core.
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 #: The repository root: the folder that holds grade.py, reference_solution/ and fixtures/.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from autograder import REPO_ROOT, UserInputError, __version__
+from autograder import ONE_BLAS_THREAD, REPO_ROOT, UserInputError, __version__
 from autograder.batch import STAMP, BatchEntry, Watcher, _record_timed_out, stamp_for
 from autograder.intake import IGNORED_DIRS, IntakeError, entry_mtime, mtime_extra, safe_unzip
 from autograder.model import BatchStatus
@@ -360,11 +360,6 @@ def _wait(process: subprocess.Popen, deadline: float, cancelled: Callable[[], bo
                 return "deadline"
 
 
-#: A task's grading process computes on one core (its worker on another): a Dask worker runs as many tasks
-#: at once as it has threads, one per core (README, "Beyond one machine").
-_ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def grade_task(task: Task) -> TaskAnswer:
     """Runs in a Dask worker: unpack the submission into a scratch folder, grade it in a process of its own
     (stopped, with everything it started, at the deadline, or as soon as the batch cancels the task), and
@@ -392,7 +387,8 @@ def grade_task(task: Task) -> TaskAnswer:
         (scratch / "tmp").mkdir()
         process = subprocess.Popen([sys.executable, "-m", "autograder.cluster", str(scratch), str(os.getpid())],
                                    cwd=REPO_ROOT,
-                                   env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), **_ONE_BLAS_THREAD),
+                                   # one core a task (its worker on another): one task per Dask thread, one per core
+                                   env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), **ONE_BLAS_THREAD),
                                    start_new_session=True,
                                    stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
         ended = _wait(process, task.deadline, cancelled)

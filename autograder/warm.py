@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 
+from autograder import ONE_BLAS_THREAD
+
 # One BLAS thread in every grading process, set before NumPy loads here: a batch's parallelism is its jobs, and
 # each grading process's worker computes beside it (the student's forward while the trusted one runs). A second
 # OpenBLAS thread would spin on the core they need.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+for _variable, _value in ONE_BLAS_THREAD.items():
+    os.environ.setdefault(_variable, _value)
 
 import autograder.batch  # noqa: E402, F401 - the grading process's entry point
 import autograder.checks.backward_probe  # noqa: E402, F401 - imported by the checks pytest collects

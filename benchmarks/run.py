@@ -40,10 +40,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import variants  # noqa: E402
 
-from autograder import REPO_ROOT  # noqa: E402
+from autograder import ONE_BLAS_THREAD, REPO_ROOT  # noqa: E402
 from autograder.staff.lib_loader import imported_lib  # noqa: E402
 
 N_TRAIN, N_VAL = 70000, 3257
+
+
+def wall_and_cpu(fn) -> tuple[float, float]:
+    """One run of `fn`: its wall-clock and CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def official_size_svhn(data: Path, rng) -> None:
+    """train/test_32x32.mat in `data` at the official files' sizes (73,257 + 26,032 rows), random pixels."""
+    import scipy.io
+
+    for split, rows in (("train", 73257), ("test", 26032)):
+        scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
+            "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
+            "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
+
+
+def reference_params(**model_args) -> dict:
+    """The reference SmallConvolutionalNetwork's initial parameters (seed 5: the same every call)."""
+    with imported_lib(REPO_ROOT / "reference_solution") as lib:
+        np.random.seed(5)
+        return dict(lib.cnn_models.SmallConvolutionalNetwork(**model_args).net.params)
+
+
+def reference_with_weights(folder: Path, params: dict) -> None:
+    """A copy of the reference in `folder`, its saved weights `params` (svhn_cnn_params.npz)."""
+    import shutil
+
+    shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
+    np.savez(folder / "svhn_cnn_params.npz", **params)
 
 
 def median_ms(fn, repeat=5, warmup=1) -> float:
@@ -171,12 +203,7 @@ def _training_figures() -> None:
 
             for _ in range(3):
                 iteration()
-            walls, cpus = [], []
-            for _ in range(30):
-                wall, cpu = time.perf_counter(), time.process_time()
-                iteration()
-                walls.append(time.perf_counter() - wall)
-                cpus.append(time.process_time() - cpu)
+            walls, cpus = zip(*(wall_and_cpu(iteration) for _ in range(30)))
             assert {value.dtype for value in model.net.params.values()} == {np.dtype(dtype)}
             eval_x = rng.standard_normal((1000, 32, 32, 3)).astype(np.float32)
             eval_ms = median_ms(lambda: lib.train.compute_acc(model, eval_x, np.zeros(1000)), repeat=3) / 1000
@@ -670,12 +697,7 @@ def _trusted_one_core() -> None:
         for name, run in (("trusted", lambda: net.predict(images)),
                           ("reference layers", lambda: [model.forward(images[i:i + 100], False)
                                                         for i in range(0, count, 100)])):
-            walls, cpus = [], []
-            for _ in range(3):
-                wall, cpu = time.perf_counter(), time.process_time()
-                run()
-                walls.append(time.perf_counter() - wall)
-                cpus.append(time.process_time() - cpu)
+            walls, cpus = zip(*(wall_and_cpu(run) for _ in range(3)))
             figures[name] = (min(walls), min(cpus))
     print(f"RESULT {count} {figures['trusted'][0]:.3f} {figures['trusted'][1]:.3f} "
           f"{figures['reference layers'][0]:.3f} {figures['reference layers'][1]:.3f}")
@@ -685,18 +707,15 @@ def bench_trusted_evaluation() -> None:
     """Trusted evaluation of one submission on one core (goal: at most 3 s), beside the student's own
     forward (the reference's layers, in the worker) on the validation split, and the whole item."""
     import os
-    import shutil
     import subprocess
     import tempfile
-
-    import scipy.io
 
     from autograder.notebook.datasets import grading_splits
     from autograder.notebook.training_evidence import gather_training_evidence, load_weights
     from autograder.rubric import load_rubric
     from autograder.sandbox.parent import WorkerProcess
 
-    one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    one_core = dict(os.environ, **ONE_BLAS_THREAD)
     done = subprocess.run([sys.executable, __file__, "trusted-one-core"], env=one_core, capture_output=True,
                           text=True, check=True)
     count, trusted_wall, trusted_cpu, ref_wall, ref_cpu = done.stdout.split("RESULT ")[1].split()
@@ -708,17 +727,10 @@ def bench_trusted_evaluation() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
         data.mkdir()
-        for split, rows in (("train", 73257), ("test", 26032)):  # the official files' sizes, random pixels
-            scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
-                "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
-                "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
+        official_size_svhn(data, rng)
         folder = Path(scratch) / "sub"
-        shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
-        with imported_lib(REPO_ROOT / "reference_solution") as lib:
-            np.random.seed(5)
-            # float64 weights, as most students' networks save (the handout's layers ignore dtype)
-            network = lib.cnn_models.SmallConvolutionalNetwork(dtype=np.float64)
-            np.savez(folder / "svhn_cnn_params.npz", **network.net.params)
+        # float64 weights, as most students' networks save (the handout's layers ignore dtype)
+        reference_with_weights(folder, reference_params(dtype=np.float64))
         start = time.perf_counter()
         splits = grading_splits(rubric.edition, data, rubric.training)
         read_s = time.perf_counter() - start
@@ -762,11 +774,8 @@ def bench_training_item_cached() -> None:
     staff data cache (every process reads the official-size .mat files), the batch's first process (a cold
     cache: read, hash, store) and every later one (a warm cache: the prepared arrays mapped from disk)."""
     import os
-    import shutil
     import subprocess
     import tempfile
-
-    import scipy.io
 
     from autograder.notebook.data_cache import CACHE_VARIABLE, OFF
 
@@ -774,20 +783,14 @@ def bench_training_item_cached() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data, cache, folder = Path(scratch) / "data", Path(scratch) / "cache", Path(scratch) / "sub"
         data.mkdir()
-        for split, rows in (("train", 73257), ("test", 26032)):  # the official files' sizes, random pixels
-            scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
-                "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
-                "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
-        shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
-        with imported_lib(REPO_ROOT / "reference_solution") as lib:
-            np.random.seed(5)
-            np.savez(folder / "svhn_cnn_params.npz", **lib.cnn_models.SmallConvolutionalNetwork().net.params)
+        official_size_svhn(data, rng)
+        reference_with_weights(folder, reference_params())
 
         def once(where: str) -> tuple[float, float]:
             done = subprocess.run([sys.executable, __file__, "training-item-once", str(folder), str(data)],
                                   # one BLAS thread, as a batch's grading process has it (autograder/warm.py)
-                                  env=dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-                                           **{CACHE_VARIABLE: where}), capture_output=True, text=True,
+                                  env=dict(os.environ, **ONE_BLAS_THREAD, **{CACHE_VARIABLE: where}),
+                                  capture_output=True, text=True,
                                   check=True)
             data_s, item_s, _ = done.stdout.split("RESULT ")[1].split()
             return float(data_s), float(item_s)
@@ -815,10 +818,7 @@ def bench_class_with_data(count: int = 30, jobs: int = 2) -> None:
     weights, batch-graded with --data on official-size synthetic 2022 files (a fresh staff data cache), --jobs
     `jobs`; the cost per submission and what a class of 300 costs at that rate."""
     import os
-    import shutil
     import tempfile
-
-    import scipy.io
 
     from autograder.batch import run_batch
     from autograder.notebook.data_cache import CACHE_VARIABLE
@@ -827,17 +827,10 @@ def bench_class_with_data(count: int = 30, jobs: int = 2) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data, inbox = Path(scratch) / "data", Path(scratch) / "in"
         data.mkdir()
-        for split, rows in (("train", 73257), ("test", 26032)):  # the official files' sizes, random pixels
-            scipy.io.savemat(str(data / f"{split}_32x32.mat"), {
-                "X": rng.integers(0, 256, (32, 32, 3, rows), dtype=np.uint8),
-                "y": (np.arange(rows) % 10 + 1).astype(np.uint8).reshape(rows, 1)})
-        with imported_lib(REPO_ROOT / "reference_solution") as lib:
-            np.random.seed(5)
-            params = lib.cnn_models.SmallConvolutionalNetwork().net.params
+        official_size_svhn(data, rng)
+        params = reference_params()
         for index in range(count):
-            folder = inbox / f"{1000 + index}"
-            shutil.copytree(REPO_ROOT / "reference_solution", folder, ignore=shutil.ignore_patterns("data", "*.npz"))
-            np.savez(folder / "svhn_cnn_params.npz", **params)
+            reference_with_weights(inbox / f"{1000 + index}", params)
         previous = os.environ.get(CACHE_VARIABLE)
         os.environ[CACHE_VARIABLE] = str(Path(scratch) / "cache")  # a fresh cache: the first submission fills it
         try:
@@ -939,7 +932,7 @@ def bench_trusted_evaluation_2023(train: int = 50000, test: int = 10000) -> None
 
     print(f"\n## Trusted evaluation of one 2023 submission: official-size synthetic CIFAR-100 ({train} training, "
           f"{test} test rows), a GELU network with 20 outputs, one core")
-    one_core = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    one_core = dict(os.environ, **ONE_BLAS_THREAD)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
         write_synthetic_cifar100(Path(scratch), get_edition("2023"), train=train, test=test, seed=1)

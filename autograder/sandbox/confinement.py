@@ -96,6 +96,11 @@ def scrubbed_environment(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def worker_environment(home: Path) -> dict[str, str]:
+    """A worker's environment (and a warm worker's, which forks workers): scrubbed, no GUI for matplotlib."""
+    return scrubbed_environment(home, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+
+
 def interpreter_paths() -> list[Path]:
     """What the worker's interpreter must be able to read: Python, the venv, and the worker's own code
     (a copy of its modules alone: never the harness package, see worker_code.py)."""

@@ -45,7 +45,7 @@ from autograder.outcomes import (
 )
 from autograder.rubric import WorkerLimits
 from autograder.sandbox import protocol
-from autograder.sandbox.confinement import Confinement, confinement_for, scrubbed_environment
+from autograder.sandbox.confinement import Confinement, confinement_for, worker_environment
 from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.warm_worker import WarmClient, WarmProcess, WarmWorkerGone
 from autograder.sandbox.worker_code import worker_code
@@ -166,21 +166,20 @@ class WorkerProcess:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
         output_read, output_write = os.pipe()
-        environment = scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
         try:
             if self.warm is not None:
                 try:
-                    self.process = self.warm.fork(request_read, answer_write, output_write, self.root, environment)
+                    self.process = self.warm.fork(request_read, answer_write, output_write, self.root,
+                                                  worker_environment(self.root))
                 except WarmWorkerGone:
-                    self._prepare_afresh()
-                    environment = scrubbed_environment(self.root, MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+                    self._prepare_afresh()  # a root of its own: the environment follows it
             if self.warm is None:
                 self.process = subprocess.Popen(
                     self.confinement.command([sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(request_read),
                                               str(answer_write), str(self.root), str(worker_code())]),
                     stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.root,
-                    env=environment, pass_fds=(request_read, answer_write), start_new_session=True,
-                    preexec_fn=self.confinement)
+                    env=worker_environment(self.root), pass_fds=(request_read, answer_write),
+                    start_new_session=True, preexec_fn=self.confinement)
         finally:
             for fd in (request_read, answer_write, output_write):
                 os.close(fd)
@@ -345,9 +344,7 @@ class WorkerProcess:
     def call(self, op: str, args: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,
              timeout: float | None = None) -> Answer:
         """Run one request; any failure ends as CheckFailed carrying the outcome."""
-        self._ensure_started()
-        header, answer_arrays = self._exchange(op, args or {}, arrays or {}, timeout or self.limits.call_timeout)
-        return Answer(header, answer_arrays)
+        return self.begin(op, args, arrays, timeout)()
 
     # ------------------------------------------------------------------ what it printed
     def printed(self) -> tuple[str, int]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autograder.rubric import WorkerLimits
-from autograder.sandbox.confinement import available_mode, confinement_for, scrubbed_environment
+from autograder.sandbox.confinement import available_mode, confinement_for, worker_environment
 from autograder.sandbox.folders import remove_tree
 from autograder.sandbox.worker_code import worker_code
 from autograder.sandbox.zygote import KEYCTL
@@ -89,7 +89,7 @@ class WarmWorker:
                 confinement.command([sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(theirs.fileno()), str(work),
                                      str(worker_code())]),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work,
-                env=scrubbed_environment(work, MKL_NUM_THREADS="1", MPLBACKEND="Agg"),
+                env=worker_environment(work),
                 pass_fds=(theirs.fileno(),), start_new_session=True, preexec_fn=confinement)
         finally:
             theirs.close()
