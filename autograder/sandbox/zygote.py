@@ -178,7 +178,7 @@ class Zygote:
                 request = json.loads(message)
                 op = request.get("op")
                 if op == "fork" and len(fds) == 3:
-                    reply = {"pid": self._fork(client, fds, request)}
+                    reply = {"pid": self._fork(fds, request)}
                 elif op == "kill":
                     self._kill_others()
                     reply = {"killed": True}
@@ -210,7 +210,7 @@ class Zygote:
             time.sleep(0.01)
         return self.ended.get(pid)
 
-    def _fork(self, client: socket.socket, fds: list[int], request: dict) -> int:
+    def _fork(self, fds: list[int], request: dict) -> int:
         root, environment = str(request["root"]), dict(request["env"])
         sys.stdout.flush()
         sys.stderr.flush()
